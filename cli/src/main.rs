@@ -1,0 +1,164 @@
+//! `muara`: the local runtime, database migrations and (as pipelines land) operations.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use muara_local::runtime::{UpConfig, up};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "muara",
+    version,
+    about = "Serverless data ingestion: run it locally, operate it in AWS."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log as JSON lines (the default when stderr is not a terminal).
+    #[arg(long, global = true)]
+    json_logs: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole platform on this machine.
+    Up(UpArgs),
+    /// Database administration.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct UpArgs {
+    /// Folder for the embedded PostgreSQL cluster, the outbox and (by default) the lake.
+    #[arg(long, env = "MUARA_DATA_DIR", default_value = ".muara")]
+    data_dir: PathBuf,
+    /// The local "bucket": objects are files under this folder, same keys as in S3.
+    #[arg(long, env = "MUARA_LAKE_DIR")]
+    lake_dir: Option<PathBuf>,
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "MUARA_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Port of the embedded PostgreSQL cluster (ignored when DATABASE_URL is set).
+    #[arg(long, env = "MUARA_PG_PORT", default_value_t = 54329)]
+    pg_port: u16,
+    /// Folder of state machine definitions (*.asl.json).
+    #[arg(long, env = "MUARA_STATEMACHINES_DIR", default_value = "statemachines")]
+    statemachines_dir: PathBuf,
+    /// How often the lake folder is scanned for new files, in milliseconds.
+    #[arg(long, env = "MUARA_SCAN_INTERVAL_MS", default_value_t = 1000)]
+    scan_interval_ms: u64,
+    /// Load demo data.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Apply pending migrations to DATABASE_URL.
+    Migrate {
+        /// Also create the local runtime's tables (queue, locks, executions).
+        #[arg(long)]
+        local: bool,
+    },
+}
+
+fn init_tracing(json: bool) {
+    use std::io::IsTerminal as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json || !std::io::stderr().is_terminal() {
+        builder.json().with_current_span(false).init();
+    } else {
+        builder.compact().init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.json_logs);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One clear line (with its causes) for the operator, no panic, non-zero exit.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => run_up(args).await,
+        Command::Db {
+            command: DbCommand::Migrate { local },
+        } => {
+            let url = muara_core::config::required("DATABASE_URL")?;
+            let pool = muara_db::connect(&url, 2, Duration::from_secs(30)).await?;
+            let mut applied = muara_db::PLATFORM.apply(&pool).await?;
+            if local {
+                applied.extend(muara_local::LOCAL_MIGRATIONS.apply(&pool).await?);
+            }
+            report(&format!(
+                "{} migration(s) applied; the database is up to date",
+                applied.len()
+            ));
+            Ok(())
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn report(line: &str) {
+    println!("{line}");
+}
+
+async fn run_up(args: UpArgs) -> anyhow::Result<()> {
+    let lake_dir = args
+        .lake_dir
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("lake"));
+    let cfg = UpConfig {
+        data_dir: args.data_dir.clone(),
+        lake_dir,
+        listen: args.listen,
+        database_url: muara_core::config::optional("DATABASE_URL"),
+        pg_port: args.pg_port,
+        smtp_url: muara_core::config::optional("MUARA_SMTP_URL"),
+        statemachines_dir: Some(args.statemachines_dir.clone()),
+        scan_interval: Duration::from_millis(args.scan_interval_ms.max(50)),
+        demo: args.demo,
+    };
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("shutting down");
+        }
+        let _ = tx.send(true);
+    });
+    up(
+        cfg,
+        vec![],
+        |r| {
+            report(&format!(
+                "muara is up\n  API         http://{0}  (GET /health, GET /metrics)\n  database    {1}\n  lake        {2}  (drop files under raw/<client>/<source>/incoming/)\n  outbox      {3}\n  machines    {4}\nPress Ctrl-C to stop.",
+                r.http,
+                r.database_url,
+                r.lake_dir.display(),
+                r.outbox.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "SMTP (MUARA_SMTP_URL)".into()),
+                if r.machines.is_empty() { "(none yet)".to_string() } else { r.machines.join(", ") },
+            ));
+        },
+        rx,
+    )
+    .await
+    .context("muara up")
+}

@@ -1,0 +1,23 @@
+//! Health Lambda: serves the API's `GET /health` and `GET /metrics` behind API Gateway.
+//!
+//! Wiring only: tracing, state, `lambda_http::run(router)`. The routes live in `muara-api`.
+
+use muara_api::{AppState, app};
+use muara_core::metrics::Metrics;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .with_target(false)
+        .init();
+    let state = AppState::new("lambda", Arc::new(Metrics::new()));
+    lambda_http::run(app(state)).await
+}

@@ -1,0 +1,37 @@
+# Shared by scripts/test.sh and scripts/up.sh (sourced, not run).
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+    if [[ $(id -u) == 0 ]]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else
+        die "need root to run: $* (no sudo found)"
+    fi
+}
+
+have_postgres() {
+    command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1 && return 0
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+}
+
+# PostgreSQL server binaries (initdb, pg_ctl) for the throwaway clusters; installed from the
+# system's packages when missing. Skipped when DATABASE_URL names an existing database.
+ensure_postgres() {
+    [[ -n ${DATABASE_URL:-} ]] && { say "PostgreSQL: using DATABASE_URL"; return 0; }
+    if have_postgres; then say "PostgreSQL server binaries: present"; return 0; fi
+    if command -v apt-get >/dev/null 2>&1; then
+        say "PostgreSQL server binaries: installing the postgresql package"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    elif command -v dnf >/dev/null 2>&1; then
+        as_root dnf install -y postgresql-server
+    elif command -v brew >/dev/null 2>&1; then
+        brew install postgresql
+    fi
+    have_postgres || die "PostgreSQL server binaries (initdb, pg_ctl) are missing and could not be installed; install PostgreSQL or set DATABASE_URL"
+}
+
+ensure_rust() {
+    command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust from https://rustup.rs"
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this script):
+#   system packages and pinned Python tools, formatting, lints, every test against a real
+#   PostgreSQL and a real AWS API emulator (moto), then the SAM template checks and build.
+# Environment: DATABASE_URL / AWS_ENDPOINT_URL to use existing services instead of the
+# throwaway ones the harness starts; CARGO_TARGET_DIR and MUARA_VENV are honoured.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+source scripts/lib.sh
+
+started=$SECONDS
+ensure_rust
+ensure_postgres
+scripts/tools.sh
+export MUARA_VENV=${MUARA_VENV:-$root/.venv}
+export PATH="$MUARA_VENV/bin:$PATH"
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+say "cargo test (PostgreSQL: ${DATABASE_URL:+DATABASE_URL}${DATABASE_URL:-throwaway cluster}; AWS: ${AWS_ENDPOINT_URL:-moto_server from the venv})"
+t=$SECONDS
+cargo test --workspace --no-fail-fast
+say "tests passed in $((SECONDS - t))s"
+
+say "template: cfn-lint, sam validate --lint, sam build"
+scripts/lint-template.sh
+
+say "all checks passed in $((SECONDS - started))s"

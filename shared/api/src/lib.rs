@@ -1,0 +1,75 @@
+//! The platform's HTTP API as one axum [`Router`].
+//!
+//! The same router is served by axum on localhost under `muara up` and by `lambda_http` behind
+//! API Gateway, so a route behaves the same on both hosts.
+//!
+//! - [`app`]: builds the router from an [`AppState`].
+//! - `health`: `GET /health`, per-component status from [`Probe`]s, `503` when any fails.
+//! - `metrics`: `GET /metrics` in the Prometheus text format, plus request counting.
+
+mod health;
+mod metrics;
+
+use axum::Router;
+use axum::routing::get;
+use muara_core::health::Probe;
+use muara_core::metrics::Metrics;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Everything a route needs, shared by reference.
+#[derive(Clone)]
+pub struct AppState {
+    pub probes: Vec<Arc<dyn Probe>>,
+    pub metrics: Arc<Metrics>,
+    pub started: Instant,
+    /// Where this process runs: `local` or `lambda`.
+    pub host: &'static str,
+    /// How long one probe may take before it is reported as failing.
+    pub probe_timeout: Duration,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field(
+                "probes",
+                &self.probes.iter().map(|p| p.name()).collect::<Vec<_>>(),
+            )
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(host: &'static str, metrics: Arc<Metrics>) -> Self {
+        Self {
+            probes: Vec::new(),
+            metrics,
+            started: Instant::now(),
+            host,
+            probe_timeout: Duration::from_secs(3),
+        }
+    }
+
+    pub fn with_probe(mut self, probe: Arc<dyn Probe>) -> Self {
+        self.probes.push(probe);
+        self
+    }
+}
+
+/// The version reported by `/health` and `muara --version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The whole HTTP API.
+pub fn app(state: AppState) -> Router {
+    metrics::describe(&state.metrics);
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/metrics", get(metrics::metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_requests,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,130 @@
+use crate::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use muara_core::metrics::Metrics;
+
+pub(crate) fn describe(m: &Metrics) {
+    m.describe(
+        "muara_http_requests_total",
+        "counter",
+        "HTTP requests served, by route and status",
+    );
+    m.describe(
+        "muara_component_up",
+        "gauge",
+        "1 when the component's last health check passed",
+    );
+    m.describe(
+        "muara_uptime_seconds",
+        "gauge",
+        "Seconds since this process started",
+    );
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    state.metrics.set(
+        "muara_uptime_seconds",
+        &[],
+        state.started.elapsed().as_secs_f64(),
+    );
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Counts every request by its route template (never the raw path, which would let callers
+/// create unbounded series) and status.
+pub(crate) async fn count_requests(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    state.metrics.inc(
+        "muara_http_requests_total",
+        &[("route", &route), ("status", &status)],
+    );
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{AppState, app};
+    use async_trait::async_trait;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use muara_core::health::Probe;
+    use muara_core::metrics::Metrics;
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    struct Fixed(&'static str, Result<String, String>);
+
+    #[async_trait]
+    impl Probe for Fixed {
+        fn name(&self) -> &str {
+            self.0
+        }
+        async fn check(&self) -> Result<String, String> {
+            self.1.clone()
+        }
+    }
+
+    async fn get(router: axum::Router, path: &str) -> (StatusCode, String) {
+        let res = router
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn given_healthy_components_when_health_then_200_with_each_component() {
+        let state = AppState::new("local", Arc::new(Metrics::new()))
+            .with_probe(Arc::new(Fixed("database", Ok("PostgreSQL 15".into()))));
+        let (status, body) = get(app(state), "/health").await;
+        assert_eq!(status, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["status"], "ok");
+        assert_eq!(v["components"]["database"]["status"], "ok");
+    }
+
+    #[tokio::test]
+    async fn given_a_failing_component_when_health_then_503_names_it() {
+        let state = AppState::new("local", Arc::new(Metrics::new()))
+            .with_probe(Arc::new(Fixed("database", Ok("up".into()))))
+            .with_probe(Arc::new(Fixed("queue", Err("connection refused".into()))));
+        let (status, body) = get(app(state), "/health").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["components"]["queue"]["error"], "connection refused");
+    }
+
+    #[tokio::test]
+    async fn metrics_count_requests_by_route_template() {
+        let metrics = Arc::new(Metrics::new());
+        let router = app(AppState::new("local", metrics.clone()));
+        let _ = get(router.clone(), "/health").await;
+        let _ = get(router.clone(), "/no/such/route").await;
+        let (status, body) = get(router, "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("muara_http_requests_total{route=\"/health\",status=\"200\"} 1"));
+        assert!(body.contains("route=\"unmatched\",status=\"404\""));
+        assert!(body.contains("muara_uptime_seconds"));
+    }
+}

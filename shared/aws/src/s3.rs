@@ -1,0 +1,316 @@
+//! [`ObjectStore`] on S3.
+//!
+//! Every upload carries a SHA-256 that S3 verifies on receipt. Bodies above
+//! `multipart_threshold` go up in parts of `part_size` (uploaded a few at a time), each part
+//! with its own checksum; S3 then reports the composite `<base64>-<parts>` checksum, which
+//! [`muara_core::checksum::multipart_sha256_b64`] reproduces. A failed multipart upload is
+//! aborted so no orphaned parts are billed.
+
+use crate::error::sdk_error;
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use muara_core::checksum::sha256_b64;
+use muara_core::ports::{ObjectInfo, ObjectStore, PutOptions};
+use muara_core::{Error, ErrorKind, Result};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+/// S3's minimum part size (except for the last part).
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    multipart_threshold: usize,
+    part_size: usize,
+    part_concurrency: usize,
+}
+
+fn to_time(t: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<OffsetDateTime> {
+    t.and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok())
+}
+
+impl S3Store {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+            multipart_threshold: 16 * 1024 * 1024,
+            part_size: 8 * 1024 * 1024,
+            part_concurrency: 4,
+        }
+    }
+
+    /// Changes when multipart starts and how big parts are (at least 5 MiB, S3's minimum).
+    pub fn with_multipart(mut self, threshold: usize, part_size: usize) -> Self {
+        self.part_size = part_size.max(MIN_PART_SIZE);
+        self.multipart_threshold = threshold.max(self.part_size);
+        self
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+    pub fn part_size(&self) -> usize {
+        self.part_size
+    }
+    pub fn multipart_threshold(&self) -> usize {
+        self.multipart_threshold
+    }
+
+    async fn put_multipart(
+        &self,
+        key: &str,
+        body: Bytes,
+        opts: &PutOptions,
+    ) -> Result<Option<String>> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .set_content_type(opts.content_type.clone())
+            .set_metadata(Some(opts.metadata.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("S3 CreateMultipartUpload", e))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| Error::fatal("S3 returned no upload id"))?
+            .to_string();
+        let result = self.upload_parts(key, &upload_id, body).await;
+        match result {
+            Ok(parts) => {
+                let done = self
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("S3 CompleteMultipartUpload", e));
+                match done {
+                    Ok(out) => Ok(out.checksum_sha256().map(str::to_string)),
+                    Err(e) => {
+                        self.abort(key, &upload_id).await;
+                        Err(e)
+                    }
+                }
+            }
+            Err(e) => {
+                self.abort(key, &upload_id).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn upload_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        body: Bytes,
+    ) -> Result<Vec<CompletedPart>> {
+        let chunks: Vec<(i32, Bytes)> = (0..body.len())
+            .step_by(self.part_size)
+            .enumerate()
+            .map(|(i, start)| {
+                let end = (start + self.part_size).min(body.len());
+                (
+                    i32::try_from(i + 1).unwrap_or(i32::MAX),
+                    body.slice(start..end),
+                )
+            })
+            .collect();
+        let mut parts: Vec<CompletedPart> = futures::stream::iter(chunks)
+            .map(|(n, chunk)| async move {
+                let sum = sha256_b64(&chunk);
+                let out = self
+                    .client
+                    .upload_part()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .part_number(n)
+                    .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                    .checksum_sha256(&sum)
+                    .body(ByteStream::from(chunk))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(&format!("S3 UploadPart {n}"), e))?;
+                Ok::<_, Error>(
+                    CompletedPart::builder()
+                        .part_number(n)
+                        .set_e_tag(out.e_tag().map(str::to_string))
+                        .checksum_sha256(sum)
+                        .build(),
+                )
+            })
+            .buffer_unordered(self.part_concurrency)
+            .try_collect()
+            .await?;
+        parts.sort_by_key(|p| p.part_number());
+        Ok(parts)
+    }
+
+    async fn abort(&self, key: &str, upload_id: &str) {
+        if let Err(e) = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
+            tracing::warn!(%key, error = %sdk_error("S3 AbortMultipartUpload", e).chain(), "could not abort a multipart upload; the bucket's lifecycle rule removes it");
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> Result<ObjectInfo> {
+        let size = body.len() as u64;
+        let reported = if body.len() > self.multipart_threshold {
+            self.put_multipart(key, body, opts).await?
+        } else {
+            let sum = sha256_b64(&body);
+            let out = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                .checksum_sha256(&sum)
+                .set_content_type(opts.content_type.clone())
+                .set_metadata(Some(opts.metadata.clone().into_iter().collect()))
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .map_err(|e| sdk_error("S3 PutObject", e))?;
+            Some(out.checksum_sha256().map(str::to_string).unwrap_or(sum))
+        };
+        // Read back what S3 recorded: the checksum it stores is the one later reads verify.
+        let info = self.head(key).await?.ok_or_else(|| {
+            Error::retryable(format!("object {key:?} not visible right after upload"))
+        })?;
+        Ok(ObjectInfo {
+            sha256: info.sha256.or(reported),
+            size,
+            ..info
+        })
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("S3 GetObject {key:?}"), e))?;
+        let data = out.body.collect().await.map_err(|e| {
+            Error::with_source(ErrorKind::Retryable, "reading an S3 object body", e)
+        })?;
+        Ok(data.into_bytes())
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
+        let res = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(Some(ObjectInfo {
+                key: key.to_string(),
+                size: u64::try_from(out.content_length().unwrap_or(0)).unwrap_or(0),
+                sha256: out.checksum_sha256().map(str::to_string),
+                last_modified: to_time(out.last_modified()),
+                metadata: out
+                    .metadata()
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            })),
+            Err(e) => {
+                let err = sdk_error(&format!("S3 HeadObject {key:?}"), e);
+                if err.kind() == ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error("S3 ListObjectsV2", e))?;
+            for o in page.contents() {
+                let Some(key) = o.key() else { continue };
+                out.push(ObjectInfo {
+                    key: key.to_string(),
+                    size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
+                    sha256: None,
+                    last_modified: to_time(o.last_modified()),
+                    metadata: BTreeMap::new(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("S3 DeleteObject {key:?}"), e))?;
+        Ok(())
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let source = format!("{}/{}", self.bucket, percent_encode_key(from));
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("S3 CopyObject {from:?} -> {to:?}"), e))?;
+        self.delete(from).await
+    }
+}
+
+/// `CopySource` must be URL-encoded, slashes kept.
+fn percent_encode_key(key: &str) -> String {
+    muara_core::s3event::encode_key(key).replace('+', "%20")
+}

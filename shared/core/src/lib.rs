@@ -1,0 +1,23 @@
+//! muara's core: the vocabulary every other crate shares.
+//!
+//! - [`error`]: one error type whose [`ErrorKind`] decides, in one place, whether a failure is
+//!   retried (by a queue redelivery, a Step Functions `Retry`, a backoff loop) or not.
+//! - [`ports`]: the narrow traits behind which every external service sits — object store,
+//!   queue, locks and idempotency records, mailer, orchestrator. AWS adapters live in
+//!   `muara-aws`, local ones in `muara-local`; handlers only ever see these traits.
+//! - [`checksum`]: SHA-256 helpers in the encodings S3 and the local store share.
+//! - [`s3event`]: S3 event notifications (as delivered directly or through SQS), with object
+//!   keys decoded the way S3 encodes them.
+//! - [`health`], [`metrics`]: component probes for `/health` and a small Prometheus registry.
+//! - [`config`]: reading typed configuration from the environment with errors that name the
+//!   missing variable.
+
+pub mod checksum;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod ports;
+pub mod s3event;
+
+pub use error::{Error, ErrorKind, Result};

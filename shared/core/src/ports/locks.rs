@@ -1,0 +1,49 @@
+use crate::Result;
+use async_trait::async_trait;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Proof of holding a lock. `token` changes with every acquisition, so a holder whose lease
+/// expired and was stolen cannot release or renew the new holder's lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub key: String,
+    pub owner: String,
+    pub token: String,
+}
+
+/// Mutual exclusion with expiry: a crashed holder never blocks others for longer than its TTL.
+#[async_trait]
+pub trait Locks: Send + Sync {
+    /// Takes `key` for `ttl` when free or expired; `Ok(None)` when someone else holds it.
+    async fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> Result<Option<Lease>>;
+    /// Extends a lease still held; `false` when it was lost.
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool>;
+    /// Releases a lease still held; `false` when it had already been lost.
+    async fn release(&self, lease: &Lease) -> Result<bool>;
+}
+
+/// What [`IdempotencyStore::begin`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Begin {
+    /// No record existed (or it had expired): the caller now owns the work.
+    Started,
+    /// Another caller is working on the same key and its claim has not expired.
+    InProgress,
+    /// The work was done before; here is its recorded result.
+    Completed(Value),
+    /// A record exists for this key with a different payload hash.
+    Conflict { existing_hash: String },
+}
+
+/// Idempotency records: conditional writes with states (in progress / completed), a payload
+/// hash to tell a retry from a different request reusing a key, and expiry.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for `claim_ttl`, unless a live record exists.
+    async fn begin(&self, key: &str, payload_hash: &str, claim_ttl: Duration) -> Result<Begin>;
+    /// Marks the claimed key completed with `result`, kept for `retention`.
+    async fn complete(&self, key: &str, result: &Value, retention: Duration) -> Result<()>;
+    /// Drops an in-progress claim so the work can be tried again at once.
+    async fn abandon(&self, key: &str) -> Result<()>;
+}

@@ -1,0 +1,17 @@
+//! Ports: the narrow traits every external service hides behind.
+//!
+//! Each port is small on purpose; a handler takes the narrowest one it needs as
+//! `Arc<dyn Port>`. Every port has an AWS adapter (`muara-aws`) and a local adapter
+//! (`muara-local`), and one behavioural contract suite (`tests/`) runs against both.
+
+mod locks;
+mod mailer;
+mod object_store;
+mod orchestrator;
+mod queue;
+
+pub use locks::{Begin, IdempotencyStore, Lease, Locks};
+pub use mailer::{Mail, Mailer, SentMail};
+pub use object_store::{ObjectInfo, ObjectStore, PutOptions};
+pub use orchestrator::{ExecutionInfo, ExecutionStatus, Orchestrator, Started};
+pub use queue::{OutgoingMessage, Queue, ReceivedMessage};

@@ -1,0 +1,17 @@
+//! PostgreSQL for muara.
+//!
+//! - [`pool`]: the connection pool, built once from a `DATABASE_URL`, waiting with backoff
+//!   for a database that is still starting; a [`Probe`](muara_core::health::Probe) for `/health`.
+//! - [`migrate`]: versioned SQL migrations, applied in order under an advisory lock, each in
+//!   its own transaction, with checksums so an edited applied migration is refused.
+//! - [`error`]: PostgreSQL errors classified into [`muara_core::ErrorKind`] (connection loss,
+//!   serialization failures, deadlocks and lock timeouts are retryable; bad data and bad SQL
+//!   are not).
+
+pub mod error;
+pub mod migrate;
+pub mod pool;
+
+pub use error::pg_error;
+pub use migrate::{Migration, MigrationSet, PLATFORM};
+pub use pool::{Pool, connect};

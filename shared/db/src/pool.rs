@@ -1,0 +1,95 @@
+//! The connection pool and the database health probe.
+
+use crate::error::pg_error;
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
+use muara_core::{Error, ErrorKind, Result};
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+pub use deadpool_postgres::Pool;
+
+/// Builds a pool for `url` and waits until the database answers, retrying with exponential
+/// backoff (a database still starting, or briefly down, is normal at start-up) up to
+/// `wait`. Gives up with the last error, classified.
+pub async fn connect(url: &str, max_size: usize, wait: Duration) -> Result<Pool> {
+    let cfg: tokio_postgres::Config = url.parse().map_err(|e| {
+        Error::with_source(
+            ErrorKind::Config,
+            "DATABASE_URL is not a valid PostgreSQL URL",
+            e,
+        )
+    })?;
+    let mgr = Manager::from_config(
+        cfg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = Pool::builder(mgr)
+        .max_size(max_size.max(1))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .create_timeout(Some(Duration::from_secs(10)))
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .build()
+        .map_err(|e| Error::with_source(ErrorKind::Config, "building the connection pool", e))?;
+
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match ping(&pool).await {
+            Ok(()) => return Ok(pool),
+            Err(e) if e.is_retryable() && tokio::time::Instant::now() + delay < deadline => {
+                tracing::warn!(error = %e.chain(), retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                return Err(Error::with_source(
+                    e.kind(),
+                    format!("database not reachable after {:?}", wait),
+                    e,
+                ));
+            }
+        }
+    }
+}
+
+async fn ping(pool: &Pool) -> Result<()> {
+    let client = pool.get().await.map_err(pool_error)?;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .map_err(|e| pg_error("SELECT 1", e))?;
+    Ok(())
+}
+
+/// Maps a pool error: a backend error keeps its PostgreSQL classification; timeouts and
+/// closed pools are retryable.
+pub fn pool_error(e: deadpool_postgres::PoolError) -> Error {
+    match e {
+        deadpool_postgres::PoolError::Backend(pg) => pg_error("connecting to PostgreSQL", pg),
+        other => Error::with_source(ErrorKind::Retryable, "getting a database connection", other),
+    }
+}
+
+/// `/health` component for the database: version and round-trip.
+#[derive(Debug, Clone)]
+pub struct DbProbe(pub Pool);
+
+#[async_trait]
+impl muara_core::health::Probe for DbProbe {
+    fn name(&self) -> &str {
+        "database"
+    }
+    async fn check(&self) -> std::result::Result<String, String> {
+        let client = self.0.get().await.map_err(|e| pool_error(e).chain())?;
+        let row = client
+            .query_one("SELECT current_setting('server_version')", &[])
+            .await
+            .map_err(|e| pg_error("health query", e).chain())?;
+        let v: String = row.get(0);
+        Ok(format!("PostgreSQL {v}"))
+    }
+}

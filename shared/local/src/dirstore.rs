@@ -1,0 +1,285 @@
+//! An object store on a local directory, with the key layout of the S3 bucket.
+//!
+//! Objects are plain files at `root/<key>`, so a user can drop files into the lake folder and
+//! look at results with ordinary tools. What S3 keeps beside an object (content type, user
+//! metadata, SHA-256) lives in `root/.muara/meta/<key>.json`. Writes go to a temporary file in
+//! `root/.muara/tmp`, are synced, then renamed into place, so a reader never sees half an
+//! object.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use muara_core::checksum::sha256_b64;
+use muara_core::ports::{ObjectInfo, ObjectStore, PutOptions};
+use muara_core::{Error, ErrorKind, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+const INTERNAL: &str = ".muara";
+
+#[derive(Debug, Clone)]
+pub struct DirStore {
+    root: PathBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    sha256: String,
+    size: u64,
+    content_type: Option<String>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+/// Rejects keys that could escape the root or that S3 would not store the same way.
+pub fn validate_key(key: &str) -> Result<()> {
+    let bad = key.is_empty()
+        || key.len() > 1024
+        || key.starts_with('/')
+        || key.contains('\0')
+        || key.contains('\\')
+        || key
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        || key.split('/').next() == Some(INTERNAL);
+    if bad {
+        return Err(Error::invalid(format!("invalid object key {key:?}")));
+    }
+    Ok(())
+}
+
+impl DirStore {
+    /// A store rooted at `root`, created if missing.
+    pub async fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        tokio::fs::create_dir_all(root.join(INTERNAL).join("tmp")).await?;
+        tokio::fs::create_dir_all(root.join(INTERNAL).join("meta")).await?;
+        Ok(Self { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file holding `key`.
+    pub fn path_of(&self, key: &str) -> Result<PathBuf> {
+        validate_key(key)?;
+        Ok(self.root.join(key))
+    }
+
+    fn meta_path(&self, key: &str) -> PathBuf {
+        self.root
+            .join(INTERNAL)
+            .join("meta")
+            .join(format!("{key}.json"))
+    }
+
+    async fn write_atomic(&self, dest: &Path, data: &[u8]) -> Result<()> {
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        let tmp = self
+            .root
+            .join(INTERNAL)
+            .join("tmp")
+            .join(uuid::Uuid::new_v4().to_string());
+        let res = async {
+            let mut f = tokio::fs::File::create(&tmp).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut f, data).await?;
+            f.sync_all().await?;
+            drop(f);
+            tokio::fs::rename(&tmp, dest).await
+        }
+        .await;
+        if res.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        res.map_err(Error::from)
+    }
+
+    async fn read_meta(&self, key: &str) -> Option<Meta> {
+        let raw = tokio::fs::read(self.meta_path(key)).await.ok()?;
+        serde_json::from_slice(&raw).ok()
+    }
+
+    async fn info(&self, key: &str, md: &std::fs::Metadata, with_hash: bool) -> Result<ObjectInfo> {
+        let meta = self.read_meta(key).await.filter(|m| m.size == md.len());
+        let sha256 = match (&meta, with_hash) {
+            (Some(m), _) => Some(m.sha256.clone()),
+            // A file dropped in by hand has no sidecar: hash it when asked for one object.
+            (None, true) => Some(sha256_b64(&tokio::fs::read(self.path_of(key)?).await?)),
+            (None, false) => None,
+        };
+        Ok(ObjectInfo {
+            key: key.to_string(),
+            size: md.len(),
+            sha256,
+            last_modified: md.modified().ok().map(OffsetDateTime::from),
+            metadata: meta.map(|m| m.metadata).unwrap_or_default(),
+        })
+    }
+
+    /// Every object key under the root, in key order, skipping the internal folder and
+    /// temporary files of editors and uploaders (dot files).
+    fn walk(
+        &self,
+        dir: &Path,
+        prefix: &str,
+        out: &mut Vec<(String, std::fs::Metadata)>,
+    ) -> Result<()> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                tracing::warn!(path = %entry.path().display(), "skipping a file whose name is not UTF-8");
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            let key = if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let md = entry.metadata()?;
+            if md.is_dir() {
+                self.walk(&entry.path(), &key, out)?;
+            } else if md.is_file() {
+                out.push((key, md));
+            }
+        }
+        Ok(())
+    }
+
+    /// Keys with their size and modification time, without hashing (for the lake watcher).
+    pub async fn scan(&self, prefix: &str) -> Result<Vec<(String, std::fs::Metadata)>> {
+        let this = self.clone();
+        let prefix = prefix.to_string();
+        tokio::task::spawn_blocking(move || {
+            // Walk only the deepest folder the prefix names completely.
+            let dir_part = match prefix.rfind('/') {
+                Some(i) => &prefix[..i],
+                None => "",
+            };
+            let mut out = Vec::new();
+            this.walk(&this.root.join(dir_part), dir_part, &mut out)?;
+            out.retain(|(k, _)| k.starts_with(&prefix));
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(out)
+        })
+        .await
+        .map_err(|e| Error::with_source(ErrorKind::Fatal, "directory scan panicked", e))?
+    }
+}
+
+#[async_trait]
+impl ObjectStore for DirStore {
+    async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> Result<ObjectInfo> {
+        let dest = self.path_of(key)?;
+        let sha = sha256_b64(&body);
+        let meta = Meta {
+            sha256: sha.clone(),
+            size: body.len() as u64,
+            content_type: opts.content_type.clone(),
+            metadata: opts.metadata.clone(),
+        };
+        // The sidecar of an older object must not describe the new one, even for a moment.
+        let _ = tokio::fs::remove_file(self.meta_path(key)).await;
+        self.write_atomic(&dest, &body).await?;
+        self.write_atomic(&self.meta_path(key), &serde_json::to_vec(&meta)?)
+            .await?;
+        let md = tokio::fs::metadata(&dest).await?;
+        Ok(ObjectInfo {
+            key: key.to_string(),
+            size: body.len() as u64,
+            sha256: Some(sha),
+            last_modified: md.modified().ok().map(OffsetDateTime::from),
+            metadata: opts.metadata.clone(),
+        })
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        match tokio::fs::read(self.path_of(key)?).await {
+            Ok(b) => Ok(Bytes::from(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::not_found(format!("no object {key:?}")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
+        let path = self.path_of(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(md) if md.is_file() => Ok(Some(self.info(key, &md, true).await?)),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let mut out = Vec::new();
+        for (key, md) in self.scan(prefix).await? {
+            out.push(self.info(&key, &md, false).await?);
+        }
+        Ok(out)
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path_of(key)?;
+        for p in [path, self.meta_path(key)] {
+            match tokio::fs::remove_file(&p).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let src = self.path_of(from)?;
+        let dst = self.path_of(to)?;
+        if let Some(parent) = dst.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        match tokio::fs::rename(&src, &dst).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::not_found(format!("no object {from:?}")));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let (msrc, mdst) = (self.meta_path(from), self.meta_path(to));
+        if tokio::fs::metadata(&msrc).await.is_ok() {
+            if let Some(parent) = mdst.parent() {
+                tokio::fs::create_dir_all(parent).await?;
+            }
+            tokio::fs::rename(&msrc, &mdst).await?;
+        } else {
+            let _ = tokio::fs::remove_file(&mdst).await;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_escape_the_root_are_rejected() {
+        for bad in ["", "/abs", "a/../b", "a//b", "./a", ".muara/meta/x", "a\\b"] {
+            assert!(validate_key(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(validate_key("raw/acme/sales/incoming/file 1.csv").is_ok());
+    }
+}

@@ -1,0 +1,40 @@
+//! Local adapters and the runtime behind `muara up`.
+//!
+//! Each adapter implements a port of `muara-core` with the same observable behaviour as its
+//! AWS twin (the contract suites in `tests/` prove it):
+//!
+//! - [`dirstore`]: object store on a directory, same keys as S3, atomic writes, SHA-256.
+//! - [`pgqueue`]: queue on PostgreSQL: visibility timeout, receive count, dead-letter queue,
+//!   `FOR UPDATE SKIP LOCKED`.
+//! - [`pglocks`]: locks and idempotency records on PostgreSQL with expiry.
+//! - [`mailer`]: SMTP when configured, otherwise `.eml` files in an outbox folder.
+//! - [`orchestrator`]: runs `statemachines/*.asl.json` with the `muara-asl` interpreter,
+//!   executions recorded in PostgreSQL with unique names.
+//! - [`postgres`]: a throwaway or persistent PostgreSQL cluster from the system's binaries.
+//! - [`watcher`]: announces objects dropped into the lake folder as S3 event notifications.
+//! - [`runtime`]: `muara up` — all of the above plus the HTTP API in one process;
+//!   [`tasks`] resolves state machine Task resources to in-process handlers; [`demo`] seeds
+//!   sample data.
+
+pub mod demo;
+pub mod dirstore;
+pub mod mailer;
+pub mod orchestrator;
+pub mod pglocks;
+pub mod pgqueue;
+pub mod postgres;
+pub mod runtime;
+pub mod tasks;
+pub mod watcher;
+
+use muara_db::{Migration, MigrationSet};
+
+/// Tables of the local adapters (schema `muara_local`); applied by `muara up` and tests.
+pub const LOCAL_MIGRATIONS: MigrationSet = MigrationSet {
+    name: "local",
+    migrations: &[Migration {
+        version: 1,
+        name: "local_runtime",
+        sql: include_str!("../migrations/0001_local_runtime.sql"),
+    }],
+};

@@ -1,0 +1,161 @@
+//! Locks and idempotency records on PostgreSQL, with the semantics of the DynamoDB adapter:
+//! a conditional insert-or-take-over-if-expired decides who wins, in one statement.
+
+use async_trait::async_trait;
+use deadpool_postgres::Pool;
+use muara_core::ports::{Begin, IdempotencyStore, Lease, Locks};
+use muara_core::{Error, Result};
+use muara_db::pg_error;
+use muara_db::pool::pool_error;
+use serde_json::Value;
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct PgLocks {
+    pool: Pool,
+}
+
+impl PgLocks {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn token_of(lease: &Lease) -> Result<Uuid> {
+    Uuid::parse_str(&lease.token).map_err(|e| {
+        Error::with_source(muara_core::ErrorKind::Invalid, "lease token is not ours", e)
+    })
+}
+
+#[async_trait]
+impl Locks for PgLocks {
+    async fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> Result<Option<Lease>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let token = Uuid::new_v4();
+        let row = client
+            .query_opt(
+                "INSERT INTO muara_local.locks (key, owner, token, expires_at)
+                 VALUES ($1, $2, $3, clock_timestamp() + ($4::float8 * interval '1 second'))
+                 ON CONFLICT (key) DO UPDATE
+                   SET owner = excluded.owner, token = excluded.token, expires_at = excluded.expires_at
+                   WHERE muara_local.locks.expires_at <= clock_timestamp()
+                 RETURNING token",
+                &[&key, &owner, &token, &secs(ttl)],
+            )
+            .await
+            .map_err(|e| pg_error("acquiring a lock", e))?;
+        Ok(row.map(|_| Lease {
+            key: key.to_string(),
+            owner: owner.to_string(),
+            token: token.to_string(),
+        }))
+    }
+
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let n = client
+            .execute(
+                "UPDATE muara_local.locks SET expires_at = clock_timestamp() + ($3::float8 * interval '1 second')
+                 WHERE key = $1 AND token = $2 AND expires_at > clock_timestamp()",
+                &[&lease.key, &token_of(lease)?, &secs(ttl)],
+            )
+            .await
+            .map_err(|e| pg_error("renewing a lock", e))?;
+        Ok(n == 1)
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<bool> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let n = client
+            .execute(
+                "DELETE FROM muara_local.locks WHERE key = $1 AND token = $2",
+                &[&lease.key, &token_of(lease)?],
+            )
+            .await
+            .map_err(|e| pg_error("releasing a lock", e))?;
+        Ok(n == 1)
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for PgLocks {
+    async fn begin(&self, key: &str, payload_hash: &str, claim_ttl: Duration) -> Result<Begin> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let claimed = client
+            .query_opt(
+                "INSERT INTO muara_local.idempotency (key, state, payload_hash, expires_at)
+                 VALUES ($1, 'in_progress', $2, clock_timestamp() + ($3::float8 * interval '1 second'))
+                 ON CONFLICT (key) DO UPDATE
+                   SET state = 'in_progress', payload_hash = excluded.payload_hash, result = NULL,
+                       expires_at = excluded.expires_at, updated_at = now()
+                   WHERE muara_local.idempotency.expires_at <= clock_timestamp()
+                 RETURNING 1",
+                &[&key, &payload_hash, &secs(claim_ttl)],
+            )
+            .await
+            .map_err(|e| pg_error("claiming an idempotency key", e))?;
+        if claimed.is_some() {
+            return Ok(Begin::Started);
+        }
+        let row = client
+            .query_opt(
+                "SELECT state, payload_hash, result FROM muara_local.idempotency WHERE key = $1",
+                &[&key],
+            )
+            .await
+            .map_err(|e| pg_error("reading an idempotency key", e))?;
+        let Some(row) = row else {
+            // Expired and purged between the two statements: claim again.
+            return Box::pin(self.begin(key, payload_hash, claim_ttl)).await;
+        };
+        let state: String = row.get(0);
+        let hash: String = row.get(1);
+        if hash != payload_hash {
+            return Ok(Begin::Conflict {
+                existing_hash: hash,
+            });
+        }
+        if state == "completed" {
+            let result: Option<Value> = row.get(2);
+            return Ok(Begin::Completed(result.unwrap_or(Value::Null)));
+        }
+        Ok(Begin::InProgress)
+    }
+
+    async fn complete(&self, key: &str, result: &Value, retention: Duration) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let n = client
+            .execute(
+                "UPDATE muara_local.idempotency
+                 SET state = 'completed', result = $2, expires_at = clock_timestamp() + ($3::float8 * interval '1 second'),
+                     updated_at = now()
+                 WHERE key = $1",
+                &[&key, result, &secs(retention)],
+            )
+            .await
+            .map_err(|e| pg_error("completing an idempotency key", e))?;
+        if n == 0 {
+            return Err(Error::not_found(format!(
+                "no idempotency record {key:?} to complete"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn abandon(&self, key: &str) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                "DELETE FROM muara_local.idempotency WHERE key = $1 AND state = 'in_progress'",
+                &[&key],
+            )
+            .await
+            .map_err(|e| pg_error("abandoning an idempotency key", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,326 @@
+//! The local runtime behind `muara up`: one process that hosts what AWS spreads over
+//! services — database (a cluster from the system's binaries unless `DATABASE_URL` is given),
+//! lake folder, queue, lake watcher and dispatcher, outbox, state machines, and the HTTP API.
+
+use crate::dirstore::DirStore;
+use crate::mailer::{OutboxMailer, SmtpMailer};
+use crate::orchestrator::LocalOrchestrator;
+use crate::pgqueue::{PgQueue, QueueSpec};
+use crate::postgres::Cluster;
+use crate::watcher::LakeWatcher;
+use async_trait::async_trait;
+use muara_core::health::Probe;
+use muara_core::metrics::Metrics;
+use muara_core::ports::{Mailer, Queue};
+use muara_core::s3event::S3Event;
+use muara_core::{Error, ErrorKind, Result};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The queue that carries lake notifications, as the S3 → SQS notification does in AWS.
+pub const LAKE_EVENTS_QUEUE: &str = "lake-events";
+/// Deliveries before a notification that keeps failing goes to the dead-letter queue.
+pub const LAKE_EVENTS_MAX_RECEIVES: u32 = 5;
+/// The bucket name local notifications carry.
+pub const LOCAL_BUCKET: &str = "muara-local-lake";
+
+/// Everything `muara up` can be told.
+#[derive(Debug, Clone)]
+pub struct UpConfig {
+    pub data_dir: PathBuf,
+    pub lake_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub database_url: Option<String>,
+    /// Port of the embedded cluster when `database_url` is unset.
+    pub pg_port: u16,
+    pub smtp_url: Option<String>,
+    pub statemachines_dir: Option<PathBuf>,
+    pub scan_interval: Duration,
+    pub demo: bool,
+}
+
+/// What a running runtime exposes to its caller (the CLI prints it; tests use it).
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub http: SocketAddr,
+    pub database_url: String,
+    pub lake_dir: PathBuf,
+    pub outbox: Option<PathBuf>,
+    pub machines: Vec<String>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Handles events on the lake queue whose key starts with a prefix. Pipelines register
+/// theirs; an event nobody handles is acknowledged and logged.
+#[async_trait]
+pub trait ObjectEventHandler: Send + Sync {
+    fn prefix(&self) -> &str;
+    async fn handle(&self, record: &muara_core::s3event::S3EventRecord) -> Result<()>;
+}
+
+struct DirProbe(PathBuf);
+
+#[async_trait]
+impl Probe for DirProbe {
+    fn name(&self) -> &str {
+        "object_store"
+    }
+    async fn check(&self) -> std::result::Result<String, String> {
+        let probe = self.0.join(".muara").join("tmp").join(".health");
+        tokio::fs::write(&probe, b"ok")
+            .await
+            .map_err(|e| format!("{} is not writable: {e}", self.0.display()))?;
+        let _ = tokio::fs::remove_file(&probe).await;
+        Ok(format!("directory {}", self.0.display()))
+    }
+}
+
+struct QueueProbe(Arc<PgQueue>);
+
+#[async_trait]
+impl Probe for QueueProbe {
+    fn name(&self) -> &str {
+        "queue"
+    }
+    async fn check(&self) -> std::result::Result<String, String> {
+        let d = self.0.depth().await.map_err(|e| e.chain())?;
+        Ok(format!("{} messages in {}", d, self.0.name()))
+    }
+}
+
+struct Dispatcher {
+    queue: Arc<PgQueue>,
+    handlers: Vec<Arc<dyn ObjectEventHandler>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Dispatcher {
+    /// One receive-and-handle round; returns how many messages were handled.
+    async fn round(&self) -> Result<usize> {
+        let msgs = self.queue.receive(10, Duration::from_secs(1)).await?;
+        let mut done = Vec::new();
+        for m in &msgs {
+            match self.dispatch(&m.body).await {
+                Ok(()) => done.push(m.receipt.clone()),
+                Err(e) => {
+                    // Left undeleted: redelivered after the visibility timeout, and moved to
+                    // the dead-letter queue after LAKE_EVENTS_MAX_RECEIVES attempts.
+                    self.metrics
+                        .inc("muara_lake_events_total", &[("outcome", "failed")]);
+                    tracing::error!(message_id = %m.id, receive_count = m.receive_count, error = %e.chain(), "lake event failed");
+                }
+            }
+        }
+        self.queue.delete_batch(&done).await?;
+        Ok(msgs.len())
+    }
+
+    async fn dispatch(&self, body: &str) -> Result<()> {
+        let event = S3Event::parse(body)?;
+        for record in &event.records {
+            let key = record.key()?;
+            match self.handlers.iter().find(|h| key.starts_with(h.prefix())) {
+                Some(h) => {
+                    h.handle(record).await?;
+                    self.metrics
+                        .inc("muara_lake_events_total", &[("outcome", "handled")]);
+                }
+                None => {
+                    self.metrics
+                        .inc("muara_lake_events_total", &[("outcome", "unrouted")]);
+                    tracing::info!(%key, "lake event received; no pipeline handles this prefix");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Starts everything, returns once it serves, and keeps running until `shutdown` flips.
+/// `on_ready` is told where everything is.
+pub async fn up(
+    cfg: UpConfig,
+    handlers: Vec<Arc<dyn ObjectEventHandler>>,
+    on_ready: impl FnOnce(&Running),
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    tokio::fs::create_dir_all(&cfg.data_dir).await?;
+    let (database_url, cluster) = match &cfg.database_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let cluster = Cluster::start(&cfg.data_dir.join("postgres"), cfg.pg_port, true).await?;
+            cluster.ensure_database("muara").await?;
+            (cluster.url("muara"), Some(cluster))
+        }
+    };
+    let result = serve(&cfg, &database_url, handlers, on_ready, &mut shutdown).await;
+    if let Some(c) = cluster {
+        tracing::info!("stopping PostgreSQL");
+        if let Err(e) = c.stop().await {
+            tracing::warn!(error = %e.chain(), "PostgreSQL did not stop cleanly");
+        }
+    }
+    result
+}
+
+async fn serve(
+    cfg: &UpConfig,
+    database_url: &str,
+    handlers: Vec<Arc<dyn ObjectEventHandler>>,
+    on_ready: impl FnOnce(&Running),
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<()> {
+    let pool = muara_db::connect(database_url, 16, Duration::from_secs(30)).await?;
+    muara_db::PLATFORM.apply(&pool).await?;
+    crate::LOCAL_MIGRATIONS.apply(&pool).await?;
+
+    let store = DirStore::open(&cfg.lake_dir).await?;
+    let (mailer, outbox): (Arc<dyn Mailer>, Option<PathBuf>) = match &cfg.smtp_url {
+        Some(url) => (Arc::new(SmtpMailer::from_url(url)?), None),
+        None => {
+            let dir = cfg.data_dir.join("outbox");
+            (Arc::new(OutboxMailer::open(&dir).await?), Some(dir))
+        }
+    };
+    let _ = mailer; // handed to pipelines as they arrive
+    let dlq_name = format!("{LAKE_EVENTS_QUEUE}-dlq");
+    PgQueue::ensure(
+        &pool,
+        &QueueSpec {
+            name: dlq_name.clone(),
+            visibility_timeout: Duration::from_secs(30),
+            redrive: None,
+        },
+    )
+    .await?;
+    let queue = Arc::new(
+        PgQueue::ensure(
+            &pool,
+            &QueueSpec {
+                name: LAKE_EVENTS_QUEUE.into(),
+                visibility_timeout: Duration::from_secs(60),
+                redrive: Some((dlq_name, LAKE_EVENTS_MAX_RECEIVES)),
+            },
+        )
+        .await?,
+    );
+
+    let mut orchestrator = LocalOrchestrator::new(pool.clone(), Arc::new(crate::tasks::NoTasksYet));
+    let machines = match &cfg.statemachines_dir {
+        Some(dir) if dir.is_dir() => orchestrator.register_dir(dir, &Default::default())?,
+        _ => vec![],
+    };
+    let interrupted = orchestrator.fail_interrupted().await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            count = interrupted,
+            "executions interrupted by the last shutdown were marked failed"
+        );
+    }
+
+    let metrics = Arc::new(Metrics::new());
+    metrics.describe(
+        "muara_lake_events_total",
+        "counter",
+        "Lake notifications dispatched, by outcome",
+    );
+    metrics.describe(
+        "muara_lake_objects_announced_total",
+        "counter",
+        "Objects the lake watcher announced",
+    );
+    let state = muara_api::AppState::new("local", metrics.clone())
+        .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())))
+        .with_probe(Arc::new(DirProbe(cfg.lake_dir.clone())))
+        .with_probe(Arc::new(QueueProbe(queue.clone())));
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| {
+            Error::with_source(
+                ErrorKind::Config,
+                format!("cannot listen on {}", cfg.listen),
+                e,
+            )
+        })?;
+    let http = listener.local_addr()?;
+
+    let watcher = LakeWatcher::new(
+        store.clone(),
+        pool.clone(),
+        queue.clone(),
+        LOCAL_BUCKET,
+        vec![],
+    );
+    let dispatcher = Dispatcher {
+        queue: queue.clone(),
+        handlers,
+        metrics: metrics.clone(),
+    };
+
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let mut stop = shutdown.clone();
+        let metrics = metrics.clone();
+        let every = cfg.scan_interval;
+        tasks.spawn(async move {
+            loop {
+                match watcher.scan_once().await {
+                    Ok(keys) => {
+                        metrics.add("muara_lake_objects_announced_total", &[], keys.len() as f64)
+                    }
+                    Err(e) => tracing::error!(error = %e.chain(), "lake scan failed"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+    {
+        let mut stop = shutdown.clone();
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    r = dispatcher.round() => {
+                        if let Err(e) = r {
+                            tracing::error!(error = %e.chain(), "lake dispatcher round failed");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+
+    if cfg.demo {
+        crate::demo::seed(&store).await?;
+    }
+
+    on_ready(&Running {
+        http,
+        database_url: database_url.to_string(),
+        lake_dir: cfg.lake_dir.clone(),
+        outbox,
+        machines,
+        metrics: metrics.clone(),
+    });
+
+    let app = muara_api::app(state);
+    let mut stop = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop.changed().await;
+        })
+        .await
+        .map_err(|e| Error::with_source(ErrorKind::Fatal, "HTTP server failed", e))?;
+    let _ = shutdown.changed().await;
+    while tasks.join_next().await.is_some() {}
+    pool.close();
+    tracing::info!("local runtime stopped");
+    Ok(())
+}

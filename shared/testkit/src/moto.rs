@@ -1,0 +1,166 @@
+use crate::{shell_quote, spawn_reaper, workspace_root};
+use anyhow::Context as _;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::OnceCell;
+
+/// The AWS API emulator of this test process.
+#[derive(Debug)]
+pub struct Moto {
+    pub endpoint: String,
+    /// True when the harness started it (moto's `/moto-api` is then available).
+    pub is_moto: bool,
+}
+
+static MOTO: OnceCell<Moto> = OnceCell::const_new();
+
+/// The emulator, started on first use unless `AWS_ENDPOINT_URL` names one.
+pub async fn moto() -> anyhow::Result<&'static Moto> {
+    MOTO.get_or_try_init(init).await
+}
+
+fn moto_binary() -> anyhow::Result<std::path::PathBuf> {
+    let venv = muara_core::config::optional("MUARA_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv"));
+    let candidates = [venv.join("bin/moto_server")];
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    if let Some(p) = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("moto_server"))
+            .find(|p| p.is_file())
+    }) {
+        return Ok(p);
+    }
+    anyhow::bail!(
+        "moto_server not found in {} or on PATH: run scripts/tools.sh (it installs the pinned moto into the project venv) or set AWS_ENDPOINT_URL to a running emulator",
+        venv.display()
+    )
+}
+
+async fn init() -> anyhow::Result<Moto> {
+    if let Some(endpoint) = muara_core::config::optional("AWS_ENDPOINT_URL") {
+        let is_moto = http(&endpoint, "GET", "/moto-api/data.json", "")
+            .await
+            .is_ok();
+        return Ok(Moto { endpoint, is_moto });
+    }
+    let bin = moto_binary()?;
+    let port = muara_local::postgres::free_port()?;
+    let log = std::env::temp_dir().join(format!("{}.log", crate::unique("muara-moto")));
+    let child = std::process::Command::new(&bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&log)?)
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    spawn_reaper(&format!(
+        "kill {} 2>/dev/null; rm -f {}",
+        child.id(),
+        shell_quote(&log.to_string_lossy())
+    ))?;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    crate::eventually(Duration::from_secs(60), "moto_server to answer", || {
+        let endpoint = endpoint.clone();
+        async move { Ok(http(&endpoint, "GET", "/moto-api/", "").await.ok()) }
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "moto_server log: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    })?;
+    http(
+        &endpoint,
+        "POST",
+        "/moto-api/config",
+        r#"{"stepfunctions":{"execute_state_machine":true},"lambda":{"use_docker":false}}"#,
+    )
+    .await
+    .context("configuring moto")?;
+    Ok(Moto {
+        endpoint,
+        is_moto: true,
+    })
+}
+
+impl Moto {
+    /// An SDK config for the emulator: dummy static credentials, a fixed region.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_credentials())
+            .load()
+            .await
+    }
+
+    /// moto's internal state as JSON (e.g. the mails SES "sent").
+    pub async fn data(&self) -> anyhow::Result<serde_json::Value> {
+        let body = http(&self.endpoint, "GET", "/moto-api/data.json", "").await?;
+        Ok(serde_json::from_str(&body)?)
+    }
+}
+
+fn aws_sdk_credentials() -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new("testing", "testing", None, None, "muara-testkit")
+}
+
+/// A minimal HTTP/1.1 exchange (the harness needs two calls; no HTTP client dependency).
+async fn http(endpoint: &str, method: &str, path: &str, body: &str) -> anyhow::Result<String> {
+    let hostport = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut stream = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(&hostport),
+    )
+    .await
+    .context("connect timeout")??;
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut buf))
+        .await
+        .context("read timeout")??;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .context("malformed HTTP response")?;
+    let status = head.split_whitespace().nth(1).unwrap_or("0");
+    if !status.starts_with('2') {
+        anyhow::bail!("{method} {path}: HTTP {status}");
+    }
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Ok(dechunk(rest));
+    }
+    Ok(rest.to_string())
+}
+
+fn dechunk(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}

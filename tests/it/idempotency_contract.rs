@@ -1,0 +1,123 @@
+//! Idempotency contract: PostgreSQL records and DynamoDB conditional writes (moto) agree.
+
+use crate::support::{LocksFx, contract, dynamo_locks, pg_locks};
+use muara_core::ports::Begin;
+use muara_testkit::eventually;
+use serde_json::json;
+use std::time::Duration;
+
+contract!(
+    local_pg,
+    pg_locks,
+    [
+        the_first_caller_owns_the_work_and_later_ones_see_its_result,
+        a_different_payload_under_the_same_key_is_a_conflict,
+        an_expired_claim_can_be_taken_over,
+        an_abandoned_claim_can_be_retried_at_once,
+        concurrent_claims_start_the_work_once,
+    ]
+);
+contract!(
+    aws_dynamodb,
+    dynamo_locks,
+    [
+        the_first_caller_owns_the_work_and_later_ones_see_its_result,
+        a_different_payload_under_the_same_key_is_a_conflict,
+        an_expired_claim_can_be_taken_over,
+        an_abandoned_claim_can_be_retried_at_once,
+        concurrent_claims_start_the_work_once,
+    ]
+);
+
+const CLAIM: Duration = Duration::from_secs(60);
+const KEEP: Duration = Duration::from_secs(3600);
+
+async fn the_first_caller_owns_the_work_and_later_ones_see_its_result(
+    fx: &LocksFx,
+) -> anyhow::Result<()> {
+    assert_eq!(
+        fx.idem.begin("orders/e-1", "h1", CLAIM).await?,
+        Begin::Started
+    );
+    assert_eq!(
+        fx.idem.begin("orders/e-1", "h1", CLAIM).await?,
+        Begin::InProgress
+    );
+    fx.idem
+        .complete("orders/e-1", &json!({"stored": true, "id": 42}), KEEP)
+        .await?;
+    assert_eq!(
+        fx.idem.begin("orders/e-1", "h1", CLAIM).await?,
+        Begin::Completed(json!({"stored": true, "id": 42}))
+    );
+    Ok(())
+}
+
+async fn a_different_payload_under_the_same_key_is_a_conflict(fx: &LocksFx) -> anyhow::Result<()> {
+    assert_eq!(
+        fx.idem.begin("orders/e-2", "h1", CLAIM).await?,
+        Begin::Started
+    );
+    fx.idem.complete("orders/e-2", &json!("ok"), KEEP).await?;
+    assert_eq!(
+        fx.idem.begin("orders/e-2", "h2", CLAIM).await?,
+        Begin::Conflict {
+            existing_hash: "h1".into()
+        }
+    );
+    Ok(())
+}
+
+async fn an_expired_claim_can_be_taken_over(fx: &LocksFx) -> anyhow::Result<()> {
+    assert_eq!(
+        fx.idem
+            .begin("orders/e-3", "h", Duration::from_secs(1))
+            .await?,
+        Begin::Started
+    );
+    eventually(Duration::from_secs(15), "the claim to expire", || async {
+        Ok(match fx.idem.begin("orders/e-3", "h", CLAIM).await? {
+            Begin::Started => Some(()),
+            Begin::InProgress => None,
+            other => panic!("unexpected {other:?}"),
+        })
+    })
+    .await
+}
+
+async fn an_abandoned_claim_can_be_retried_at_once(fx: &LocksFx) -> anyhow::Result<()> {
+    assert_eq!(
+        fx.idem.begin("orders/e-4", "h", CLAIM).await?,
+        Begin::Started
+    );
+    fx.idem.abandon("orders/e-4").await?;
+    assert_eq!(
+        fx.idem.begin("orders/e-4", "h", CLAIM).await?,
+        Begin::Started
+    );
+    // Abandoning completed work does nothing: the result stays.
+    fx.idem.complete("orders/e-4", &json!(1), KEEP).await?;
+    fx.idem.abandon("orders/e-4").await?;
+    assert_eq!(
+        fx.idem.begin("orders/e-4", "h", CLAIM).await?,
+        Begin::Completed(json!(1))
+    );
+    Ok(())
+}
+
+async fn concurrent_claims_start_the_work_once(fx: &LocksFx) -> anyhow::Result<()> {
+    let claims = (0..8).map(|_| {
+        let idem = fx.idem.clone();
+        tokio::spawn(async move { idem.begin("orders/race", "h", CLAIM).await })
+    });
+    let mut started = 0;
+    for c in claims {
+        match c.await?? {
+            Begin::Started => started += 1,
+            Begin::InProgress => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(started, 1);
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! Locks contract: PostgreSQL locks and DynamoDB conditional writes (moto) behave the same.
+
+use crate::support::{LocksFx, contract, dynamo_locks, pg_locks};
+use muara_testkit::eventually;
+use std::time::Duration;
+
+contract!(
+    local_pg,
+    pg_locks,
+    [
+        a_held_lock_is_refused_to_others,
+        an_expired_lock_is_stolen_and_its_old_holder_loses_it,
+        renewing_keeps_the_lock_past_its_first_expiry,
+        release_frees_the_lock_at_once,
+        concurrent_acquirers_get_exactly_one_lease,
+    ]
+);
+contract!(
+    aws_dynamodb,
+    dynamo_locks,
+    [
+        a_held_lock_is_refused_to_others,
+        an_expired_lock_is_stolen_and_its_old_holder_loses_it,
+        renewing_keeps_the_lock_past_its_first_expiry,
+        release_frees_the_lock_at_once,
+        concurrent_acquirers_get_exactly_one_lease,
+    ]
+);
+
+const LONG: Duration = Duration::from_secs(60);
+const SHORT: Duration = Duration::from_secs(1);
+
+async fn a_held_lock_is_refused_to_others(fx: &LocksFx) -> anyhow::Result<()> {
+    let a = fx
+        .locks
+        .acquire("client:acme", "trigger-a", LONG)
+        .await?
+        .expect("free lock");
+    assert!(
+        fx.locks
+            .acquire("client:acme", "trigger-b", LONG)
+            .await?
+            .is_none()
+    );
+    assert!(
+        fx.locks
+            .acquire("client:other", "trigger-b", LONG)
+            .await?
+            .is_some(),
+        "keys are independent"
+    );
+    assert!(fx.locks.release(&a).await?);
+    Ok(())
+}
+
+async fn an_expired_lock_is_stolen_and_its_old_holder_loses_it(fx: &LocksFx) -> anyhow::Result<()> {
+    let old = fx
+        .locks
+        .acquire("client:acme", "crashed", SHORT)
+        .await?
+        .expect("free lock");
+    let new = eventually(
+        Duration::from_secs(15),
+        "the expired lock to be taken over",
+        || async { Ok(fx.locks.acquire("client:acme", "successor", LONG).await?) },
+    )
+    .await?;
+    assert_ne!(new.token, old.token);
+    assert!(
+        !fx.locks.renew(&old, LONG).await?,
+        "the old holder cannot renew a stolen lock"
+    );
+    assert!(
+        !fx.locks.release(&old).await?,
+        "the old holder cannot release a stolen lock"
+    );
+    assert!(
+        fx.locks
+            .acquire("client:acme", "third", LONG)
+            .await?
+            .is_none(),
+        "still held by the successor"
+    );
+    assert!(fx.locks.release(&new).await?);
+    Ok(())
+}
+
+async fn renewing_keeps_the_lock_past_its_first_expiry(fx: &LocksFx) -> anyhow::Result<()> {
+    let start = tokio::time::Instant::now();
+    let lease = fx
+        .locks
+        .acquire("client:acme", "worker", SHORT)
+        .await?
+        .expect("free lock");
+    assert!(fx.locks.renew(&lease, LONG).await?);
+    // Check repeatedly until well past the original expiry that nobody else gets it.
+    eventually(
+        Duration::from_secs(10),
+        "time to pass the original expiry",
+        || async {
+            assert!(
+                fx.locks
+                    .acquire("client:acme", "intruder", LONG)
+                    .await?
+                    .is_none()
+            );
+            Ok((start.elapsed() > SHORT * 2).then_some(()))
+        },
+    )
+    .await?;
+    assert!(fx.locks.release(&lease).await?);
+    Ok(())
+}
+
+async fn release_frees_the_lock_at_once(fx: &LocksFx) -> anyhow::Result<()> {
+    let a = fx.locks.acquire("k", "a", LONG).await?.expect("free lock");
+    assert!(fx.locks.release(&a).await?);
+    assert!(
+        !fx.locks.release(&a).await?,
+        "a second release reports the lease as gone"
+    );
+    assert!(fx.locks.acquire("k", "b", LONG).await?.is_some());
+    Ok(())
+}
+
+async fn concurrent_acquirers_get_exactly_one_lease(fx: &LocksFx) -> anyhow::Result<()> {
+    let attempts = (0..8).map(|i| {
+        let locks = fx.locks.clone();
+        tokio::spawn(async move { locks.acquire("race", &format!("w{i}"), LONG).await })
+    });
+    let mut winners = 0;
+    for a in attempts {
+        if a.await??.is_some() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+    Ok(())
+}

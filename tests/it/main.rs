@@ -1,0 +1,18 @@
+//! Workspace integration tests, one binary (one PostgreSQL cluster and one moto server for all).
+//!
+//! The `*_contract` modules hold one behavioural suite per port; the `contract!` macro runs
+//! each suite against both adapters, as `<port>_contract::<adapter>::<case>` — e.g.
+//! `queue_contract::aws_sqs::dead_letters_after_max_receives` and
+//! `queue_contract::local_pg::dead_letters_after_max_receives`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod idempotency_contract;
+mod locks_contract;
+mod mailer_contract;
+mod migrations;
+mod object_store_contract;
+mod orchestrator_contract;
+mod queue_contract;

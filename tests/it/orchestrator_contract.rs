@@ -1,0 +1,123 @@
+//! Orchestrator contract: the local ASL interpreter and Step Functions (moto) agree on
+//! execution names, outcomes and outputs.
+
+use crate::support::{OrchFx, contract, local_orchestrator, sfn_orchestrator};
+use muara_core::ports::{ExecutionInfo, ExecutionStatus, Started};
+use muara_testkit::{eventually, unique};
+use serde_json::json;
+use std::time::Duration;
+
+contract!(
+    local_asl,
+    local_orchestrator,
+    [
+        an_execution_runs_to_success_with_its_output,
+        a_failing_execution_reports_its_error_and_cause,
+        a_name_starts_at_most_one_execution,
+        concurrent_starts_of_one_name_start_one_execution,
+    ]
+);
+contract!(
+    aws_sfn,
+    sfn_orchestrator,
+    [
+        an_execution_runs_to_success_with_its_output,
+        a_failing_execution_reports_its_error_and_cause,
+        a_name_starts_at_most_one_execution,
+        concurrent_starts_of_one_name_start_one_execution,
+    ]
+);
+
+async fn finished(fx: &OrchFx, id: &str) -> anyhow::Result<ExecutionInfo> {
+    eventually(
+        Duration::from_secs(30),
+        "the execution to finish",
+        || async {
+            let info = fx.orch.describe(id).await?;
+            Ok(info.status.is_terminal().then_some(info))
+        },
+    )
+    .await
+}
+
+async fn an_execution_runs_to_success_with_its_output(fx: &OrchFx) -> anyhow::Result<()> {
+    let name = unique("ok");
+    let started = fx
+        .orch
+        .start(&fx.machine, &name, &json!({"who": "acme", "fail": false}))
+        .await?;
+    assert!(matches!(started, Started::New { .. }));
+    let info = finished(fx, started.execution_id()).await?;
+    assert_eq!(info.status, ExecutionStatus::Succeeded);
+    assert_eq!(info.name, name);
+    assert_eq!(info.output, Some(json!({"who": "acme", "greeted": true})));
+    assert_eq!(info.input, json!({"who": "acme", "fail": false}));
+    Ok(())
+}
+
+async fn a_failing_execution_reports_its_error_and_cause(fx: &OrchFx) -> anyhow::Result<()> {
+    let started = fx
+        .orch
+        .start(
+            &fx.machine,
+            &unique("fail"),
+            &json!({"who": "x", "fail": true}),
+        )
+        .await?;
+    let info = finished(fx, started.execution_id()).await?;
+    assert_eq!(info.status, ExecutionStatus::Failed);
+    assert_eq!(info.error.as_deref(), Some("Demo.Failure"));
+    assert_eq!(info.cause.as_deref(), Some("asked to fail"));
+    Ok(())
+}
+
+async fn a_name_starts_at_most_one_execution(fx: &OrchFx) -> anyhow::Result<()> {
+    let name = unique("acme-BATCH000001-start");
+    let first = fx
+        .orch
+        .start(&fx.machine, &name, &json!({"who": "a"}))
+        .await?;
+    assert!(matches!(first, Started::New { .. }));
+    let again = fx
+        .orch
+        .start(&fx.machine, &name, &json!({"who": "a"}))
+        .await?;
+    assert_eq!(
+        again,
+        Started::AlreadyExists {
+            execution_id: first.execution_id().to_string()
+        }
+    );
+    finished(fx, first.execution_id()).await?;
+    let after = fx
+        .orch
+        .start(&fx.machine, &name, &json!({"who": "b"}))
+        .await?;
+    assert!(
+        matches!(after, Started::AlreadyExists { .. }),
+        "a finished name is still taken"
+    );
+    Ok(())
+}
+
+async fn concurrent_starts_of_one_name_start_one_execution(fx: &OrchFx) -> anyhow::Result<()> {
+    let name = unique("race");
+    let starts = (0..5).map(|i| {
+        let orch = fx.orch.clone();
+        let (machine, name) = (fx.machine.clone(), name.clone());
+        tokio::spawn(async move { orch.start(&machine, &name, &json!({"who": i})).await })
+    });
+    let mut ids = Vec::new();
+    for s in starts {
+        match s.await?? {
+            Started::New { execution_id } | Started::AlreadyExists { execution_id } => {
+                ids.push(execution_id)
+            }
+        }
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every start names the same execution");
+    let info = finished(fx, &ids[0]).await?;
+    assert_eq!(info.status, ExecutionStatus::Succeeded);
+    Ok(())
+}

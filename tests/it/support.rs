@@ -1,0 +1,309 @@
+//! Fixtures: each builds one adapter on uniquely named resources of a real service.
+
+use muara_aws::{
+    dynamo::DynamoLocks, s3::S3Store, ses::SesMailer, sfn::SfnOrchestrator, sqs::SqsQueue,
+};
+use muara_local::{
+    dirstore::DirStore,
+    mailer::OutboxMailer,
+    pglocks::PgLocks,
+    pgqueue::{PgQueue, QueueSpec},
+};
+use muara_testkit::{moto, postgres, unique};
+use std::time::Duration;
+
+/// Generates `mod <backend> { #[tokio::test] async fn <case>() … }` calling
+/// `super::<case>(&fixture)` for every case.
+macro_rules! contract {
+    ($backend:ident, $fixture:ident, [$($case:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() -> anyhow::Result<()> {
+                    let fx = super::$fixture().await?;
+                    super::$case(&fx).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use contract;
+
+pub async fn aws() -> anyhow::Result<aws_config::SdkConfig> {
+    Ok(moto().await?.sdk_config().await)
+}
+
+pub async fn pg_pool() -> anyhow::Result<muara_db::Pool> {
+    postgres().await?.fresh_pool().await
+}
+
+// ---- object store ------------------------------------------------------------------------
+
+pub struct StoreFx {
+    pub store: Box<dyn muara_core::ports::ObjectStore>,
+    /// Part size when large bodies go up in parts (their checksum is then composite).
+    pub multipart: Option<(usize, usize)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn local_store() -> anyhow::Result<StoreFx> {
+    let dir = tempfile::tempdir()?;
+    Ok(StoreFx {
+        store: Box::new(DirStore::open(dir.path().join("lake")).await?),
+        multipart: None,
+        _dir: Some(dir),
+    })
+}
+
+pub async fn s3_store() -> anyhow::Result<StoreFx> {
+    let cfg = aws().await?;
+    let client = muara_aws::s3_client(&cfg);
+    let bucket = unique("muara-lake");
+    client.create_bucket().bucket(&bucket).send().await?;
+    let part = muara_aws::s3::MIN_PART_SIZE;
+    Ok(StoreFx {
+        store: Box::new(S3Store::new(client, bucket).with_multipart(part, part)),
+        multipart: Some((part, part)),
+        _dir: None,
+    })
+}
+
+// ---- queue -------------------------------------------------------------------------------
+
+pub const VISIBILITY: Duration = Duration::from_secs(1);
+pub const MAX_RECEIVES: u32 = 2;
+
+pub struct QueueFx {
+    pub queue: Box<dyn muara_core::ports::Queue>,
+    pub dlq: Box<dyn muara_core::ports::Queue>,
+}
+
+pub async fn pg_queue() -> anyhow::Result<QueueFx> {
+    let pool = pg_pool().await?;
+    let name = unique("q");
+    let dlq = PgQueue::ensure(
+        &pool,
+        &QueueSpec {
+            name: format!("{name}-dlq"),
+            visibility_timeout: VISIBILITY,
+            redrive: None,
+        },
+    )
+    .await?;
+    let queue = PgQueue::ensure(
+        &pool,
+        &QueueSpec {
+            name: name.clone(),
+            visibility_timeout: VISIBILITY,
+            redrive: Some((format!("{name}-dlq"), MAX_RECEIVES)),
+        },
+    )
+    .await?;
+    Ok(QueueFx {
+        queue: Box::new(queue),
+        dlq: Box::new(dlq),
+    })
+}
+
+pub async fn sqs_queue() -> anyhow::Result<QueueFx> {
+    let client = aws_sdk_sqs::Client::new(&aws().await?);
+    let name = unique("q");
+    let dlq = SqsQueue::create(&client, &format!("{name}-dlq"), VISIBILITY, None).await?;
+    let queue =
+        SqsQueue::create(&client, &name, VISIBILITY, Some((dlq.url(), MAX_RECEIVES))).await?;
+    Ok(QueueFx {
+        queue: Box::new(queue),
+        dlq: Box::new(dlq),
+    })
+}
+
+// ---- locks and idempotency -----------------------------------------------------------------
+
+pub struct LocksFx {
+    pub locks: std::sync::Arc<dyn muara_core::ports::Locks>,
+    pub idem: std::sync::Arc<dyn muara_core::ports::IdempotencyStore>,
+}
+
+pub async fn pg_locks() -> anyhow::Result<LocksFx> {
+    let l = std::sync::Arc::new(PgLocks::new(pg_pool().await?));
+    Ok(LocksFx {
+        locks: l.clone(),
+        idem: l,
+    })
+}
+
+pub async fn dynamo_locks() -> anyhow::Result<LocksFx> {
+    let client = aws_sdk_dynamodb::Client::new(&aws().await?);
+    let l = std::sync::Arc::new(DynamoLocks::create_table(&client, &unique("muara-locks")).await?);
+    Ok(LocksFx {
+        locks: l.clone(),
+        idem: l,
+    })
+}
+
+// ---- mailer --------------------------------------------------------------------------------
+
+pub const SENDER: &str = "muara@example.com";
+
+/// A mail as read back from where the adapter delivered it.
+#[derive(Debug)]
+pub struct ReadBack {
+    pub subject: String,
+    pub body: String,
+    pub to: Vec<String>,
+}
+
+pub struct MailFx {
+    pub mailer: Box<dyn muara_core::ports::Mailer>,
+    pub backend: MailBackend,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub enum MailBackend {
+    Outbox,
+    Ses,
+}
+
+impl MailFx {
+    pub async fn read_back(&self, sent: &muara_core::ports::SentMail) -> anyhow::Result<ReadBack> {
+        match &self.backend {
+            MailBackend::Outbox => {
+                let path = sent
+                    .location
+                    .as_ref()
+                    .expect("outbox mails have a location");
+                let raw = std::fs::read_to_string(path)?;
+                let (head, body) = raw
+                    .split_once("\r\n\r\n")
+                    .expect("headers, blank line, body");
+                let header = |name: &str| {
+                    head.lines()
+                        .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_string))
+                        .unwrap_or_default()
+                };
+                Ok(ReadBack {
+                    subject: header("Subject"),
+                    body: body.trim_end().to_string(),
+                    to: header("To").split(", ").map(str::to_string).collect(),
+                })
+            }
+            MailBackend::Ses => {
+                let data = moto().await?.data().await?;
+                let msg = data["ses"]["Message"]
+                    .as_array()
+                    .and_then(|m| m.iter().find(|m| m["id"] == sent.message_id.as_str()))
+                    .cloned()
+                    .ok_or_else(|| anyhow::anyhow!("SES has no message {}", sent.message_id))?;
+                Ok(ReadBack {
+                    subject: msg["subject"].as_str().unwrap_or_default().to_string(),
+                    body: msg["body"].as_str().unwrap_or_default().to_string(),
+                    to: msg["destinations"]["ToAddresses"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+            }
+        }
+    }
+}
+
+pub async fn outbox_mailer() -> anyhow::Result<MailFx> {
+    let dir = tempfile::tempdir()?;
+    let outbox = dir.path().join("outbox");
+    Ok(MailFx {
+        mailer: Box::new(OutboxMailer::open(&outbox).await?),
+        backend: MailBackend::Outbox,
+        _dir: Some(dir),
+    })
+}
+
+pub async fn ses_mailer() -> anyhow::Result<MailFx> {
+    let client = aws_sdk_ses::Client::new(&aws().await?);
+    client
+        .verify_email_identity()
+        .email_address(SENDER)
+        .send()
+        .await?;
+    Ok(MailFx {
+        mailer: Box::new(SesMailer::new(client)),
+        backend: MailBackend::Ses,
+        _dir: None,
+    })
+}
+
+// ---- orchestrator --------------------------------------------------------------------------
+
+/// A machine both hosts run without tasks: a Choice that either passes or fails.
+pub const CONTRACT_MACHINE: &str = r#"{
+  "Comment": "orchestrator contract: pass or fail on input",
+  "StartAt": "Decide",
+  "States": {
+    "Decide": {
+      "Type": "Choice",
+      "Choices": [{
+        "And": [
+          { "Variable": "$.fail", "IsPresent": true },
+          { "Variable": "$.fail", "BooleanEquals": true }
+        ],
+        "Next": "Boom"
+      }],
+      "Default": "Greet"
+    },
+    "Greet": { "Type": "Pass", "Parameters": { "who.$": "$.who", "greeted": true }, "End": true },
+    "Boom": { "Type": "Fail", "Error": "Demo.Failure", "Cause": "asked to fail" }
+  }
+}"#;
+
+pub struct OrchFx {
+    pub orch: std::sync::Arc<dyn muara_core::ports::Orchestrator>,
+    pub machine: String,
+}
+
+struct NoTasks;
+
+#[async_trait::async_trait]
+impl muara_asl::TaskInvoker for NoTasks {
+    async fn invoke(
+        &self,
+        resource: &str,
+        _input: serde_json::Value,
+    ) -> Result<serde_json::Value, muara_asl::TaskFailure> {
+        Err(muara_asl::TaskFailure {
+            error: "States.TaskFailed".into(),
+            cause: format!("no task {resource}"),
+        })
+    }
+}
+
+pub async fn local_orchestrator() -> anyhow::Result<OrchFx> {
+    let mut orch = muara_local::orchestrator::LocalOrchestrator::new(
+        pg_pool().await?,
+        std::sync::Arc::new(NoTasks),
+    );
+    orch.register("contract", CONTRACT_MACHINE, &Default::default())?;
+    Ok(OrchFx {
+        orch: std::sync::Arc::new(orch),
+        machine: "contract".into(),
+    })
+}
+
+pub async fn sfn_orchestrator() -> anyhow::Result<OrchFx> {
+    let client = aws_sdk_sfn::Client::new(&aws().await?);
+    let name = unique("contract");
+    let out = client
+        .create_state_machine()
+        .name(&name)
+        .definition(CONTRACT_MACHINE)
+        .role_arn("arn:aws:iam::123456789012:role/muara-test")
+        .send()
+        .await?;
+    let machines = [("contract".to_string(), out.state_machine_arn().to_string())].into();
+    Ok(OrchFx {
+        orch: std::sync::Arc::new(SfnOrchestrator::new(client, machines)),
+        machine: "contract".into(),
+    })
+}
