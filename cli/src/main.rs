@@ -102,7 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: DbCommand::Migrate { local },
         } => {
             let url = muara_core::config::required("DATABASE_URL")?;
-            let pool = muara_db::connect(&url, 2, Duration::from_secs(30)).await?;
+            let pool = muara_db::connect(&url, 2, db_connect_timeout()?).await?;
             let mut applied = muara_db::PLATFORM.apply(&pool).await?;
             if local {
                 applied.extend(muara_local::LOCAL_MIGRATIONS.apply(&pool).await?);
@@ -114,6 +114,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn db_connect_timeout() -> anyhow::Result<Duration> {
+    Ok(muara_core::config::seconds_or(
+        "MUARA_DB_CONNECT_TIMEOUT_SECS",
+        Duration::from_secs(30),
+    )?)
 }
 
 #[allow(clippy::print_stdout)]
@@ -135,6 +142,7 @@ async fn run_up(args: UpArgs) -> anyhow::Result<()> {
         smtp_url: muara_core::config::optional("MUARA_SMTP_URL"),
         statemachines_dir: Some(args.statemachines_dir.clone()),
         scan_interval: Duration::from_millis(args.scan_interval_ms.max(50)),
+        db_connect_timeout: db_connect_timeout()?,
         demo: args.demo,
     };
     let (tx, rx) = tokio::sync::watch::channel(false);

@@ -10,6 +10,7 @@
 mod support;
 
 mod idempotency_contract;
+mod local_runtime;
 mod locks_contract;
 mod mailer_contract;
 mod migrations;

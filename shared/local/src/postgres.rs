@@ -251,9 +251,18 @@ impl Cluster {
         Ok(())
     }
 
-    /// Fast shutdown: disconnects clients, keeps the data.
+    /// Fast shutdown: disconnects clients, keeps the data. A server already gone (a terminal's
+    /// Ctrl-C reaches it too) is fine.
     pub async fn stop(&self) -> Result<()> {
         let d = self.data_dir.join("pgdata").to_string_lossy().to_string();
+        if self
+            .bins
+            .run("pg_ctl", &["-D", &d, "status"])
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
         self.bins
             .run("pg_ctl", &["-D", &d, "-m", "fast", "-w", "stop"])
             .await?;

@@ -39,6 +39,8 @@ pub struct UpConfig {
     pub smtp_url: Option<String>,
     pub statemachines_dir: Option<PathBuf>,
     pub scan_interval: Duration,
+    /// How long to wait for the database to answer at start-up.
+    pub db_connect_timeout: Duration,
     pub demo: bool,
 }
 
@@ -173,7 +175,7 @@ async fn serve(
     on_ready: impl FnOnce(&Running),
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<()> {
-    let pool = muara_db::connect(database_url, 16, Duration::from_secs(30)).await?;
+    let pool = muara_db::connect(database_url, 16, cfg.db_connect_timeout).await?;
     muara_db::PLATFORM.apply(&pool).await?;
     crate::LOCAL_MIGRATIONS.apply(&pool).await?;
 

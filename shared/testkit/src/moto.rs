@@ -111,8 +111,22 @@ fn aws_sdk_credentials() -> aws_credential_types::Credentials {
     aws_credential_types::Credentials::new("testing", "testing", None, None, "muara-testkit")
 }
 
-/// A minimal HTTP/1.1 exchange (the harness needs two calls; no HTTP client dependency).
+/// A minimal HTTP/1.1 exchange that fails on a non-2xx status.
 async fn http(endpoint: &str, method: &str, path: &str, body: &str) -> anyhow::Result<String> {
+    let (status, text) = request(endpoint, method, path, body).await?;
+    if !(200..300).contains(&status) {
+        anyhow::bail!("{method} {path}: HTTP {status}: {text}");
+    }
+    Ok(text)
+}
+
+/// A minimal HTTP/1.1 client for tests (no client dependency): returns status and body.
+pub async fn request(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
     let hostport = endpoint
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -136,17 +150,18 @@ async fn http(endpoint: &str, method: &str, path: &str, body: &str) -> anyhow::R
     let (head, rest) = text
         .split_once("\r\n\r\n")
         .context("malformed HTTP response")?;
-    let status = head.split_whitespace().nth(1).unwrap_or("0");
-    if !status.starts_with('2') {
-        anyhow::bail!("{method} {path}: HTTP {status}");
-    }
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     if head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        return Ok(dechunk(rest));
+        return Ok((status, dechunk(rest)));
     }
-    Ok(rest.to_string())
+    Ok((status, rest.to_string()))
 }
 
 fn dechunk(s: &str) -> String {
