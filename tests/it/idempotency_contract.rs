@@ -7,26 +7,15 @@ use serde_json::json;
 use std::time::Duration;
 
 contract!(
-    local_pg,
-    pg_locks,
     [
         the_first_caller_owns_the_work_and_later_ones_see_its_result,
         a_different_payload_under_the_same_key_is_a_conflict,
         an_expired_claim_can_be_taken_over,
         an_abandoned_claim_can_be_retried_at_once,
         concurrent_claims_start_the_work_once,
-    ]
-);
-contract!(
-    aws_dynamodb,
-    dynamo_locks,
-    [
-        the_first_caller_owns_the_work_and_later_ones_see_its_result,
-        a_different_payload_under_the_same_key_is_a_conflict,
-        an_expired_claim_can_be_taken_over,
-        an_abandoned_claim_can_be_retried_at_once,
-        concurrent_claims_start_the_work_once,
-    ]
+    ],
+    local_pg => pg_locks,
+    aws_dynamodb => dynamo_locks,
 );
 
 const CLAIM: Duration = Duration::from_secs(60);

@@ -5,26 +5,15 @@ use muara_testkit::eventually;
 use std::time::Duration;
 
 contract!(
-    local_pg,
-    pg_locks,
     [
         a_held_lock_is_refused_to_others,
         an_expired_lock_is_stolen_and_its_old_holder_loses_it,
         renewing_keeps_the_lock_past_its_first_expiry,
         release_frees_the_lock_at_once,
         concurrent_acquirers_get_exactly_one_lease,
-    ]
-);
-contract!(
-    aws_dynamodb,
-    dynamo_locks,
-    [
-        a_held_lock_is_refused_to_others,
-        an_expired_lock_is_stolen_and_its_old_holder_loses_it,
-        renewing_keeps_the_lock_past_its_first_expiry,
-        release_frees_the_lock_at_once,
-        concurrent_acquirers_get_exactly_one_lease,
-    ]
+    ],
+    local_pg => pg_locks,
+    aws_dynamodb => dynamo_locks,
 );
 
 const LONG: Duration = Duration::from_secs(60);

@@ -5,20 +5,12 @@ use muara_core::ErrorKind;
 use muara_core::ports::Mail;
 
 contract!(
-    local_outbox,
-    outbox_mailer,
     [
         a_sent_mail_can_be_read_back,
-        a_mail_without_recipients_is_invalid
-    ]
-);
-contract!(
-    aws_ses,
-    ses_mailer,
-    [
-        a_sent_mail_can_be_read_back,
-        a_mail_without_recipients_is_invalid
-    ]
+        a_mail_without_recipients_is_invalid,
+    ],
+    local_outbox => outbox_mailer,
+    aws_ses => ses_mailer,
 );
 
 async fn a_sent_mail_can_be_read_back(fx: &MailFx) -> anyhow::Result<()> {

@@ -7,8 +7,6 @@ use muara_core::checksum::{sha256_b64, sha256_matches};
 use muara_core::ports::PutOptions;
 
 contract!(
-    local_dir,
-    local_store,
     [
         put_then_get_round_trips_with_checksum_and_metadata,
         lists_by_prefix_in_key_order,
@@ -18,21 +16,9 @@ contract!(
         large_bodies_are_uploaded_whole_and_verified,
         keys_with_spaces_and_unicode_round_trip,
         overwriting_replaces_the_whole_object,
-    ]
-);
-contract!(
-    aws_s3,
-    s3_store,
-    [
-        put_then_get_round_trips_with_checksum_and_metadata,
-        lists_by_prefix_in_key_order,
-        missing_objects_are_none_on_head_and_not_found_on_get,
-        rename_moves_the_object_and_keeps_its_checksum,
-        delete_is_idempotent,
-        large_bodies_are_uploaded_whole_and_verified,
-        keys_with_spaces_and_unicode_round_trip,
-        overwriting_replaces_the_whole_object,
-    ]
+    ],
+    local_dir => local_store,
+    aws_s3 => s3_store,
 );
 
 async fn put_then_get_round_trips_with_checksum_and_metadata(fx: &StoreFx) -> anyhow::Result<()> {

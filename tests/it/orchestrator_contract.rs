@@ -8,24 +8,14 @@ use serde_json::json;
 use std::time::Duration;
 
 contract!(
-    local_asl,
-    local_orchestrator,
     [
         an_execution_runs_to_success_with_its_output,
         a_failing_execution_reports_its_error_and_cause,
         a_name_starts_at_most_one_execution,
         concurrent_starts_of_one_name_start_one_execution,
-    ]
-);
-contract!(
-    aws_sfn,
-    sfn_orchestrator,
-    [
-        an_execution_runs_to_success_with_its_output,
-        a_failing_execution_reports_its_error_and_cause,
-        a_name_starts_at_most_one_execution,
-        concurrent_starts_of_one_name_start_one_execution,
-    ]
+    ],
+    local_asl => local_orchestrator,
+    aws_sfn => sfn_orchestrator,
 );
 
 async fn finished(fx: &OrchFx, id: &str) -> anyhow::Result<ExecutionInfo> {

@@ -6,8 +6,6 @@ use muara_testkit::eventually;
 use std::time::Duration;
 
 contract!(
-    local_pg,
-    pg_queue,
     [
         sends_receives_and_deletes_in_batches,
         a_received_message_is_hidden_until_its_visibility_timeout,
@@ -15,19 +13,9 @@ contract!(
         dead_letters_after_max_receives,
         change_visibility_to_zero_redelivers_at_once,
         attributes_round_trip,
-    ]
-);
-contract!(
-    aws_sqs,
-    sqs_queue,
-    [
-        sends_receives_and_deletes_in_batches,
-        a_received_message_is_hidden_until_its_visibility_timeout,
-        redelivers_after_visibility_timeout_with_a_higher_receive_count,
-        dead_letters_after_max_receives,
-        change_visibility_to_zero_redelivers_at_once,
-        attributes_round_trip,
-    ]
+    ],
+    local_pg => pg_queue,
+    aws_sqs => sqs_queue,
 );
 
 const DEADLINE: Duration = Duration::from_secs(20);

@@ -12,10 +12,15 @@ use muara_local::{
 use muara_testkit::{moto, postgres, unique};
 use std::time::Duration;
 
-/// Generates `mod <backend> { #[tokio::test] async fn <case>() … }` calling
-/// `super::<case>(&fixture)` for every case.
+/// Runs one contract suite against several adapters:
+/// `contract!([case_a, case_b], local_pg => pg_fixture, aws_sqs => sqs_fixture)` generates
+/// `mod local_pg { #[tokio::test] async fn case_a() … }` and the same for `aws_sqs`, each test
+/// calling `super::case_a(&super::pg_fixture().await?)`.
 macro_rules! contract {
-    ($backend:ident, $fixture:ident, [$($case:ident),* $(,)?]) => {
+    ($cases:tt, $($backend:ident => $fixture:ident),+ $(,)?) => {
+        $( crate::support::contract!(@backend $backend, $fixture, $cases); )+
+    };
+    (@backend $backend:ident, $fixture:ident, [$($case:ident),* $(,)?]) => {
         mod $backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
