@@ -16,6 +16,7 @@ contract!(
         large_bodies_are_uploaded_whole_and_verified,
         keys_with_spaces_and_unicode_round_trip,
         overwriting_replaces_the_whole_object,
+        files_upload_and_download_streaming_with_a_verified_checksum,
     ],
     local_dir => local_store,
     aws_s3 => s3_store,
@@ -207,5 +208,40 @@ async fn overwriting_replaces_the_whole_object(fx: &StoreFx) -> anyhow::Result<(
         fx.store.head("k").await?.expect("exists").sha256,
         info.sha256
     );
+    Ok(())
+}
+
+async fn files_upload_and_download_streaming_with_a_verified_checksum(
+    fx: &StoreFx,
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let src = dir.path().join("in.parquet");
+    let len = 11 * 1024 * 1024 + 7;
+    let data: Vec<u8> = (0..len).map(|i| (i * 7 % 253) as u8).collect();
+    std::fs::write(&src, &data)?;
+    let info = fx
+        .store
+        .upload(
+            "data/acme/crm/incoming/cust_BATCH000001.parquet",
+            &src,
+            &PutOptions::default(),
+        )
+        .await?;
+    assert_eq!(info.size, len as u64);
+    let part = fx.multipart.map(|(_, part)| part).unwrap_or(len);
+    let reported = info.sha256.clone().expect("a checksum is reported");
+    assert!(
+        sha256_matches(&reported, &data, part),
+        "{reported} does not verify the file"
+    );
+    let dest = dir.path().join("out.parquet");
+    let n = fx
+        .store
+        .download("data/acme/crm/incoming/cust_BATCH000001.parquet", &dest)
+        .await?;
+    assert_eq!(n, len as u64);
+    assert!(std::fs::read(&dest)? == data, "downloaded file differs");
+    let err = fx.store.download("data/none", &dest).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{}", err.chain());
     Ok(())
 }

@@ -295,6 +295,127 @@ impl ObjectStore for S3Store {
         Ok(())
     }
 
+    async fn download(&self, key: &str, dest: &std::path::Path) -> Result<u64> {
+        use tokio::io::AsyncWriteExt as _;
+        let mut out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("S3 GetObject {key:?}"), e))?;
+        let mut file = tokio::fs::File::create(dest).await?;
+        let mut total = 0u64;
+        while let Some(chunk) =
+            out.body.try_next().await.map_err(|e| {
+                Error::with_source(ErrorKind::Retryable, "reading an S3 object body", e)
+            })?
+        {
+            total += chunk.len() as u64;
+            file.write_all(&chunk).await?;
+        }
+        file.sync_all().await?;
+        Ok(total)
+    }
+
+    async fn upload(
+        &self,
+        key: &str,
+        src: &std::path::Path,
+        opts: &PutOptions,
+    ) -> Result<ObjectInfo> {
+        let size = tokio::fs::metadata(src).await?.len();
+        if size <= self.multipart_threshold as u64 {
+            let body = tokio::fs::read(src).await?;
+            return self.put(key, Bytes::from(body), opts).await;
+        }
+        // Parts are read from the file one at a time per upload slot: memory stays at
+        // part_size × part_concurrency whatever the file size.
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .set_content_type(opts.content_type.clone())
+            .set_metadata(Some(opts.metadata.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("S3 CreateMultipartUpload", e))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| Error::fatal("S3 returned no upload id"))?
+            .to_string();
+        let part_size = self.part_size as u64;
+        let parts = size.div_ceil(part_size);
+        let uploaded: Result<Vec<CompletedPart>> = futures::stream::iter(0..parts)
+            .map(|i| {
+                let upload_id = upload_id.clone();
+                async move {
+                    use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+                    let mut f = tokio::fs::File::open(src).await?;
+                    f.seek(std::io::SeekFrom::Start(i * part_size)).await?;
+                    let len = part_size.min(size - i * part_size) as usize;
+                    let mut buf = vec![0u8; len];
+                    f.read_exact(&mut buf).await?;
+                    let n = i32::try_from(i + 1).unwrap_or(i32::MAX);
+                    let sum = sha256_b64(&buf);
+                    let out = self
+                        .client
+                        .upload_part()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .upload_id(&upload_id)
+                        .part_number(n)
+                        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                        .checksum_sha256(&sum)
+                        .body(ByteStream::from(buf))
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error(&format!("S3 UploadPart {n}"), e))?;
+                    Ok::<_, Error>(
+                        CompletedPart::builder()
+                            .part_number(n)
+                            .set_e_tag(out.e_tag().map(str::to_string))
+                            .checksum_sha256(sum)
+                            .build(),
+                    )
+                }
+            })
+            .buffer_unordered(self.part_concurrency)
+            .try_collect()
+            .await;
+        let mut parts = match uploaded {
+            Ok(p) => p,
+            Err(e) => {
+                self.abort(key, &upload_id).await;
+                return Err(e);
+            }
+        };
+        parts.sort_by_key(|p| p.part_number());
+        if let Err(e) = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+        {
+            self.abort(key, &upload_id).await;
+            return Err(sdk_error("S3 CompleteMultipartUpload", e));
+        }
+        self.head(key).await?.ok_or_else(|| {
+            Error::retryable(format!("object {key:?} not visible right after upload"))
+        })
+    }
+
     async fn rename(&self, from: &str, to: &str) -> Result<()> {
         let source = format!("{}/{}", self.bucket, percent_encode_key(from));
         self.client

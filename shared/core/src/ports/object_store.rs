@@ -41,4 +41,24 @@ pub trait ObjectStore: Send + Sync {
     async fn delete(&self, key: &str) -> Result<()>;
     /// Copies then deletes (S3 has no rename); the source stays if the copy fails.
     async fn rename(&self, from: &str, to: &str) -> Result<()>;
+
+    /// Writes the object to a local file, streaming (large objects never sit in memory).
+    /// The default reads the object whole; adapters override it.
+    async fn download(&self, key: &str, dest: &std::path::Path) -> Result<u64> {
+        let body = self.get(key).await?;
+        tokio::fs::write(dest, &body).await?;
+        Ok(body.len() as u64)
+    }
+
+    /// Stores a local file as `key`, streaming. The default reads the file whole; adapters
+    /// override it.
+    async fn upload(
+        &self,
+        key: &str,
+        src: &std::path::Path,
+        opts: &PutOptions,
+    ) -> Result<ObjectInfo> {
+        let body = tokio::fs::read(src).await?;
+        self.put(key, Bytes::from(body), opts).await
+    }
 }
