@@ -9,6 +9,7 @@
 
 mod support;
 
+mod batch_lifecycle;
 mod idempotency_contract;
 mod local_runtime;
 mod locks_contract;

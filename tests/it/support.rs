@@ -285,7 +285,7 @@ impl muara_asl::TaskInvoker for NoTasks {
 }
 
 pub async fn local_orchestrator() -> anyhow::Result<OrchFx> {
-    let mut orch = muara_local::orchestrator::LocalOrchestrator::new(
+    let orch = muara_local::orchestrator::LocalOrchestrator::new(
         pg_pool().await?,
         std::sync::Arc::new(NoTasks),
     );

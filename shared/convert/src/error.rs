@@ -92,7 +92,10 @@ pub enum ConvertError {
     InvalidWorkbook(String),
 
     /// The configured sheet does not exist.
-    #[error("sheet {sheet:?} not found; the workbook has: {}", quote_list(available))]
+    #[error(
+        "sheet {sheet:?} not found; the workbook has: {}",
+        quote_list(available)
+    )]
     SheetNotFound {
         /// The requested sheet.
         sheet: String,

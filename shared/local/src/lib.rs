@@ -13,15 +13,15 @@
 //! - [`postgres`]: a throwaway or persistent PostgreSQL cluster from the system's binaries.
 //! - [`watcher`]: announces objects dropped into the lake folder as S3 event notifications.
 //! - [`runtime`]: `muara up` — all of the above plus the HTTP API in one process;
-//!   [`tasks`] resolves state machine Task resources to in-process handlers; [`demo`] seeds
-//!   sample data.
+//!   [`pipelines`] hosts the pipelines (Task resources → in-process handlers, lake triggers);
+//!   [`tasks`] is the invoker before any pipeline registers.
 
-pub mod demo;
 pub mod dirstore;
 pub mod mailer;
 pub mod orchestrator;
 pub mod pglocks;
 pub mod pgqueue;
+pub mod pipelines;
 pub mod postgres;
 pub mod runtime;
 pub mod tasks;

@@ -15,19 +15,20 @@ use muara_db::pool::pool_error;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-#[derive(Clone)]
+/// Machines and the task invoker can be set after construction: the pipelines' task handlers
+/// themselves need the orchestrator (a batch's finalise starts the next batch).
 pub struct LocalOrchestrator {
     pool: Pool,
-    machines: BTreeMap<String, Arc<StateMachine>>,
-    invoker: Arc<dyn TaskInvoker>,
+    machines: RwLock<BTreeMap<String, Arc<StateMachine>>>,
+    invoker: RwLock<Arc<dyn TaskInvoker>>,
 }
 
 impl std::fmt::Debug for LocalOrchestrator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalOrchestrator")
-            .field("machines", &self.machines.keys().collect::<Vec<_>>())
+            .field("machines", &self.machines())
             .finish_non_exhaustive()
     }
 }
@@ -40,14 +41,21 @@ impl LocalOrchestrator {
     pub fn new(pool: Pool, invoker: Arc<dyn TaskInvoker>) -> Self {
         Self {
             pool,
-            machines: BTreeMap::new(),
-            invoker,
+            machines: RwLock::new(BTreeMap::new()),
+            invoker: RwLock::new(invoker),
+        }
+    }
+
+    /// Replaces the task invoker (for executions started from now on).
+    pub fn set_invoker(&self, invoker: Arc<dyn TaskInvoker>) {
+        if let Ok(mut i) = self.invoker.write() {
+            *i = invoker;
         }
     }
 
     /// Registers a definition under `name`, after `${…}` substitutions.
     pub fn register(
-        &mut self,
+        &self,
         name: &str,
         definition: &str,
         vars: &BTreeMap<String, String>,
@@ -56,16 +64,14 @@ impl LocalOrchestrator {
             .map_err(|e| asl_error(&format!("state machine {name}: substitution"), e))?;
         let machine = StateMachine::parse(&text)
             .map_err(|e| asl_error(&format!("state machine {name} is invalid"), e))?;
-        self.machines.insert(name.to_string(), Arc::new(machine));
+        if let Ok(mut m) = self.machines.write() {
+            m.insert(name.to_string(), Arc::new(machine));
+        }
         Ok(())
     }
 
     /// Registers every `<name>.asl.json` in `dir` as `<name>`.
-    pub fn register_dir(
-        &mut self,
-        dir: &Path,
-        vars: &BTreeMap<String, String>,
-    ) -> Result<Vec<String>> {
+    pub fn register_dir(&self, dir: &Path, vars: &BTreeMap<String, String>) -> Result<Vec<String>> {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
@@ -83,7 +89,10 @@ impl LocalOrchestrator {
     }
 
     pub fn machines(&self) -> Vec<String> {
-        self.machines.keys().cloned().collect()
+        self.machines
+            .read()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Executions left `RUNNING` by a process that stopped are marked failed, with a cause
@@ -128,8 +137,9 @@ impl Orchestrator for LocalOrchestrator {
     async fn start(&self, machine: &str, name: &str, input: &Value) -> Result<Started> {
         let definition = self
             .machines
-            .get(machine)
-            .cloned()
+            .read()
+            .ok()
+            .and_then(|m| m.get(machine).cloned())
             .ok_or_else(|| Error::not_found(format!("no state machine named {machine:?}")))?;
         if name.is_empty() || name.len() > 80 {
             return Err(Error::invalid(format!(
@@ -151,7 +161,11 @@ impl Orchestrator for LocalOrchestrator {
             return Ok(Started::AlreadyExists { execution_id: id });
         }
         let pool = self.pool.clone();
-        let invoker = self.invoker.clone();
+        let invoker = self
+            .invoker
+            .read()
+            .map(|i| i.clone())
+            .map_err(|_| Error::fatal("task invoker lock poisoned"))?;
         let input = input.clone();
         let exec_id = id.clone();
         let exec_name = name.to_string();

@@ -5,6 +5,7 @@
 use crate::dirstore::DirStore;
 use crate::mailer::{OutboxMailer, SmtpMailer};
 use crate::orchestrator::LocalOrchestrator;
+use crate::pglocks::PgLocks;
 use crate::pgqueue::{PgQueue, QueueSpec};
 use crate::postgres::Cluster;
 use crate::watcher::LakeWatcher;
@@ -210,9 +211,25 @@ async fn serve(
         .await?,
     );
 
-    let mut orchestrator = LocalOrchestrator::new(pool.clone(), Arc::new(crate::tasks::NoTasksYet));
+    let orchestrator = Arc::new(LocalOrchestrator::new(
+        pool.clone(),
+        Arc::new(crate::tasks::NoTasksYet),
+    ));
+    let batch = muara_batch::Deps {
+        store: Arc::new(store.clone()),
+        pool: pool.clone(),
+        locks: Arc::new(PgLocks::new(pool.clone())),
+        orchestrator: orchestrator.clone(),
+        work_dir: cfg.data_dir.join("work"),
+        convert: muara_convert::ConvertOptions::default(),
+    };
+    orchestrator.set_invoker(Arc::new(crate::pipelines::BatchTasks(batch.clone())));
+    let mut handlers = handlers;
+    handlers.push(Arc::new(crate::pipelines::BatchTrigger(batch.clone())));
     let machines = match &cfg.statemachines_dir {
-        Some(dir) if dir.is_dir() => orchestrator.register_dir(dir, &Default::default())?,
+        Some(dir) if dir.is_dir() => {
+            orchestrator.register_dir(dir, &muara_batch::tasks::local_substitutions())?
+        }
         _ => vec![],
     };
     let interrupted = orchestrator.fail_interrupted().await?;
@@ -300,7 +317,7 @@ async fn serve(
     }
 
     if cfg.demo {
-        crate::demo::seed(&store).await?;
+        muara_batch::demo::seed(&batch).await?;
     }
 
     on_ready(&Running {

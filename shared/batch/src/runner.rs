@@ -1,0 +1,172 @@
+//! Starting a run — from the S3 trigger, the HTTP API or the CLI. Under the client's lock
+//! (never two batches of one client at once) it allocates the batch id and starts one
+//! execution named `{client}-{batch}-{mode}`: a duplicate trigger is rejected by the
+//! orchestrator itself.
+
+use crate::ids::{BatchId, batch_of};
+use crate::layout::LakeKey;
+use crate::model::{Deps, LeaseRef, MACHINE, Mode, RunInput};
+use crate::repo;
+use muara_core::ports::Started;
+use muara_core::{Error, ErrorKind, Result};
+use std::time::Duration;
+
+/// How long a batch may hold its client's lock. Finalise releases it; the TTL only matters
+/// when an execution dies without finalising.
+pub const LOCK_TTL: Duration = Duration::from_secs(2 * 3600);
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    Started {
+        execution_id: String,
+        name: String,
+        batch_id: String,
+    },
+    /// An execution with this name exists: nothing new was started.
+    Duplicate { execution_id: String, name: String },
+    /// Another batch of this client is running; its finalise picks up new files.
+    Busy,
+    /// No new file waits in `raw/{client}/*/incoming/`.
+    NothingToDo,
+    /// The client is not configured; its incoming files were moved to `failed/`.
+    UnknownClient { moved: usize },
+}
+
+pub fn lock_key(client: &str) -> String {
+    format!("batch:{client}")
+}
+
+/// Files in `raw/{client}/*/incoming/` that no batch has claimed yet.
+pub async fn unclaimed(deps: &Deps, client: &str) -> Result<Vec<String>> {
+    Ok(deps
+        .store
+        .list(&format!("raw/{client}/"))
+        .await?
+        .into_iter()
+        .filter_map(|o| LakeKey::parse(&o.key))
+        .filter(|k| k.area == "incoming" && batch_of(&k.file).is_none())
+        .map(|k| k.key())
+        .collect())
+}
+
+pub async fn request(
+    deps: &Deps,
+    client: &str,
+    mode: Mode,
+    batch_id: Option<&str>,
+) -> Result<RunOutcome> {
+    let Some(row) = repo::find_client(&deps.pool, client).await? else {
+        let mut moved = 0;
+        for key in unclaimed(deps, client).await? {
+            if let Some(k) = LakeKey::parse(&key) {
+                deps.store.rename(&key, &k.in_area("failed").key()).await?;
+                moved += 1;
+                tracing::warn!(%key, "file for an unknown client moved to failed/ (add the client to tools.client_reference)");
+            }
+        }
+        return Ok(RunOutcome::UnknownClient { moved });
+    };
+    let batch = match (mode, batch_id) {
+        (Mode::Start, Some(_)) => {
+            return Err(Error::invalid(
+                "mode start allocates a new batch id; do not pass one",
+            ));
+        }
+        (Mode::Start, None) => None,
+        (_, Some(id)) => Some(id.parse::<BatchId>()?),
+        (_, None) => Some(
+            repo::last_batch(&deps.pool, row.client_id)
+                .await?
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "client {client:?} has no batch to {}",
+                        mode.as_str()
+                    ))
+                })?,
+        ),
+    };
+    if mode == Mode::Start && unclaimed(deps, client).await?.is_empty() {
+        return Ok(RunOutcome::NothingToDo);
+    }
+    let owner = uuid::Uuid::new_v4().to_string();
+    let Some(lease) = deps
+        .locks
+        .acquire(&lock_key(client), &owner, LOCK_TTL)
+        .await?
+    else {
+        return Ok(RunOutcome::Busy);
+    };
+    let result = async {
+        let batch = match batch {
+            Some(b) => b,
+            None => repo::allocate_batch(&deps.pool, row.client_id).await?,
+        };
+        let name = match mode {
+            Mode::Start => format!("{client}-{batch}-start"),
+            _ => {
+                let n = repo::executions_of(
+                    &deps.pool,
+                    row.client_id,
+                    &batch.to_string(),
+                    mode.as_str(),
+                )
+                .await?
+                    + 1;
+                format!("{client}-{batch}-{}-{n}", mode.as_str())
+            }
+        };
+        let input = RunInput {
+            client: client.to_string(),
+            batch_id: batch.to_string(),
+            mode,
+            execution_name: name.clone(),
+            lock: Some(LeaseRef::from(lease.clone())),
+        };
+        let started = deps
+            .orchestrator
+            .start(MACHINE, &name, &serde_json::to_value(&input)?)
+            .await?;
+        Ok::<_, Error>(match started {
+            Started::New { execution_id } => RunOutcome::Started {
+                execution_id,
+                name,
+                batch_id: batch.to_string(),
+            },
+            Started::AlreadyExists { execution_id } => RunOutcome::Duplicate { execution_id, name },
+        })
+    }
+    .await;
+    // The lock travels with a started execution (finalise releases it); otherwise free it now.
+    if !matches!(result, Ok(RunOutcome::Started { .. }))
+        && let Err(e) = deps.locks.release(&lease).await
+    {
+        tracing::warn!(%client, error = %e.chain(), "could not release the batch lock; it expires on its own");
+    }
+    result
+}
+
+/// Groups S3 notifications by client and requests one `start` run per client. Keys outside
+/// `raw/{client}/{source}/incoming/`, or already carrying a batch suffix (the batch's own
+/// renames), are not triggers.
+pub async fn on_objects_created(deps: &Deps, keys: &[String]) -> Result<Vec<(String, RunOutcome)>> {
+    let mut clients: Vec<String> = keys
+        .iter()
+        .filter_map(|k| LakeKey::parse(k))
+        .filter(|k| k.zone == "raw" && k.area == "incoming" && batch_of(&k.file).is_none())
+        .map(|k| k.client)
+        .collect();
+    clients.sort();
+    clients.dedup();
+    let mut out = Vec::new();
+    for client in clients {
+        let outcome = request(deps, &client, Mode::Start, None).await?;
+        tracing::info!(%client, ?outcome, "batch trigger");
+        out.push((client, outcome));
+    }
+    Ok(out)
+}
+
+/// Whether an error should make the trigger's message be retried.
+pub fn is_retryable(e: &Error) -> bool {
+    e.kind() == ErrorKind::Retryable
+}

@@ -1,0 +1,303 @@
+//! Start: match incoming files to configuration, give them the batch's name, write the
+//! manifest and the audit rows. `restart` picks up the batch's files put back into
+//! `incoming/`; `reprocessing` the batch's Parquet put back into `data/…/incoming/`.
+
+use super::util::move_if_present;
+use crate::ids::{BatchId, batch_of, parquet_name, split_ext, with_batch};
+use crate::layout::{LakeKey, data_key, manifest_key, raw_key};
+use crate::manifest::{Manifest, ManifestFile};
+use crate::model::{BatchRef, Deps, FileItem, FileResult, FileStatus, Mode, RunInput, StartOutput};
+use crate::repo::{self, ConfigRow};
+use bytes::Bytes;
+use muara_core::ports::PutOptions;
+use muara_core::{Error, Result};
+
+/// Extensions each source type accepts.
+fn extension_fits(source_type: &str, ext: Option<&str>) -> bool {
+    let ext = ext.map(str::to_ascii_lowercase);
+    matches!(
+        (source_type, ext.as_deref()),
+        ("csv", Some("csv" | "txt" | "tsv"))
+            | ("xlsx", Some("xlsx" | "xlsm"))
+            | ("json", Some("json"))
+            | ("ndjson", Some("ndjson" | "jsonl" | "json"))
+    )
+}
+
+/// The configuration a file belongs to: same source system, same logical name (the file name
+/// without extension and batch suffix, compared case-insensitively), fitting extension.
+pub(crate) fn match_config<'c>(
+    configs: &'c [ConfigRow],
+    source: &str,
+    plain_name: &str,
+) -> std::result::Result<&'c ConfigRow, String> {
+    let (base, ext) = split_ext(plain_name);
+    let candidates: Vec<&ConfigRow> = configs
+        .iter()
+        .filter(|c| {
+            c.source_system == source && c.logical_source_file.eq_ignore_ascii_case(base.trim())
+        })
+        .collect();
+    match candidates.as_slice() {
+        [] => {
+            let known: Vec<String> = configs
+                .iter()
+                .filter(|c| c.source_system == source)
+                .map(|c| c.logical_source_file.clone())
+                .collect();
+            Err(if known.is_empty() {
+                format!("no client_config for source system {source:?}")
+            } else {
+                format!(
+                    "no client_config for file {base:?} in source system {source:?} (configured: {})",
+                    known.join(", ")
+                )
+            })
+        }
+        [c] if extension_fits(&c.source_type, ext) => Ok(c),
+        [c] => Err(format!(
+            "file {plain_name:?} does not look like {} (configured source_type of {:?})",
+            c.source_type, c.logical_source_file
+        )),
+        _ => Err(format!(
+            "more than one client_config matches {base:?} in {source:?}"
+        )),
+    }
+}
+
+fn item(c: &ConfigRow, client: &str, physical: &str, raw: String) -> FileItem {
+    FileItem {
+        physical_file_name: physical.to_string(),
+        logical_source_file: c.logical_source_file.clone(),
+        source_system: c.source_system.clone(),
+        source_type: c.source_type.clone(),
+        source_config: c.source_config.clone(),
+        target_schema: c.target_schema.clone(),
+        target_table: c.target_table.clone(),
+        config_id: c.config_id,
+        row_validation_policy: c.row_validation_policy.clone(),
+        raw_key: raw,
+        parquet_key: data_key(
+            client,
+            &c.source_system,
+            "incoming",
+            &parquet_name(physical),
+        ),
+    }
+}
+
+pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
+    let batch_id: BatchId = input.batch_id.parse()?;
+    let batch = batch_id.to_string();
+    let client = repo::find_client(&deps.pool, &input.client)
+        .await?
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown client {:?} (no active row in tools.client_reference)",
+                input.client
+            ))
+        })?;
+    let configs = repo::configs(&deps.pool, client.client_id).await?;
+    let mut files = Vec::new();
+    let mut rejected = Vec::new();
+
+    match input.mode {
+        Mode::Start | Mode::Restart => {
+            let listed = deps.store.list(&format!("raw/{}/", input.client)).await?;
+            for obj in listed {
+                let Some(k) = LakeKey::parse(&obj.key) else {
+                    continue;
+                };
+                if k.area != "incoming" {
+                    continue;
+                }
+                // start: new files, and this batch's own (a retried start renamed them already);
+                // restart: only this batch's files, put back by the operator.
+                let (physical, plain) = match batch_of(&k.file) {
+                    Some((id, plain)) if id == batch_id => (k.file.clone(), plain),
+                    Some(_) => continue,
+                    None if input.mode == Mode::Start => {
+                        (with_batch(&k.file, batch_id), k.file.clone())
+                    }
+                    None => continue,
+                };
+                match match_config(&configs, &k.source, &plain) {
+                    Ok(c) => {
+                        let dest = raw_key(&input.client, &k.source, "incoming", &physical);
+                        move_if_present(deps, &obj.key, &dest).await?;
+                        repo::audit_begin(
+                            &deps.pool,
+                            client.client_id,
+                            &batch,
+                            &physical,
+                            Some(&c.logical_source_file),
+                            &k.source,
+                        )
+                        .await?;
+                        files.push(item(c, &input.client, &physical, dest));
+                    }
+                    Err(reason) => {
+                        let dest = k.in_area("failed").key();
+                        move_if_present(deps, &obj.key, &dest).await?;
+                        repo::audit_failed(
+                            &deps.pool,
+                            client.client_id,
+                            &batch,
+                            &k.file,
+                            &k.source,
+                            &reason,
+                        )
+                        .await?;
+                        tracing::warn!(key = %obj.key, %reason, "file set aside in failed/");
+                        rejected.push(FileResult {
+                            physical_file_name: k.file.clone(),
+                            source_system: k.source.clone(),
+                            status: FileStatus::Failed,
+                            rows: None,
+                            parquet_name: None,
+                            error: Some(reason),
+                        });
+                    }
+                }
+            }
+        }
+        Mode::Reprocessing => {
+            let listed = deps.store.list(&format!("data/{}/", input.client)).await?;
+            for obj in listed {
+                let Some(k) = LakeKey::parse(&obj.key) else {
+                    continue;
+                };
+                if k.area != "incoming"
+                    || !matches!(batch_of(&k.file), Some((id, _)) if id == batch_id)
+                {
+                    continue;
+                }
+                // The raw file name is on the audit row that produced this Parquet.
+                let physical =
+                    physical_for_parquet(deps, client.client_id, &batch, &k.file).await?;
+                let plain = batch_of(&physical)
+                    .map(|(_, p)| p)
+                    .unwrap_or_else(|| physical.clone());
+                match match_config(&configs, &k.source, &plain) {
+                    Ok(c) => {
+                        repo::audit_begin(
+                            &deps.pool,
+                            client.client_id,
+                            &batch,
+                            &physical,
+                            Some(&c.logical_source_file),
+                            &k.source,
+                        )
+                        .await?;
+                        repo::audit_set(
+                            &deps.pool,
+                            client.client_id,
+                            &batch,
+                            &physical,
+                            repo::AuditColumn::Convert,
+                            "SKIPPED",
+                            None,
+                        )
+                        .await?;
+                        let raw = raw_key(&input.client, &k.source, "archive", &physical);
+                        let mut it = item(c, &input.client, &physical, raw);
+                        it.parquet_key = obj.key.clone();
+                        files.push(it);
+                    }
+                    Err(reason) => {
+                        tracing::warn!(key = %obj.key, %reason, "Parquet left in place: no configuration matches it");
+                        rejected.push(FileResult {
+                            physical_file_name: physical,
+                            source_system: k.source.clone(),
+                            status: FileStatus::Failed,
+                            rows: None,
+                            parquet_name: Some(k.file.clone()),
+                            error: Some(reason),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    repo::job_begin(
+        &deps.pool,
+        client.client_id,
+        &batch,
+        input.mode.as_str(),
+        &input.execution_name,
+    )
+    .await?;
+    let (transformation, integration, refresh) =
+        repo::procedures(&deps.pool, client.client_id).await?;
+    let manifest = Manifest {
+        client_schema: input.client.clone(),
+        client_id: client.client_id,
+        batch_id: batch.clone(),
+        mode: input.mode.as_str().into(),
+        status: None,
+        files: files
+            .iter()
+            .map(|f| ManifestFile {
+                physical_file_name: f.physical_file_name.clone(),
+                logical_source_file: f.logical_source_file.clone(),
+                source_system: f.source_system.clone(),
+                source_type: f.source_type.clone(),
+                target_schema: f.target_schema.clone(),
+                target_table: f.target_table.clone(),
+                source_config: f.source_config.clone(),
+                parquet_name: None,
+                client_schema: input.client.clone(),
+                client_id: client.client_id,
+                batch_id: batch.clone(),
+                status: None,
+                error: None,
+            })
+            .collect(),
+        transformation_procedure: transformation,
+        integration_procedure: integration,
+        refresh_procedure: refresh,
+    };
+    let key = manifest_key(&input.client, "incoming", batch_id);
+    deps.store
+        .put(
+            &key,
+            Bytes::from(serde_json::to_vec_pretty(&manifest)?),
+            &PutOptions {
+                content_type: Some("application/json".into()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    tracing::info!(client = %input.client, batch = %batch, mode = input.mode.as_str(), files = files.len(), rejected = rejected.len(), "batch started");
+    Ok(StartOutput {
+        batch: BatchRef {
+            client: input.client,
+            client_id: client.client_id,
+            batch_id: batch,
+            mode: input.mode,
+            execution_name: input.execution_name,
+            manifest_key: key,
+            lock: input.lock,
+        },
+        files,
+        rejected,
+    })
+}
+
+async fn physical_for_parquet(
+    deps: &Deps,
+    client_id: i32,
+    batch: &str,
+    parquet: &str,
+) -> Result<String> {
+    let c = deps.pool.get().await.map_err(muara_db::pool::pool_error)?;
+    let row = c
+        .query_opt(
+            "SELECT physical_file_name FROM tools.file_audit_log WHERE client_id = $1 AND batch_id = $2 AND parquet_name = $3",
+            &[&client_id, &batch, &parquet],
+        )
+        .await
+        .map_err(|e| muara_db::pg_error("reading tools.file_audit_log", e))?;
+    Ok(row.map(|r| r.get(0)).unwrap_or_else(|| parquet.to_string()))
+}

@@ -1,0 +1,314 @@
+//! XLSX → Parquet with calamine.
+//!
+//! Memory: calamine's cell reader streams the sheet's XML cell by cell, so the sheet itself
+//! is never loaded whole; the workbook's shared-strings table (every distinct text of the
+//! workbook) and styles are loaded in memory when it is opened. XLSX is capped by Excel at
+//! 1,048,576 rows, so this stays well within a Lambda's memory in practice.
+//!
+//! Layout: the first row with a non-empty cell is the header; its first and last non-empty
+//! cells delimit the columns (a table may start at B3). Entirely empty rows are skipped. A
+//! value outside the header's columns is an error rather than silently dropped.
+//!
+//! Cell text: strings as they are, integers without `.0`, other numbers rounded to Excel's
+//! 15 significant digits (what Excel shows; `0.1+0.2` gives `0.3`), booleans `true`/`false`,
+//! dates `YYYY-MM-DD`, date-times `YYYY-MM-DD HH:MM:SS[.mmm]`, times `HH:MM:SS`, durations
+//! `[-]H:MM:SS`, error cells as Excel writes them (`#N/A`).
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use calamine::{DataRef, ExcelDateTime, Reader, Xlsx, XlsxError};
+
+use crate::sink::{ParquetSink, normalize_header};
+use crate::{ConvertError, ConvertOptions, ConvertReport, XlsxOptions};
+
+/// Where the header's columns are: first column index and width.
+struct Columns {
+    first: u32,
+    width: u32,
+}
+
+pub(crate) fn convert(
+    input: &Path,
+    opts: &XlsxOptions,
+    output: &Path,
+    copts: &ConvertOptions,
+) -> Result<ConvertReport, ConvertError> {
+    let mut file = File::open(input).map_err(|e| ConvertError::io("open", input, e))?;
+    let bytes_in = file
+        .metadata()
+        .map_err(|e| ConvertError::io("stat", input, e))?
+        .len();
+    if bytes_in == 0 {
+        return Err(ConvertError::EmptyFile);
+    }
+    let mut magic = [0u8; 4];
+    let n = file
+        .read(&mut magic)
+        .map_err(|e| ConvertError::io("read", input, e))?;
+    check_magic(&magic[..n])?;
+    let file = File::open(input).map_err(|e| ConvertError::io("open", input, e))?;
+
+    let mut workbook: Xlsx<_> = Xlsx::new(BufReader::new(file)).map_err(workbook_error)?;
+    let sheets = workbook.sheet_names();
+    let sheet = match &opts.sheet {
+        Some(wanted) if sheets.iter().any(|s| s == wanted) => wanted.clone(),
+        Some(wanted) => {
+            return Err(ConvertError::SheetNotFound {
+                sheet: wanted.clone(),
+                available: sheets,
+            });
+        }
+        None => sheets
+            .first()
+            .cloned()
+            .ok_or_else(|| ConvertError::InvalidWorkbook("the workbook has no sheets".into()))?,
+    };
+    let mut cells = workbook
+        .worksheet_cells_reader(&sheet)
+        .map_err(workbook_error)?;
+
+    let mut header: Option<(Columns, ParquetSink)> = None;
+    // Non-empty cells of the row being read: (column index, text).
+    let mut row: Vec<(u32, String)> = Vec::new();
+    let mut row_index: Option<u32> = None;
+    loop {
+        let cell = cells.next_cell().map_err(workbook_error)?;
+        let position = cell.as_ref().map(|c| c.get_position());
+        if position.map(|p| p.0) != row_index {
+            if let Some(r) = row_index {
+                end_row(r, &mut row, &mut header, output, copts)?;
+            }
+            row_index = position.map(|p| p.0);
+        }
+        let Some(cell) = cell else { break };
+        if let Some(text) = cell_text(cell.get_value()) {
+            row.push((cell.get_position().1, text.into_owned()));
+        }
+    }
+
+    let Some((_, sink)) = header else {
+        return Err(ConvertError::NoDataRows(format!(
+            "sheet {sheet:?} is empty"
+        )));
+    };
+    if sink.rows() == 0 {
+        return Err(ConvertError::NoDataRows(format!(
+            "sheet {sheet:?} has only a header row"
+        )));
+    }
+    let rows = sink.rows();
+    let columns = sink.columns().to_vec();
+    let bytes_out = sink.finish()?;
+    Ok(ConvertReport {
+        rows,
+        columns,
+        encoding: None,
+        delimiter: None,
+        bytes_in,
+        bytes_out,
+    })
+}
+
+/// Handles one complete row: the first non-empty one is the header, the others are data.
+fn end_row(
+    index: u32,
+    row: &mut Vec<(u32, String)>,
+    header: &mut Option<(Columns, ParquetSink)>,
+    output: &Path,
+    copts: &ConvertOptions,
+) -> Result<(), ConvertError> {
+    if row.is_empty() {
+        return Ok(());
+    }
+    // Cells come in column order within a row in every writer we know; sort to be sure.
+    row.sort_by_key(|(c, _)| *c);
+    match header {
+        None => {
+            let first = row.first().map_or(0, |(c, _)| *c);
+            let last = row.last().map_or(0, |(c, _)| *c);
+            let mut names = vec![String::new(); (last - first + 1) as usize];
+            for (c, text) in row.drain(..) {
+                names[(c - first) as usize] = text;
+            }
+            let names = normalize_header(names)?;
+            let sink = ParquetSink::create(output, names, copts)?;
+            *header = Some((
+                Columns {
+                    first,
+                    width: last - first + 1,
+                },
+                sink,
+            ));
+        }
+        Some((cols, sink)) => {
+            let mut next = cols.first;
+            for (c, text) in row.drain(..) {
+                if c < cols.first || c >= cols.first + cols.width {
+                    return Err(ConvertError::Malformed(format!(
+                        "row {}: cell {}{} has a value ({:?}) outside the header's columns {}..{}",
+                        index + 1,
+                        column_name(c),
+                        index + 1,
+                        preview(&text),
+                        column_name(cols.first),
+                        column_name(cols.first + cols.width - 1),
+                    )));
+                }
+                while next < c {
+                    sink.push(None);
+                    next += 1;
+                }
+                sink.push(Some(&text));
+                next = c + 1;
+            }
+            while next < cols.first + cols.width {
+                sink.push(None);
+                next += 1;
+            }
+            sink.end_row()?;
+        }
+    }
+    Ok(())
+}
+
+fn check_magic(magic: &[u8]) -> Result<(), ConvertError> {
+    if magic.starts_with(b"PK") {
+        return Ok(());
+    }
+    let what = if magic.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        "it is a legacy Excel 97-2003 (.xls) file or an encrypted workbook; save it as .xlsx"
+    } else if magic
+        .iter()
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    {
+        "it looks like text (CSV or JSON?); check the source_type"
+    } else {
+        "it is not a ZIP container, as every .xlsx file is"
+    };
+    Err(ConvertError::InvalidWorkbook(what.into()))
+}
+
+fn workbook_error(e: XlsxError) -> ConvertError {
+    let detail = match &e {
+        XlsxError::Zip(_) | XlsxError::Io(_) => {
+            format!("the ZIP container is truncated or corrupt ({e})")
+        }
+        XlsxError::Password => "the workbook is password protected".into(),
+        _ => e.to_string(),
+    };
+    ConvertError::InvalidWorkbook(detail)
+}
+
+fn cell_text<'a>(value: &'a DataRef<'_>) -> Option<Cow<'a, str>> {
+    let text: Cow<'a, str> = match value {
+        DataRef::Empty => return None,
+        DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => {
+            Cow::Borrowed(s.as_str())
+        }
+        DataRef::SharedString(s) => Cow::Borrowed(s),
+        DataRef::Int(i) => Cow::Owned(i.to_string()),
+        DataRef::Float(f) => Cow::Owned(float_text(*f)),
+        DataRef::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        DataRef::DateTime(dt) => Cow::Owned(datetime_text(dt)),
+        DataRef::Error(e) => Cow::Owned(e.to_string()),
+    };
+    (!text.is_empty()).then_some(text)
+}
+
+fn float_text(f: f64) -> String {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 {
+        return format!("{}", f as i64);
+    }
+    // Excel keeps 15 significant digits; the stored binary value often has noise beyond.
+    let rounded: f64 = format!("{f:.14e}").parse().unwrap_or(f);
+    format!("{rounded}")
+}
+
+fn datetime_text(dt: &ExcelDateTime) -> String {
+    let serial = dt.as_f64();
+    if dt.is_duration() {
+        let ms = (serial * 86_400_000.0).round() as i64;
+        let sign = if ms < 0 { "-" } else { "" };
+        let ms = ms.unsigned_abs();
+        let (h, m, s, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+        return if milli == 0 {
+            format!("{sign}{h}:{m:02}:{s:02}")
+        } else {
+            format!("{sign}{h}:{m:02}:{s:02}.{milli:03}")
+        };
+    }
+    let (y, mo, d, h, mi, s, ms) = dt.to_ymd_hms_milli();
+    let time = if ms == 0 {
+        format!("{h:02}:{mi:02}:{s:02}")
+    } else {
+        format!("{h:02}:{mi:02}:{s:02}.{ms:03}")
+    };
+    if (0.0..1.0).contains(&serial) {
+        // A time of day without a date (Excel's day 0).
+        time
+    } else if h == 0 && mi == 0 && s == 0 && ms == 0 {
+        format!("{y:04}-{mo:02}-{d:02}")
+    } else {
+        format!("{y:04}-{mo:02}-{d:02} {time}")
+    }
+}
+
+/// `0` → `A`, `25` → `Z`, `26` → `AA`.
+fn column_name(mut index: u32) -> String {
+    let mut name = Vec::new();
+    loop {
+        name.push(b'A' + (index % 26) as u8);
+        if index < 26 {
+            break;
+        }
+        index = index / 26 - 1;
+    }
+    name.reverse();
+    String::from_utf8_lossy(&name).into_owned()
+}
+
+fn preview(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(40) {
+        Some((i, _)) => Cow::Owned(format!("{}…", &text[..i])),
+        None => Cow::Borrowed(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calamine::ExcelDateTimeType;
+
+    #[test]
+    fn column_names() {
+        assert_eq!(column_name(0), "A");
+        assert_eq!(column_name(25), "Z");
+        assert_eq!(column_name(26), "AA");
+        assert_eq!(column_name(701), "ZZ");
+        assert_eq!(column_name(702), "AAA");
+    }
+
+    #[test]
+    fn floats_read_as_excel_shows_them() {
+        assert_eq!(float_text(42.0), "42");
+        assert_eq!(float_text(-3.0), "-3");
+        assert_eq!(float_text(1234.5), "1234.5");
+        assert_eq!(float_text(0.1 + 0.2), "0.3");
+        assert_eq!(float_text(1e20), "100000000000000000000");
+    }
+
+    #[test]
+    fn dates_and_times() {
+        let dt = |v, t| datetime_text(&ExcelDateTime::new(v, t, false));
+        assert_eq!(dt(45943.0, ExcelDateTimeType::DateTime), "2025-10-13");
+        assert_eq!(
+            dt(45943.5, ExcelDateTimeType::DateTime),
+            "2025-10-13 12:00:00"
+        );
+        assert_eq!(dt(0.75, ExcelDateTimeType::DateTime), "18:00:00");
+        assert_eq!(dt(1.5, ExcelDateTimeType::TimeDelta), "36:00:00");
+    }
+}

@@ -1,0 +1,325 @@
+//! Pipeline B end to end: the real `statemachines/batch-lifecycle.asl.json`, run by the local
+//! interpreter with the real stage handlers, over a real PostgreSQL and a lake folder.
+
+use muara_batch::model::{Deps, MACHINE, Mode};
+use muara_batch::runner::{RunOutcome, request};
+use muara_core::ports::{ExecutionInfo, Orchestrator};
+use muara_local::dirstore::DirStore;
+use muara_local::orchestrator::LocalOrchestrator;
+use muara_local::pglocks::PgLocks;
+use muara_local::pipelines::BatchTasks;
+use muara_testkit::{eventually, postgres, workspace_root};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Fx {
+    deps: Deps,
+    orch: Arc<LocalOrchestrator>,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> anyhow::Result<Fx> {
+    let pool = postgres().await?.fresh_pool().await?;
+    let dir = tempfile::tempdir()?;
+    let orch = Arc::new(LocalOrchestrator::new(
+        pool.clone(),
+        Arc::new(muara_local::tasks::NoTasksYet),
+    ));
+    let deps = Deps {
+        store: Arc::new(DirStore::open(dir.path().join("lake")).await?),
+        locks: Arc::new(PgLocks::new(pool.clone())),
+        pool,
+        orchestrator: orch.clone(),
+        work_dir: dir.path().join("work"),
+        convert: Default::default(),
+    };
+    orch.set_invoker(Arc::new(BatchTasks(deps.clone())));
+    let definition =
+        std::fs::read_to_string(workspace_root().join("statemachines/batch-lifecycle.asl.json"))?;
+    orch.register(
+        MACHINE,
+        &definition,
+        &muara_batch::tasks::local_substitutions(),
+    )?;
+    Ok(Fx {
+        deps,
+        orch,
+        _dir: dir,
+    })
+}
+
+async fn finished(fx: &Fx, id: &str) -> anyhow::Result<ExecutionInfo> {
+    eventually(
+        Duration::from_secs(120),
+        "the batch execution to finish",
+        || async {
+            let info = fx.orch.describe(id).await?;
+            Ok(info.status.is_terminal().then_some(info))
+        },
+    )
+    .await
+}
+
+async fn count(fx: &Fx, sql: &str) -> anyhow::Result<i64> {
+    Ok(fx.deps.pool.get().await?.query_one(sql, &[]).await?.get(0))
+}
+
+async fn keys(fx: &Fx, prefix: &str) -> anyhow::Result<Vec<String>> {
+    Ok(fx
+        .deps
+        .store
+        .list(prefix)
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .collect())
+}
+
+const BRONZE: &[(&str, i64)] = &[
+    ("crm_cust_info", 506),
+    ("crm_prd_info", 60),
+    ("crm_sales_details", 2000),
+    ("erp_cust_az12", 500),
+    ("erp_px_cat_g1v2", 37),
+];
+
+async fn assert_bronze(fx: &Fx) -> anyhow::Result<()> {
+    for (table, rows) in BRONZE {
+        let n = count(
+            fx,
+            &format!("SELECT count(*) FROM bronze_demo.{table} WHERE dwh_batch_id = 'BATCH000001'"),
+        )
+        .await?;
+        assert_eq!(n, *rows, "rows in bronze_demo.{table}");
+    }
+    assert_eq!(
+        count(fx, "SELECT count(*) FROM bronze_demo.erp_loc_a101").await?,
+        0,
+        "the unmapped file is not loaded"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_files_become_bronze_rows_with_audit_and_the_bad_file_lands_in_failed()
+-> anyhow::Result<()> {
+    let fx = fixture().await?;
+    assert!(muara_batch::demo::seed(&fx.deps).await?);
+
+    // WHEN the client's files are picked up
+    let outcome = request(&fx.deps, "demo", Mode::Start, None).await?;
+    let RunOutcome::Started {
+        execution_id,
+        name,
+        batch_id,
+    } = outcome
+    else {
+        panic!("expected a started run, got {outcome:?}");
+    };
+    assert_eq!(name, "demo-BATCH000001-start");
+    assert_eq!(batch_id, "BATCH000001");
+    let info = finished(&fx, &execution_id).await?;
+    assert_eq!(
+        info.status,
+        muara_core::ports::ExecutionStatus::Succeeded,
+        "{info:?}"
+    );
+    let out = info.output.clone().unwrap_or_default();
+    assert_eq!(out["status"], "PARTIAL", "{out}");
+    assert_eq!(out["loaded"], 5, "{out}");
+    assert_eq!(out["failed"], 1, "{out}");
+
+    // THEN the good files are in bronze, exactly once, with their batch id
+    assert_bronze(&fx).await?;
+    // … archived, raw and Parquet; the bad one in failed/ with its Parquet
+    let archived = keys(&fx, "raw/demo/crm/archive/").await?;
+    assert!(
+        archived.contains(&"raw/demo/crm/archive/cust_info_BATCH000001.csv".to_string()),
+        "{archived:?}"
+    );
+    assert_eq!(
+        keys(&fx, "raw/demo/erp/failed/").await?,
+        ["raw/demo/erp/failed/LOC_A101_BATCH000001.csv"]
+    );
+    assert_eq!(
+        keys(&fx, "data/demo/erp/failed/").await?,
+        ["data/demo/erp/failed/LOC_A101_BATCH000001.parquet"]
+    );
+    assert_eq!(keys(&fx, "data/demo/crm/archive/").await?.len(), 3);
+    assert!(keys(&fx, "raw/demo/crm/incoming/").await?.is_empty());
+    // … the manifest moved with every file's outcome
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &fx.deps
+            .store
+            .get("batch_info/demo/failed/batch_output_demo_BATCH000001.json")
+            .await?,
+    )?;
+    assert_eq!(manifest["status"], "PARTIAL");
+    assert_eq!(manifest["files"].as_array().map(Vec::len), Some(6));
+    let cust = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["logical_source_file"] == "cust_info")
+        .unwrap();
+    assert_eq!(cust["parquet_name"], "cust_info_BATCH000001.parquet");
+    assert_eq!(cust["target_table"], "crm_cust_info");
+    // … and every step is audited
+    assert_eq!(
+        count(
+            &fx,
+            "SELECT count(*) FROM tools.file_audit_log WHERE batch_id = 'BATCH000001'"
+        )
+        .await?,
+        6
+    );
+    assert_eq!(
+        count(
+            &fx,
+            "SELECT count(*) FROM tools.file_audit_log WHERE load_status = 'SUCCESS'"
+        )
+        .await?,
+        5
+    );
+    assert_eq!(
+        count(&fx, "SELECT count(*) FROM tools.mapping_validation_log WHERE status = 'FAILED' AND extra_columns = '{REGION_NOTE}'").await?,
+        1
+    );
+    assert_eq!(
+        count(&fx, "SELECT failed_rows FROM tools.row_validation_log WHERE rule = 'unique_key' AND physical_file_name = 'cust_info_BATCH000001.csv'").await?,
+        6
+    );
+    assert_eq!(
+        count(&fx, "SELECT failed_rows FROM tools.row_validation_log WHERE rule = 'type_cast' AND column_name = 'cst_create_date'").await?,
+        1
+    );
+    assert_eq!(count(&fx, "SELECT count(*) FROM tools.job_execution_log WHERE status = 'PARTIAL' AND execution_name = 'demo-BATCH000001-start'").await?, 1);
+    // … and the client's lock is free again
+    assert!(
+        fx.deps
+            .locks
+            .acquire(
+                &muara_batch::runner::lock_key("demo"),
+                "probe",
+                Duration::from_secs(5)
+            )
+            .await?
+            .is_some()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reprocessing_and_duplicate_triggers_leave_the_same_rows() -> anyhow::Result<()> {
+    let fx = fixture().await?;
+    muara_batch::demo::seed(&fx.deps).await?;
+    let RunOutcome::Started { execution_id, .. } =
+        request(&fx.deps, "demo", Mode::Start, None).await?
+    else {
+        panic!("not started");
+    };
+    finished(&fx, &execution_id).await?;
+
+    // A duplicate trigger: the orchestrator itself refuses the name.
+    let again = fx
+        .orch
+        .start(MACHINE, "demo-BATCH000001-start", &serde_json::json!({}))
+        .await?;
+    assert!(matches!(
+        again,
+        muara_core::ports::Started::AlreadyExists { .. }
+    ));
+    // Nothing new in incoming: nothing to do.
+    assert_eq!(
+        request(&fx.deps, "demo", Mode::Start, None).await?,
+        RunOutcome::NothingToDo
+    );
+
+    // The operator puts the Parquet back and reprocesses the batch: same rows, not twice.
+    for key in keys(&fx, "data/demo/")
+        .await?
+        .into_iter()
+        .filter(|k| k.contains("/archive/"))
+    {
+        fx.deps
+            .store
+            .rename(&key, &key.replace("/archive/", "/incoming/"))
+            .await?;
+    }
+    let RunOutcome::Started {
+        execution_id, name, ..
+    } = request(&fx.deps, "demo", Mode::Reprocessing, Some("BATCH000001")).await?
+    else {
+        panic!("reprocessing not started");
+    };
+    assert_eq!(name, "demo-BATCH000001-reprocessing-1");
+    let info = finished(&fx, &execution_id).await?;
+    let out = info.output.unwrap_or_default();
+    assert_eq!(out["loaded"], 5, "{out}");
+    assert_bronze(&fx).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_files_and_unknown_clients_are_set_aside_with_a_reason() -> anyhow::Result<()> {
+    let fx = fixture().await?;
+    muara_batch::demo::seed(&fx.deps).await?;
+    let put = |key: &'static str, body: &'static str| {
+        let store = fx.deps.store.clone();
+        async move {
+            store
+                .put(
+                    key,
+                    bytes::Bytes::from_static(body.as_bytes()),
+                    &Default::default(),
+                )
+                .await
+        }
+    };
+    put("raw/demo/crm/incoming/mystery file.csv", "a,b\n1,2\n").await?;
+    put("raw/demo/hr/incoming/staff.csv", "a\n1\n").await?;
+    put("raw/nobody/crm/incoming/x.csv", "a\n1\n").await?;
+
+    assert_eq!(
+        request(&fx.deps, "nobody", Mode::Start, None).await?,
+        RunOutcome::UnknownClient { moved: 1 }
+    );
+    assert_eq!(
+        keys(&fx, "raw/nobody/crm/failed/").await?,
+        ["raw/nobody/crm/failed/x.csv"]
+    );
+
+    let RunOutcome::Started { execution_id, .. } =
+        request(&fx.deps, "demo", Mode::Start, None).await?
+    else {
+        panic!("not started");
+    };
+    let info = finished(&fx, &execution_id).await?;
+    let out = info.output.unwrap_or_default();
+    assert_eq!(
+        out["failed"], 3,
+        "LOC_A101, the mystery file and the unknown source: {out}"
+    );
+    assert_eq!(
+        keys(&fx, "raw/demo/crm/failed/").await?,
+        ["raw/demo/crm/failed/mystery file.csv"]
+    );
+    assert_eq!(
+        keys(&fx, "raw/demo/hr/failed/").await?,
+        ["raw/demo/hr/failed/staff.csv"]
+    );
+    let reason: String = fx
+        .deps
+        .pool
+        .get()
+        .await?
+        .query_one("SELECT error_message FROM tools.file_audit_log WHERE physical_file_name = 'mystery file.csv'", &[])
+        .await?
+        .get(0);
+    assert!(
+        reason.contains("no client_config for file \"mystery file\""),
+        "{reason}"
+    );
+    assert_bronze(&fx).await?;
+    Ok(())
+}
