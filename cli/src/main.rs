@@ -1,5 +1,7 @@
 //! `muara`: the local runtime, database migrations and (as pipelines land) operations.
 
+mod http;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use muara_local::runtime::{UpConfig, up};
@@ -29,6 +31,38 @@ enum Command {
     Db {
         #[command(subcommand)]
         command: DbCommand,
+    },
+    /// Pipeline B: start, restart or reprocess a client's batch (through the platform's API).
+    Batch {
+        #[command(subcommand)]
+        command: BatchCommand,
+        /// The platform's API.
+        #[arg(
+            long,
+            global = true,
+            env = "MUARA_API_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        api: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BatchCommand {
+    /// Batch the client's new files in raw/<client>/*/incoming/ under a new batch id.
+    Start { client: String },
+    /// Run a batch again with the same id, on its files put back into incoming/.
+    Restart {
+        client: String,
+        /// Default: the client's latest batch.
+        #[arg(long)]
+        batch_id: Option<String>,
+    },
+    /// Validate and load a batch again from its Parquet put back into data/…/incoming/.
+    Reprocess {
+        client: String,
+        #[arg(long)]
+        batch_id: Option<String>,
     },
 }
 
@@ -98,6 +132,24 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => run_up(args).await,
+        Command::Batch { command, api } => {
+            let (client, mode, batch_id) = match command {
+                BatchCommand::Start { client } => (client, "start", None),
+                BatchCommand::Restart { client, batch_id } => (client, "restart", batch_id),
+                BatchCommand::Reprocess { client, batch_id } => (client, "reprocessing", batch_id),
+            };
+            let body = serde_json::json!({"mode": mode, "batch_id": batch_id}).to_string();
+            let (status, answer) =
+                http::send(&api, "POST", &format!("/clients/{client}/batches"), &body).await?;
+            let pretty = serde_json::from_str::<serde_json::Value>(&answer)
+                .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
+                .unwrap_or(answer);
+            if !(200..300).contains(&status) {
+                anyhow::bail!("the API refused ({status}): {pretty}");
+            }
+            report(&pretty);
+            Ok(())
+        }
         Command::Db {
             command: DbCommand::Migrate { local },
         } => {

@@ -323,3 +323,80 @@ async fn unknown_files_and_unknown_clients_are_set_aside_with_a_reason() -> anyh
     assert_bronze(&fx).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_after_fixing_the_mapping_loads_the_failed_file_once() -> anyhow::Result<()> {
+    let fx = fixture().await?;
+    muara_batch::demo::seed(&fx.deps).await?;
+    let RunOutcome::Started { execution_id, .. } =
+        request(&fx.deps, "demo", Mode::Start, None).await?
+    else {
+        panic!("not started");
+    };
+    finished(&fx, &execution_id).await?;
+
+    // Nothing put back yet: a restart is refused with what to do.
+    let err = request(&fx.deps, "demo", Mode::Restart, None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("move the files to run again"),
+        "{err}"
+    );
+
+    // The operator maps the new column, adds it to bronze, and moves the file back.
+    let c = fx.deps.pool.get().await?;
+    c.batch_execute(
+        "ALTER TABLE bronze_demo.erp_loc_a101 ADD COLUMN region_note text;
+         INSERT INTO tools.column_mapping (config_id, source_column, target_column, target_data_type)
+         SELECT config_id, 'REGION_NOTE', 'region_note', 'text' FROM tools.client_config WHERE logical_source_file = 'loc_a101';",
+    )
+    .await?;
+    fx.deps
+        .store
+        .rename(
+            "raw/demo/erp/failed/LOC_A101_BATCH000001.csv",
+            "raw/demo/erp/incoming/LOC_A101_BATCH000001.csv",
+        )
+        .await?;
+    let RunOutcome::Started {
+        execution_id, name, ..
+    } = request(&fx.deps, "demo", Mode::Restart, None).await?
+    else {
+        panic!("restart not started");
+    };
+    assert_eq!(name, "demo-BATCH000001-restart-1");
+    let out = finished(&fx, &execution_id)
+        .await?
+        .output
+        .unwrap_or_default();
+    assert_eq!(out["status"], "SUCCESS", "{out}");
+    assert_eq!(out["loaded"], 1, "{out}");
+    assert_eq!(
+        count(
+            &fx,
+            "SELECT count(*) FROM bronze_demo.erp_loc_a101 WHERE dwh_batch_id = 'BATCH000001'"
+        )
+        .await?,
+        500
+    );
+    assert_bronze_others_unchanged(&fx).await?;
+    // The same audit row was updated, not a second one added.
+    assert_eq!(
+        count(&fx, "SELECT count(*) FROM tools.file_audit_log WHERE physical_file_name = 'LOC_A101_BATCH000001.csv'").await?,
+        1
+    );
+    assert_eq!(
+        count(&fx, "SELECT count(*) FROM tools.file_audit_log WHERE physical_file_name = 'LOC_A101_BATCH000001.csv' AND load_status = 'SUCCESS'").await?,
+        1
+    );
+    Ok(())
+}
+
+async fn assert_bronze_others_unchanged(fx: &Fx) -> anyhow::Result<()> {
+    for (table, rows) in BRONZE {
+        let n = count(fx, &format!("SELECT count(*) FROM bronze_demo.{table}")).await?;
+        assert_eq!(n, *rows, "rows in bronze_demo.{table}");
+    }
+    Ok(())
+}

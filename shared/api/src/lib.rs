@@ -6,9 +6,13 @@
 //! - [`app`]: builds the router from an [`AppState`].
 //! - `health`: `GET /health`, per-component status from [`Probe`]s, `503` when any fails.
 //! - `metrics`: `GET /metrics` in the Prometheus text format, plus request counting.
+//! - `batches`: `POST /clients/{client}/batches` through the [`BatchControl`] port.
 
+mod batches;
 mod health;
 mod metrics;
+
+pub use batches::BatchControl;
 
 use axum::Router;
 use axum::routing::get;
@@ -27,6 +31,8 @@ pub struct AppState {
     pub host: &'static str,
     /// How long one probe may take before it is reported as failing.
     pub probe_timeout: Duration,
+    /// Pipeline B's run requests, where this host serves them.
+    pub batches: Option<Arc<dyn BatchControl>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -49,6 +55,7 @@ impl AppState {
             started: Instant::now(),
             host,
             probe_timeout: Duration::from_secs(3),
+            batches: None,
         }
     }
 
@@ -67,6 +74,10 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
+        .route(
+            "/clients/{client}/batches",
+            axum::routing::post(batches::request_batch),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_requests,

@@ -49,6 +49,20 @@ pub async fn unclaimed(deps: &Deps, client: &str) -> Result<Vec<String>> {
         .collect())
 }
 
+/// How many of `batch`'s files wait in an `incoming/` folder under `prefix`.
+async fn of_batch(deps: &Deps, prefix: &str, batch: BatchId) -> Result<usize> {
+    Ok(deps
+        .store
+        .list(prefix)
+        .await?
+        .into_iter()
+        .filter_map(|o| LakeKey::parse(&o.key))
+        .filter(|k| {
+            k.area == "incoming" && matches!(batch_of(&k.file), Some((id, _)) if id == batch)
+        })
+        .count())
+}
+
 pub async fn request(
     deps: &Deps,
     client: &str,
@@ -85,8 +99,27 @@ pub async fn request(
                 })?,
         ),
     };
-    if mode == Mode::Start && unclaimed(deps, client).await?.is_empty() {
-        return Ok(RunOutcome::NothingToDo);
+    match (mode, batch) {
+        (Mode::Start, _) => {
+            if unclaimed(deps, client).await?.is_empty() {
+                return Ok(RunOutcome::NothingToDo);
+            }
+        }
+        (Mode::Restart, Some(b)) => {
+            if of_batch(deps, &format!("raw/{client}/"), b).await? == 0 {
+                return Err(Error::invalid(format!(
+                    "restart {client} {b}: none of the batch's files is in raw/{client}/<source>/incoming/; move the files to run again there from failed/ first"
+                )));
+            }
+        }
+        (Mode::Reprocessing, Some(b)) => {
+            if of_batch(deps, &format!("data/{client}/"), b).await? == 0 {
+                return Err(Error::invalid(format!(
+                    "reprocess {client} {b}: none of the batch's Parquet files is in data/{client}/<source>/incoming/; move them there from failed/ or archive/ first"
+                )));
+            }
+        }
+        (_, None) => {}
     }
     let owner = uuid::Uuid::new_v4().to_string();
     let Some(lease) = deps

@@ -43,3 +43,47 @@ impl ObjectEventHandler for BatchTrigger {
         Ok(())
     }
 }
+
+/// `POST /clients/{client}/batches` → a batch run, as the trigger would request it.
+#[derive(Debug, Clone)]
+pub struct BatchControl(pub muara_batch::Deps);
+
+/// The run outcome as the API and CLI report it.
+pub fn outcome_json(outcome: &muara_batch::runner::RunOutcome) -> Value {
+    use muara_batch::runner::RunOutcome as O;
+    match outcome {
+        O::Started {
+            execution_id,
+            name,
+            batch_id,
+        } => {
+            serde_json::json!({"outcome": "started", "execution_id": execution_id, "name": name, "batch_id": batch_id})
+        }
+        O::Duplicate { execution_id, name } => {
+            serde_json::json!({"outcome": "duplicate", "execution_id": execution_id, "name": name})
+        }
+        O::Busy => {
+            serde_json::json!({"outcome": "busy", "detail": "another batch of this client is running; it picks up new files when it finishes"})
+        }
+        O::NothingToDo => {
+            serde_json::json!({"outcome": "nothing_to_do", "detail": "no new file in raw/<client>/*/incoming/"})
+        }
+        O::UnknownClient { moved } => {
+            serde_json::json!({"outcome": "unknown_client", "moved_to_failed": moved})
+        }
+    }
+}
+
+#[async_trait]
+impl muara_api::BatchControl for BatchControl {
+    async fn request(
+        &self,
+        client: &str,
+        mode: &str,
+        batch_id: Option<&str>,
+    ) -> muara_core::Result<Value> {
+        let mode: muara_batch::model::Mode = mode.parse()?;
+        let outcome = muara_batch::runner::request(&self.0, client, mode, batch_id).await?;
+        Ok(outcome_json(&outcome))
+    }
+}

@@ -134,7 +134,7 @@ impl Dispatcher {
                 None => {
                     self.metrics
                         .inc("muara_lake_events_total", &[("outcome", "unrouted")]);
-                    tracing::info!(%key, "lake event received; no pipeline handles this prefix");
+                    tracing::debug!(%key, "lake event received; no pipeline handles this prefix");
                 }
             }
         }
@@ -251,7 +251,9 @@ async fn serve(
         "counter",
         "Objects the lake watcher announced",
     );
-    let state = muara_api::AppState::new("local", metrics.clone())
+    let mut state = muara_api::AppState::new("local", metrics.clone());
+    state.batches = Some(Arc::new(crate::pipelines::BatchControl(batch.clone())));
+    let state = state
         .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())))
         .with_probe(Arc::new(DirProbe(cfg.lake_dir.clone())))
         .with_probe(Arc::new(QueueProbe(queue.clone())));
