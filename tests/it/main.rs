@@ -10,6 +10,7 @@
 mod support;
 
 mod batch_lifecycle;
+mod batch_on_sfn;
 mod idempotency_contract;
 mod local_runtime;
 mod locks_contract;

@@ -127,6 +127,78 @@ pub async fn request(
     path: &str,
     body: &str,
 ) -> anyhow::Result<(u16, String)> {
+    request_as(endpoint, method, path, "application/json", body).await
+}
+
+/// An AWS query-protocol call (IAM, STS…) to the emulator, which routes it by the service in
+/// the credential scope and does not check signatures.
+pub async fn aws_query(
+    endpoint: &str,
+    service: &str,
+    params: &[(&str, &str)],
+) -> anyhow::Result<String> {
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let body: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect();
+    let auth = format!(
+        "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n"
+    );
+    let (status, text) = exchange(
+        endpoint,
+        "POST",
+        "/",
+        "application/x-www-form-urlencoded",
+        &auth,
+        &body.join("&"),
+    )
+    .await?;
+    if !(200..300).contains(&status) {
+        anyhow::bail!("{service} query: HTTP {status}: {text}");
+    }
+    Ok(text)
+}
+
+/// An AWS REST-JSON call (Lambda…) to the emulator, with the credential scope it routes by.
+pub async fn aws_rest(
+    endpoint: &str,
+    service: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> anyhow::Result<String> {
+    let auth = format!(
+        "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n"
+    );
+    let (status, text) = exchange(endpoint, method, path, "application/json", &auth, body).await?;
+    if !(200..300).contains(&status) {
+        anyhow::bail!("{service} {method} {path}: HTTP {status}: {text}");
+    }
+    Ok(text)
+}
+
+/// [`request`] with another content type.
+pub async fn request_as(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
+    exchange(endpoint, method, path, content_type, "", body).await
+}
+
+async fn exchange(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    extra: &str,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
     let hostport = endpoint
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -138,7 +210,7 @@ pub async fn request(
     .await
     .context("connect timeout")??;
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(req.as_bytes()).await?;

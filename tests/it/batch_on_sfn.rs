@@ -1,0 +1,241 @@
+//! The batch lifecycle definition on the emulator's Step Functions (moto), with canned task
+//! results: moto's Lambda (without Docker) answers each invocation with the next queued
+//! result, or echoes its input when the queue is empty. That proves the definition is valid
+//! for the Step Functions interpreter and that data flows between states as the handlers
+//! expect. Task *failures* cannot be canned there (moto returns no FunctionError); Retry and
+//! Catch paths are covered with real handlers by `batch_lifecycle`.
+
+use muara_batch::model::{
+    BatchRef, FileInput, FileItem, FileResult, FileStatus, Mode, RunInput, StartOutput,
+};
+use muara_core::ports::ExecutionStatus;
+use muara_testkit::{aws_query, aws_rest, eventually, moto, request, unique, workspace_root};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn batch(mode: Mode) -> BatchRef {
+    BatchRef {
+        client: "acme".into(),
+        client_id: 1,
+        batch_id: "BATCH000001".into(),
+        mode,
+        execution_name: format!("acme-BATCH000001-{}", mode.as_str()),
+        manifest_key: "batch_info/acme/incoming/batch_output_acme_BATCH000001.json".into(),
+        lock: None,
+    }
+}
+
+fn file() -> FileItem {
+    FileItem {
+        physical_file_name: "cust_info_BATCH000001.csv".into(),
+        logical_source_file: "cust_info".into(),
+        source_system: "crm".into(),
+        source_type: "csv".into(),
+        source_config: None,
+        target_schema: "bronze_acme".into(),
+        target_table: "crm_cust_info".into(),
+        config_id: 1,
+        row_validation_policy: "fatal".into(),
+        raw_key: "raw/acme/crm/incoming/cust_info_BATCH000001.csv".into(),
+        parquet_key: "data/acme/crm/incoming/cust_info_BATCH000001.parquet".into(),
+    }
+}
+
+fn loaded() -> FileResult {
+    FileResult {
+        physical_file_name: "cust_info_BATCH000001.csv".into(),
+        source_system: "crm".into(),
+        status: FileStatus::Loaded,
+        rows: Some(506),
+        parquet_name: Some("cust_info_BATCH000001.parquet".into()),
+        error: None,
+    }
+}
+
+async fn queue_results(endpoint: &str, results: &[Value]) -> anyhow::Result<()> {
+    let results: Vec<String> = results.iter().map(Value::to_string).collect();
+    let (status, body) = request(
+        endpoint,
+        "POST",
+        "/moto-api/static/lambda-simple/response",
+        &json!({"results": results, "region": "us-east-1"}).to_string(),
+    )
+    .await?;
+    anyhow::ensure!(
+        (200..300).contains(&status),
+        "queueing canned results: HTTP {status}: {body}"
+    );
+    Ok(())
+}
+
+async fn run(client: &aws_sdk_sfn::Client, machine_arn: &str, mode: Mode) -> anyhow::Result<Value> {
+    let input = RunInput {
+        client: "acme".into(),
+        batch_id: "BATCH000001".into(),
+        mode,
+        execution_name: unique("acme-BATCH000001"),
+        lock: None,
+    };
+    let started = client
+        .start_execution()
+        .state_machine_arn(machine_arn)
+        .name(&input.execution_name)
+        .input(serde_json::to_string(&input)?)
+        .send()
+        .await?;
+    let arn = started.execution_arn().to_string();
+    let out = eventually(Duration::from_secs(60), "the execution to finish", || {
+        let (client, arn) = (client.clone(), arn.clone());
+        async move {
+            let d = client
+                .describe_execution()
+                .execution_arn(&arn)
+                .send()
+                .await?;
+            let status =
+                ExecutionStatus::parse(d.status().as_str()).unwrap_or(ExecutionStatus::Running);
+            Ok(status.is_terminal().then(|| {
+                (
+                    status,
+                    d.output().map(str::to_string),
+                    d.error().map(str::to_string),
+                    d.cause().map(str::to_string),
+                )
+            }))
+        }
+    })
+    .await?;
+    assert_eq!(
+        out.0,
+        ExecutionStatus::Succeeded,
+        "error {:?}, cause {:?}",
+        out.2,
+        out.3
+    );
+    Ok(serde_json::from_str(&out.1.unwrap_or_default())?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batch_lifecycle_definition_runs_on_the_emulators_step_functions() -> anyhow::Result<()>
+{
+    let emulator = moto().await?;
+    if !emulator.is_moto {
+        eprintln!(
+            "skipped: canned Lambda results need moto's lambda-simple API; AWS_ENDPOINT_URL is another emulator"
+        );
+        return Ok(());
+    }
+    let cfg = emulator.sdk_config().await;
+    let role = unique("muara-sfn");
+    aws_query(
+        &emulator.endpoint,
+        "iam",
+        &[
+            ("Action", "CreateRole"),
+            ("Version", "2010-05-08"),
+            ("RoleName", &role),
+            (
+                "AssumeRolePolicyDocument",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":["lambda.amazonaws.com","states.amazonaws.com"]},"Action":"sts:AssumeRole"}]}"#,
+            ),
+        ],
+    )
+    .await?;
+    let role_arn = format!("arn:aws:iam::123456789012:role/{role}");
+    // One function per stage, as template.yaml deploys them.
+    // A ZIP holding a one-line `bootstrap`, base64: moto stores the code, never runs it.
+    let code_zip = "UEsDBBQAAAAAALUcdl0dnfsECgAAAAoAAAAJAAAAYm9vdHN0cmFwIyEvYmluL3NoClBLAQIUAxQAAAAAALUcdl0dnfsECgAAAAoAAAAJAAAAAAAAAAAAAACAAQAAAABib290c3RyYXBQSwUGAAAAAAEAAQA3AAAAMQAAAAAA";
+    let mut vars = std::collections::BTreeMap::new();
+    for (var, stage) in muara_batch::tasks::STAGES {
+        let name = unique(&format!("muara-batch-{stage}"));
+        let body = aws_rest(
+            &emulator.endpoint,
+            "lambda",
+            "POST",
+            "/2015-03-31/functions",
+            &json!({"FunctionName": name, "Runtime": "provided.al2023", "Role": role_arn, "Handler": "bootstrap",
+                    "Code": {"ZipFile": code_zip}})
+            .to_string(),
+        )
+        .await?;
+        let arn: Value = serde_json::from_str(&body)?;
+        vars.insert(
+            var.to_string(),
+            arn["FunctionArn"].as_str().unwrap_or_default().to_string(),
+        );
+    }
+    let definition = muara_asl::substitute(
+        &std::fs::read_to_string(workspace_root().join("statemachines/batch-lifecycle.asl.json"))?,
+        &vars,
+    )?;
+    let sfn = aws_sdk_sfn::Client::new(&cfg);
+    let machine = sfn
+        .create_state_machine()
+        .name(unique("batch-lifecycle"))
+        .definition(definition)
+        .role_arn(&role_arn)
+        .send()
+        .await?;
+    let machine_arn = machine.state_machine_arn().to_string();
+
+    // start: StartBatch → per file ConvertFile → ValidateMapping → ValidateRows → LoadBronze → FinaliseBatch (echo).
+    let start = StartOutput {
+        batch: batch(Mode::Start),
+        files: vec![file()],
+        rejected: vec![],
+    };
+    let item = FileInput {
+        batch: batch(Mode::Start),
+        file: file(),
+        error: None,
+        rows: Some(506),
+    };
+    queue_results(
+        &emulator.endpoint,
+        &[
+            serde_json::to_value(&start)?,
+            serde_json::to_value(&item)?,
+            serde_json::to_value(&item)?,
+            serde_json::to_value(&item)?,
+            serde_json::to_value(loaded())?,
+        ],
+    )
+    .await?;
+    let out = run(&sfn, &machine_arn, Mode::Start).await?;
+    // FinaliseBatch echoed its input: the start output with the Map's results beside it.
+    assert_eq!(out["batch"]["batch_id"], "BATCH000001", "{out}");
+    assert_eq!(
+        out["results"],
+        json!([serde_json::to_value(loaded())?]),
+        "{out}"
+    );
+    let finalise: muara_batch::model::FinaliseInput = serde_json::from_value(out)?;
+    assert_eq!(finalise.results.len(), 1);
+
+    // reprocessing: the Choice skips ConvertFile, so one canned result fewer is consumed.
+    let start = StartOutput {
+        batch: batch(Mode::Reprocessing),
+        files: vec![file()],
+        rejected: vec![],
+    };
+    let item = FileInput {
+        batch: batch(Mode::Reprocessing),
+        file: file(),
+        error: None,
+        rows: None,
+    };
+    queue_results(
+        &emulator.endpoint,
+        &[
+            serde_json::to_value(&start)?,
+            serde_json::to_value(&item)?,
+            serde_json::to_value(&item)?,
+            serde_json::to_value(loaded())?,
+        ],
+    )
+    .await?;
+    let out = run(&sfn, &machine_arn, Mode::Reprocessing).await?;
+    assert_eq!(out["batch"]["mode"], "reprocessing", "{out}");
+    assert_eq!(out["results"][0]["status"], "LOADED", "{out}");
+    Ok(())
+}
