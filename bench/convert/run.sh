@@ -12,7 +12,7 @@
 #   BENCH_TOOLS      tools to run, in order (default "muara duckdb pandas")
 #   MUARA_BENCH_VENV venv holding duckdb/pandas/pyarrow (default bench/convert/.venv,
 #                    gitignored; kept apart from the project's tool venv .venv)
-#   CARGO_TARGET_DIR honoured for the release build of the muara example
+#   CARGO_TARGET_DIR honoured for the release build of muara-convert-bench
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,8 +58,8 @@ fi
 
 # 4. muara's converter, release build (the workspace's release profile, as deployed)
 say "building muara-convert (release)"
-(cd "$root" && cargo build --quiet --release -p muara-convert --example convert)
-bin=${CARGO_TARGET_DIR:-$root/target}/release/examples/convert
+(cd "$root" && cargo build --quiet --release -p muara-convert --bin muara-convert-bench)
+bin=${CARGO_TARGET_DIR:-$root/target}/release/muara-convert-bench
 [[ -x $bin ]] || die "no binary at $bin"
 
 # 5. measure; the CSV is read once first so every tool starts with it in the page cache

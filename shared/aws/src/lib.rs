@@ -16,6 +16,7 @@ pub mod config;
 pub mod dynamo;
 pub mod error;
 pub mod s3;
+pub mod secrets;
 pub mod ses;
 pub mod sfn;
 pub mod sqs;

@@ -170,6 +170,7 @@ impl<R: Read> Decoded<R> {
             TextEncoding::Utf16Be => {
                 DecoderKind::Rs(Box::new(UTF_16BE.new_decoder_without_bom_handling()))
             }
+            // UTF-8 never comes here (see `Utf8Checked`); mapping it keeps the match total.
             TextEncoding::Windows1252 | TextEncoding::Utf8 => {
                 DecoderKind::Rs(Box::new(WINDOWS_1252.new_decoder_without_bom_handling()))
             }

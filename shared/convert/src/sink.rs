@@ -105,9 +105,16 @@ impl ParquetSink {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "output".into())
         );
-        let temp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(".tmp")
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        // Temp files are created 0600; the output should get the usual mode, like
+        // `File::create` (0666 less the umask).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let temp = builder
             .tempfile_in(&dir)
             .map_err(|e| ConvertError::io("create a temp file in", &dir, e))?;
         let file = temp

@@ -954,3 +954,33 @@ fn report_serializes_for_the_audit_log() {
     assert_eq!(v["delimiter"], "|");
     assert_eq!(v["columns"], serde_json::json!(["a", "b"]));
 }
+
+#[cfg(unix)]
+#[test]
+fn output_gets_the_usual_file_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = case("f.csv", b"a\n1\n");
+    c.convert(&csv()).unwrap();
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    // The same as `File::create` gives (0666 less the umask), not a temp file's 0600.
+    let reference = c.dir.path().join("reference");
+    fs::File::create(&reference).unwrap();
+    assert_eq!(mode(&c.output), mode(&reference));
+}
+
+#[test]
+fn api_types_can_cross_threads() {
+    fn send<T: Send>(_: &T) {}
+    let c = case("f.csv", b"a\n1\n");
+    let report = c.convert(&csv()).unwrap();
+    send(&report);
+    send(&csv());
+    let batches = read_string_batches(&c.output, 10).unwrap();
+    send(&batches);
+    let err = c
+        .convert(&csv_with(|o| o.delimiter = Some(b'\n')))
+        .unwrap_err();
+    send(&err);
+    // Errors go into anyhow / Box<dyn Error + Send + Sync> in the handlers.
+    let _: Box<dyn std::error::Error + Send + Sync> = Box::new(err);
+}

@@ -8,6 +8,7 @@
 //! - [`checksum`]: SHA-256 helpers in the encodings S3 and the local store share.
 //! - [`s3event`]: S3 event notifications (as delivered directly or through SQS), with object
 //!   keys decoded the way S3 encodes them.
+//! - [`sqs`]: SQS events as Lambda receives them, and partial batch failure responses.
 //! - [`health`], [`metrics`]: component probes for `/health` and a small Prometheus registry.
 //! - [`config`]: reading typed configuration from the environment with errors that name the
 //!   missing variable.
@@ -19,5 +20,6 @@ pub mod health;
 pub mod metrics;
 pub mod ports;
 pub mod s3event;
+pub mod sqs;
 
 pub use error::{Error, ErrorKind, Result};

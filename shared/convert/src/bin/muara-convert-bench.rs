@@ -1,7 +1,8 @@
-//! Converts one file and prints the report as JSON; used by `bench/convert/run.sh`.
+//! Converts one file and prints the report as JSON, for `bench/convert/run.sh`. A `[[bin]]`
+//! rather than an example so that its release build does not pull in the dev-dependencies.
 //!
 //! ```text
-//! cargo run --release -p muara-convert --example convert -- INPUT OUTPUT [SOURCE_TYPE] [SOURCE_CONFIG_JSON] [--zstd LEVEL] [--batch-rows N]
+//! cargo run --release -p muara-convert --bin muara-convert-bench -- INPUT OUTPUT [SOURCE_TYPE] [SOURCE_CONFIG_JSON] [--zstd LEVEL] [--batch-rows N]
 //! ```
 
 use std::io::Write;
@@ -14,7 +15,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "convert: {e}");
+            let _ = writeln!(std::io::stderr(), "muara-convert-bench: {e}");
             ExitCode::FAILURE
         }
     }
@@ -37,7 +38,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let [input, output, rest @ ..] = positional.as_slice() else {
-        return Err("usage: convert INPUT OUTPUT [SOURCE_TYPE] [SOURCE_CONFIG_JSON] [--zstd LEVEL] [--batch-rows N]".into());
+        return Err("usage: muara-convert-bench INPUT OUTPUT [SOURCE_TYPE] [SOURCE_CONFIG_JSON] [--zstd LEVEL] [--batch-rows N]".into());
     };
     let source_type = rest.first().map_or("csv", String::as_str);
     let config: Option<serde_json::Value> =

@@ -1,0 +1,54 @@
+//! Configuration read once at start-up; a missing setting is one error naming it.
+
+use muara_aws::dynamo::DynamoLocks;
+use muara_aws::s3::S3Store;
+use muara_aws::sfn::SfnOrchestrator;
+use muara_batch::Deps;
+use muara_core::config::{optional, required};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What this function does: `trigger`, or a stage name from `muara_batch::tasks::STAGES`.
+pub async fn from_env() -> Result<(String, Deps), muara_core::Error> {
+    let role = required("MUARA_HANDLER")?;
+    let known = role == "trigger" || muara_batch::tasks::STAGES.iter().any(|(_, s)| *s == role);
+    if !known {
+        return Err(muara_core::Error::config(format!(
+            "MUARA_HANDLER={role:?} is not trigger or a batch stage"
+        )));
+    }
+    let sdk = muara_aws::load_sdk_config().await;
+    let database_url = match optional("DATABASE_URL") {
+        Some(url) => url,
+        None => {
+            let arn = required("MUARA_DB_SECRET_ARN")?;
+            muara_aws::secrets::database_url(&aws_sdk_secretsmanager::Client::new(&sdk), &arn)
+                .await?
+        }
+    };
+    // Lambda reuses the process: a small pool, kept across invocations.
+    let pool = muara_db::connect(&database_url, 2, Duration::from_secs(20)).await?;
+    let machines = [(
+        muara_batch::model::MACHINE.to_string(),
+        required("MUARA_BATCH_STATE_MACHINE_ARN")?,
+    )]
+    .into();
+    let deps = Deps {
+        store: Arc::new(S3Store::new(
+            muara_aws::s3_client(&sdk),
+            required("MUARA_LAKE_BUCKET")?,
+        )),
+        pool,
+        locks: Arc::new(DynamoLocks::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            required("MUARA_LOCKS_TABLE")?,
+        )),
+        orchestrator: Arc::new(SfnOrchestrator::new(
+            aws_sdk_sfn::Client::new(&sdk),
+            machines,
+        )),
+        work_dir: std::env::temp_dir().join("muara"),
+        convert: muara_convert::ConvertOptions::default(),
+    };
+    Ok((role, deps))
+}

@@ -1,0 +1,87 @@
+//! Events in, results or classified errors out.
+
+use lambda_runtime::Diagnostic;
+use muara_batch::Deps;
+use muara_core::s3event::S3Event;
+use muara_core::sqs::{BatchResponse, SqsEvent};
+use serde_json::Value;
+
+/// The error a Task reports: `errorType` is the class Step Functions' `Retry` matches
+/// (`Retryable`) or `Catch` routes (everything).
+pub fn diagnostic(e: &muara_core::Error) -> Diagnostic {
+    Diagnostic {
+        error_type: e.kind().error_type().into(),
+        error_message: e.chain(),
+    }
+}
+
+pub async fn handle(deps: &Deps, role: &str, payload: Value) -> Result<Value, Diagnostic> {
+    if role == "trigger" {
+        return Ok(serde_json::to_value(trigger(deps, payload).await).unwrap_or_default());
+    }
+    muara_batch::tasks::run_stage(deps, role, payload).await.map_err(|e| {
+        tracing::error!(stage = role, error = %e.chain(), error_type = e.kind().error_type(), "stage failed");
+        diagnostic(&e)
+    })
+}
+
+/// S3 notifications arrive through SQS. A message that fails for a transient reason is
+/// reported for redelivery; a message that is not an S3 event is logged and dropped
+/// (retrying cannot fix it).
+pub async fn trigger(deps: &Deps, payload: Value) -> BatchResponse {
+    let mut response = BatchResponse::default();
+    let event: SqsEvent = match serde_json::from_value(payload) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "trigger invoked with something that is not an SQS event");
+            return response;
+        }
+    };
+    for message in event.records {
+        let keys: Vec<String> = match S3Event::parse(&message.body) {
+            Ok(ev) => ev
+                .records
+                .iter()
+                .filter(|r| r.is_object_created())
+                .filter_map(|r| r.key().ok())
+                .collect(),
+            Err(e) => {
+                tracing::error!(message_id = %message.message_id, error = %e.chain(), "not an S3 notification; dropped");
+                continue;
+            }
+        };
+        if let Err(e) = muara_batch::runner::on_objects_created(deps, &keys).await {
+            tracing::error!(message_id = %message.message_id, error = %e.chain(), "trigger failed");
+            if e.is_retryable() {
+                response.fail(&message.message_id);
+            }
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_the_class_step_functions_matches() {
+        let d = diagnostic(&muara_core::Error::retryable("connection reset"));
+        assert_eq!(d.error_type, "Retryable");
+        let d = diagnostic(&muara_core::Error::invalid("ragged row at line 7"));
+        assert_eq!(d.error_type, "InvalidInput");
+        assert!(d.error_message.contains("line 7"));
+    }
+
+    #[test]
+    fn an_sqs_event_with_an_s3_notification_parses() {
+        let ev: SqsEvent =
+            serde_json::from_str(include_str!("../tests/data/sqs-s3-notification.json")).unwrap();
+        assert_eq!(ev.records.len(), 1);
+        let s3 = S3Event::parse(&ev.records[0].body).unwrap();
+        assert_eq!(
+            s3.records[0].key().unwrap(),
+            "raw/acme/crm/incoming/cust info.csv"
+        );
+    }
+}

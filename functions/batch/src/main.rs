@@ -1,0 +1,32 @@
+//! Pipeline B Lambdas. One binary serves the S3 trigger (`MUARA_HANDLER=trigger`, SQS event)
+//! and each Task of `batch-lifecycle.asl.json` (`MUARA_HANDLER=<stage>`): one build for eight
+//! functions, each with its own memory size and policy in the template.
+//!
+//! Wiring only: configuration → adapters → `lambda_runtime::run`. The logic is in
+//! `muara-batch`; `handler` maps events and errors.
+
+mod config;
+mod handler;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .with_target(false)
+        .init();
+    let (role, deps) = config::from_env().await?;
+    let (role, deps) = (&role, &deps);
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
+        handler::handle(deps, role, ev.payload).await
+    }))
+    .await
+}

@@ -1,0 +1,63 @@
+//! Database credentials from Secrets Manager, in the JSON shape RDS writes
+//! (`username`, `password`, `host`, `port`, `dbname`). Read once at start-up.
+
+use crate::error::sdk_error;
+use muara_core::{Error, ErrorKind, Result};
+
+/// Builds a PostgreSQL URL from an RDS secret. The password never reaches a log line.
+pub async fn database_url(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_arn: &str,
+) -> Result<String> {
+    let out = client
+        .get_secret_value()
+        .secret_id(secret_arn)
+        .send()
+        .await
+        .map_err(|e| sdk_error("Secrets Manager GetSecretValue", e))?;
+    let text = out
+        .secret_string()
+        .ok_or_else(|| Error::config("the database secret has no SecretString"))?;
+    url_from_secret(text)
+}
+
+pub fn url_from_secret(text: &str) -> Result<String> {
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Error::with_source(ErrorKind::Config, "the database secret is not JSON", e))?;
+    let field = |k: &str| {
+        v.get(k)
+            .and_then(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .or_else(|| x.as_u64().map(|n| n.to_string()))
+            })
+            .ok_or_else(|| Error::config(format!("the database secret has no {k:?}")))
+    };
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let port = field("port").unwrap_or_else(|_| "5432".into());
+    let db = field("dbname").unwrap_or_else(|_| "postgres".into());
+    Ok(format!(
+        "postgres://{}:{}@{}:{port}/{}",
+        enc(&field("username")?),
+        enc(&field("password")?),
+        field("host")?,
+        enc(&db)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_rds_secret_becomes_a_url_with_its_password_encoded() {
+        let url = url_from_secret(r#"{"username":"muara","password":"p@ss/w:rd","host":"db.example","port":5432,"dbname":"lake"}"#).unwrap();
+        assert_eq!(url, "postgres://muara:p%40ss%2Fw%3Ard@db.example:5432/lake");
+        assert_eq!(
+            url_from_secret(r#"{"username":"u"}"#).unwrap_err().kind(),
+            ErrorKind::Config
+        );
+    }
+}
