@@ -400,3 +400,176 @@ async fn assert_bronze_others_unchanged(fx: &Fx) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_files_land_in_failed_with_a_clear_reason_and_the_rest_loads() -> anyhow::Result<()> {
+    let fx = fixture().await?;
+    muara_batch::demo::seed(&fx.deps).await?;
+    let put = |key: &'static str, body: Vec<u8>| {
+        let store = fx.deps.store.clone();
+        async move {
+            store
+                .put(key, bytes::Bytes::from(body), &Default::default())
+                .await
+        }
+    };
+    // Replace three of the demo's files with broken ones.
+    put(
+        "raw/demo/crm/incoming/prd_info.csv",
+        b"prd_id,prd_key,prd_nm\n1,K1,ok\n2,K2\n3,K3,ok\n".to_vec(),
+    )
+    .await?;
+    put(
+        "raw/demo/erp/incoming/CUST_AZ12.csv",
+        b"CID,BDATE,GEN\n".to_vec(),
+    )
+    .await?;
+    put(
+        "raw/demo/erp/incoming/PX_CAT_G1V2.json",
+        br#"{"ID": "CO_01", "CAT": "Bikes"} trailing"#.to_vec(),
+    )
+    .await?;
+
+    let RunOutcome::Started { execution_id, .. } =
+        request(&fx.deps, "demo", Mode::Start, None).await?
+    else {
+        panic!("not started");
+    };
+    let out = finished(&fx, &execution_id)
+        .await?
+        .output
+        .unwrap_or_default();
+    assert_eq!(out["loaded"], 2, "{out}");
+    assert_eq!(out["failed"], 4, "{out}");
+    let reason = |file: &'static str| {
+        let pool = fx.deps.pool.clone();
+        async move {
+            let row = pool
+                .get()
+                .await?
+                .query_one(
+                    "SELECT error_message FROM tools.file_audit_log WHERE physical_file_name = $1",
+                    &[&file],
+                )
+                .await?;
+            anyhow::Ok(row.get::<_, Option<String>>(0).unwrap_or_default())
+        }
+    };
+    let ragged = reason("prd_info_BATCH000001.csv").await?;
+    assert!(
+        ragged.contains("line 3"),
+        "ragged row reported with its line: {ragged}"
+    );
+    let header_only = reason("CUST_AZ12_BATCH000001.csv").await?;
+    assert!(
+        header_only.to_lowercase().contains("no data"),
+        "{header_only}"
+    );
+    let json = reason("PX_CAT_G1V2_BATCH000001.json").await?;
+    assert!(!json.is_empty(), "{json}");
+    for key in [
+        "raw/demo/crm/failed/prd_info_BATCH000001.csv",
+        "raw/demo/erp/failed/CUST_AZ12_BATCH000001.csv",
+        "raw/demo/erp/failed/PX_CAT_G1V2_BATCH000001.json",
+    ] {
+        assert!(
+            fx.deps.store.head(key).await?.is_some(),
+            "{key} kept in failed/"
+        );
+    }
+    // The good files loaded, exactly once.
+    assert_eq!(
+        count(&fx, "SELECT count(*) FROM bronze_demo.crm_cust_info").await?,
+        506
+    );
+    assert_eq!(
+        count(&fx, "SELECT count(*) FROM bronze_demo.crm_sales_details").await?,
+        2000
+    );
+    assert_eq!(
+        count(&fx, "SELECT count(*) FROM bronze_demo.crm_prd_info").await?,
+        0
+    );
+    Ok(())
+}
+
+/// An object store whose first download of a Parquet file fails as a network fault would.
+struct FlakyStore {
+    inner: Arc<dyn muara_core::ports::ObjectStore>,
+    failed_once: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl muara_core::ports::ObjectStore for FlakyStore {
+    async fn put(
+        &self,
+        k: &str,
+        b: bytes::Bytes,
+        o: &muara_core::ports::PutOptions,
+    ) -> muara_core::Result<muara_core::ports::ObjectInfo> {
+        self.inner.put(k, b, o).await
+    }
+    async fn get(&self, k: &str) -> muara_core::Result<bytes::Bytes> {
+        self.inner.get(k).await
+    }
+    async fn head(&self, k: &str) -> muara_core::Result<Option<muara_core::ports::ObjectInfo>> {
+        self.inner.head(k).await
+    }
+    async fn list(&self, p: &str) -> muara_core::Result<Vec<muara_core::ports::ObjectInfo>> {
+        self.inner.list(p).await
+    }
+    async fn delete(&self, k: &str) -> muara_core::Result<()> {
+        self.inner.delete(k).await
+    }
+    async fn rename(&self, f: &str, t: &str) -> muara_core::Result<()> {
+        self.inner.rename(f, t).await
+    }
+    async fn download(&self, k: &str, d: &std::path::Path) -> muara_core::Result<u64> {
+        if k.ends_with(".parquet")
+            && !self
+                .failed_once
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(muara_core::Error::retryable(
+                "connection reset by peer (injected)",
+            ));
+        }
+        self.inner.download(k, d).await
+    }
+    async fn upload(
+        &self,
+        k: &str,
+        s: &std::path::Path,
+        o: &muara_core::ports::PutOptions,
+    ) -> muara_core::Result<muara_core::ports::ObjectInfo> {
+        self.inner.upload(k, s, o).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transient_failure_is_retried_and_the_file_still_loads() -> anyhow::Result<()> {
+    let fx = fixture().await?;
+    let flaky = Deps {
+        store: Arc::new(FlakyStore {
+            inner: fx.deps.store.clone(),
+            failed_once: Default::default(),
+        }),
+        ..fx.deps.clone()
+    };
+    fx.orch.set_invoker(Arc::new(BatchTasks(flaky.clone())));
+    muara_batch::demo::seed(&flaky).await?;
+    let RunOutcome::Started { execution_id, .. } =
+        request(&flaky, "demo", Mode::Start, None).await?
+    else {
+        panic!("not started");
+    };
+    let out = finished(&fx, &execution_id)
+        .await?
+        .output
+        .unwrap_or_default();
+    // The one injected fault was retried (Retry on "Retryable"), not treated as bad data.
+    assert_eq!(out["loaded"], 5, "{out}");
+    assert_eq!(out["failed"], 1, "only the unmapped file: {out}");
+    assert_bronze(&fx).await?;
+    Ok(())
+}
