@@ -19,14 +19,32 @@ struct Fx {
 }
 
 async fn fixture() -> anyhow::Result<Fx> {
-    let pool = postgres().await?.fresh_pool().await?;
     let dir = tempfile::tempdir()?;
+    let store = Arc::new(DirStore::open(dir.path().join("lake")).await?);
+    fixture_on(store, dir).await
+}
+
+/// The same lifecycle with the lake in S3 (the emulator) instead of a folder.
+async fn fixture_on_s3() -> anyhow::Result<Fx> {
+    let cfg = muara_testkit::moto().await?.sdk_config().await;
+    let client = muara_aws::s3_client(&cfg);
+    let bucket = muara_testkit::unique("muara-lake");
+    client.create_bucket().bucket(&bucket).send().await?;
+    let store = Arc::new(muara_aws::s3::S3Store::new(client, bucket));
+    fixture_on(store, tempfile::tempdir()?).await
+}
+
+async fn fixture_on(
+    store: Arc<dyn muara_core::ports::ObjectStore>,
+    dir: tempfile::TempDir,
+) -> anyhow::Result<Fx> {
+    let pool = postgres().await?.fresh_pool().await?;
     let orch = Arc::new(LocalOrchestrator::new(
         pool.clone(),
         Arc::new(muara_local::tasks::NoTasksYet),
     ));
     let deps = Deps {
-        store: Arc::new(DirStore::open(dir.path().join("lake")).await?),
+        store,
         locks: Arc::new(PgLocks::new(pool.clone())),
         pool,
         orchestrator: orch.clone(),
@@ -103,7 +121,15 @@ async fn assert_bronze(fx: &Fx) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn demo_files_become_bronze_rows_with_audit_and_the_bad_file_lands_in_failed()
 -> anyhow::Result<()> {
-    let fx = fixture().await?;
+    demo_run(fixture().await?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_the_lake_in_s3_the_same_files_become_the_same_rows() -> anyhow::Result<()> {
+    demo_run(fixture_on_s3().await?).await
+}
+
+async fn demo_run(fx: Fx) -> anyhow::Result<()> {
     assert!(muara_batch::demo::seed(&fx.deps).await?);
 
     // WHEN the client's files are picked up
