@@ -193,6 +193,8 @@ impl MailFx {
                 })
             }
             MailBackend::Ses => {
+                // moto's state dump; it fails once any Lambda function exists in the emulator,
+                // so no test creates one.
                 let data = moto().await?.data().await?;
                 let msg = data["ses"]["Message"]
                     .as_array()

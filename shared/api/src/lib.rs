@@ -7,8 +7,10 @@
 //! - `health`: `GET /health`, per-component status from [`Probe`]s, `503` when any fails.
 //! - `metrics`: `GET /metrics` in the Prometheus text format, plus request counting.
 //! - `batches`: `POST /clients/{client}/batches` through the [`BatchControl`] port.
+//! - [`client`]: a minimal HTTP/1.1 client (CLI → platform, tests → emulators).
 
 mod batches;
+pub mod client;
 mod health;
 mod metrics;
 

@@ -63,12 +63,20 @@ impl S3Store {
         self.multipart_threshold
     }
 
-    async fn put_multipart(
+    /// One multipart upload of `size` bytes whose part `i` (0-based) `read_part` produces:
+    /// parts go up `part_concurrency` at a time, so memory stays at part_size × concurrency
+    /// whatever the size; on any failure the upload is aborted.
+    async fn multipart<F, Fut>(
         &self,
         key: &str,
-        body: Bytes,
         opts: &PutOptions,
-    ) -> Result<Option<String>> {
+        size: u64,
+        read_part: F,
+    ) -> Result<()>
+    where
+        F: Fn(u64, usize) -> Fut,
+        Fut: std::future::Future<Output = Result<Bytes>>,
+    {
         let created = self
             .client
             .create_multipart_upload()
@@ -84,84 +92,68 @@ impl S3Store {
             .upload_id()
             .ok_or_else(|| Error::fatal("S3 returned no upload id"))?
             .to_string();
-        let result = self.upload_parts(key, &upload_id, body).await;
-        match result {
-            Ok(parts) => {
-                let done = self
-                    .client
-                    .complete_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .upload_id(&upload_id)
-                    .multipart_upload(
-                        CompletedMultipartUpload::builder()
-                            .set_parts(Some(parts))
+        let part_size = self.part_size as u64;
+        let count = size.div_ceil(part_size);
+        let uploaded: Result<Vec<CompletedPart>> = futures::stream::iter(0..count)
+            .map(|i| {
+                let (upload_id, read_part) = (&upload_id, &read_part);
+                async move {
+                    let len =
+                        usize::try_from(part_size.min(size - i * part_size)).unwrap_or(usize::MAX);
+                    let chunk = read_part(i * part_size, len).await?;
+                    let n = i32::try_from(i + 1).unwrap_or(i32::MAX);
+                    let sum = sha256_b64(&chunk);
+                    let out = self
+                        .client
+                        .upload_part()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .part_number(n)
+                        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                        .checksum_sha256(&sum)
+                        .body(ByteStream::from(chunk))
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error(&format!("S3 UploadPart {n}"), e))?;
+                    Ok::<_, Error>(
+                        CompletedPart::builder()
+                            .part_number(n)
+                            .set_e_tag(out.e_tag().map(str::to_string))
+                            .checksum_sha256(sum)
                             .build(),
                     )
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("S3 CompleteMultipartUpload", e));
-                match done {
-                    Ok(out) => Ok(out.checksum_sha256().map(str::to_string)),
-                    Err(e) => {
-                        self.abort(key, &upload_id).await;
-                        Err(e)
-                    }
                 }
-            }
-            Err(e) => {
-                self.abort(key, &upload_id).await;
-                Err(e)
-            }
-        }
-    }
-
-    async fn upload_parts(
-        &self,
-        key: &str,
-        upload_id: &str,
-        body: Bytes,
-    ) -> Result<Vec<CompletedPart>> {
-        let chunks: Vec<(i32, Bytes)> = (0..body.len())
-            .step_by(self.part_size)
-            .enumerate()
-            .map(|(i, start)| {
-                let end = (start + self.part_size).min(body.len());
-                (
-                    i32::try_from(i + 1).unwrap_or(i32::MAX),
-                    body.slice(start..end),
-                )
-            })
-            .collect();
-        let mut parts: Vec<CompletedPart> = futures::stream::iter(chunks)
-            .map(|(n, chunk)| async move {
-                let sum = sha256_b64(&chunk);
-                let out = self
-                    .client
-                    .upload_part()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .upload_id(upload_id)
-                    .part_number(n)
-                    .checksum_algorithm(ChecksumAlgorithm::Sha256)
-                    .checksum_sha256(&sum)
-                    .body(ByteStream::from(chunk))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(&format!("S3 UploadPart {n}"), e))?;
-                Ok::<_, Error>(
-                    CompletedPart::builder()
-                        .part_number(n)
-                        .set_e_tag(out.e_tag().map(str::to_string))
-                        .checksum_sha256(sum)
-                        .build(),
-                )
             })
             .buffer_unordered(self.part_concurrency)
             .try_collect()
-            .await?;
+            .await;
+        let mut parts = match uploaded {
+            Ok(p) => p,
+            Err(e) => {
+                self.abort(key, &upload_id).await;
+                return Err(e);
+            }
+        };
         parts.sort_by_key(|p| p.part_number());
-        Ok(parts)
+        if let Err(e) = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+        {
+            self.abort(key, &upload_id).await;
+            return Err(sdk_error("S3 CompleteMultipartUpload", e));
+        }
+        Ok(())
     }
 
     async fn abort(&self, key: &str, upload_id: &str) {
@@ -184,7 +176,13 @@ impl ObjectStore for S3Store {
     async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> Result<ObjectInfo> {
         let size = body.len() as u64;
         let reported = if body.len() > self.multipart_threshold {
-            self.put_multipart(key, body, opts).await?
+            let body = &body;
+            self.multipart(key, opts, size, |offset, len| async move {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX);
+                Ok(body.slice(start..start + len))
+            })
+            .await?;
+            None
         } else {
             let sum = sha256_b64(&body);
             let out = self
@@ -330,87 +328,15 @@ impl ObjectStore for S3Store {
             let body = tokio::fs::read(src).await?;
             return self.put(key, Bytes::from(body), opts).await;
         }
-        // Parts are read from the file one at a time per upload slot: memory stays at
-        // part_size × part_concurrency whatever the file size.
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .set_content_type(opts.content_type.clone())
-            .set_metadata(Some(opts.metadata.clone().into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| sdk_error("S3 CreateMultipartUpload", e))?;
-        let upload_id = created
-            .upload_id()
-            .ok_or_else(|| Error::fatal("S3 returned no upload id"))?
-            .to_string();
-        let part_size = self.part_size as u64;
-        let parts = size.div_ceil(part_size);
-        let uploaded: Result<Vec<CompletedPart>> = futures::stream::iter(0..parts)
-            .map(|i| {
-                let upload_id = upload_id.clone();
-                async move {
-                    use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
-                    let mut f = tokio::fs::File::open(src).await?;
-                    f.seek(std::io::SeekFrom::Start(i * part_size)).await?;
-                    let len = part_size.min(size - i * part_size) as usize;
-                    let mut buf = vec![0u8; len];
-                    f.read_exact(&mut buf).await?;
-                    let n = i32::try_from(i + 1).unwrap_or(i32::MAX);
-                    let sum = sha256_b64(&buf);
-                    let out = self
-                        .client
-                        .upload_part()
-                        .bucket(&self.bucket)
-                        .key(key)
-                        .upload_id(&upload_id)
-                        .part_number(n)
-                        .checksum_algorithm(ChecksumAlgorithm::Sha256)
-                        .checksum_sha256(&sum)
-                        .body(ByteStream::from(buf))
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error(&format!("S3 UploadPart {n}"), e))?;
-                    Ok::<_, Error>(
-                        CompletedPart::builder()
-                            .part_number(n)
-                            .set_e_tag(out.e_tag().map(str::to_string))
-                            .checksum_sha256(sum)
-                            .build(),
-                    )
-                }
-            })
-            .buffer_unordered(self.part_concurrency)
-            .try_collect()
-            .await;
-        let mut parts = match uploaded {
-            Ok(p) => p,
-            Err(e) => {
-                self.abort(key, &upload_id).await;
-                return Err(e);
-            }
-        };
-        parts.sort_by_key(|p| p.part_number());
-        if let Err(e) = self
-            .client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(&upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-        {
-            self.abort(key, &upload_id).await;
-            return Err(sdk_error("S3 CompleteMultipartUpload", e));
-        }
+        self.multipart(key, opts, size, |offset, len| async move {
+            use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+            let mut f = tokio::fs::File::open(src).await?;
+            f.seek(std::io::SeekFrom::Start(offset)).await?;
+            let mut buf = vec![0u8; len];
+            f.read_exact(&mut buf).await?;
+            Ok(Bytes::from(buf))
+        })
+        .await?;
         self.head(key).await?.ok_or_else(|| {
             Error::retryable(format!("object {key:?} not visible right after upload"))
         })

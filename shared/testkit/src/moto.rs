@@ -2,7 +2,6 @@ use crate::{shell_quote, spawn_reaper, workspace_root};
 use anyhow::Context as _;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OnceCell;
 
 /// The AWS API emulator of this test process.
@@ -130,56 +129,6 @@ pub async fn request(
     request_as(endpoint, method, path, "application/json", body).await
 }
 
-/// An AWS query-protocol call (IAM, STS…) to the emulator, which routes it by the service in
-/// the credential scope and does not check signatures.
-pub async fn aws_query(
-    endpoint: &str,
-    service: &str,
-    params: &[(&str, &str)],
-) -> anyhow::Result<String> {
-    let enc = |s: &str| {
-        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-    };
-    let body: Vec<String> = params
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect();
-    let auth = format!(
-        "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n"
-    );
-    let (status, text) = exchange(
-        endpoint,
-        "POST",
-        "/",
-        "application/x-www-form-urlencoded",
-        &auth,
-        &body.join("&"),
-    )
-    .await?;
-    if !(200..300).contains(&status) {
-        anyhow::bail!("{service} query: HTTP {status}: {text}");
-    }
-    Ok(text)
-}
-
-/// An AWS REST-JSON call (Lambda…) to the emulator, with the credential scope it routes by.
-pub async fn aws_rest(
-    endpoint: &str,
-    service: &str,
-    method: &str,
-    path: &str,
-    body: &str,
-) -> anyhow::Result<String> {
-    let auth = format!(
-        "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n"
-    );
-    let (status, text) = exchange(endpoint, method, path, "application/json", &auth, body).await?;
-    if !(200..300).contains(&status) {
-        anyhow::bail!("{service} {method} {path}: HTTP {status}: {text}");
-    }
-    Ok(text)
-}
-
 /// [`request`] with another content type.
 pub async fn request_as(
     endpoint: &str,
@@ -199,55 +148,14 @@ async fn exchange(
     extra: &str,
     body: &str,
 ) -> anyhow::Result<(u16, String)> {
-    let hostport = endpoint
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let mut stream = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect(&hostport),
+    Ok(muara_api::client::send(
+        endpoint,
+        method,
+        path,
+        content_type,
+        extra,
+        body,
+        Duration::from_secs(30),
     )
-    .await
-    .context("connect timeout")??;
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(req.as_bytes()).await?;
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut buf))
-        .await
-        .context("read timeout")??;
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let (head, rest) = text
-        .split_once("\r\n\r\n")
-        .context("malformed HTTP response")?;
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return Ok((status, dechunk(rest)));
-    }
-    Ok((status, rest.to_string()))
-}
-
-fn dechunk(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || after.len() < n {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
-    }
-    out
+    .await?)
 }

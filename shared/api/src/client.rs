@@ -1,0 +1,92 @@
+//! A minimal HTTP/1.1 client for `http://` endpoints: the CLI's calls to a running platform
+//! and the test harness's calls to emulators. No TLS, no redirects, one request per
+//! connection — enough for loopback and private endpoints without a second HTTP stack.
+
+use muara_core::{Error, ErrorKind, Result};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// One request. `extra_headers` are complete `Name: value\r\n` lines. Returns status and body.
+pub async fn send(
+    base: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    extra_headers: &str,
+    body: &str,
+    timeout: Duration,
+) -> Result<(u16, String)> {
+    let Some(rest) = base.strip_prefix("http://") else {
+        return Err(Error::config(format!(
+            "only http:// URLs are supported here (got {base})"
+        )));
+    };
+    let hostport = rest.trim_end_matches('/');
+    let mut stream = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::TcpStream::connect(hostport),
+    )
+    .await
+    .map_err(|_| Error::retryable(format!("no connection to {base} within 10 s")))?
+    .map_err(|e| {
+        Error::with_source(ErrorKind::Retryable, format!("cannot connect to {base}"), e)
+    })?;
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: {content_type}\r\nAccept: application/json\r\n{extra_headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(timeout, stream.read_to_end(&mut buf))
+        .await
+        .map_err(|_| {
+            Error::retryable(format!(
+                "{base} did not finish answering within {timeout:?}"
+            ))
+        })??;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| Error::invalid("malformed HTTP response"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::invalid("malformed HTTP status line"))?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chunked_bodies_are_joined() {
+        assert_eq!(
+            super::dechunk("4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n"),
+            "Wikipedia"
+        );
+    }
+}
