@@ -188,7 +188,8 @@ async fn serve(
             (Arc::new(OutboxMailer::open(&dir).await?), Some(dir))
         }
     };
-    let _ = mailer; // handed to pipelines as they arrive
+    // Built now so a bad MUARA_SMTP_URL fails at start; failure mail (pipeline B part 2) uses it.
+    let _ = mailer;
     let dlq_name = format!("{LAKE_EVENTS_QUEUE}-dlq");
     PgQueue::ensure(
         &pool,
