@@ -7,7 +7,8 @@
 //! - [`manifest`]: the batch manifest (`batch_output_{client}_{BATCH}.json`), original fields.
 //! - [`model`]: what travels between states (keys and small summaries only).
 //! - [`repo`]: the `tools` tables: clients, configuration, audit and validation logs.
-//! - [`cast`]: checking raw text against a column's target type.
+//! - [`cast`]: checking raw text against a column's target type; [`pgvalue`]: encoding it
+//!   for binary `COPY`.
 //! - [`stages`]: start, convert, validate mapping, validate rows, load bronze, mark failed,
 //!   finalise.
 //! - [`runner`]: starting a run (trigger, HTTP, CLI): per-client lock, batch id, execution
@@ -22,6 +23,7 @@ pub mod ids;
 pub mod layout;
 pub mod manifest;
 pub mod model;
+pub mod pgvalue;
 pub mod repo;
 pub mod runner;
 pub mod stages;

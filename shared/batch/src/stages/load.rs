@@ -7,12 +7,148 @@ use crate::cast::castable;
 use crate::ident::{qualified, quote};
 use crate::layout::LakeKey;
 use crate::model::{Deps, FileInput, FileResult, FileStatus};
+use crate::pgvalue::Kind;
 use crate::repo::{self, AuditColumn};
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use futures::SinkExt as _;
 use muara_core::{Error, ErrorKind, Result};
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
+
+/// How rows go over the wire.
+enum Encoder {
+    /// PostgreSQL's binary COPY format, one [`Kind`] per mapped column.
+    Binary(Vec<Kind>),
+    Csv,
+}
+
+/// The types of the target columns, as binary kinds (`None` where binary is not supported).
+async fn column_kinds(deps: &Deps, table: &str, cols: &[String]) -> Result<Vec<Option<Kind>>> {
+    let client = deps.pool.get().await.map_err(pool_error)?;
+    let stmt = client
+        .prepare(&format!("SELECT {} FROM {table} LIMIT 0", cols.join(", ")))
+        .await
+        .map_err(|e| pg_error(&format!("load: reading the columns of {table}"), e))?;
+    Ok(stmt.columns().iter().map(|c| Kind::of(c.type_())).collect())
+}
+
+/// Reads the Parquet and sends encoded chunks; returns the number of rows.
+#[allow(clippy::too_many_arguments)]
+fn encode_rows(
+    parquet: &std::path::Path,
+    sources: &[(String, Option<String>)],
+    encoder: &Encoder,
+    warning_policy: bool,
+    batch_id: &str,
+    load_ts: &str,
+    load_at: time::OffsetDateTime,
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes>>,
+) -> Result<u64> {
+    let batches = muara_convert::read_string_batches(parquet, 8192)
+        .map_err(|e| convert_error("reading the Parquet", e))?;
+    let mut rows = 0u64;
+    let mut first = true;
+    for batch in batches {
+        let batch = batch.map_err(|e| convert_error("reading the Parquet", e))?;
+        let idx: Vec<Option<usize>> = sources
+            .iter()
+            .map(|(s, _)| batch.columns.iter().position(|c| c == s))
+            .collect();
+        let chunk = match encoder {
+            Encoder::Csv => {
+                let mut buf = String::with_capacity(batch.rows * 64);
+                for r in 0..batch.rows {
+                    for (j, (_, ty)) in sources.iter().enumerate() {
+                        let mut v = idx[j].and_then(|i| batch.values[i][r].as_deref());
+                        // Under the warning policy a value that cannot be cast was reported by
+                        // row validation and is loaded as NULL rather than failing the file.
+                        if let (Some(val), Some(ty)) = (v, ty.as_deref())
+                            && (val.trim().is_empty() || (warning_policy && !castable(val, ty)))
+                        {
+                            v = None;
+                        }
+                        csv_field(&mut buf, v);
+                        buf.push(',');
+                    }
+                    csv_field(&mut buf, Some(batch_id));
+                    buf.push(',');
+                    csv_field(&mut buf, Some(load_ts));
+                    buf.push('\n');
+                }
+                Bytes::from(buf)
+            }
+            Encoder::Binary(kinds) => {
+                let mut buf = BytesMut::with_capacity(batch.rows * 96 + 19);
+                if first {
+                    buf.put_slice(b"PGCOPY\n\xff\r\n\0");
+                    buf.put_i32(0); // flags
+                    buf.put_i32(0); // header extension length
+                }
+                let fields =
+                    i16::try_from(kinds.len()).map_err(|_| Error::invalid("too many columns"))?;
+                for r in 0..batch.rows {
+                    buf.put_i16(fields);
+                    for (j, kind) in kinds.iter().enumerate() {
+                        let value = match j.cmp(&sources.len()) {
+                            std::cmp::Ordering::Less => {
+                                idx[j].and_then(|i| batch.values[i][r].as_deref())
+                            }
+                            std::cmp::Ordering::Equal => Some(batch_id),
+                            std::cmp::Ordering::Greater => None, // dwh_load_ts, below
+                        };
+                        if j == sources.len() + 1 {
+                            buf.put_i32(8);
+                            buf.put_i64(pg_micros(load_at));
+                            continue;
+                        }
+                        let Some(v) = value.filter(|v| *kind == Kind::Text || !v.trim().is_empty())
+                        else {
+                            buf.put_i32(-1);
+                            continue;
+                        };
+                        let at = buf.len();
+                        buf.put_i32(0);
+                        if kind.encode(v, &mut buf).is_some() {
+                            let len = i32::try_from(buf.len() - at - 4)
+                                .map_err(|_| Error::invalid("value too large"))?;
+                            buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+                        } else if warning_policy {
+                            buf.truncate(at);
+                            buf.put_i32(-1);
+                        } else {
+                            return Err(Error::invalid(format!(
+                                "row {}: column {:?} value {v:?} is not a valid {kind:?}",
+                                rows + r as u64 + 1,
+                                sources[j].0
+                            )));
+                        }
+                    }
+                }
+                Bytes::from(buf)
+            }
+        };
+        first = false;
+        rows += batch.rows as u64;
+        if tx.blocking_send(Ok(chunk)).is_err() {
+            break; // the loader stopped (it reports why)
+        }
+    }
+    if let Encoder::Binary(_) = encoder {
+        let mut trailer = BytesMut::new();
+        if first {
+            trailer.put_slice(b"PGCOPY\n\xff\r\n\0");
+            trailer.put_i32(0);
+            trailer.put_i32(0);
+        }
+        trailer.put_i16(-1);
+        let _ = tx.blocking_send(Ok(trailer.freeze()));
+    }
+    Ok(rows)
+}
+
+fn pg_micros(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX) - 946_684_800_000_000
+}
 
 /// One CSV field as PostgreSQL's CSV `COPY` reads it: unquoted empty is NULL, anything else is
 /// quoted with quotes doubled.
@@ -40,10 +176,6 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
     }
     target_cols.push("\"dwh_batch_id\"".into());
     target_cols.push("\"dwh_load_ts\"".into());
-    let copy_sql = format!(
-        "COPY {table} ({}) FROM STDIN (FORMAT csv)",
-        target_cols.join(", ")
-    );
     let delete_sql = format!("DELETE FROM {table} WHERE dwh_batch_id = $1");
 
     let dir = staging(deps)?;
@@ -53,6 +185,21 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
         .format(&time::format_description::well_known::Rfc3339)
         .map_err(|e| Error::with_source(ErrorKind::Fatal, "formatting the load time", e))?;
 
+    // Binary COPY when every column's type is one we encode; otherwise text (CSV) COPY and
+    // PostgreSQL parses. The column types come from the table itself.
+    let kinds = column_kinds(deps, &table, &target_cols).await?;
+    let binary = kinds.iter().all(Option::is_some);
+    let copy_sql = format!(
+        "COPY {table} ({}) FROM STDIN (FORMAT {})",
+        target_cols.join(", "),
+        if binary { "binary" } else { "csv" }
+    );
+    let encoder = if binary {
+        Encoder::Binary(kinds.into_iter().flatten().collect())
+    } else {
+        Encoder::Csv
+    };
+
     // Rows are encoded on a blocking thread and streamed through a small channel: memory
     // stays at a few batches whatever the file size.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(4);
@@ -61,41 +208,25 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
         .map(|m| (m.source_column.clone(), m.target_data_type.clone()))
         .collect();
     let batch_id = b.batch_id.clone();
+    let load_at = time::OffsetDateTime::now_utc();
     let producer = blocking(move || {
-        let batches = muara_convert::read_string_batches(&parquet, 8192)
-            .map_err(|e| convert_error("reading the Parquet", e))?;
-        let mut rows = 0u64;
-        for batch in batches {
-            let batch = batch.map_err(|e| convert_error("reading the Parquet", e))?;
-            let idx: Vec<Option<usize>> = sources
-                .iter()
-                .map(|(s, _)| batch.columns.iter().position(|c| c == s))
-                .collect();
-            let mut buf = String::with_capacity(batch.rows * 64);
-            for r in 0..batch.rows {
-                for (j, (_, ty)) in sources.iter().enumerate() {
-                    let mut v = idx[j].and_then(|i| batch.values[i][r].as_deref());
-                    // Under the warning policy a value that cannot be cast was reported by
-                    // row validation and is loaded as NULL rather than failing the file.
-                    if let (Some(val), Some(ty)) = (v, ty.as_deref())
-                        && (val.trim().is_empty() || (warning_policy && !castable(val, ty)))
-                    {
-                        v = None;
-                    }
-                    csv_field(&mut buf, v);
-                    buf.push(',');
-                }
-                csv_field(&mut buf, Some(&batch_id));
-                buf.push(',');
-                csv_field(&mut buf, Some(&load_ts));
-                buf.push('\n');
-                rows += 1;
-            }
-            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                break; // the loader stopped (it reports why)
-            }
+        let result = encode_rows(
+            &parquet,
+            &sources,
+            &encoder,
+            warning_policy,
+            &batch_id,
+            &load_ts,
+            load_at,
+            &tx,
+        );
+        if result.is_err() {
+            // The loader must not commit what it received so far: tell it to abort.
+            let _ = tx.blocking_send(Err(Error::invalid(
+                "row encoding stopped; nothing was loaded",
+            )));
         }
-        Ok(rows)
+        result
     });
 
     let load = async {
