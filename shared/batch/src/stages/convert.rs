@@ -1,6 +1,6 @@
 //! Convert: the raw file to Parquet (all columns text), uploaded to `data/…/incoming/`.
 
-use super::util::{blocking, convert_error, fetch, staging};
+use super::util::{audit, blocking, convert_error, fetch, staging};
 use crate::model::{Deps, FileInput};
 use crate::repo::{self, AuditColumn};
 use muara_core::Result;
@@ -38,11 +38,10 @@ pub async fn convert(deps: &Deps, mut input: FileInput) -> Result<FileInput> {
         Ok(r) => r,
         Err(e) => {
             if !e.is_retryable() {
-                repo::audit_set(
-                    &deps.pool,
-                    b.client_id,
-                    &b.batch_id,
-                    &f.physical_file_name,
+                audit(
+                    deps,
+                    b,
+                    f,
                     AuditColumn::Convert,
                     "FAILED",
                     Some(e.message()),
@@ -73,16 +72,7 @@ pub async fn convert(deps: &Deps, mut input: FileInput) -> Result<FileInput> {
         Some(rows),
     )
     .await?;
-    repo::audit_set(
-        &deps.pool,
-        b.client_id,
-        &b.batch_id,
-        &f.physical_file_name,
-        AuditColumn::Convert,
-        "SUCCESS",
-        None,
-    )
-    .await?;
+    audit(deps, b, f, AuditColumn::Convert, "SUCCESS", None).await?;
     tracing::info!(file = %f.physical_file_name, rows = report.rows, columns = report.columns.len(), parquet = %f.parquet_key, "converted");
     input.rows = Some(report.rows);
     Ok(input)

@@ -2,7 +2,7 @@
 //! with `dwh_batch_id` and `dwh_load_ts` — then archive the raw file and the Parquet.
 //! Re-running it leaves the same rows.
 
-use super::util::{blocking, convert_error, fetch, move_if_present, staging};
+use super::util::{audit, blocking, convert_error, fetch, move_if_present, staging};
 use crate::cast::castable;
 use crate::ident::{qualified, quote};
 use crate::layout::LakeKey;
@@ -283,16 +283,7 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
                     &e.chain(),
                 )
                 .await?;
-                repo::audit_set(
-                    &deps.pool,
-                    b.client_id,
-                    &b.batch_id,
-                    &f.physical_file_name,
-                    AuditColumn::Load,
-                    "FAILED",
-                    Some(e.message()),
-                )
-                .await?;
+                audit(deps, b, f, AuditColumn::Load, "FAILED", Some(e.message())).await?;
             }
             return Err(e);
         }
@@ -314,16 +305,7 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
         Some(i64::try_from(rows).unwrap_or(i64::MAX)),
     )
     .await?;
-    repo::audit_set(
-        &deps.pool,
-        b.client_id,
-        &b.batch_id,
-        &f.physical_file_name,
-        AuditColumn::Load,
-        "SUCCESS",
-        None,
-    )
-    .await?;
+    audit(deps, b, f, AuditColumn::Load, "SUCCESS", None).await?;
     tracing::info!(file = %f.physical_file_name, rows, %table, "loaded into bronze");
     Ok(FileResult {
         physical_file_name: f.physical_file_name.clone(),

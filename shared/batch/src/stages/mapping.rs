@@ -1,6 +1,6 @@
 //! Validate mapping: the Parquet's columns against `tools.column_mapping`.
 
-use super::util::{blocking, convert_error, fetch, move_if_present, staging};
+use super::util::{audit, blocking, convert_error, fetch, move_if_present, staging};
 use crate::layout::LakeKey;
 use crate::model::{Deps, FileInput};
 use crate::repo::{self, AuditColumn};
@@ -115,16 +115,7 @@ pub async fn validate_mapping(deps: &Deps, input: FileInput) -> Result<FileInput
                 "columns match the mapping",
             )
             .await?;
-            repo::audit_set(
-                &deps.pool,
-                b.client_id,
-                &b.batch_id,
-                &f.physical_file_name,
-                AuditColumn::MappingValidation,
-                "SUCCESS",
-                None,
-            )
-            .await?;
+            audit(deps, b, f, AuditColumn::MappingValidation, "SUCCESS", None).await?;
             Ok(input)
         }
         Some(reason) => {
@@ -139,11 +130,10 @@ pub async fn validate_mapping(deps: &Deps, input: FileInput) -> Result<FileInput
                 &reason,
             )
             .await?;
-            repo::audit_set(
-                &deps.pool,
-                b.client_id,
-                &b.batch_id,
-                &f.physical_file_name,
+            audit(
+                deps,
+                b,
+                f,
                 AuditColumn::MappingValidation,
                 "FAILED",
                 Some(&reason),

@@ -1,7 +1,7 @@
 //! Validate rows: nulls in required columns, duplicate keys, values that would not cast to
 //! their mapped type. Policy `fatal` stops the file; `warning` loads it and reports.
 
-use super::util::{blocking, convert_error, fetch, move_if_present, staging};
+use super::util::{audit, blocking, convert_error, fetch, move_if_present, staging};
 use crate::cast::castable;
 use crate::layout::LakeKey;
 use crate::model::{Deps, FileInput};
@@ -157,16 +157,7 @@ pub async fn validate_rows(deps: &Deps, input: FileInput) -> Result<FileInput> {
         .await?;
     }
     if findings.is_empty() {
-        repo::audit_set(
-            &deps.pool,
-            b.client_id,
-            &b.batch_id,
-            &f.physical_file_name,
-            AuditColumn::RowValidation,
-            "SUCCESS",
-            None,
-        )
-        .await?;
+        audit(deps, b, f, AuditColumn::RowValidation, "SUCCESS", None).await?;
         return Ok(input);
     }
     let summary: Vec<String> = findings
@@ -186,11 +177,10 @@ pub async fn validate_rows(deps: &Deps, input: FileInput) -> Result<FileInput> {
         summary.join("; ")
     );
     if fatal {
-        repo::audit_set(
-            &deps.pool,
-            b.client_id,
-            &b.batch_id,
-            &f.physical_file_name,
+        audit(
+            deps,
+            b,
+            f,
             AuditColumn::RowValidation,
             "FAILED",
             Some(&reason),
@@ -204,11 +194,10 @@ pub async fn validate_rows(deps: &Deps, input: FileInput) -> Result<FileInput> {
             f.physical_file_name
         )));
     }
-    repo::audit_set(
-        &deps.pool,
-        b.client_id,
-        &b.batch_id,
-        &f.physical_file_name,
+    audit(
+        deps,
+        b,
+        f,
         AuditColumn::RowValidation,
         "WARNING",
         Some(&reason),

@@ -53,3 +53,24 @@ pub(crate) fn convert_error(context: &str, e: muara_convert::ConvertError) -> mu
     };
     muara_core::Error::with_source(kind, format!("{context}: {e}"), e)
 }
+
+/// Sets one stage's status on the file's audit row.
+pub(crate) async fn audit(
+    deps: &Deps,
+    b: &crate::model::BatchRef,
+    f: &crate::model::FileItem,
+    column: crate::repo::AuditColumn,
+    status: &str,
+    error: Option<&str>,
+) -> Result<()> {
+    crate::repo::audit_set(
+        &deps.pool,
+        b.client_id,
+        &b.batch_id,
+        &f.physical_file_name,
+        column,
+        status,
+        error,
+    )
+    .await
+}
