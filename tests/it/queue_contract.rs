@@ -65,9 +65,7 @@ async fn sends_receives_and_deletes_in_batches(fx: &QueueFx) -> anyhow::Result<(
     Ok(())
 }
 
-async fn a_received_message_is_hidden_while_in_flight(
-    fx: &QueueFx,
-) -> anyhow::Result<()> {
+async fn a_received_message_is_hidden_while_in_flight(fx: &QueueFx) -> anyhow::Result<()> {
     fx.queue
         .send_batch(&[OutgoingMessage::new("hidden")])
         .await?;
