@@ -102,11 +102,6 @@ where
     Error::with_source(kind, detail, e)
 }
 
-/// The error code of an SDK error, if the service sent one.
-pub fn code_of<E: ProvideErrorMetadata>(e: &SdkError<E>) -> Option<&str> {
-    e.code()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

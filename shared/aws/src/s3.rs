@@ -53,16 +53,6 @@ impl S3Store {
         self
     }
 
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-    pub fn part_size(&self) -> usize {
-        self.part_size
-    }
-    pub fn multipart_threshold(&self) -> usize {
-        self.multipart_threshold
-    }
-
     /// One multipart upload of `size` bytes whose part `i` (0-based) `read_part` produces:
     /// parts go up `part_concurrency` at a time, so memory stays at part_size × concurrency
     /// whatever the size; on any failure the upload is aborted.

@@ -177,6 +177,25 @@ pub struct FileResult {
     pub error: Option<String>,
 }
 
+impl FileResult {
+    /// A file set aside, with why.
+    pub fn failed(
+        physical_file_name: &str,
+        source_system: &str,
+        parquet_name: Option<&str>,
+        reason: String,
+    ) -> Self {
+        Self {
+            physical_file_name: physical_file_name.to_string(),
+            source_system: source_system.to_string(),
+            status: FileStatus::Failed,
+            rows: None,
+            parquet_name: parquet_name.map(str::to_string),
+            error: Some(reason),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FileStatus {

@@ -8,7 +8,7 @@ use crate::layout::LakeKey;
 use crate::model::{Deps, LeaseRef, MACHINE, Mode, RunInput};
 use crate::repo;
 use muara_core::ports::Started;
-use muara_core::{Error, ErrorKind, Result};
+use muara_core::{Error, Result};
 use std::time::Duration;
 
 /// How long a batch may hold its client's lock. Finalise releases it; the TTL only matters
@@ -197,9 +197,4 @@ pub async fn on_objects_created(deps: &Deps, keys: &[String]) -> Result<Vec<(Str
         out.push((client, outcome));
     }
     Ok(out)
-}
-
-/// Whether an error should make the trigger's message be retried.
-pub fn is_retryable(e: &Error) -> bool {
-    e.kind() == ErrorKind::Retryable
 }

@@ -14,7 +14,7 @@
 mod moto;
 mod pg;
 
-pub use moto::{Moto, moto, request, request_as};
+pub use moto::{Moto, moto, request};
 pub use pg::{TestPostgres, postgres};
 
 use std::future::Future;

@@ -119,41 +119,20 @@ async fn http(endpoint: &str, method: &str, path: &str, body: &str) -> anyhow::R
     Ok(text)
 }
 
-/// A minimal HTTP/1.1 client for tests (no client dependency): returns status and body.
+/// A JSON request to an `http://` endpoint (the emulator, a running `muara up`): status and
+/// body.
 pub async fn request(
     endpoint: &str,
     method: &str,
     path: &str,
     body: &str,
 ) -> anyhow::Result<(u16, String)> {
-    request_as(endpoint, method, path, "application/json", body).await
-}
-
-/// [`request`] with another content type.
-pub async fn request_as(
-    endpoint: &str,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: &str,
-) -> anyhow::Result<(u16, String)> {
-    exchange(endpoint, method, path, content_type, "", body).await
-}
-
-async fn exchange(
-    endpoint: &str,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    extra: &str,
-    body: &str,
-) -> anyhow::Result<(u16, String)> {
     Ok(muara_api::client::send(
         endpoint,
         method,
         path,
-        content_type,
-        extra,
+        "application/json",
+        "",
         body,
         Duration::from_secs(30),
     )

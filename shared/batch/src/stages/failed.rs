@@ -4,7 +4,7 @@
 
 use super::util::move_if_present;
 use crate::layout::LakeKey;
-use crate::model::{Deps, FileInput, FileResult, FileStatus};
+use crate::model::{Deps, FileInput, FileResult};
 use crate::repo;
 use muara_core::Result;
 
@@ -31,12 +31,10 @@ pub async fn mark_failed(deps: &Deps, input: FileInput) -> Result<FileResult> {
     )
     .await?;
     tracing::warn!(file = %f.physical_file_name, %reason, "file failed");
-    Ok(FileResult {
-        physical_file_name: f.physical_file_name.clone(),
-        source_system: f.source_system.clone(),
-        status: FileStatus::Failed,
-        rows: None,
-        parquet_name: None,
-        error: Some(reason),
-    })
+    Ok(FileResult::failed(
+        &f.physical_file_name,
+        &f.source_system,
+        None,
+        reason,
+    ))
 }

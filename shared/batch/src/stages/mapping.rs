@@ -1,10 +1,9 @@
 //! Validate mapping: the Parquet's columns against `tools.column_mapping`.
 
-use super::util::{audit, blocking, convert_error, fetch, move_if_present, staging};
-use crate::layout::LakeKey;
+use super::util::{audit, blocking, convert_error, fetch, reject, staging};
 use crate::model::{Deps, FileInput};
 use crate::repo::{self, AuditColumn};
-use muara_core::{Error, Result};
+use muara_core::Result;
 
 /// Missing (mapped, absent), extra (present, unmapped) and renamed (a missing and an extra
 /// column equal once case, spaces and punctuation are ignored).
@@ -130,22 +129,15 @@ pub async fn validate_mapping(deps: &Deps, input: FileInput) -> Result<FileInput
                 &reason,
             )
             .await?;
-            audit(
+            Err(reject(
                 deps,
                 b,
                 f,
                 AuditColumn::MappingValidation,
-                "FAILED",
-                Some(&reason),
+                "validate mapping",
+                &reason,
             )
-            .await?;
-            if let Some(k) = LakeKey::parse(&f.parquet_key) {
-                move_if_present(deps, &f.parquet_key, &k.in_area("failed").key()).await?;
-            }
-            Err(Error::invalid(format!(
-                "validate mapping {}: {reason}",
-                f.physical_file_name
-            )))
+            .await?)
         }
     }
 }

@@ -1,12 +1,11 @@
 //! Validate rows: nulls in required columns, duplicate keys, values that would not cast to
 //! their mapped type. Policy `fatal` stops the file; `warning` loads it and reports.
 
-use super::util::{audit, blocking, convert_error, fetch, move_if_present, staging};
+use super::util::{audit, blocking, convert_error, fetch, reject, staging};
 use crate::cast::castable;
-use crate::layout::LakeKey;
 use crate::model::{Deps, FileInput};
 use crate::repo::{self, AuditColumn, MappingRow, RequiredRow};
-use muara_core::{Error, Result};
+use muara_core::Result;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
@@ -177,22 +176,15 @@ pub async fn validate_rows(deps: &Deps, input: FileInput) -> Result<FileInput> {
         summary.join("; ")
     );
     if fatal {
-        audit(
+        return Err(reject(
             deps,
             b,
             f,
             AuditColumn::RowValidation,
-            "FAILED",
-            Some(&reason),
+            "validate rows",
+            &reason,
         )
-        .await?;
-        if let Some(k) = LakeKey::parse(&f.parquet_key) {
-            move_if_present(deps, &f.parquet_key, &k.in_area("failed").key()).await?;
-        }
-        return Err(Error::invalid(format!(
-            "validate rows {}: {reason}",
-            f.physical_file_name
-        )));
+        .await?);
     }
     audit(
         deps,

@@ -6,7 +6,7 @@ use super::util::move_if_present;
 use crate::ids::{BatchId, batch_of, parquet_name, split_ext, with_batch};
 use crate::layout::{LakeKey, data_key, manifest_key, raw_key};
 use crate::manifest::{Manifest, ManifestFile};
-use crate::model::{BatchRef, Deps, FileItem, FileResult, FileStatus, Mode, RunInput, StartOutput};
+use crate::model::{BatchRef, Deps, FileItem, FileResult, Mode, RunInput, StartOutput};
 use crate::repo::{self, ConfigRow};
 use bytes::Bytes;
 use muara_core::ports::PutOptions;
@@ -149,14 +149,7 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                         )
                         .await?;
                         tracing::warn!(key = %obj.key, %reason, "file set aside in failed/");
-                        rejected.push(FileResult {
-                            physical_file_name: k.file.clone(),
-                            source_system: k.source.clone(),
-                            status: FileStatus::Failed,
-                            rows: None,
-                            parquet_name: None,
-                            error: Some(reason),
-                        });
+                        rejected.push(FileResult::failed(&k.file, &k.source, None, reason));
                     }
                 }
             }
@@ -206,14 +199,12 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                     }
                     Err(reason) => {
                         tracing::warn!(key = %obj.key, %reason, "Parquet left in place: no configuration matches it");
-                        rejected.push(FileResult {
-                            physical_file_name: physical,
-                            source_system: k.source.clone(),
-                            status: FileStatus::Failed,
-                            rows: None,
-                            parquet_name: Some(k.file.clone()),
-                            error: Some(reason),
-                        });
+                        rejected.push(FileResult::failed(
+                            &physical,
+                            &k.source,
+                            Some(&k.file),
+                            reason,
+                        ));
                     }
                 }
             }

@@ -46,7 +46,9 @@ pub(crate) async fn blocking<T: Send + 'static>(
 
 /// Maps a conversion error: the file's own problems are bad input, never retried.
 pub(crate) fn convert_error(context: &str, e: muara_convert::ConvertError) -> muara_core::Error {
-    let kind = if e.is_bad_input() || e.is_config() {
+    let kind = if e.is_config() {
+        ErrorKind::Config
+    } else if e.is_bad_input() {
         ErrorKind::Invalid
     } else {
         ErrorKind::Retryable
@@ -73,4 +75,24 @@ pub(crate) async fn audit(
         error,
     )
     .await
+}
+
+/// A validation stage refusing a file: the stage's status and reason on the audit row, the
+/// Parquet to `data/…/failed/`, and the bad-input error that routes the file to MarkFileFailed.
+pub(crate) async fn reject(
+    deps: &Deps,
+    b: &crate::model::BatchRef,
+    f: &crate::model::FileItem,
+    column: crate::repo::AuditColumn,
+    stage: &str,
+    reason: &str,
+) -> Result<muara_core::Error> {
+    audit(deps, b, f, column, "FAILED", Some(reason)).await?;
+    if let Some(k) = crate::layout::LakeKey::parse(&f.parquet_key) {
+        move_if_present(deps, &f.parquet_key, &k.in_area("failed").key()).await?;
+    }
+    Ok(muara_core::Error::invalid(format!(
+        "{stage} {}: {reason}",
+        f.physical_file_name
+    )))
 }
