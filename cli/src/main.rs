@@ -1,6 +1,7 @@
 //! `muara`: the local runtime, database migrations and (as pipelines land) operations.
 
 mod http;
+mod table;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -32,7 +33,7 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
-    /// Pipeline B: start, restart or reprocess a client's batch (through the platform's API).
+    /// Pipeline B: run a client's batches and see what they did (through the platform's API).
     Batch {
         #[command(subcommand)]
         command: BatchCommand,
@@ -51,18 +52,40 @@ enum Command {
 enum BatchCommand {
     /// Batch the client's new files in raw/<client>/*/incoming/ under a new batch id.
     Start { client: String },
-    /// Run a batch again with the same id, on its files put back into incoming/.
+    /// Run a batch's files again under the same id (those in incoming/, else its failed files).
     Restart {
         client: String,
         /// Default: the client's latest batch.
         #[arg(long)]
         batch_id: Option<String>,
     },
-    /// Validate and load a batch again from its Parquet put back into data/…/incoming/.
+    /// Validate and load a batch again from its Parquet (in data/…/incoming/, else failed/).
     Reprocess {
         client: String,
         #[arg(long)]
         batch_id: Option<String>,
+    },
+    /// Run only the SQL steps of a batch again: transform, integrate, refresh views.
+    Refresh {
+        client: String,
+        /// Default: the client's latest batch.
+        #[arg(long)]
+        batch_id: Option<String>,
+    },
+    /// The client's batches, or one batch's executions, files and SQL steps.
+    Status {
+        client: String,
+        batch_id: Option<String>,
+        /// Print the API's JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One batch's validation, load and step logs.
+    Logs {
+        client: String,
+        batch_id: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -137,6 +160,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 BatchCommand::Start { client } => (client, "start", None),
                 BatchCommand::Restart { client, batch_id } => (client, "restart", batch_id),
                 BatchCommand::Reprocess { client, batch_id } => (client, "reprocessing", batch_id),
+                BatchCommand::Refresh { client, batch_id } => (client, "refresh", batch_id),
+                BatchCommand::Status {
+                    client,
+                    batch_id,
+                    json,
+                } => {
+                    let (path, render): (String, fn(&serde_json::Value) -> String) = match &batch_id
+                    {
+                        Some(b) => (format!("/clients/{client}/batches/{b}"), table::batch),
+                        None => (format!("/clients/{client}/batches"), table::batches),
+                    };
+                    return show(&api, &path, json, render).await;
+                }
+                BatchCommand::Logs {
+                    client,
+                    batch_id,
+                    json,
+                } => {
+                    let path = format!("/clients/{client}/batches/{batch_id}/logs");
+                    return show(&api, &path, json, table::logs).await;
+                }
             };
             let body = serde_json::json!({"mode": mode, "batch_id": batch_id}).to_string();
             let (status, answer) =
@@ -168,6 +212,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// GETs an API path and prints it as JSON or as tables.
+async fn show(
+    api: &str,
+    path: &str,
+    json: bool,
+    render: fn(&serde_json::Value) -> String,
+) -> anyhow::Result<()> {
+    let (status, answer) = http::send(api, "GET", path, "").await?;
+    let v: serde_json::Value = serde_json::from_str(&answer)
+        .with_context(|| format!("the API answered {status} with something that is not JSON"))?;
+    if !(200..300).contains(&status) {
+        anyhow::bail!(
+            "the API refused ({status}): {}",
+            v["error"].as_str().unwrap_or(&answer)
+        );
+    }
+    if json {
+        report(&serde_json::to_string_pretty(&v)?);
+    } else {
+        report(&render(&v));
+    }
+    Ok(())
+}
+
 fn db_connect_timeout() -> anyhow::Result<Duration> {
     Ok(muara_core::config::seconds_or(
         "MUARA_DB_CONNECT_TIMEOUT_SECS",
@@ -196,12 +264,42 @@ async fn run_up(args: UpArgs) -> anyhow::Result<()> {
         scan_interval: Duration::from_millis(args.scan_interval_ms.max(50)),
         db_connect_timeout: db_connect_timeout()?,
         demo: args.demo,
+        ..UpConfig::new(PathBuf::new(), PathBuf::new(), args.listen)
+    };
+    let settings = muara_batch::model::Settings::from_env()?;
+    let cfg = UpConfig {
+        mail_from: settings.mail_from.unwrap_or(cfg.mail_from.clone()),
+        mail_to: if settings.mail_to.is_empty() {
+            cfg.mail_to.clone()
+        } else {
+            settings.mail_to
+        },
+        step_concurrency: settings.step_concurrency,
+        retention: settings.retention,
+        housekeeping_interval: muara_core::config::seconds_or(
+            "MUARA_HOUSEKEEPING_INTERVAL_SECS",
+            cfg.housekeeping_interval,
+        )?,
+        ..cfg
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::info!("shutting down");
+        // Ctrl-C in a terminal; SIGTERM from a service manager or `kill`.
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminated => {}
         }
+        tracing::info!("shutting down");
         let _ = tx.send(true);
     });
     up(

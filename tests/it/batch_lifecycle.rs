@@ -50,6 +50,14 @@ async fn fixture_on(
         orchestrator: orch.clone(),
         work_dir: dir.path().join("work"),
         convert: Default::default(),
+        step_concurrency: 4,
+        notify: muara_batch::model::Notify {
+            mailer: Arc::new(
+                muara_local::mailer::OutboxMailer::open(dir.path().join("outbox")).await?,
+            ),
+            from: "muara@localhost".into(),
+            to: vec!["operators@example.com".into()],
+        },
     };
     orch.set_invoker(Arc::new(BatchTasks(deps.clone())));
     let definition =
@@ -361,15 +369,6 @@ async fn restart_after_fixing_the_mapping_loads_the_failed_file_once() -> anyhow
     };
     finished(&fx, &execution_id).await?;
 
-    // Nothing put back yet: a restart is refused with what to do.
-    let err = request(&fx.deps, "demo", Mode::Restart, None)
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("move the files to run again"),
-        "{err}"
-    );
-
     // The operator maps the new column, adds it to bronze, and moves the file back.
     let c = fx.deps.pool.get().await?;
     c.batch_execute(
@@ -378,13 +377,7 @@ async fn restart_after_fixing_the_mapping_loads_the_failed_file_once() -> anyhow
          SELECT config_id, 'REGION_NOTE', 'region_note', 'text' FROM tools.client_config WHERE logical_source_file = 'loc_a101';",
     )
     .await?;
-    fx.deps
-        .store
-        .rename(
-            "raw/demo/erp/failed/LOC_A101_BATCH000001.csv",
-            "raw/demo/erp/incoming/LOC_A101_BATCH000001.csv",
-        )
-        .await?;
+    // The restart moves the batch's failed file back from failed/ itself.
     let RunOutcome::Started {
         execution_id, name, ..
     } = request(&fx.deps, "demo", Mode::Restart, None).await?
@@ -407,6 +400,15 @@ async fn restart_after_fixing_the_mapping_loads_the_failed_file_once() -> anyhow
         500
     );
     assert_bronze_others_unchanged(&fx).await?;
+    // Nothing is left to run again: a second restart is refused with what to do.
+    let err = request(&fx.deps, "demo", Mode::Restart, None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("move the ones to run again into incoming/"),
+        "{err}"
+    );
     // The same audit row was updated, not a second one added.
     assert_eq!(
         count(&fx, "SELECT count(*) FROM tools.file_audit_log WHERE physical_file_name = 'LOC_A101_BATCH000001.csv'").await?,

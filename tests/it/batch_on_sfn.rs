@@ -8,6 +8,7 @@
 use muara_batch::model::{
     BatchRef, FileInput, FileItem, FileResult, FileStatus, Mode, RunInput, StartOutput,
 };
+use muara_batch::steps::{Family, StageSummary};
 use muara_core::ports::ExecutionStatus;
 use muara_testkit::{eventually, moto, request, unique, workspace_root};
 use serde_json::{Value, json};
@@ -50,6 +51,24 @@ fn loaded() -> FileResult {
         parquet_name: Some("cust_info_BATCH000001.parquet".into()),
         error: None,
     }
+}
+
+/// What a SQL stage returns.
+fn summary(family: Family, skipped: bool) -> Value {
+    serde_json::to_value(if skipped {
+        StageSummary::skipped(family, "no file of the batch was loaded")
+    } else {
+        StageSummary {
+            family,
+            skipped: false,
+            reason: None,
+            steps: 2,
+            already_done: 0,
+            rows: 10,
+            duration_ms: 5,
+        }
+    })
+    .unwrap_or_default()
 }
 
 async fn queue_results(endpoint: &str, results: &[Value]) -> anyhow::Result<()> {
@@ -174,10 +193,17 @@ async fn the_batch_lifecycle_definition_runs_on_the_emulators_step_functions() -
             serde_json::to_value(&item)?,
             serde_json::to_value(&item)?,
             serde_json::to_value(loaded())?,
+            summary(Family::Transform, false),
+            summary(Family::Integrate, false),
+            summary(Family::Refresh, false),
         ],
     )
     .await?;
     let out = run(&sfn, &machine_arn, Mode::Start).await?;
+    // … then the SQL stages, each result kept beside the input.
+    assert_eq!(out["transform"]["family"], "transform", "{out}");
+    assert_eq!(out["integrate"]["family"], "integrate", "{out}");
+    assert_eq!(out["refresh"]["family"], "refresh", "{out}");
     // FinaliseBatch echoed its input: the start output with the Map's results beside it.
     assert_eq!(out["batch"]["batch_id"], "BATCH000001", "{out}");
     assert_eq!(
@@ -207,11 +233,37 @@ async fn the_batch_lifecycle_definition_runs_on_the_emulators_step_functions() -
             serde_json::to_value(&item)?,
             serde_json::to_value(&item)?,
             serde_json::to_value(loaded())?,
+            // Nothing loaded (as the transform stage reports it): integrate and refresh are
+            // skipped, the next result goes to FinaliseBatch.
+            summary(Family::Transform, true),
         ],
     )
     .await?;
     let out = run(&sfn, &machine_arn, Mode::Reprocessing).await?;
     assert_eq!(out["batch"]["mode"], "reprocessing", "{out}");
     assert_eq!(out["results"][0]["status"], "LOADED", "{out}");
+    assert_eq!(out["transform"]["skipped"], true, "{out}");
+    assert!(out.get("integrate").is_none(), "{out}");
+
+    // refresh: StartBatch → straight to the SQL stages, no file touched.
+    let start = StartOutput {
+        batch: batch(Mode::Refresh),
+        files: vec![],
+        rejected: vec![],
+    };
+    queue_results(
+        endpoint,
+        &[
+            serde_json::to_value(&start)?,
+            summary(Family::Transform, false),
+            summary(Family::Integrate, false),
+            summary(Family::Refresh, false),
+        ],
+    )
+    .await?;
+    let out = run(&sfn, &machine_arn, Mode::Refresh).await?;
+    assert_eq!(out["batch"]["mode"], "refresh", "{out}");
+    assert!(out.get("results").is_none(), "the Map did not run: {out}");
+    assert_eq!(out["refresh"]["family"], "refresh", "{out}");
     Ok(())
 }

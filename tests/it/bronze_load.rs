@@ -166,6 +166,14 @@ async fn fixture(extra_column: Option<(&str, &str)>, policy: &str) -> anyhow::Re
         orchestrator,
         work_dir: dir.path().join("work"),
         convert: Default::default(),
+        step_concurrency: 4,
+        notify: muara_batch::model::Notify {
+            mailer: Arc::new(
+                muara_local::mailer::OutboxMailer::open(dir.path().join("outbox")).await?,
+            ),
+            from: "muara@localhost".into(),
+            to: vec!["operators@example.com".into()],
+        },
     };
     Ok(Fx {
         deps,

@@ -26,16 +26,16 @@ impl ObjectEventHandler for Recorder {
 async fn muara_up_serves_health_and_dispatches_files_dropped_into_the_lake() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let cfg = UpConfig {
-        data_dir: dir.path().join("data"),
-        lake_dir: dir.path().join("lake"),
-        listen: "127.0.0.1:0".parse()?,
         database_url: Some(postgres().await?.fresh_db().await?),
         pg_port: 0,
-        smtp_url: None,
-        statemachines_dir: None,
         scan_interval: Duration::from_millis(100),
         db_connect_timeout: Duration::from_secs(10),
         demo: true,
+        ..UpConfig::new(
+            dir.path().join("data"),
+            dir.path().join("lake"),
+            "127.0.0.1:0".parse()?,
+        )
     };
     let recorder = Arc::new(Recorder(Mutex::new(vec![])));
     let (stop, stop_rx) = tokio::sync::watch::channel(false);

@@ -2,21 +2,35 @@
 
 use muara_aws::dynamo::DynamoLocks;
 use muara_aws::s3::S3Store;
+use muara_aws::ses::SesMailer;
 use muara_aws::sfn::SfnOrchestrator;
 use muara_batch::Deps;
+use muara_batch::model::Notify;
 use muara_core::config::{optional, required};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What this function does: `trigger`, or a stage name from `muara_batch::tasks::STAGES`.
-pub async fn from_env() -> Result<(String, Deps), muara_core::Error> {
+/// What the handlers need.
+#[derive(Debug)]
+pub struct Config {
+    pub deps: Deps,
+    /// How old log rows get before housekeeping removes them.
+    pub retention: Duration,
+}
+
+/// What this function does: `trigger`, `housekeeping`, or a stage name from
+/// `muara_batch::tasks::STAGES`.
+pub async fn from_env() -> Result<(String, Config), muara_core::Error> {
     let role = required("MUARA_HANDLER")?;
-    let known = role == "trigger" || muara_batch::tasks::STAGES.iter().any(|(_, s)| *s == role);
+    let known = role == "trigger"
+        || role == "housekeeping"
+        || muara_batch::tasks::STAGES.iter().any(|(_, s)| *s == role);
     if !known {
         return Err(muara_core::Error::config(format!(
-            "MUARA_HANDLER={role:?} is not trigger or a batch stage"
+            "MUARA_HANDLER={role:?} is not trigger, housekeeping or a batch stage"
         )));
     }
+    let settings = muara_batch::model::Settings::from_env()?;
     let sdk = muara_aws::load_sdk_config().await;
     let database_url = match optional("DATABASE_URL") {
         Some(url) => url,
@@ -49,6 +63,18 @@ pub async fn from_env() -> Result<(String, Deps), muara_core::Error> {
         )),
         work_dir: std::env::temp_dir().join("muara"),
         convert: muara_convert::ConvertOptions::default(),
+        step_concurrency: settings.step_concurrency,
+        notify: Notify {
+            mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(&sdk))),
+            from: settings.mail_from.unwrap_or_default(),
+            to: settings.mail_to,
+        },
     };
-    Ok((role, deps))
+    Ok((
+        role,
+        Config {
+            deps,
+            retention: settings.retention,
+        },
+    ))
 }

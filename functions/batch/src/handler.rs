@@ -1,5 +1,6 @@
 //! Events in, results or classified errors out.
 
+use crate::config::Config;
 use lambda_runtime::Diagnostic;
 use muara_batch::Deps;
 use muara_core::s3event::S3Event;
@@ -15,9 +16,25 @@ pub fn diagnostic(e: &muara_core::Error) -> Diagnostic {
     }
 }
 
-pub async fn handle(deps: &Deps, role: &str, payload: Value) -> Result<Value, Diagnostic> {
+pub async fn handle(cfg: &Config, role: &str, payload: Value) -> Result<Value, Diagnostic> {
+    let deps = &cfg.deps;
     if role == "trigger" {
         return Ok(serde_json::to_value(trigger(deps, payload).await).unwrap_or_default());
+    }
+    if role == "housekeeping" {
+        // The S3 lifecycle rule expires archived objects; this removes old log rows and sends
+        // pending failure mail.
+        let retention = muara_batch::housekeeping::Retention {
+            max_age: cfg.retention,
+            purge_archives: false,
+        };
+        return match muara_batch::housekeeping::run(deps, &retention).await {
+            Ok(report) => Ok(serde_json::to_value(report).unwrap_or_default()),
+            Err(e) => {
+                tracing::error!(error = %e.chain(), "housekeeping failed");
+                Err(diagnostic(&e))
+            }
+        };
     }
     muara_batch::tasks::run_stage(deps, role, payload).await.map_err(|e| {
         tracing::error!(stage = role, error = %e.chain(), error_type = e.kind().error_type(), "stage failed");

@@ -1,6 +1,7 @@
 //! Pipeline B Lambdas. One binary serves the S3 trigger (`MUARA_HANDLER=trigger`, SQS event)
-//! and each Task of `batch-lifecycle.asl.json` (`MUARA_HANDLER=<stage>`): one build for eight
-//! functions, each with its own memory size and policy in the template.
+//! each Task of `batch-lifecycle.asl.json` (`MUARA_HANDLER=<stage>`) and housekeeping
+//! (`MUARA_HANDLER=housekeeping`, on a schedule): one build for twelve functions, each with
+//! its own memory size and policy in the template.
 //!
 //! Wiring only: configuration → adapters → `lambda_runtime::run`. The logic is in
 //! `muara-batch`; `handler` maps events and errors.
@@ -23,10 +24,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .without_time()
         .with_target(false)
         .init();
-    let (role, deps) = config::from_env().await?;
-    let (role, deps) = (&role, &deps);
+    let (role, cfg) = config::from_env().await?;
+    let (role, cfg) = (&role, &cfg);
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
-        handler::handle(deps, role, ev.payload).await
+        handler::handle(cfg, role, ev.payload).await
     }))
     .await
 }

@@ -1,9 +1,10 @@
-//! `POST /clients/{client}/batches`: start, restart or reprocess a client's batch.
+//! `POST /clients/{client}/batches`: start, restart, reprocess or refresh a client's batch;
+//! `GET /clients/{client}/batches[/{batch_id}[/logs]]`: what the batches did.
 
 use crate::AppState;
 use async_trait::async_trait;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use muara_core::ErrorKind;
 use serde::Deserialize;
@@ -20,6 +21,98 @@ pub trait BatchControl: Send + Sync {
         mode: &str,
         batch_id: Option<&str>,
     ) -> muara_core::Result<Value>;
+
+    /// Reads what operators see: the client's batches, one batch, or one batch's logs.
+    async fn query(&self, query: BatchQuery) -> muara_core::Result<Value>;
+}
+
+/// The read routes' questions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchQuery {
+    List { client: String, limit: i64 },
+    Show { client: String, batch_id: String },
+    Logs { client: String, batch_id: String },
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListParams {
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+fn refuse(status: StatusCode, message: String) -> (StatusCode, Json<Value>) {
+    (status, Json(json!({"error": message})))
+}
+
+fn valid_batch(b: &str) -> bool {
+    b.len() == 11 && b.starts_with("BATCH") && b[5..].chars().all(|c| c.is_ascii_digit())
+}
+
+async fn answer(state: &AppState, query: BatchQuery) -> (StatusCode, Json<Value>) {
+    let Some(control) = state.batches.clone() else {
+        return refuse(StatusCode::NOT_FOUND, "batches are not served here".into());
+    };
+    let (client, batch) = match &query {
+        BatchQuery::List { client, .. } => (client, None),
+        BatchQuery::Show { client, batch_id } | BatchQuery::Logs { client, batch_id } => {
+            (client, Some(batch_id))
+        }
+    };
+    if !valid_client(client) {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "client {client:?} must be lowercase letters, digits and _, starting with a letter"
+            ),
+        );
+    }
+    if let Some(b) = batch
+        && !valid_batch(b)
+    {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("batch id {b:?} is not of the form BATCH000001"),
+        );
+    }
+    match control.query(query).await {
+        Ok(v) => (StatusCode::OK, Json(v)),
+        Err(e) => (
+            status_of(e.kind()),
+            Json(json!({"error": e.chain(), "error_type": e.kind().error_type()})),
+        ),
+    }
+}
+
+pub(crate) async fn list_batches(
+    State(state): State<AppState>,
+    Path(client): Path<String>,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> (StatusCode, Json<Value>) {
+    let limit = match params {
+        Ok(Query(p)) => p.limit.unwrap_or(50),
+        Err(e) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, e.body_text()),
+    };
+    if !(1..=1000).contains(&limit) {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit must be between 1 and 1000".into(),
+        );
+    }
+    answer(&state, BatchQuery::List { client, limit }).await
+}
+
+pub(crate) async fn show_batch(
+    State(state): State<AppState>,
+    Path((client, batch_id)): Path<(String, String)>,
+) -> (StatusCode, Json<Value>) {
+    answer(&state, BatchQuery::Show { client, batch_id }).await
+}
+
+pub(crate) async fn batch_logs(
+    State(state): State<AppState>,
+    Path((client, batch_id)): Path<(String, String)>,
+) -> (StatusCode, Json<Value>) {
+    answer(&state, BatchQuery::Logs { client, batch_id }).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,6 +224,15 @@ mod tests {
             }
             Ok(json!({"outcome": "started", "name": format!("{client}-BATCH000001-{mode}")}))
         }
+
+        async fn query(&self, query: super::BatchQuery) -> muara_core::Result<Value> {
+            match query {
+                super::BatchQuery::Show { batch_id, .. } if batch_id == "BATCH000404" => Err(
+                    muara_core::Error::not_found("client \"acme\" has no batch \"BATCH000404\""),
+                ),
+                q => Ok(json!({"query": format!("{q:?}")})),
+            }
+        }
     }
 
     async fn post(seen: Arc<Seen>, path: &str, body: &str) -> (StatusCode, Value) {
@@ -169,6 +271,45 @@ mod tests {
             seen.0.lock().unwrap()[0],
             ("acme".into(), "restart".into(), Some("BATCH000003".into()))
         );
+    }
+
+    async fn get(path: &str) -> (StatusCode, Value) {
+        let mut state = AppState::new("local", Arc::new(Metrics::new()));
+        state.batches = Some(Arc::new(Seen::default()));
+        let res = app(state)
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn read_routes_pass_well_formed_questions_on_and_refuse_the_rest() {
+        let (status, body) = get("/clients/acme/batches?limit=5").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["query"].as_str().unwrap().contains("limit: 5"));
+        let (status, body) = get("/clients/acme/batches/BATCH000002/logs").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["query"].as_str().unwrap().starts_with("Logs"));
+        let (status, _) = get("/clients/acme/batches/BATCH000404").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        for bad in [
+            "/clients/acme/batches?limit=0",
+            "/clients/acme/batches?limit=x",
+            "/clients/acme/batches/batch1",
+            "/clients/ACME/batches",
+        ] {
+            let (status, body) = get(bad).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+            assert!(body["error"].is_string());
+        }
     }
 
     #[tokio::test]

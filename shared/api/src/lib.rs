@@ -6,7 +6,8 @@
 //! - [`app`]: builds the router from an [`AppState`].
 //! - `health`: `GET /health`, per-component status from [`Probe`]s, `503` when any fails.
 //! - `metrics`: `GET /metrics` in the Prometheus text format, plus request counting.
-//! - `batches`: `POST /clients/{client}/batches` through the [`BatchControl`] port.
+//! - `batches`: `POST /clients/{client}/batches` (start, restart, reprocess, refresh) and
+//!   `GET /clients/{client}/batches[/{batch_id}[/logs]]` through the [`BatchControl`] port.
 //! - [`client`]: a minimal HTTP/1.1 client (CLI → platform, tests → emulators).
 
 mod batches;
@@ -14,7 +15,7 @@ pub mod client;
 mod health;
 mod metrics;
 
-pub use batches::BatchControl;
+pub use batches::{BatchControl, BatchQuery};
 
 use axum::Router;
 use axum::routing::get;
@@ -78,7 +79,15 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route(
             "/clients/{client}/batches",
-            axum::routing::post(batches::request_batch),
+            axum::routing::post(batches::request_batch).get(batches::list_batches),
+        )
+        .route(
+            "/clients/{client}/batches/{batch_id}",
+            get(batches::show_batch),
+        )
+        .route(
+            "/clients/{client}/batches/{batch_id}/logs",
+            get(batches::batch_logs),
         )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -334,17 +334,33 @@ impl ObjectStore for S3Store {
 
     async fn rename(&self, from: &str, to: &str) -> Result<()> {
         let source = format!("{}/{}", self.bucket, percent_encode_key(from));
-        self.client
+        let mut copy = self
+            .client
             .copy_object()
             .bucket(&self.bucket)
             .key(to)
             .copy_source(source)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .send()
+            .checksum_algorithm(ChecksumAlgorithm::Sha256);
+        if is_archive(to) {
+            // The bucket's lifecycle rule expires archived copies by this tag (prefixes are
+            // per client, and lifecycle filters match literal prefixes only).
+            copy = copy
+                .tagging(ARCHIVE_TAG)
+                .tagging_directive(aws_sdk_s3::types::TaggingDirective::Replace);
+        }
+        copy.send()
             .await
             .map_err(|e| sdk_error(&format!("S3 CopyObject {from:?} -> {to:?}"), e))?;
         self.delete(from).await
     }
+}
+
+/// The tag `muara:archive=true` (URL-encoded query form) of objects moved into an `archive/` folder.
+pub const ARCHIVE_TAG: &str = "muara%3Aarchive=true";
+
+/// Keys with an `archive` folder in their path (`raw/{client}/{source}/archive/…`).
+fn is_archive(key: &str) -> bool {
+    key.split('/').rev().skip(1).any(|part| part == "archive")
 }
 
 /// `CopySource` must be URL-encoded, slashes kept.

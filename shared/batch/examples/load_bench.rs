@@ -87,6 +87,14 @@ async fn main() -> anyhow::Result<()> {
         orchestrator,
         work_dir: dir.path().join("work"),
         convert: Default::default(),
+        step_concurrency: 4,
+        notify: muara_batch::model::Notify {
+            mailer: Arc::new(
+                muara_local::mailer::OutboxMailer::open(dir.path().join("outbox")).await?,
+            ),
+            from: "muara@localhost".into(),
+            to: vec!["operators@example.com".into()],
+        },
     };
     let input = FileInput {
         batch: BatchRef {

@@ -295,6 +295,80 @@ fn files() -> Vec<(&'static str, String, String)> {
     out
 }
 
+/// Silver and gold for the demo: the schemas, procedures, functions and views
+/// (`demo_downstream.sql`), and their configuration — every step kind, a dependency, and two
+/// materialised views.
+async fn seed_steps(tx: &tokio_postgres::Transaction<'_>, client_id: i32) -> Result<()> {
+    tx.batch_execute(include_str!("demo_downstream.sql"))
+        .await
+        .map_err(|e| pg_error("demo: silver and gold objects", e))?;
+    // Bronze -> silver: one procedure per table, all at the same order (they run together).
+    for table in [
+        "crm_cust_info",
+        "crm_prd_info",
+        "crm_sales_details",
+        "erp_cust_az12",
+        "erp_loc_a101",
+        "erp_px_cat_g1v2",
+    ] {
+        tx.execute(
+            "INSERT INTO tools.transformation_config (client_id, procedure_name, execution_order, step_kind)
+             VALUES ($1, $2, 1, 'procedure')",
+            &[&client_id, &format!("silver_demo.load_{table}")],
+        )
+        .await
+        .map_err(|e| pg_error("demo: transformation_config", e))?;
+    }
+    // Silver -> gold: two dimension functions, then the fact as SQL text.
+    let mut ids = Vec::new();
+    for (name, kind, sql, ty) in [
+        (
+            "gold_demo.load_dim_customers",
+            "function",
+            None,
+            "dimension",
+        ),
+        ("gold_demo.load_dim_products", "function", None, "dimension"),
+        (
+            "gold_demo.fact_sales",
+            "sql",
+            Some(include_str!("demo_fact_sales.sql")),
+            "fact",
+        ),
+    ] {
+        let row = tx
+            .query_one(
+                "INSERT INTO tools.integration_config (client_id, procedure_name, step_kind, sql_text, integration_type)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING integration_id",
+                &[&client_id, &name, &kind, &sql, &ty],
+            )
+            .await
+            .map_err(|e| pg_error("demo: integration_config", e))?;
+        ids.push(row.get::<_, i32>(0));
+    }
+    for dim in &ids[..2] {
+        tx.execute(
+            "INSERT INTO tools.integration_dependencies (integration_id, depends_on_id) VALUES ($1, $2)",
+            &[&ids[2], dim],
+        )
+        .await
+        .map_err(|e| pg_error("demo: integration_dependencies", e))?;
+    }
+    for mv in [
+        "gold_demo.mv_customer_lifetime_value",
+        "gold_demo.mv_order_gap",
+    ] {
+        tx.execute(
+            "INSERT INTO tools.mv_refresh_config (client_id, mv_name, refresh_order, refresh_concurrently)
+             VALUES ($1, $2, 1, true)",
+            &[&client_id, &mv],
+        )
+        .await
+        .map_err(|e| pg_error("demo: mv_refresh_config", e))?;
+    }
+    Ok(())
+}
+
 /// Creates the demo client, its configuration and bronze tables, and drops its files into
 /// `raw/demo/{crm,erp}/incoming/` — once: a client that exists already is left alone.
 pub async fn seed(deps: &Deps) -> Result<bool> {
@@ -363,6 +437,7 @@ pub async fn seed(deps: &Deps) -> Result<bool> {
                 .map_err(|e| pg_error("demo: required_columns", e))?;
         }
     }
+    seed_steps(&tx, client_id).await?;
     tx.commit().await.map_err(|e| pg_error("demo: commit", e))?;
     for (source, name, body) in files() {
         let key = crate::layout::raw_key(CLIENT, source, "incoming", &name);

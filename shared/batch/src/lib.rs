@@ -14,19 +14,28 @@
 //! - [`runner`]: starting a run (trigger, HTTP, CLI): per-client lock, batch id, execution
 //!   named `{client}-{batch}-{mode}`.
 //! - [`demo`]: the demo client of `muara up --demo`.
+//! - [`steps`]: the configured SQL steps (transform, integrate, refresh views): one calling
+//!   contract, dependency order, concurrency, logs.
+//! - [`notify`]: the failure mail, written before it is sent.
+//! - [`report`]: what operators read (`muara batch status|logs`, `GET /clients/…/batches`).
+//! - [`housekeeping`]: retention (old log rows, local archives) and pending mail.
 //! - [`tasks`]: the Task resources of `batch-lifecycle.asl.json` and their dispatch.
 
 pub mod cast;
 pub mod demo;
+pub mod housekeeping;
 pub mod ident;
 pub mod ids;
 pub mod layout;
 pub mod manifest;
 pub mod model;
+pub mod notify;
 pub mod pgvalue;
 pub mod repo;
+pub mod report;
 pub mod runner;
 pub mod stages;
+pub mod steps;
 pub mod tasks;
 
 pub use model::Deps;

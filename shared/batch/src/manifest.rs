@@ -7,7 +7,7 @@ pub struct Manifest {
     pub client_schema: String,
     pub client_id: i32,
     pub batch_id: String,
-    /// `start`, `restart` or `reprocessing` (added; the original had one manifest per batch).
+    /// `start`, `restart`, `reprocessing` or `refresh` (added; the original had one manifest per batch).
     #[serde(default)]
     pub mode: String,
     /// Final status once the batch is finalised (added).
@@ -20,6 +20,22 @@ pub struct Manifest {
     pub integration_procedure: Vec<String>,
     #[serde(default)]
     pub refresh_procedure: Vec<String>,
+    /// The SQL steps this execution ran, once finalised (added).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<ManifestStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestStep {
+    pub family: String,
+    pub name: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_affected: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

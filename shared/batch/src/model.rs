@@ -2,7 +2,7 @@
 //! never data (Step Functions passes at most 256 KiB between states).
 
 use deadpool_postgres::Pool;
-use muara_core::ports::{Lease, Locks, ObjectStore, Orchestrator};
+use muara_core::ports::{Lease, Locks, Mailer, ObjectStore, Orchestrator};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +17,27 @@ pub struct Deps {
     /// Where files are staged while converted or loaded (Lambda: /tmp).
     pub work_dir: PathBuf,
     pub convert: muara_convert::ConvertOptions,
+    /// How many independent SQL steps of one batch run at once.
+    pub step_concurrency: usize,
+    /// Where failure mail goes.
+    pub notify: Notify,
+}
+
+/// Failure mail: the mailer (SES, SMTP or the outbox) and the addresses.
+#[derive(Clone)]
+pub struct Notify {
+    pub mailer: Arc<dyn Mailer>,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+impl std::fmt::Debug for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notify")
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Deps {
@@ -36,6 +57,8 @@ pub enum Mode {
     Start,
     Restart,
     Reprocessing,
+    /// Only the SQL steps (transform, integrate, refresh views) of a batch, again.
+    Refresh,
 }
 
 impl Mode {
@@ -44,6 +67,7 @@ impl Mode {
             Mode::Start => "start",
             Mode::Restart => "restart",
             Mode::Reprocessing => "reprocessing",
+            Mode::Refresh => "refresh",
         }
     }
 }
@@ -55,8 +79,9 @@ impl std::str::FromStr for Mode {
             "start" => Ok(Mode::Start),
             "restart" => Ok(Mode::Restart),
             "reprocessing" | "reprocess" => Ok(Mode::Reprocessing),
+            "refresh" => Ok(Mode::Refresh),
             other => Err(muara_core::Error::invalid(format!(
-                "mode {other:?} is not one of start, restart, reprocessing"
+                "mode {other:?} is not one of start, restart, reprocessing, refresh"
             ))),
         }
     }
@@ -163,6 +188,22 @@ pub struct CaughtError {
     pub cause: String,
 }
 
+impl CaughtError {
+    /// `Error: message`. Step Functions wraps a Lambda's error as a JSON `Cause`
+    /// (`{"errorType": …, "errorMessage": …}`); the message is taken out of it.
+    pub fn message(&self) -> String {
+        let cause = serde_json::from_str::<serde_json::Value>(&self.cause)
+            .ok()
+            .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
+            .unwrap_or_else(|| self.cause.clone());
+        if cause.is_empty() {
+            self.error.clone()
+        } else {
+            format!("{}: {cause}", self.error)
+        }
+    }
+}
+
 /// The outcome of one file (the Map's result for it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileResult {
@@ -220,6 +261,24 @@ pub struct FinaliseInput {
     /// The execution input, for a failed start.
     #[serde(default)]
     pub input: Option<RunInput>,
+    /// The SQL stages' summaries, when they ran.
+    #[serde(default)]
+    pub transform: Option<crate::steps::StageSummary>,
+    #[serde(default)]
+    pub integrate: Option<crate::steps::StageSummary>,
+    #[serde(default)]
+    pub refresh: Option<crate::steps::StageSummary>,
+    /// Set by the state machine's Catch when a SQL stage failed.
+    #[serde(default)]
+    pub step_error: Option<CaughtError>,
+}
+
+/// The input of the SQL stages: the batch and (after the Map) each file's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepsInput {
+    pub batch: BatchRef,
+    #[serde(default)]
+    pub results: Vec<FileResult>,
 }
 
 /// The execution's output.
@@ -233,4 +292,54 @@ pub struct BatchSummary {
     pub loaded: usize,
     pub failed: usize,
     pub rows: u64,
+    /// Rows the SQL steps reported (transform + integrate).
+    #[serde(default)]
+    pub step_rows: i64,
+    /// Whether a failure mail was written (and sent, unless the mail service was down).
+    #[serde(default)]
+    pub mailed: bool,
+}
+
+/// Pipeline B's settings from the environment (the same names in Lambda and `muara up`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// `MUARA_STEP_CONCURRENCY` (default 4): independent SQL steps of a batch run at once.
+    pub step_concurrency: usize,
+    /// `MUARA_RETENTION_DAYS` (default 90): housekeeping removes older log rows.
+    pub retention: std::time::Duration,
+    /// `MUARA_MAIL_FROM`: the sender of failure mail.
+    pub mail_from: Option<String>,
+    /// `MUARA_MAIL_TO`: comma-separated recipients of failure mail.
+    pub mail_to: Vec<String>,
+}
+
+impl Settings {
+    pub fn from_env() -> muara_core::Result<Self> {
+        use muara_core::config::{optional, parsed_or};
+        let step_concurrency: usize = parsed_or("MUARA_STEP_CONCURRENCY", 4)?;
+        if step_concurrency == 0 || step_concurrency > 64 {
+            return Err(muara_core::Error::config(
+                "MUARA_STEP_CONCURRENCY must be between 1 and 64",
+            ));
+        }
+        let days: u64 = parsed_or("MUARA_RETENTION_DAYS", 90)?;
+        if days == 0 {
+            return Err(muara_core::Error::config(
+                "MUARA_RETENTION_DAYS must be at least 1",
+            ));
+        }
+        Ok(Self {
+            step_concurrency,
+            retention: std::time::Duration::from_secs(days * 24 * 3600),
+            mail_from: optional("MUARA_MAIL_FROM"),
+            mail_to: optional("MUARA_MAIL_TO")
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
 }

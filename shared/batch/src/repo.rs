@@ -325,11 +325,17 @@ pub async fn job_end(
 }
 
 /// How many executions of `mode` this batch has had (names repeated restarts uniquely).
-pub async fn executions_of(pool: &Pool, client_id: i32, batch: &str, mode: &str) -> Result<i64> {
+pub async fn executions_of(
+    pool: &Pool,
+    client_id: i32,
+    batch: &str,
+    mode: Option<&str>,
+) -> Result<i64> {
     let c = client(pool).await?;
     let row = c
         .query_one(
-            "SELECT count(*) FROM tools.job_execution_log WHERE client_id = $1 AND batch_id = $2 AND mode = $3",
+            "SELECT count(*) FROM tools.job_execution_log
+             WHERE client_id = $1 AND batch_id = $2 AND ($3::text IS NULL OR mode = $3)",
             &[&client_id, &batch, &mode],
         )
         .await

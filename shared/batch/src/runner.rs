@@ -49,18 +49,42 @@ pub async fn unclaimed(deps: &Deps, client: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-/// How many of `batch`'s files wait in an `incoming/` folder under `prefix`.
-async fn of_batch(deps: &Deps, prefix: &str, batch: BatchId) -> Result<usize> {
+/// `batch`'s files in an `area` folder under `prefix`.
+async fn of_batch(deps: &Deps, prefix: &str, area: &str, batch: BatchId) -> Result<Vec<LakeKey>> {
     Ok(deps
         .store
         .list(prefix)
         .await?
         .into_iter()
         .filter_map(|o| LakeKey::parse(&o.key))
-        .filter(|k| {
-            k.area == "incoming" && matches!(batch_of(&k.file), Some((id, _)) if id == batch)
-        })
-        .count())
+        .filter(|k| k.area == area && matches!(batch_of(&k.file), Some((id, _)) if id == batch))
+        .collect())
+}
+
+/// The files a restart (raw files) or reprocessing (Parquet) runs: those put back into
+/// `incoming/` by the operator, else the batch's files in `failed/`, which the run moves back.
+async fn rerun_files(
+    deps: &Deps,
+    client: &str,
+    mode: Mode,
+    batch: BatchId,
+) -> Result<Vec<LakeKey>> {
+    let (zone, what) = match mode {
+        Mode::Reprocessing => ("data", "Parquet files"),
+        _ => ("raw", "files"),
+    };
+    let prefix = format!("{zone}/{client}/");
+    if !of_batch(deps, &prefix, "incoming", batch).await?.is_empty() {
+        return Ok(vec![]);
+    }
+    let failed = of_batch(deps, &prefix, "failed", batch).await?;
+    if failed.is_empty() {
+        return Err(Error::invalid(format!(
+            "{} {client} {batch}: none of the batch's {what} is in {zone}/{client}/<source>/incoming/ or failed/; move the ones to run again into incoming/ first",
+            mode.as_str()
+        )));
+    }
+    Ok(failed)
 }
 
 pub async fn request(
@@ -99,23 +123,20 @@ pub async fn request(
                 })?,
         ),
     };
+    let mut move_back = Vec::new();
     match (mode, batch) {
         (Mode::Start, _) => {
             if unclaimed(deps, client).await?.is_empty() {
                 return Ok(RunOutcome::NothingToDo);
             }
         }
-        (Mode::Restart, Some(b)) => {
-            if of_batch(deps, &format!("raw/{client}/"), b).await? == 0 {
-                return Err(Error::invalid(format!(
-                    "restart {client} {b}: none of the batch's files is in raw/{client}/<source>/incoming/; move the files to run again there from failed/ first"
-                )));
-            }
+        (Mode::Restart | Mode::Reprocessing, Some(b)) => {
+            move_back = rerun_files(deps, client, mode, b).await?;
         }
-        (Mode::Reprocessing, Some(b)) => {
-            if of_batch(deps, &format!("data/{client}/"), b).await? == 0 {
+        (Mode::Refresh, Some(b)) => {
+            if repo::executions_of(&deps.pool, row.client_id, &b.to_string(), None).await? == 0 {
                 return Err(Error::invalid(format!(
-                    "reprocess {client} {b}: none of the batch's Parquet files is in data/{client}/<source>/incoming/; move them there from failed/ or archive/ first"
+                    "refresh {client} {b}: the batch has never run"
                 )));
             }
         }
@@ -130,6 +151,9 @@ pub async fn request(
         return Ok(RunOutcome::Busy);
     };
     let result = async {
+        for k in &move_back {
+            crate::stages::move_back(deps, k).await?;
+        }
         let batch = match batch {
             Some(b) => b,
             None => repo::allocate_batch(&deps.pool, row.client_id).await?,
@@ -141,7 +165,7 @@ pub async fn request(
                     &deps.pool,
                     row.client_id,
                     &batch.to_string(),
-                    mode.as_str(),
+                    Some(mode.as_str()),
                 )
                 .await?
                     + 1;

@@ -17,6 +17,9 @@ pub const STAGES: &[(&str, &str)] = &[
     ("ValidateRowsFunctionArn", "validate-rows"),
     ("LoadBronzeFunctionArn", "load-bronze"),
     ("MarkFileFailedFunctionArn", "mark-failed"),
+    ("TransformFunctionArn", "transform"),
+    ("IntegrateFunctionArn", "integrate"),
+    ("RefreshViewsFunctionArn", "refresh-views"),
     ("FinaliseBatchFunctionArn", "finalise"),
 ];
 
@@ -54,6 +57,11 @@ pub async fn run_stage(deps: &Deps, stage: &str, input: Value) -> Result<Value> 
         }
         "mark-failed" => {
             serde_json::to_value(stages::mark_failed(deps, parse(stage, input)?).await?)?
+        }
+        "transform" => serde_json::to_value(stages::transform(deps, parse(stage, input)?).await?)?,
+        "integrate" => serde_json::to_value(stages::integrate(deps, parse(stage, input)?).await?)?,
+        "refresh-views" => {
+            serde_json::to_value(stages::refresh_views(deps, parse(stage, input)?).await?)?
         }
         "finalise" => serde_json::to_value(stages::finalise(deps, parse(stage, input)?).await?)?,
         other => return Err(Error::config(format!("no batch stage named {other:?}"))),

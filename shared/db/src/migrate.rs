@@ -29,11 +29,18 @@ pub struct MigrationSet {
 /// The platform's schema: the `tools` control and audit tables, and what later pipelines add.
 pub const PLATFORM: MigrationSet = MigrationSet {
     name: "platform",
-    migrations: &[Migration {
-        version: 1,
-        name: "tools_schema",
-        sql: include_str!("../migrations/0001_tools_schema.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "tools_schema",
+            sql: include_str!("../migrations/0001_tools_schema.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "batch_steps",
+            sql: include_str!("../migrations/0002_batch_steps.sql"),
+        },
+    ],
 };
 
 const LOCK_KEY: i64 = 0x6d75_6172_615f_6d67; // "muara_mg"

@@ -44,7 +44,8 @@ impl ObjectEventHandler for BatchTrigger {
     }
 }
 
-/// `POST /clients/{client}/batches` → a batch run, as the trigger would request it.
+/// `POST /clients/{client}/batches` → a batch run, as the trigger would request it; the read
+/// routes → the `tools` tables.
 #[derive(Debug, Clone)]
 pub struct BatchControl(pub muara_batch::Deps);
 
@@ -85,5 +86,16 @@ impl muara_api::BatchControl for BatchControl {
         let mode: muara_batch::model::Mode = mode.parse()?;
         let outcome = muara_batch::runner::request(&self.0, client, mode, batch_id).await?;
         Ok(outcome_json(&outcome))
+    }
+
+    async fn query(&self, query: muara_api::BatchQuery) -> muara_core::Result<Value> {
+        use muara_api::BatchQuery as Q;
+        use muara_batch::report;
+        let pool = &self.0.pool;
+        match query {
+            Q::List { client, limit } => report::batches(pool, &client, limit).await,
+            Q::Show { client, batch_id } => report::batch(pool, &client, &batch_id).await,
+            Q::Logs { client, batch_id } => report::logs(pool, &client, &batch_id).await,
+        }
     }
 }

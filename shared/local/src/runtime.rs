@@ -43,6 +43,38 @@ pub struct UpConfig {
     /// How long to wait for the database to answer at start-up.
     pub db_connect_timeout: Duration,
     pub demo: bool,
+    /// Failure mail sender and recipients.
+    pub mail_from: String,
+    pub mail_to: Vec<String>,
+    /// Independent SQL steps of one batch run at once.
+    pub step_concurrency: usize,
+    /// Log rows and archived files older than this are removed by housekeeping.
+    pub retention: Duration,
+    /// How often housekeeping runs (also once at start-up).
+    pub housekeeping_interval: Duration,
+}
+
+impl UpConfig {
+    /// Defaults for everything but the folders and the address.
+    pub fn new(data_dir: PathBuf, lake_dir: PathBuf, listen: SocketAddr) -> Self {
+        Self {
+            data_dir,
+            lake_dir,
+            listen,
+            database_url: None,
+            pg_port: 54329,
+            smtp_url: None,
+            statemachines_dir: None,
+            scan_interval: Duration::from_secs(1),
+            db_connect_timeout: Duration::from_secs(30),
+            demo: false,
+            mail_from: "muara@localhost".into(),
+            mail_to: vec!["operators@localhost".into()],
+            step_concurrency: 4,
+            retention: muara_batch::housekeeping::DEFAULT_RETENTION,
+            housekeeping_interval: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// What a running runtime exposes to its caller (the CLI prints it; tests use it).
@@ -188,8 +220,6 @@ async fn serve(
             (Arc::new(OutboxMailer::open(&dir).await?), Some(dir))
         }
     };
-    // Built now so a bad MUARA_SMTP_URL fails at start; failure mail (pipeline B part 2) uses it.
-    let _ = mailer;
     let dlq_name = format!("{LAKE_EVENTS_QUEUE}-dlq");
     PgQueue::ensure(
         &pool,
@@ -223,6 +253,12 @@ async fn serve(
         orchestrator: orchestrator.clone(),
         work_dir: cfg.data_dir.join("work"),
         convert: muara_convert::ConvertOptions::default(),
+        step_concurrency: cfg.step_concurrency,
+        notify: muara_batch::model::Notify {
+            mailer,
+            from: cfg.mail_from.clone(),
+            to: cfg.mail_to.clone(),
+        },
     };
     orchestrator.set_invoker(Arc::new(crate::pipelines::BatchTasks(batch.clone())));
     let mut handlers = handlers;
@@ -313,6 +349,28 @@ async fn serve(
                             tokio::time::sleep(Duration::from_secs(1)).await;
                         }
                     }
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+
+    {
+        // Housekeeping: pending failure mail, old log rows, old archived files.
+        let mut stop = shutdown.clone();
+        let deps = batch.clone();
+        let every = cfg.housekeeping_interval;
+        let retention = muara_batch::housekeeping::Retention {
+            max_age: cfg.retention,
+            purge_archives: true,
+        };
+        tasks.spawn(async move {
+            loop {
+                if let Err(e) = muara_batch::housekeeping::run(&deps, &retention).await {
+                    tracing::error!(error = %e.chain(), "housekeeping failed");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
                     _ = stop.changed() => break,
                 }
             }

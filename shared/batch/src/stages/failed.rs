@@ -10,11 +10,11 @@ use muara_core::Result;
 
 pub async fn mark_failed(deps: &Deps, input: FileInput) -> Result<FileResult> {
     let (b, f) = (&input.batch, &input.file);
-    let reason = match &input.error {
-        Some(e) if !e.cause.is_empty() => format!("{}: {}", e.error, e.cause),
-        Some(e) => e.error.clone(),
-        None => "failed".to_string(),
-    };
+    let reason = input
+        .error
+        .as_ref()
+        .map(|e| e.message())
+        .unwrap_or_else(|| "failed".to_string());
     if let Some(k) = LakeKey::parse(&f.raw_key).filter(|k| k.area == "incoming") {
         move_if_present(deps, &f.raw_key, &k.in_area("failed").key()).await?;
     }

@@ -1,42 +1,64 @@
 //! Finalise: the batch's final status in `tools.job_execution_log`, the manifest (with each
-//! file's outcome) moved to `batch_info/{client}/success|failed/`, the client's lock released,
-//! and files that arrived while the batch ran picked up by a follow-up batch.
+//! file's and step's outcome) moved to `batch_info/{client}/success|failed|refreshed/`, a
+//! failure mail for a failed or partially failed batch, the client's lock released, and files
+//! that arrived while the batch ran picked up by a follow-up batch.
 
 use crate::ids::BatchId;
 use crate::layout::manifest_key;
-use crate::manifest::Manifest;
-use crate::model::{BatchSummary, Deps, FileStatus, FinaliseInput, Mode};
-use crate::repo;
+use crate::manifest::{Manifest, ManifestStep};
+use crate::model::{BatchSummary, Deps, FileResult, FileStatus, FinaliseInput, Mode};
+use crate::report::StepRun;
+use crate::{notify, repo, report};
 use bytes::Bytes;
 use muara_core::ports::{Lease, PutOptions};
 use muara_core::{Error, ErrorKind, Result};
 
+/// The final status: a failed start or SQL stage fails the batch; otherwise the files decide
+/// (a refresh run has none and succeeds).
+pub(crate) fn final_status(
+    mode: Mode,
+    failed_run: bool,
+    files: usize,
+    failed_files: usize,
+) -> &'static str {
+    match (failed_run, mode, files, failed_files) {
+        (true, ..) => "FAILED",
+        (false, Mode::Refresh, ..) => "SUCCESS",
+        (false, _, 0, _) => "NO_FILES",
+        (false, _, _, 0) => "SUCCESS",
+        (false, _, n, f) if f == n => "FAILED",
+        _ => "PARTIAL",
+    }
+}
+
 pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary> {
-    let (client, batch_id, mode, execution, lock, manifest_at) = match (&input.batch, &input.input)
-    {
-        (Some(b), _) => (
-            b.client.clone(),
-            b.batch_id.clone(),
-            b.mode,
-            b.execution_name.clone(),
-            b.lock.clone(),
-            Some(b.manifest_key.clone()),
-        ),
-        (None, Some(i)) => (
-            i.client.clone(),
-            i.batch_id.clone(),
-            i.mode,
-            i.execution_name.clone(),
-            i.lock.clone(),
-            None,
-        ),
-        (None, None) => {
-            return Err(Error::invalid(
-                "finalise needs the batch or the execution input",
-            ));
-        }
-    };
-    let mut all = input.results.clone();
+    let (client, client_id, batch_id, mode, execution, lock, manifest_at) =
+        match (&input.batch, &input.input) {
+            (Some(b), _) => (
+                b.client.clone(),
+                Some(b.client_id),
+                b.batch_id.clone(),
+                b.mode,
+                b.execution_name.clone(),
+                b.lock.clone(),
+                Some(b.manifest_key.clone()),
+            ),
+            (None, Some(i)) => (
+                i.client.clone(),
+                None,
+                i.batch_id.clone(),
+                i.mode,
+                i.execution_name.clone(),
+                i.lock.clone(),
+                None,
+            ),
+            (None, None) => {
+                return Err(Error::invalid(
+                    "finalise needs the batch or the execution input",
+                ));
+            }
+        };
+    let mut all: Vec<FileResult> = input.results.clone();
     all.extend(input.rejected.iter().cloned());
     let loaded = all
         .iter()
@@ -44,73 +66,75 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
         .count();
     let failed = all.len() - loaded;
     let rows = all.iter().filter_map(|r| r.rows).sum();
-    let status = match (&input.error, all.len(), failed) {
-        (Some(_), _, _) => "FAILED",
-        (None, 0, _) => "NO_FILES",
-        (None, _, 0) => "SUCCESS",
-        (None, n, f) if f == n => "FAILED",
-        _ => "PARTIAL",
-    };
-    let error = input
+    let run_error = input
         .error
         .as_ref()
-        .map(|e| format!("{}: {}", e.error, e.cause))
-        .or_else(|| {
-            (failed > 0).then(|| {
-                all.iter()
-                    .filter(|r| r.status == FileStatus::Failed)
-                    .map(|r| {
-                        format!(
-                            "{}: {}",
-                            r.physical_file_name,
-                            r.error.as_deref().unwrap_or("failed")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
+        .or(input.step_error.as_ref())
+        .map(|e| e.message());
+    let status = final_status(mode, run_error.is_some(), all.len(), failed);
+    let file_errors = (failed > 0).then(|| {
+        all.iter()
+            .filter(|r| r.status == FileStatus::Failed)
+            .map(|r| {
+                format!(
+                    "{}: {}",
+                    r.physical_file_name,
+                    r.error.as_deref().unwrap_or("failed")
+                )
             })
-        });
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    let error = match (&run_error, &file_errors) {
+        (Some(r), Some(f)) => Some(format!("{r}; files: {f}")),
+        (Some(r), None) => Some(r.clone()),
+        (None, f) => f.clone(),
+    };
     repo::job_end(&deps.pool, &execution, status, error.as_deref()).await?;
+    let client_id = match client_id {
+        Some(id) => Some(id),
+        None => repo::find_client(&deps.pool, &client)
+            .await?
+            .map(|c| c.client_id),
+    };
+    let steps = match client_id {
+        Some(id) => report::step_runs(&deps.pool, id, &batch_id, Some(&execution)).await?,
+        None => vec![],
+    };
 
     if let (Some(key), Ok(batch)) = (manifest_at, batch_id.parse::<BatchId>()) {
-        match deps.store.get(&key).await {
-            Ok(body) => {
-                let mut manifest: Manifest = serde_json::from_slice(&body)?;
-                manifest.status = Some(status.to_string());
-                for f in &mut manifest.files {
-                    if let Some(r) = all
-                        .iter()
-                        .find(|r| r.physical_file_name == f.physical_file_name)
-                    {
-                        f.status = Some(match r.status {
-                            FileStatus::Loaded => "LOADED".into(),
-                            FileStatus::Failed => "FAILED".into(),
-                        });
-                        f.parquet_name = r.parquet_name.clone().or(f.parquet_name.take());
-                        f.error = r.error.clone();
-                    }
-                }
-                let area = if status == "SUCCESS" || status == "NO_FILES" {
-                    "success"
-                } else {
-                    "failed"
-                };
-                let dest = manifest_key(&client, area, batch);
-                deps.store
-                    .put(
-                        &dest,
-                        Bytes::from(serde_json::to_vec_pretty(&manifest)?),
-                        &PutOptions {
-                            content_type: Some("application/json".into()),
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-                deps.store.delete(&key).await?;
-            }
-            // A retried finalise already moved it.
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+        move_manifest(deps, &client, batch, &key, mode, status, &all, &steps).await?;
+    }
+
+    // The outcome is recorded above whatever happens to the mail.
+    let mut mailed = false;
+    if matches!(status, "FAILED" | "PARTIAL")
+        && let Some(id) = client_id
+    {
+        let (subject, body) = notify::compose(&notify::Report {
+            client: &client,
+            batch_id: &batch_id,
+            mode,
+            status,
+            execution_name: &execution,
+            files: &all,
+            steps: &steps,
+            error: run_error.as_deref(),
+        });
+        notify::record(
+            &deps.pool,
+            id,
+            &batch_id,
+            &execution,
+            &deps.notify.from,
+            &deps.notify.to,
+            &subject,
+            &body,
+        )
+        .await?;
+        mailed = true;
+        if let Err(e) = notify::deliver_pending(deps, Some(&execution)).await {
+            tracing::error!(%client, error = %e.chain(), "failure mail not delivered now; housekeeping retries it");
         }
     }
 
@@ -120,7 +144,7 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
             tracing::warn!(%client, "the batch lock had expired before finalise; raise the lock TTL if batches run this long");
         }
     }
-    tracing::info!(%client, batch = %batch_id, status, loaded, failed, rows, "batch finalised");
+    tracing::info!(%client, batch = %batch_id, mode = mode.as_str(), status, loaded, failed, rows, "batch finalised");
     if mode == Mode::Start {
         // Files that arrived after this batch listed incoming/ were acknowledged by a trigger
         // that found the client busy: start their batch now.
@@ -131,6 +155,10 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
             }
         }
     }
+    let step_rows = [&input.transform, &input.integrate]
+        .iter()
+        .filter_map(|s| s.as_ref().map(|s| s.rows))
+        .sum();
     Ok(BatchSummary {
         client,
         batch_id,
@@ -140,5 +168,96 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
         loaded,
         failed,
         rows,
+        step_rows,
+        mailed,
     })
+}
+
+/// The manifest, with outcomes, from `incoming/` to `success/`, `refreshed/` (a successful
+/// refresh run) or `failed/`. A success removes the batch's stale `failed/` manifest.
+#[allow(clippy::too_many_arguments)]
+async fn move_manifest(
+    deps: &Deps,
+    client: &str,
+    batch: BatchId,
+    key: &str,
+    mode: Mode,
+    status: &str,
+    files: &[FileResult],
+    steps: &[StepRun],
+) -> Result<()> {
+    let body = match deps.store.get(key).await {
+        Ok(b) => b,
+        // A retried finalise already moved it.
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut manifest: Manifest = serde_json::from_slice(&body)?;
+    manifest.status = Some(status.to_string());
+    for f in &mut manifest.files {
+        if let Some(r) = files
+            .iter()
+            .find(|r| r.physical_file_name == f.physical_file_name)
+        {
+            f.status = Some(match r.status {
+                FileStatus::Loaded => "LOADED".into(),
+                FileStatus::Failed => "FAILED".into(),
+            });
+            f.parquet_name = r.parquet_name.clone().or(f.parquet_name.take());
+            f.error = r.error.clone();
+        }
+    }
+    manifest.steps = steps
+        .iter()
+        .map(|s| ManifestStep {
+            family: s.family.clone(),
+            name: s.name.clone(),
+            status: s.status.clone(),
+            rows_affected: s.rows_affected,
+            duration_ms: s.duration_ms,
+            error: s.error_message.clone(),
+        })
+        .collect();
+    let ok = status == "SUCCESS" || status == "NO_FILES";
+    let area = match (ok, mode) {
+        (true, Mode::Refresh) => "refreshed",
+        (true, _) => "success",
+        (false, _) => "failed",
+    };
+    let dest = manifest_key(client, area, batch);
+    deps.store
+        .put(
+            &dest,
+            Bytes::from(serde_json::to_vec_pretty(&manifest)?),
+            &PutOptions {
+                content_type: Some("application/json".into()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    if ok {
+        let stale = manifest_key(client, "failed", batch);
+        if let Err(e) = deps.store.delete(&stale).await
+            && e.kind() != ErrorKind::NotFound
+        {
+            return Err(e);
+        }
+    }
+    deps.store.delete(key).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_final_status_follows_the_run_and_the_files() {
+        assert_eq!(final_status(Mode::Start, false, 6, 0), "SUCCESS");
+        assert_eq!(final_status(Mode::Start, false, 6, 1), "PARTIAL");
+        assert_eq!(final_status(Mode::Start, false, 2, 2), "FAILED");
+        assert_eq!(final_status(Mode::Start, false, 0, 0), "NO_FILES");
+        assert_eq!(final_status(Mode::Start, true, 6, 0), "FAILED");
+        assert_eq!(final_status(Mode::Refresh, false, 0, 0), "SUCCESS");
+        assert_eq!(final_status(Mode::Refresh, true, 0, 0), "FAILED");
+    }
 }

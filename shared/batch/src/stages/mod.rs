@@ -7,6 +7,7 @@ mod finalise;
 mod load;
 mod mapping;
 mod rows;
+mod sql;
 mod start;
 mod util;
 
@@ -16,4 +17,18 @@ pub use finalise::finalise;
 pub use load::load_bronze;
 pub use mapping::validate_mapping;
 pub use rows::validate_rows;
+pub use sql::{integrate, refresh_views, transform};
 pub use start::start;
+
+/// Moves a file of the batch from `failed/` back to `incoming/` (restart, reprocessing).
+pub(crate) async fn move_back(
+    deps: &crate::Deps,
+    k: &crate::layout::LakeKey,
+) -> muara_core::Result<()> {
+    let from = k.key();
+    let to = k.in_area("incoming").key();
+    if util::move_if_present(deps, &from, &to).await? {
+        tracing::info!(%from, %to, "moved back for the run");
+    }
+    Ok(())
+}

@@ -154,6 +154,8 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                 }
             }
         }
+        // Only the SQL steps run again: no file is touched.
+        Mode::Refresh => {}
         Mode::Reprocessing => {
             let listed = deps.store.list(&format!("data/{}/", input.client)).await?;
             for obj in listed {
@@ -221,7 +223,7 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
     .await?;
     let (transformation, integration, refresh) =
         repo::procedures(&deps.pool, client.client_id).await?;
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         client_schema: input.client.clone(),
         client_id: client.client_id,
         batch_id: batch.clone(),
@@ -248,7 +250,27 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
         transformation_procedure: transformation,
         integration_procedure: integration,
         refresh_procedure: refresh,
+        steps: vec![],
     };
+    if input.mode == Mode::Refresh {
+        // The refresh record keeps the files of the batch's last manifest.
+        for area in ["failed", "success", "refreshed"] {
+            match deps
+                .store
+                .get(&manifest_key(&input.client, area, batch_id))
+                .await
+            {
+                Ok(body) => {
+                    if let Ok(previous) = serde_json::from_slice::<Manifest>(&body) {
+                        manifest.files = previous.files;
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == muara_core::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
     let key = manifest_key(&input.client, "incoming", batch_id);
     deps.store
         .put(

@@ -1,0 +1,254 @@
+//! Readable tables for `muara batch status|logs` from the API's JSON.
+
+use serde_json::Value;
+
+/// Left-aligned columns, two spaces apart; missing values print as `-`.
+pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                let pad = widths[i].saturating_sub(c.chars().count());
+                out.push_str(c);
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    let mut out = vec![line(headers.iter().map(|h| h.to_string()).collect())];
+    out.extend(rows.iter().map(|r| line(r.clone())));
+    out.join("\n")
+}
+
+/// A JSON value as a cell: strings bare, null as `-`, long text cut.
+pub fn cell(v: &Value) -> String {
+    let s = match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    };
+    let s = s.replace('\n', " ");
+    if s.chars().count() > 120 {
+        format!("{}…", s.chars().take(119).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// Timestamps as `YYYY-MM-DD HH:MM:SS`.
+fn time(v: &Value) -> String {
+    match v.as_str() {
+        Some(s) if s.len() >= 19 => s[..19].replace('T', " "),
+        _ => cell(v),
+    }
+}
+
+fn rows(v: &Value, f: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
+    v.as_array()
+        .map(|a| a.iter().map(f).collect())
+        .unwrap_or_default()
+}
+
+pub fn batches(v: &Value) -> String {
+    let r = rows(&v["batches"], |b| {
+        vec![
+            cell(&b["batch_id"]),
+            cell(&b["status"]),
+            cell(&b["mode"]),
+            cell(&b["executions"]),
+            format!("{}/{}", cell(&b["files_loaded"]), cell(&b["files"])),
+            time(&b["first_started_at"]),
+            time(&b["finished_at"]),
+        ]
+    });
+    if r.is_empty() {
+        return format!("client {} has no batch yet", cell(&v["client"]));
+    }
+    render(
+        &[
+            "BATCH", "STATUS", "LAST RUN", "RUNS", "LOADED", "STARTED", "FINISHED",
+        ],
+        &r,
+    )
+}
+
+pub fn batch(v: &Value) -> String {
+    let mut out = vec![format!("{} {}", cell(&v["client"]), cell(&v["batch_id"]))];
+    out.push(String::new());
+    out.push(render(
+        &["EXECUTION", "MODE", "STATUS", "STARTED", "MS", "ERROR"],
+        &rows(&v["executions"], |e| {
+            vec![
+                cell(&e["execution_name"]),
+                cell(&e["mode"]),
+                cell(&e["status"]),
+                time(&e["started_at"]),
+                cell(&e["duration_ms"]),
+                cell(&e["error_message"]),
+            ]
+        }),
+    ));
+    out.push(String::new());
+    out.push(render(
+        &[
+            "SOURCE", "FILE", "CONVERT", "MAPPING", "ROWS", "LOAD", "ROWS", "ERROR",
+        ],
+        &rows(&v["files"], |f| {
+            vec![
+                cell(&f["source_system"]),
+                cell(&f["physical_file_name"]),
+                cell(&f["convert_status"]),
+                cell(&f["mapping_validation_status"]),
+                cell(&f["row_validation_status"]),
+                cell(&f["load_status"]),
+                cell(&f["total_rows"]),
+                cell(&f["error_message"]),
+            ]
+        }),
+    ));
+    out.push(String::new());
+    out.push(steps(&v["steps"]));
+    let mails = rows(&v["mails"], |m| {
+        vec![
+            cell(&m["execution_name"]),
+            cell(&m["status"]),
+            cell(&m["attempts"]),
+            cell(&m["last_error"]),
+        ]
+    });
+    if !mails.is_empty() {
+        out.push(String::new());
+        out.push(render(&["MAIL FOR", "STATUS", "ATTEMPTS", "ERROR"], &mails));
+    }
+    out.join("\n")
+}
+
+fn steps(v: &Value) -> String {
+    let r = rows(v, |s| {
+        vec![
+            cell(&s["family"]),
+            cell(&s["name"]),
+            cell(&s["status"]),
+            cell(&s["rows_affected"]),
+            cell(&s["duration_ms"]),
+            cell(&s["execution_name"]),
+            cell(&s["error_message"]),
+        ]
+    });
+    if r.is_empty() {
+        return "no SQL step has run".into();
+    }
+    render(
+        &[
+            "STAGE",
+            "STEP",
+            "STATUS",
+            "ROWS",
+            "MS",
+            "EXECUTION",
+            "ERROR",
+        ],
+        &r,
+    )
+}
+
+pub fn logs(v: &Value) -> String {
+    let mut out = vec![format!(
+        "{} {} — logs",
+        cell(&v["client"]),
+        cell(&v["batch_id"])
+    )];
+    let sections: [(&str, &[&str], &str); 3] = [
+        (
+            "mapping_validation",
+            &[
+                "physical_file_name",
+                "status",
+                "missing_columns",
+                "extra_columns",
+                "message",
+            ],
+            "MAPPING VALIDATION",
+        ),
+        (
+            "row_validation",
+            &[
+                "physical_file_name",
+                "rule",
+                "column_name",
+                "failed_rows",
+                "severity",
+                "sample",
+            ],
+            "ROW VALIDATION",
+        ),
+        (
+            "load_errors",
+            &["physical_file_name", "target_table", "error_message"],
+            "LOAD ERRORS",
+        ),
+    ];
+    for (key, cols, title) in sections {
+        out.push(String::new());
+        out.push(format!("{title}:"));
+        let r = rows(&v[key], |l| cols.iter().map(|c| cell(&l[*c])).collect());
+        if r.is_empty() {
+            out.push("  none".into());
+        } else {
+            let headers: Vec<String> = cols.iter().map(|c| c.to_uppercase()).collect();
+            let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+            out.push(render(&headers, &r));
+        }
+    }
+    out.push(String::new());
+    out.push("SQL STEPS:".into());
+    out.push(steps(&v["steps"]));
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn columns_line_up_and_nulls_show_as_dashes() {
+        let t = render(
+            &["A", "LONGER"],
+            &[
+                vec!["xyz".into(), "1".into()],
+                vec![cell(&Value::Null), "22".into()],
+            ],
+        );
+        assert_eq!(t, "A    LONGER\nxyz  1\n-    22");
+    }
+
+    #[test]
+    fn a_batch_list_reads_as_a_table() {
+        let v = json!({"client": "demo", "batches": [
+            {"batch_id": "BATCH000001", "status": "PARTIAL", "mode": "start", "executions": 1,
+             "files": 6, "files_loaded": 5, "first_started_at": "2026-11-22T05:00:00.123+00:00",
+             "finished_at": null}
+        ]});
+        let t = batches(&v);
+        assert!(t.starts_with("BATCH"), "{t}");
+        assert!(t.contains("BATCH000001  PARTIAL  start"), "{t}");
+        assert!(t.contains("5/6"), "{t}");
+        assert!(t.contains("2026-11-22 05:00:00"), "{t}");
+        assert_eq!(
+            batches(&json!({"client": "x", "batches": []})),
+            "client x has no batch yet"
+        );
+    }
+}
