@@ -12,13 +12,13 @@ use muara_testkit::{eventually, postgres, workspace_root};
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Fx {
-    deps: Deps,
-    orch: Arc<LocalOrchestrator>,
-    _dir: tempfile::TempDir,
+pub(crate) struct Fx {
+    pub(crate) deps: Deps,
+    pub(crate) orch: Arc<LocalOrchestrator>,
+    pub(crate) _dir: tempfile::TempDir,
 }
 
-async fn fixture() -> anyhow::Result<Fx> {
+pub(crate) async fn fixture() -> anyhow::Result<Fx> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(DirStore::open(dir.path().join("lake")).await?);
     fixture_on(store, dir).await
@@ -74,7 +74,7 @@ async fn fixture_on(
     })
 }
 
-async fn finished(fx: &Fx, id: &str) -> anyhow::Result<ExecutionInfo> {
+pub(crate) async fn finished(fx: &Fx, id: &str) -> anyhow::Result<ExecutionInfo> {
     eventually(
         Duration::from_secs(120),
         "the batch execution to finish",
@@ -86,11 +86,11 @@ async fn finished(fx: &Fx, id: &str) -> anyhow::Result<ExecutionInfo> {
     .await
 }
 
-async fn count(fx: &Fx, sql: &str) -> anyhow::Result<i64> {
+pub(crate) async fn count(fx: &Fx, sql: &str) -> anyhow::Result<i64> {
     Ok(fx.deps.pool.get().await?.query_one(sql, &[]).await?.get(0))
 }
 
-async fn keys(fx: &Fx, prefix: &str) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn keys(fx: &Fx, prefix: &str) -> anyhow::Result<Vec<String>> {
     Ok(fx
         .deps
         .store

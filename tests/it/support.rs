@@ -159,7 +159,7 @@ pub struct ReadBack {
 }
 
 pub struct MailFx {
-    pub mailer: Box<dyn muara_core::ports::Mailer>,
+    pub mailer: std::sync::Arc<dyn muara_core::ports::Mailer>,
     pub backend: MailBackend,
     _dir: Option<tempfile::TempDir>,
 }
@@ -222,7 +222,7 @@ pub async fn outbox_mailer() -> anyhow::Result<MailFx> {
     let dir = tempfile::tempdir()?;
     let outbox = dir.path().join("outbox");
     Ok(MailFx {
-        mailer: Box::new(OutboxMailer::open(&outbox).await?),
+        mailer: std::sync::Arc::new(OutboxMailer::open(&outbox).await?),
         backend: MailBackend::Outbox,
         _dir: Some(dir),
     })
@@ -236,7 +236,7 @@ pub async fn ses_mailer() -> anyhow::Result<MailFx> {
         .send()
         .await?;
     Ok(MailFx {
-        mailer: Box::new(SesMailer::new(client)),
+        mailer: std::sync::Arc::new(SesMailer::new(client)),
         backend: MailBackend::Ses,
         _dir: None,
     })

@@ -1,0 +1,598 @@
+//! Pipeline B part 2: the configured SQL steps after bronze — transform (silver), integrate
+//! (gold), refresh materialised views — through the real state machine and stage handlers;
+//! failure mail; refresh runs; housekeeping.
+
+use crate::batch_lifecycle::{Fx, count, finished, fixture, keys};
+use crate::support::ses_mailer;
+use muara_batch::model::{BatchRef, Mode};
+use muara_batch::runner::{RunOutcome, request};
+use muara_batch::steps::{self, Family};
+use muara_core::ErrorKind;
+use muara_core::ports::{PutOptions, SentMail};
+use std::time::Duration;
+
+async fn run(fx: &Fx, mode: Mode, batch: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    let outcome = request(&fx.deps, "demo", mode, batch).await?;
+    let RunOutcome::Started { execution_id, .. } = outcome else {
+        anyhow::bail!("expected a started run, got {outcome:?}");
+    };
+    let info = finished(fx, &execution_id).await?;
+    assert_eq!(
+        info.status,
+        muara_core::ports::ExecutionStatus::Succeeded,
+        "{info:?}"
+    );
+    Ok(info.output.unwrap_or_default())
+}
+
+/// A fingerprint of every silver and gold table and view of the demo (load times left out).
+async fn snapshot(fx: &Fx) -> anyhow::Result<Vec<(String, i64, String)>> {
+    let c = fx.deps.pool.get().await?;
+    let rels = c
+        .query(
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname IN ('silver_demo', 'gold_demo') AND c.relkind IN ('r', 'm') ORDER BY 1",
+            &[],
+        )
+        .await?;
+    let mut out = Vec::new();
+    for r in rels {
+        let rel: String = r.get(0);
+        let row = c
+            .query_one(
+                &format!(
+                    "SELECT count(*), coalesce(md5(string_agg((to_jsonb(t) - 'dwh_load_ts')::text, ',' ORDER BY (to_jsonb(t) - 'dwh_load_ts')::text)), '')
+                     FROM {rel} t"
+                ),
+                &[],
+            )
+            .await?;
+        out.push((rel, row.get(0), row.get(1)));
+    }
+    Ok(out)
+}
+
+fn rows_of(snap: &[(String, i64, String)], rel: &str) -> i64 {
+    snap.iter()
+        .find(|(r, ..)| r == rel)
+        .map(|(_, n, _)| *n)
+        .unwrap_or(-1)
+}
+
+/// The only mail in the fixture's outbox, as (subject, body).
+fn outbox_mail(fx: &Fx) -> anyhow::Result<Vec<(String, String)>> {
+    let dir = fx._dir.path().join("outbox");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let path = e?.path();
+        if path.extension().is_some_and(|x| x == "eml") {
+            let raw = std::fs::read_to_string(&path)?;
+            let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+            let subject = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Subject: "))
+                .unwrap_or_default()
+                .to_string();
+            out.push((subject, body.replace("=\r\n", "").replace("\r\n", "\n")));
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_files_reach_silver_gold_and_views_and_a_refresh_leaves_them_identical()
+-> anyhow::Result<()> {
+    let fx = fixture().await?;
+    muara_batch::demo::seed(&fx.deps).await?;
+
+    let out = run(&fx, Mode::Start, None).await?;
+    // One file fails mapping, so the batch is PARTIAL; the loaded five go all the way.
+    assert_eq!(out["status"], "PARTIAL", "{out}");
+    assert_eq!(out["mailed"], true, "{out}");
+    let first = snapshot(&fx).await?;
+    assert_eq!(
+        rows_of(&first, "silver_demo.crm_cust_info"),
+        499,
+        "{first:?}"
+    );
+    assert_eq!(rows_of(&first, "gold_demo.dim_customers"), 499);
+    assert_eq!(rows_of(&first, "gold_demo.dim_products"), 60);
+    assert_eq!(rows_of(&first, "gold_demo.fact_sales"), 2000);
+    assert!(rows_of(&first, "gold_demo.mv_customer_lifetime_value") > 400);
+    assert!(rows_of(&first, "gold_demo.mv_order_gap") > 400);
+
+    // Every step is logged once, with its duration; rows where the step reports them.
+    for (table, n) in [
+        ("tools.transformation_log", 6),
+        ("tools.integration_log", 3),
+        ("tools.mv_refresh_log", 2),
+    ] {
+        assert_eq!(
+            count(&fx, &format!("SELECT count(*) FROM {table} WHERE status = 'SUCCESS' AND duration_ms IS NOT NULL AND execution_name = 'demo-BATCH000001-start'")).await?,
+            n,
+            "{table}"
+        );
+    }
+    assert_eq!(
+        count(&fx, "SELECT rows_affected FROM tools.integration_log WHERE procedure_name = 'gold_demo.fact_sales'").await?,
+        2000
+    );
+
+    // The partial batch's mail lists files and steps and says how to run the failed file again.
+    let mails = outbox_mail(&fx)?;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let (subject, body) = &mails[0];
+    assert_eq!(
+        subject,
+        "[muara] demo BATCH000001 PARTIAL (start): 1 of 6 files failed"
+    );
+    assert!(
+        body.contains("muara batch restart demo --batch-id BATCH000001"),
+        "{body}"
+    );
+    assert!(body.contains("LOC_A101_BATCH000001.csv"), "{body}");
+    assert!(body.contains("gold_demo.fact_sales"), "{body}");
+
+    // WHEN only the SQL steps run again (twice), THEN silver, gold and views are identical.
+    for n in 1..=2 {
+        let out = run(&fx, Mode::Refresh, Some("BATCH000001")).await?;
+        assert_eq!(out["status"], "SUCCESS", "{out}");
+        assert_eq!(snapshot(&fx).await?, first, "after refresh {n}");
+    }
+    assert_eq!(
+        keys(&fx, "batch_info/demo/refreshed/").await?,
+        ["batch_info/demo/refreshed/batch_output_demo_BATCH000001.json"]
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &fx.deps
+            .store
+            .get("batch_info/demo/refreshed/batch_output_demo_BATCH000001.json")
+            .await?,
+    )?;
+    assert_eq!(manifest["mode"], "refresh");
+    assert_eq!(manifest["steps"].as_array().map(Vec::len), Some(11));
+    assert_eq!(manifest["files"].as_array().map(Vec::len), Some(6));
+    assert_eq!(outbox_mail(&fx)?.len(), 1, "a successful run sends no mail");
+
+    // The operator's view over the same tables.
+    let detail = muara_batch::report::batch(&fx.deps.pool, "demo", "BATCH000001").await?;
+    assert_eq!(detail["executions"].as_array().map(Vec::len), Some(3));
+    assert_eq!(detail["files"].as_array().map(Vec::len), Some(6));
+    assert_eq!(detail["steps"].as_array().map(Vec::len), Some(33));
+    assert_eq!(detail["mails"][0]["status"], "SENT");
+    let list = muara_batch::report::batches(&fx.deps.pool, "demo", 10).await?;
+    assert_eq!(list["batches"][0]["status"], "SUCCESS", "{list}");
+    assert_eq!(list["batches"][0]["files_loaded"], 5, "{list}");
+    Ok(())
+}
+
+/// A client whose integration steps sleep, so concurrency and order show in the log times.
+async fn sleepy_client(fx: &Fx) -> anyhow::Result<BatchRef> {
+    let c = fx.deps.pool.get().await?;
+    c.batch_execute(
+        "INSERT INTO tools.client_reference (client_schema) VALUES ('acme');
+         CREATE SCHEMA acme;
+         CREATE FUNCTION acme.dim(p text) RETURNS bigint LANGUAGE sql AS $$ SELECT 7::bigint FROM pg_sleep(0.6) $$;
+         CREATE PROCEDURE acme.fact(p text) LANGUAGE plpgsql AS $$
+           BEGIN PERFORM set_config('muara.rows_affected', '42', true); END $$;
+         INSERT INTO tools.integration_config (client_id, procedure_name, step_kind, integration_type)
+         SELECT client_id, n, k, t FROM tools.client_reference,
+           (VALUES ('acme.dim', 'function', 'dimension'), ('acme.fact', 'procedure', 'fact')) v(n, k, t)
+         WHERE client_schema = 'acme';
+         INSERT INTO tools.integration_config (client_id, procedure_name, step_kind, sql_text, integration_type)
+         SELECT client_id, 'acme.dim_two', 'sql', 'SELECT pg_sleep(0.6)', 'dimension' FROM tools.client_reference
+         WHERE client_schema = 'acme';",
+    )
+    .await?;
+    let client_id: i32 = c
+        .query_one(
+            "SELECT client_id FROM tools.client_reference WHERE client_schema = 'acme'",
+            &[],
+        )
+        .await?
+        .get(0);
+    Ok(BatchRef {
+        client: "acme".into(),
+        client_id,
+        batch_id: "BATCH000001".into(),
+        mode: Mode::Refresh,
+        execution_name: muara_testkit::unique("acme-BATCH000001-refresh"),
+        manifest_key: "batch_info/acme/incoming/batch_output_acme_BATCH000001.json".into(),
+        lock: None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dimensions_run_together_before_the_fact_and_bad_steps_fail_clearly() -> anyhow::Result<()>
+{
+    let fx = fixture().await?;
+    let batch = sleepy_client(&fx).await?;
+    let summary = steps::run(&fx.deps, &batch, Family::Integrate).await?;
+    assert_eq!(summary.steps, 3);
+    assert_eq!(
+        summary.rows,
+        7 + 1 + 42,
+        "function result, SQL rows, procedure report"
+    );
+    let c = fx.deps.pool.get().await?;
+    let at = |name: &'static str| {
+        let c = &c;
+        let exec = batch.execution_name.clone();
+        async move {
+            let r = c
+                .query_one(
+                    "SELECT extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8
+                     FROM tools.integration_log WHERE procedure_name = $1 AND execution_name = $2",
+                    &[&name, &exec],
+                )
+                .await?;
+            anyhow::Ok((r.get::<_, f64>(0), r.get::<_, f64>(1)))
+        }
+    };
+    let (d1, d2, fact) = (
+        at("acme.dim").await?,
+        at("acme.dim_two").await?,
+        at("acme.fact").await?,
+    );
+    assert!(
+        d1.0 < d2.1 && d2.0 < d1.1,
+        "the two dimensions overlap: {d1:?} {d2:?}"
+    );
+    assert!(
+        fact.0 >= d1.1 && fact.0 >= d2.1,
+        "the fact starts after both dimensions: {fact:?} {d1:?} {d2:?}"
+    );
+
+    // A re-run of the same execution skips what it finished.
+    let again = steps::run(&fx.deps, &batch, Family::Integrate).await?;
+    assert_eq!(again.already_done, 3);
+
+    // A cycle is refused before anything runs, naming it.
+    c.batch_execute(
+        "INSERT INTO tools.integration_dependencies (integration_id, depends_on_id)
+         SELECT a.integration_id, b.integration_id FROM tools.integration_config a, tools.integration_config b
+         WHERE a.procedure_name = 'acme.dim' AND b.procedure_name = 'acme.fact'",
+    )
+    .await?;
+    let err = steps::plan(&fx.deps.pool, batch.client_id, Family::Integrate)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(
+        err.to_string().contains("dependency cycle: ")
+            && err.to_string().contains("acme.dim")
+            && err.to_string().contains("acme.fact"),
+        "{err}"
+    );
+    c.batch_execute("DELETE FROM tools.integration_dependencies")
+        .await?;
+
+    // A missing procedure, a step that raises, a statement timeout: not retryable, logged.
+    c.batch_execute(
+        "INSERT INTO tools.transformation_config (client_id, procedure_name, execution_order, step_kind, sql_text, timeout_seconds)
+         SELECT client_id, v.n, v.o, v.k, v.s, v.t FROM tools.client_reference,
+           (VALUES ('acme.nowhere', 1, 'procedure', NULL, 900),
+                   ('acme.raises', 1, 'sql', $q$DO $b$ BEGIN RAISE EXCEPTION 'silver rule broken: % rows', 3; END $b$$q$, 900),
+                   ('acme.slow', 1, 'sql', 'SELECT pg_sleep(5)', 1),
+                   ('acme.after', 2, 'sql', 'SELECT 1', 900)) v(n, o, k, s, t)
+         WHERE client_schema = 'acme'",
+    )
+    .await?;
+    let err = steps::run(&fx.deps, &batch, Family::Transform)
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    let log: Vec<(String, String, Option<String>)> = c
+        .query(
+            "SELECT procedure_name, status, error_message FROM tools.transformation_log
+             WHERE execution_name = $1 ORDER BY procedure_name",
+            &[&batch.execution_name],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let find = |n: &str| log.iter().find(|l| l.0 == n).cloned().unwrap();
+    let (_, status, error) = find("acme.nowhere");
+    assert_eq!(status, "FAILED");
+    assert!(error.unwrap().contains("does not exist"));
+    let (_, status, error) = find("acme.raises");
+    assert_eq!(status, "FAILED");
+    assert!(error.unwrap().contains("silver rule broken: 3 rows"));
+    let (_, status, error) = find("acme.slow");
+    assert_eq!(status, "FAILED");
+    assert!(error.unwrap().contains("timed out after 1 s"), "{log:?}");
+    let (_, status, error) = find("acme.after");
+    assert_eq!(
+        status, "SKIPPED",
+        "a later step does not start after a failure"
+    );
+    assert!(error.unwrap().starts_with("not run: transform step"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transient_step_failure_is_retried_and_the_batch_completes() -> anyhow::Result<()> {
+    let fx = fixture().await?;
+    muara_batch::demo::seed(&fx.deps).await?;
+    // A step that hits a serialization failure on its first run only.
+    fx.deps
+        .pool
+        .get()
+        .await?
+        .batch_execute(
+            "CREATE SEQUENCE public.flaky_seq;
+             CREATE PROCEDURE public.flaky_once(p text) LANGUAGE plpgsql AS $$
+             BEGIN
+               -- A sequence is not rolled back with the failing transaction: it counts runs.
+               IF nextval('public.flaky_seq') = 1 THEN
+                 RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001';
+               END IF;
+             END $$;
+             INSERT INTO tools.transformation_config (client_id, procedure_name, execution_order)
+             SELECT client_id, 'public.flaky_once', 2 FROM tools.client_reference WHERE client_schema = 'demo';",
+        )
+        .await?;
+    let out = run(&fx, Mode::Start, None).await?;
+    assert_eq!(
+        out["status"], "PARTIAL",
+        "only the unmapped file failed: {out}"
+    );
+    let statuses: Vec<String> = fx
+        .deps
+        .pool
+        .get()
+        .await?
+        .query(
+            "SELECT status FROM tools.transformation_log WHERE procedure_name = 'public.flaky_once' ORDER BY log_id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(statuses, ["FAILED", "SUCCESS"]);
+    // The retry did not run the finished steps again.
+    assert_eq!(
+        count(&fx, "SELECT count(*) FROM tools.transformation_log WHERE procedure_name = 'silver_demo.load_crm_cust_info'").await?,
+        1
+    );
+    assert_eq!(
+        count(&fx, "SELECT count(*) FROM gold_demo.fact_sales").await?,
+        2000
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broken_step_mails_the_refresh_command_through_ses_and_it_completes_the_batch()
+-> anyhow::Result<()> {
+    let mut fx = fixture().await?;
+    let mail_fx = ses_mailer().await?;
+    fx.deps.notify.mailer = mail_fx.mailer.clone();
+    fx.deps.notify.from = crate::support::SENDER.into();
+    fx.orch
+        .set_invoker(std::sync::Arc::new(muara_local::pipelines::BatchTasks(
+            fx.deps.clone(),
+        )));
+    muara_batch::demo::seed(&fx.deps).await?;
+    let c = fx.deps.pool.get().await?;
+    c.batch_execute(
+        "CREATE OR REPLACE FUNCTION gold_demo.load_dim_products(p_batch_id text) RETURNS bigint
+         LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'product dimension broken on purpose'; END $$;",
+    )
+    .await?;
+
+    let out = run(&fx, Mode::Start, None).await?;
+    assert_eq!(out["status"], "FAILED", "{out}");
+    assert_eq!(
+        count(&fx, "SELECT count(*) FROM gold_demo.fact_sales").await?,
+        0,
+        "the fact waits for its dimensions"
+    );
+    let (message_id, subject, status): (Option<String>, String, String) = {
+        let r = c
+            .query_one(
+                "SELECT message_id, subject, status FROM tools.batch_notification WHERE batch_id = 'BATCH000001'",
+                &[],
+            )
+            .await?;
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(status, "SENT");
+    assert_eq!(
+        subject,
+        "[muara] demo BATCH000001 FAILED (start): integrate step gold_demo.load_dim_products failed"
+    );
+    let sent = SentMail {
+        message_id: message_id.unwrap_or_default(),
+        location: None,
+    };
+    let back = mail_fx.read_back(&sent).await?;
+    assert_eq!(back.subject, subject);
+    assert_eq!(back.to, ["operators@example.com"]);
+    let body = back.body.replace("\r\n", "\n").replace("=\n", "");
+    for want in [
+        "Client:     demo",
+        "Mode:       start",
+        "product dimension broken on purpose",
+        "SKIPPED",
+        "muara batch refresh demo --batch-id BATCH000001",
+    ] {
+        assert!(body.contains(want), "{want:?} missing from:\n{body}");
+    }
+
+    // The operator fixes the step and runs the command from the mail.
+    c.batch_execute(include_str!("../../shared/batch/src/demo_downstream.sql"))
+        .await?;
+    let out = run(&fx, Mode::Refresh, Some("BATCH000001")).await?;
+    assert_eq!(out["status"], "SUCCESS", "{out}");
+    assert_eq!(
+        count(&fx, "SELECT count(*) FROM gold_demo.fact_sales").await?,
+        2000
+    );
+    assert!(
+        count(
+            &fx,
+            "SELECT count(*) FROM gold_demo.mv_customer_lifetime_value"
+        )
+        .await?
+            > 400
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mail_waits_while_the_mail_service_is_down_and_housekeeping_sends_it() -> anyhow::Result<()>
+{
+    let mut fx = fixture().await?;
+    // A real SMTP client pointed at a port nobody listens on.
+    let port = muara_local::postgres::free_port()?;
+    fx.deps.notify.mailer = std::sync::Arc::new(muara_local::mailer::SmtpMailer::from_url(
+        &format!("smtp://127.0.0.1:{port}"),
+    )?);
+    fx.orch
+        .set_invoker(std::sync::Arc::new(muara_local::pipelines::BatchTasks(
+            fx.deps.clone(),
+        )));
+    muara_batch::demo::seed(&fx.deps).await?;
+    let out = run(&fx, Mode::Start, None).await?;
+    // The outcome is recorded regardless; the mail is kept, not lost.
+    assert_eq!(out["status"], "PARTIAL", "{out}");
+    assert_eq!(
+        count(
+            &fx,
+            "SELECT count(*) FROM tools.job_execution_log WHERE status = 'PARTIAL'"
+        )
+        .await?,
+        1
+    );
+    let (status, attempts, error): (String, i32, Option<String>) = {
+        let r = fx
+            .deps
+            .pool
+            .get()
+            .await?
+            .query_one(
+                "SELECT status, attempts, last_error FROM tools.batch_notification",
+                &[],
+            )
+            .await?;
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!((status.as_str(), attempts), ("PENDING", 1));
+    assert!(error.is_some());
+
+    // The mail service is back: housekeeping sends what was pending.
+    fx.deps.notify.mailer = std::sync::Arc::new(
+        muara_local::mailer::OutboxMailer::open(fx._dir.path().join("outbox")).await?,
+    );
+    let report = muara_batch::housekeeping::run(
+        &fx.deps,
+        &muara_batch::housekeeping::Retention {
+            max_age: Duration::from_secs(90 * 86400),
+            purge_archives: true,
+        },
+    )
+    .await?;
+    assert_eq!(report.mail.sent, 1);
+    assert_eq!(outbox_mail(&fx)?.len(), 1);
+    let again = muara_batch::housekeeping::run(
+        &fx.deps,
+        &muara_batch::housekeeping::Retention {
+            max_age: Duration::from_secs(90 * 86400),
+            purge_archives: true,
+        },
+    )
+    .await?;
+    assert_eq!(again.mail.sent, 0, "sent once");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retention_removes_exactly_what_is_old() -> anyhow::Result<()> {
+    let fx = fixture().await?;
+    let c = fx.deps.pool.get().await?;
+    c.batch_execute(
+        "INSERT INTO tools.client_reference (client_schema) VALUES ('acme');
+         INSERT INTO tools.job_execution_log (client_id, batch_id, mode, execution_name, status, started_at, finished_at)
+         SELECT client_id, 'BATCH000001', 'start', 'old', 'SUCCESS', now() - interval '100 days', now() - interval '100 days'
+         FROM tools.client_reference;
+         INSERT INTO tools.job_execution_log (client_id, batch_id, mode, execution_name, status, started_at)
+         SELECT client_id, 'BATCH000002', 'start', 'old-but-running', 'RUNNING', now() - interval '100 days'
+         FROM tools.client_reference;
+         INSERT INTO tools.job_execution_log (client_id, batch_id, mode, execution_name, status, started_at, finished_at)
+         SELECT client_id, 'BATCH000003', 'start', 'new', 'SUCCESS', now() - interval '89 days', now()
+         FROM tools.client_reference;
+         INSERT INTO tools.transformation_log (client_id, batch_id, procedure_name, status, started_at)
+         VALUES (1, 'BATCH000001', 'a', 'SUCCESS', now() - interval '91 days'),
+                (1, 'BATCH000001', 'b', 'SUCCESS', now() - interval '91 days'),
+                (1, 'BATCH000003', 'a', 'SUCCESS', now() - interval '1 day');
+         INSERT INTO tools.load_error_log (client_id, batch_id, physical_file_name, error_message, logged_at)
+         VALUES (1, 'BATCH000001', 'f.csv', 'x', now() - interval '200 days');
+         INSERT INTO tools.batch_notification (client_id, batch_id, execution_name, recipients, sender, subject, body, status, created_at)
+         VALUES (1, 'BATCH000001', 'old', '{a@example.com}', 's@example.com', 's', 'b', 'SENT', now() - interval '100 days'),
+                (1, 'BATCH000002', 'old-pending', '{}', 's@example.com', 's', 'b', 'PENDING', now() - interval '100 days');",
+    )
+    .await?;
+    // Archived files: one old, one recent; an old file outside archive/ stays.
+    let old = std::time::SystemTime::now() - Duration::from_secs(100 * 86400);
+    for (key, aged) in [
+        ("raw/acme/crm/archive/old_BATCH000001.csv", true),
+        ("data/acme/crm/archive/old_BATCH000001.parquet", true),
+        ("raw/acme/crm/archive/new_BATCH000003.csv", false),
+        ("raw/acme/crm/failed/old_BATCH000001.csv", true),
+    ] {
+        fx.deps
+            .store
+            .put(key, bytes::Bytes::from_static(b"x"), &PutOptions::default())
+            .await?;
+        if aged {
+            let path = fx._dir.path().join("lake").join(key);
+            std::fs::File::options()
+                .write(true)
+                .open(&path)?
+                .set_modified(old)?;
+        }
+    }
+    let report = muara_batch::housekeeping::run(
+        &fx.deps,
+        &muara_batch::housekeeping::Retention {
+            max_age: Duration::from_secs(90 * 86400),
+            purge_archives: true,
+        },
+    )
+    .await?;
+    assert_eq!(report.rows["tools.job_execution_log"], 1, "{report:?}");
+    assert_eq!(report.rows["tools.transformation_log"], 2);
+    assert_eq!(report.rows["tools.load_error_log"], 1);
+    assert_eq!(
+        report.rows["tools.batch_notification"], 1,
+        "pending mail is kept"
+    );
+    let mut files = report.archived_files.clone();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "data/acme/crm/archive/old_BATCH000001.parquet",
+            "raw/acme/crm/archive/old_BATCH000001.csv"
+        ]
+    );
+    let names: Vec<String> = c
+        .query(
+            "SELECT execution_name FROM tools.job_execution_log ORDER BY 1",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(names, ["new", "old-but-running"]);
+    assert_eq!(
+        keys(&fx, "raw/acme/").await?.len(),
+        2,
+        "the recent archive and the failed file stay"
+    );
+    Ok(())
+}
