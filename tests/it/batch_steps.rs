@@ -596,3 +596,51 @@ async fn retention_removes_exactly_what_is_old() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn objects_moved_to_archive_in_s3_carry_the_lifecycle_tag() -> anyhow::Result<()> {
+    let cfg = muara_testkit::moto().await?.sdk_config().await;
+    let client = muara_aws::s3_client(&cfg);
+    let bucket = muara_testkit::unique("muara-lake");
+    client.create_bucket().bucket(&bucket).send().await?;
+    let store = muara_aws::s3::S3Store::new(client.clone(), bucket.clone());
+    use muara_core::ports::ObjectStore as _;
+    for key in ["raw/acme/crm/incoming/a.csv", "raw/acme/crm/incoming/b.csv"] {
+        store
+            .put(
+                key,
+                bytes::Bytes::from_static(b"id\n1\n"),
+                &PutOptions::default(),
+            )
+            .await?;
+    }
+    store
+        .rename("raw/acme/crm/incoming/a.csv", "raw/acme/crm/archive/a.csv")
+        .await?;
+    store
+        .rename("raw/acme/crm/incoming/b.csv", "raw/acme/crm/failed/b.csv")
+        .await?;
+    let tags = |key: &'static str| {
+        let (client, bucket) = (client.clone(), bucket.clone());
+        async move {
+            let t = client
+                .get_object_tagging()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await?;
+            anyhow::Ok(
+                t.tag_set()
+                    .iter()
+                    .map(|t| format!("{}={}", t.key(), t.value()))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    assert_eq!(
+        tags("raw/acme/crm/archive/a.csv").await?,
+        ["muara:archive=true"]
+    );
+    assert!(tags("raw/acme/crm/failed/b.csv").await?.is_empty());
+    Ok(())
+}

@@ -120,3 +120,104 @@ async fn muara_up_serves_health_and_dispatches_files_dropped_into_the_lake() -> 
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cfg = UpConfig {
+        database_url: Some(postgres().await?.fresh_db().await?),
+        statemachines_dir: Some(muara_testkit::workspace_root().join("statemachines")),
+        scan_interval: Duration::from_millis(100),
+        db_connect_timeout: Duration::from_secs(10),
+        demo: true,
+        ..UpConfig::new(
+            dir.path().join("data"),
+            dir.path().join("lake"),
+            "127.0.0.1:0".parse()?,
+        )
+    };
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let (ready, ready_rx) = tokio::sync::oneshot::channel::<Running>();
+    let runtime = tokio::spawn(up(
+        cfg,
+        vec![],
+        move |r| {
+            let _ = ready.send(r.clone());
+        },
+        stop_rx,
+    ));
+    let running = tokio::time::timeout(Duration::from_secs(60), ready_rx).await??;
+    let base = format!("http://{}", running.http);
+
+    // The demo files are picked up by the lake watcher and run to the end.
+    let list = eventually(
+        Duration::from_secs(120),
+        "the demo batch to finish",
+        || async {
+            let (status, body) = request(&base, "GET", "/clients/demo/batches", "").await?;
+            if status != 200 {
+                return Ok(None);
+            }
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            let done = v["batches"][0]["finished_at"].is_string();
+            Ok(done.then_some(v))
+        },
+    )
+    .await?;
+    assert_eq!(list["batches"][0]["batch_id"], "BATCH000001", "{list}");
+    assert_eq!(list["batches"][0]["status"], "PARTIAL", "{list}");
+    let (status, body) = request(&base, "GET", "/clients/demo/batches/BATCH000001", "").await?;
+    assert_eq!(status, 200, "{body}");
+    let detail: serde_json::Value = serde_json::from_str(&body)?;
+    let steps = detail["steps"].as_array().cloned().unwrap_or_default();
+    assert_eq!(steps.len(), 11, "{body}");
+    assert!(steps.iter().all(|s| s["status"] == "SUCCESS"), "{body}");
+
+    // Gold and the views have rows.
+    let pool = muara_db::connect(&running.database_url, 2, Duration::from_secs(10)).await?;
+    let c = pool.get().await?;
+    for (rel, at_least) in [
+        ("gold_demo.fact_sales", 2000),
+        ("gold_demo.dim_customers", 400),
+        ("gold_demo.mv_customer_lifetime_value", 400),
+        ("gold_demo.mv_order_gap", 400),
+    ] {
+        let n: i64 = c
+            .query_one(&format!("SELECT count(*) FROM {rel}"), &[])
+            .await?
+            .get(0);
+        assert!(n >= at_least, "{rel}: {n} rows");
+    }
+    // The partial batch's mail is in the outbox, with the command that runs the file again.
+    let outbox = running
+        .outbox
+        .clone()
+        .expect("no SMTP configured: an outbox");
+    let mails: Vec<String> = std::fs::read_dir(&outbox)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0]
+            .replace("=\r\n", "")
+            .contains("muara batch restart demo --batch-id BATCH000001"),
+        "{}",
+        mails[0]
+    );
+    let (status, body) =
+        request(&base, "GET", "/clients/demo/batches/BATCH000001/logs", "").await?;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("REGION_NOTE"),
+        "the mapping log names the column: {body}"
+    );
+    let (status, _) = request(&base, "GET", "/clients/demo/batches/BATCH000404", "").await?;
+    assert_eq!(status, 404);
+
+    stop.send(true)?;
+    tokio::time::timeout(Duration::from_secs(30), runtime).await???;
+    Ok(())
+}
