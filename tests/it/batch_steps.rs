@@ -644,3 +644,85 @@ async fn objects_moved_to_archive_in_s3_carry_the_lifecycle_tag() -> anyhow::Res
     assert!(tags("raw/acme/crm/failed/b.csv").await?.is_empty());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_postgres_restart_in_the_middle_of_a_step_is_retried_and_the_batch_completes()
+-> anyhow::Result<()> {
+    // The batch's database on a server of its own (restarted below); the orchestrator and the
+    // locks stay on the shared one, as Step Functions and DynamoDB do in AWS.
+    let (cluster, url) = muara_testkit::private_cluster().await?;
+    let mut fx = fixture().await?;
+    fx.deps.pool = muara_db::connect(&url, 8, Duration::from_secs(30)).await?;
+    fx.orch
+        .set_invoker(std::sync::Arc::new(muara_local::pipelines::BatchTasks(
+            fx.deps.clone(),
+        )));
+    muara_batch::demo::seed(&fx.deps).await?;
+    fx.deps
+        .pool
+        .get()
+        .await?
+        .batch_execute(
+            "INSERT INTO tools.transformation_config (client_id, procedure_name, execution_order, step_kind, sql_text)
+             SELECT client_id, 'public.slow_step', 2, 'sql', 'SELECT pg_sleep(3)'
+             FROM tools.client_reference WHERE client_schema = 'demo'",
+        )
+        .await?;
+    let RunOutcome::Started { execution_id, .. } =
+        request(&fx.deps, "demo", Mode::Start, None).await?
+    else {
+        anyhow::bail!("not started");
+    };
+    muara_testkit::eventually(
+        Duration::from_secs(60),
+        "the slow step to be running",
+        || async {
+            let c = fx.deps.pool.get().await?;
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM tools.transformation_log WHERE procedure_name = 'public.slow_step' AND status = 'RUNNING'",
+                    &[],
+                )
+                .await?
+                .get(0);
+            Ok((n > 0).then_some(()))
+        },
+    )
+    .await?;
+    // WHEN the server restarts under the running step
+    cluster.stop().await?;
+    let _restarted =
+        muara_local::postgres::Cluster::start(&cluster.data_dir, cluster.port, false).await?;
+
+    // THEN the stage is retried and the batch completes.
+    let info = finished(&fx, &execution_id).await?;
+    let out = info.output.unwrap_or_default();
+    assert_eq!(
+        out["status"], "PARTIAL",
+        "only the unmapped file failed: {out}"
+    );
+    let statuses: Vec<String> = fx
+        .deps
+        .pool
+        .get()
+        .await?
+        .query(
+            "SELECT status FROM tools.transformation_log WHERE procedure_name = 'public.slow_step' ORDER BY log_id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("SUCCESS"),
+        "{statuses:?}"
+    );
+    assert!(statuses.len() >= 2, "{statuses:?}");
+    assert_eq!(
+        count(&fx, "SELECT count(*) FROM gold_demo.fact_sales").await?,
+        2000
+    );
+    Ok(())
+}

@@ -15,7 +15,7 @@ mod moto;
 mod pg;
 
 pub use moto::{Moto, moto, request};
-pub use pg::{TestPostgres, postgres};
+pub use pg::{TestPostgres, postgres, private_cluster};
 
 use std::future::Future;
 use std::time::Duration;

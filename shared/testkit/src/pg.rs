@@ -130,3 +130,29 @@ impl TestPostgres {
         Ok(muara_db::connect(&url, 8, std::time::Duration::from_secs(10)).await?)
     }
 }
+
+/// A PostgreSQL cluster of the caller's own, for a test that stops or restarts the server
+/// (the shared one must stay up). Its database `muara` is migrated; the cluster is stopped and
+/// removed when the test process exits.
+pub async fn private_cluster() -> anyhow::Result<(Cluster, String)> {
+    let dir = std::env::temp_dir().join(crate::unique("muara-test-pg-own"));
+    let cluster = Cluster::start(&dir, free_port()?, false)
+        .await
+        .context("starting a private PostgreSQL")?;
+    let stop: Vec<String> = cluster
+        .stop_command()
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect();
+    spawn_reaper(&format!(
+        "{} >/dev/null 2>&1; rm -rf {}",
+        stop.join(" "),
+        shell_quote(&cluster.data_dir.to_string_lossy())
+    ))?;
+    cluster.ensure_database("muara").await?;
+    let url = cluster.url("muara");
+    let pool = muara_db::connect(&url, 2, std::time::Duration::from_secs(30)).await?;
+    muara_db::PLATFORM.apply(&pool).await?;
+    pool.close();
+    Ok((cluster, url))
+}
