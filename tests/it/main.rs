@@ -13,6 +13,7 @@ mod batch_lifecycle;
 mod batch_on_sfn;
 mod batch_steps;
 mod bronze_load;
+mod db_tls;
 mod idempotency_contract;
 mod local_runtime;
 mod locks_contract;

@@ -18,10 +18,13 @@ pub async fn database_url(
     let text = out
         .secret_string()
         .ok_or_else(|| Error::config("the database secret has no SecretString"))?;
-    url_from_secret(text)
+    let sslmode = muara_core::config::optional("PGSSLMODE").unwrap_or_else(|| "require".into());
+    url_from_secret(text, &sslmode)
 }
 
-pub fn url_from_secret(text: &str) -> Result<String> {
+/// The URL, with `sslmode` (RDS offers TLS: `require` by default, `PGSSLMODE` to change;
+/// `PGSSLROOTCERT` names the root file that turns verification on, see `muara_db::tls`).
+pub fn url_from_secret(text: &str, sslmode: &str) -> Result<String> {
     let v: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| Error::with_source(ErrorKind::Config, "the database secret is not JSON", e))?;
     let field = |k: &str| {
@@ -39,11 +42,12 @@ pub fn url_from_secret(text: &str) -> Result<String> {
     let port = field("port").unwrap_or_else(|_| "5432".into());
     let db = field("dbname").unwrap_or_else(|_| "postgres".into());
     Ok(format!(
-        "postgres://{}:{}@{}:{port}/{}",
+        "postgres://{}:{}@{}:{port}/{}?sslmode={}",
         enc(&field("username")?),
         enc(&field("password")?),
         field("host")?,
-        enc(&db)
+        enc(&db),
+        enc(sslmode)
     ))
 }
 
@@ -53,10 +57,15 @@ mod tests {
 
     #[test]
     fn an_rds_secret_becomes_a_url_with_its_password_encoded() {
-        let url = url_from_secret(r#"{"username":"muara","password":"p@ss/w:rd","host":"db.example","port":5432,"dbname":"lake"}"#).unwrap();
-        assert_eq!(url, "postgres://muara:p%40ss%2Fw%3Ard@db.example:5432/lake");
+        let url = url_from_secret(r#"{"username":"muara","password":"p@ss/w:rd","host":"db.example","port":5432,"dbname":"lake"}"#, "require").unwrap();
         assert_eq!(
-            url_from_secret(r#"{"username":"u"}"#).unwrap_err().kind(),
+            url,
+            "postgres://muara:p%40ss%2Fw%3Ard@db.example:5432/lake?sslmode=require"
+        );
+        assert_eq!(
+            url_from_secret(r#"{"username":"u"}"#, "require")
+                .unwrap_err()
+                .kind(),
             ErrorKind::Config
         );
     }

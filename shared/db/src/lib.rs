@@ -4,6 +4,7 @@
 //!   for a database that is still starting; a [`Probe`](muara_core::health::Probe) for `/health`.
 //! - [`migrate`]: versioned SQL migrations, applied in order under an advisory lock, each in
 //!   its own transaction, with checksums so an edited applied migration is refused.
+//! - [`tls`]: TLS with libpq's `sslmode` meanings (RDS), over rustls.
 //! - [`error`]: PostgreSQL errors classified into [`muara_core::ErrorKind`] (connection loss,
 //!   serialization failures, deadlocks and lock timeouts are retryable; bad data and bad SQL
 //!   are not).
@@ -11,6 +12,7 @@
 pub mod error;
 pub mod migrate;
 pub mod pool;
+pub mod tls;
 
 pub use error::pg_error;
 pub use migrate::{Migration, MigrationSet, PLATFORM};

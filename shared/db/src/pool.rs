@@ -5,14 +5,15 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
 use muara_core::{Error, ErrorKind, Result};
 use std::time::Duration;
-use tokio_postgres::NoTls;
 
 pub use deadpool_postgres::Pool;
 
-/// Builds a pool for `url` and waits until the database answers, retrying with exponential
+/// Builds a pool for `url` (TLS as its `sslmode` asks, see [`crate::tls`]) and waits until
+/// the database answers, retrying with exponential
 /// backoff (a database still starting, or briefly down, is normal at start-up) up to
 /// `wait`. Gives up with the last error, classified.
 pub async fn connect(url: &str, max_size: usize, wait: Duration) -> Result<Pool> {
+    let (url, policy) = crate::tls::split_url(url)?;
     let cfg: tokio_postgres::Config = url.parse().map_err(|e| {
         Error::with_source(
             ErrorKind::Config,
@@ -22,7 +23,7 @@ pub async fn connect(url: &str, max_size: usize, wait: Duration) -> Result<Pool>
     })?;
     let mgr = Manager::from_config(
         cfg,
-        NoTls,
+        crate::tls::connector(&policy)?,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
