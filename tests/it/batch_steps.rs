@@ -98,6 +98,15 @@ async fn demo_files_reach_silver_gold_and_views_and_a_refresh_leaves_them_identi
     assert_eq!(rows_of(&first, "gold_demo.dim_customers"), 499);
     assert_eq!(rows_of(&first, "gold_demo.dim_products"), 60);
     assert_eq!(rows_of(&first, "gold_demo.fact_sales"), 2000);
+    assert_eq!(
+        count(
+            &fx,
+            "SELECT count(*) FROM gold_demo.dim_products WHERE category IS NOT NULL"
+        )
+        .await?,
+        60,
+        "every product finds its ERP category"
+    );
     assert!(rows_of(&first, "gold_demo.mv_customer_lifetime_value") > 400);
     assert!(rows_of(&first, "gold_demo.mv_order_gap") > 400);
 

@@ -160,6 +160,11 @@ fn csv_line(fields: &[String]) -> String {
     quoted.join(",") + "\n"
 }
 
+/// The key of demo product `i` (its category is `CO_{i % 37}`).
+fn product_key(i: u64) -> String {
+    format!("CO-{:02}-FR-R92B-{i:02}", i % 37)
+}
+
 fn files() -> Vec<(&'static str, String, String)> {
     let mut r = Lcg(42);
     let mut out = Vec::new();
@@ -221,7 +226,7 @@ fn files() -> Vec<(&'static str, String, String)> {
         };
         s += &csv_line(&[
             (200 + i).to_string(),
-            format!("CO-RF-FR-R92B-{i:02}"),
+            product_key(i),
             format!("Product {i}, \"edition\" {}", r.next(9)),
             cost,
             ["M", "R", "S", "T", " M "][r.next(5) as usize].into(),
@@ -234,7 +239,7 @@ fn files() -> Vec<(&'static str, String, String)> {
     for i in 0..2000u64 {
         s += &serde_json::json!({
             "sls_ord_num": format!("SO{}", 43697 + i),
-            "sls_prd_key": format!("CO-RF-FR-R92B-{:02}", r.next(60)),
+            "sls_prd_key": product_key(r.next(60)),
             "sls_cust_id": 11000 + r.next(500),
             "sls_order_dt": format!("2025-{:02}-{:02}", 1 + r.next(12), 1 + r.next(28)),
             "sls_quantity": 1 + r.next(5),

@@ -145,7 +145,7 @@ END
 $$;
 
 -- Products: one row per prd_id; category id from the key's first five characters
--- ('CO-RF-...' -> 'CO_RF'); line codes spelled out; missing cost -> 0.
+-- ('CO-05-...' -> 'CO_05'); line codes spelled out; missing cost -> 0.
 CREATE OR REPLACE PROCEDURE silver_demo.load_crm_prd_info(p_batch_id text)
 LANGUAGE plpgsql AS $$
 DECLARE
