@@ -198,9 +198,39 @@ impl CaughtError {
             .unwrap_or_else(|| self.cause.clone());
         if cause.is_empty() {
             self.error.clone()
+        } else if cause.starts_with(&format!("{}: ", self.error)) {
+            // Our errors print their class first already.
+            cause
         } else {
             format!("{}: {cause}", self.error)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caught_error_reads_once_whatever_the_host_wrapped_it_in() {
+        let local = CaughtError {
+            error: "InvalidInput".into(),
+            cause: "InvalidInput: validate mapping f.csv: not mapped: X".into(),
+        };
+        assert_eq!(
+            local.message(),
+            "InvalidInput: validate mapping f.csv: not mapped: X"
+        );
+        let sfn = CaughtError {
+            error: "InvalidInput".into(),
+            cause: r#"{"errorType":"InvalidInput","errorMessage":"InvalidInput: bad row"}"#.into(),
+        };
+        assert_eq!(sfn.message(), "InvalidInput: bad row");
+        let other = CaughtError {
+            error: "States.Timeout".into(),
+            cause: "task timed out".into(),
+        };
+        assert_eq!(other.message(), "States.Timeout: task timed out");
     }
 }
 

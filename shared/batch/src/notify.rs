@@ -98,6 +98,12 @@ pub fn compose(r: &Report<'_>) -> (String, String) {
     } else {
         let loaded = r.files.len() - failed_files.len();
         let _ = writeln!(b, "Files ({loaded} loaded, {} failed):", failed_files.len());
+        let width = r
+            .files
+            .iter()
+            .map(|f| f.physical_file_name.chars().count())
+            .max()
+            .unwrap_or(0);
         for f in r.files {
             let status = match f.status {
                 FileStatus::Loaded => "LOADED",
@@ -110,7 +116,7 @@ pub fn compose(r: &Report<'_>) -> (String, String) {
             };
             let _ = writeln!(
                 b,
-                "  {status:<7} {:<6} {}  {detail}",
+                "  {status:<7} {:<6} {:<width$}  {detail}",
                 f.source_system, f.physical_file_name
             );
         }
@@ -120,6 +126,12 @@ pub fn compose(r: &Report<'_>) -> (String, String) {
         let _ = writeln!(b, "SQL steps: none ran");
     } else {
         let _ = writeln!(b, "SQL steps:");
+        let width = r
+            .steps
+            .iter()
+            .map(|s| s.name.chars().count())
+            .max()
+            .unwrap_or(0);
         for s in r.steps {
             let mut detail = String::new();
             if let Some(n) = s.rows_affected {
@@ -133,7 +145,7 @@ pub fn compose(r: &Report<'_>) -> (String, String) {
             }
             let _ = writeln!(
                 b,
-                "  {:<11} {:<9} {}  {}",
+                "  {:<11} {:<9} {:<width$}  {}",
                 s.status,
                 s.family,
                 s.name,
