@@ -360,7 +360,11 @@ async fn a_transient_step_failure_is_retried_and_the_batch_completes() -> anyhow
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(statuses, ["FAILED", "SUCCESS"]);
+    assert_eq!(
+        statuses,
+        ["RETRIED", "SUCCESS"],
+        "the failed run is superseded"
+    );
     // The retry did not run the finished steps again.
     assert_eq!(
         count(&fx, "SELECT count(*) FROM tools.transformation_log WHERE procedure_name = 'silver_demo.load_crm_cust_info'").await?,
@@ -491,6 +495,20 @@ async fn mail_waits_while_the_mail_service_is_down_and_housekeeping_sends_it() -
     };
     assert_eq!((status.as_str(), attempts), ("PENDING", 1));
     assert!(error.is_some());
+    // The next attempt waits (backoff); housekeeping before then sends nothing.
+    let retention = muara_batch::housekeeping::Retention {
+        max_age: Duration::from_secs(90 * 86400),
+        purge_archives: true,
+    };
+    let early = muara_batch::housekeeping::run(&fx.deps, &retention).await?;
+    assert_eq!(early.mail, Default::default());
+    // … a minute later:
+    fx.deps
+        .pool
+        .get()
+        .await?
+        .batch_execute("UPDATE tools.batch_notification SET next_attempt_at = now()")
+        .await?;
 
     // The mail service is back: housekeeping sends what was pending.
     fx.deps.notify.mailer = std::sync::Arc::new(
@@ -732,6 +750,54 @@ async fn a_postgres_restart_in_the_middle_of_a_step_is_retried_and_the_batch_com
     assert_eq!(
         count(&fx, "SELECT count(*) FROM gold_demo.fact_sales").await?,
         2000
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stage_out_of_time_asks_for_a_retry_which_runs_only_what_is_left() -> anyhow::Result<()> {
+    let mut fx = fixture().await?;
+    let batch = sleepy_client(&fx).await?;
+    fx.deps
+        .pool
+        .get()
+        .await?
+        .batch_execute(
+            "INSERT INTO tools.transformation_config (client_id, procedure_name, execution_order, step_kind, sql_text)
+             SELECT client_id, v.n, v.o, 'sql', 'SELECT pg_sleep(2)' FROM tools.client_reference,
+               (VALUES ('acme.first', 1), ('acme.second', 2)) v(n, o)
+             WHERE client_schema = 'acme'",
+        )
+        .await?;
+    // 11 s of budget: the first step (2 s) starts; the second would start with under 10 s left.
+    fx.deps.stage_budget = Some(Duration::from_secs(11));
+    let err = steps::run(&fx.deps, &batch, Family::Transform)
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("time budget"), "{err}");
+    // The retry (a fresh invocation, a fresh budget) runs only the second step.
+    let summary = steps::run(&fx.deps, &batch, Family::Transform).await?;
+    assert_eq!((summary.steps, summary.already_done), (2, 1));
+    let statuses: Vec<(String, String)> = fx
+        .deps
+        .pool
+        .get()
+        .await?
+        .query(
+            "SELECT procedure_name, status FROM tools.transformation_log WHERE execution_name = $1 ORDER BY log_id",
+            &[&batch.execution_name],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("acme.first".to_string(), "SUCCESS".to_string()),
+            ("acme.second".to_string(), "SUCCESS".to_string())
+        ]
     );
     Ok(())
 }

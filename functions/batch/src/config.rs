@@ -40,8 +40,14 @@ pub async fn from_env() -> Result<(String, Config), muara_core::Error> {
                 .await?
         }
     };
-    // Lambda reuses the process: a small pool, kept across invocations.
-    let pool = muara_db::connect(&database_url, 2, Duration::from_secs(20)).await?;
+    // Lambda reuses the process: a small pool, kept across invocations — one connection per
+    // concurrent SQL step plus two for their log rows.
+    let pool = muara_db::connect(
+        &database_url,
+        settings.step_concurrency + 2,
+        Duration::from_secs(20),
+    )
+    .await?;
     let machines = [(
         muara_batch::model::MACHINE.to_string(),
         required("MUARA_BATCH_STATE_MACHINE_ARN")?,
@@ -64,6 +70,7 @@ pub async fn from_env() -> Result<(String, Config), muara_core::Error> {
         work_dir: std::env::temp_dir().join("muara"),
         convert: muara_convert::ConvertOptions::default(),
         step_concurrency: settings.step_concurrency,
+        stage_budget: settings.stage_budget,
         notify: Notify {
             mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(&sdk))),
             from: settings.mail_from.unwrap_or_default(),

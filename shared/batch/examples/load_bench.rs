@@ -88,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
         work_dir: dir.path().join("work"),
         convert: Default::default(),
         step_concurrency: 4,
+        stage_budget: None,
         notify: muara_batch::model::Notify {
             mailer: Arc::new(
                 muara_local::mailer::OutboxMailer::open(dir.path().join("outbox")).await?,

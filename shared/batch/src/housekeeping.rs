@@ -42,7 +42,7 @@ const LOGS: &[(&str, &str, &str)] = &[
     (
         "tools.batch_notification",
         "created_at",
-        " AND status = 'SENT'",
+        " AND status IN ('SENT', 'FAILED')",
     ),
 ];
 

@@ -19,6 +19,8 @@ pub struct Deps {
     pub convert: muara_convert::ConvertOptions,
     /// How many independent SQL steps of one batch run at once.
     pub step_concurrency: usize,
+    /// How long one SQL stage may run (Lambda: its timeout less a margin); none locally.
+    pub stage_budget: Option<std::time::Duration>,
     /// Where failure mail goes.
     pub notify: Notify,
 }
@@ -341,6 +343,8 @@ pub struct Settings {
     pub mail_from: Option<String>,
     /// `MUARA_MAIL_TO`: comma-separated recipients of failure mail.
     pub mail_to: Vec<String>,
+    /// `MUARA_STAGE_BUDGET_SECS`: the time budget of one SQL stage (unset: none).
+    pub stage_budget: Option<std::time::Duration>,
 }
 
 impl Settings {
@@ -361,6 +365,19 @@ impl Settings {
         Ok(Self {
             step_concurrency,
             retention: std::time::Duration::from_secs(days * 24 * 3600),
+            stage_budget: optional("MUARA_STAGE_BUDGET_SECS")
+                .map(|v| {
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|s| *s >= 30)
+                        .map(std::time::Duration::from_secs)
+                        .ok_or_else(|| {
+                            muara_core::Error::config(
+                                "MUARA_STAGE_BUDGET_SECS must be a number of seconds, at least 30",
+                            )
+                        })
+                })
+                .transpose()?,
             mail_from: optional("MUARA_MAIL_FROM"),
             mail_to: optional("MUARA_MAIL_TO")
                 .map(|v| {

@@ -27,13 +27,15 @@ pub struct Report<'a> {
     pub steps: &'a [StepRun],
     /// Why the execution failed as a whole (start failed, a SQL stage failed).
     pub error: Option<&'a str>,
+    /// A SQL stage failed (a step, or the stage itself: a dependency cycle, a bad name).
+    pub sql_failed: bool,
 }
 
 /// The commands that run the failed part again, as an operator types them.
 pub fn commands(r: &Report<'_>) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let files_failed = r.files.iter().any(|f| f.status == FileStatus::Failed);
-    let step_failed = r.steps.iter().any(|s| s.status == "FAILED");
+    let step_failed = r.sql_failed || r.steps.iter().any(|s| s.status == "FAILED");
     if files_failed || (r.error.is_some() && !step_failed && r.mode != Mode::Refresh) {
         let (verb, what) = if r.mode == Mode::Reprocessing {
             (
@@ -70,6 +72,10 @@ pub fn compose(r: &Report<'_>) -> (String, String) {
     let failed_step = r.steps.iter().find(|s| s.status == "FAILED");
     let what = match (failed_step, failed_files.len()) {
         (Some(s), _) => format!("{} step {} failed", s.family, s.name),
+        (None, 0) if r.sql_failed => r
+            .error
+            .map(|e| e.chars().take(120).collect())
+            .unwrap_or_else(|| "a SQL stage failed".into()),
         (None, 0) => r
             .error
             .map(|e| e.chars().take(80).collect())
@@ -203,19 +209,24 @@ pub struct Delivery {
     pub failed: usize,
 }
 
-/// Sends pending mail (all, or one execution's), each claimed first so two senders never
-/// send the same mail.
+/// Attempts before a mail is given up (and logged as an error); between attempts the wait
+/// doubles from one minute up to six hours.
+pub const MAX_ATTEMPTS: i32 = 20;
+
+/// Sends pending mail that is due (all, or one execution's), oldest due first. Each row is
+/// claimed first (its next attempt moved five minutes ahead), so two senders never send the
+/// same mail; a failed send sets the next attempt by backoff.
 pub async fn deliver_pending(deps: &Deps, only: Option<&str>) -> Result<Delivery> {
     let claimed = {
         let c = deps.pool.get().await.map_err(pool_error)?;
         c.query(
-            "UPDATE tools.batch_notification SET attempts = attempts + 1, claimed_until = now() + interval '5 minutes'
+            "UPDATE tools.batch_notification SET attempts = attempts + 1, next_attempt_at = now() + interval '5 minutes'
              WHERE notification_id IN (
                  SELECT notification_id FROM tools.batch_notification
-                 WHERE status = 'PENDING' AND (claimed_until IS NULL OR claimed_until < now())
+                 WHERE status = 'PENDING' AND next_attempt_at <= now()
                    AND ($1::text IS NULL OR execution_name = $1)
-                 ORDER BY created_at LIMIT 50 FOR UPDATE SKIP LOCKED)
-             RETURNING notification_id, sender, recipients, subject, body, execution_name",
+                 ORDER BY next_attempt_at LIMIT 50 FOR UPDATE SKIP LOCKED)
+             RETURNING notification_id, sender, recipients, subject, body, execution_name, attempts",
             &[&only],
         )
         .await
@@ -225,6 +236,7 @@ pub async fn deliver_pending(deps: &Deps, only: Option<&str>) -> Result<Delivery
     for row in claimed {
         let id: i64 = row.get(0);
         let execution: String = row.get(5);
+        let attempts: i32 = row.get(6);
         let mail = Mail {
             from: row.get(1),
             to: row.get(2),
@@ -233,7 +245,7 @@ pub async fn deliver_pending(deps: &Deps, only: Option<&str>) -> Result<Delivery
         };
         let result = if mail.to.is_empty() {
             Err(muara_core::Error::config(
-                "no recipients: set MUARA_MAIL_TO (OperatorEmail in the template)",
+                "no recipients: set MUARA_MAIL_TO (OperatorEmails in the template)",
             ))
         } else {
             deps.notify.mailer.send(&mail).await
@@ -243,7 +255,7 @@ pub async fn deliver_pending(deps: &Deps, only: Option<&str>) -> Result<Delivery
             Ok(sent) => {
                 c.execute(
                     "UPDATE tools.batch_notification SET status = 'SENT', sent_at = now(), message_id = $2,
-                            last_error = NULL, claimed_until = NULL WHERE notification_id = $1",
+                            last_error = NULL WHERE notification_id = $1",
                     &[&id, &sent.message_id],
                 )
                 .await
@@ -253,13 +265,22 @@ pub async fn deliver_pending(deps: &Deps, only: Option<&str>) -> Result<Delivery
             }
             Err(e) => {
                 let reason = e.chain();
+                let give_up = attempts >= MAX_ATTEMPTS;
+                let wait_minutes = 2f64.powi(attempts.clamp(0, 9) - 1).min(360.0);
                 c.execute(
-                    "UPDATE tools.batch_notification SET last_error = $2, claimed_until = NULL WHERE notification_id = $1",
-                    &[&id, &reason],
+                    "UPDATE tools.batch_notification
+                     SET last_error = $2, status = CASE WHEN $3 THEN 'FAILED' ELSE status END,
+                         next_attempt_at = now() + ($4::float8 * interval '1 minute')
+                     WHERE notification_id = $1",
+                    &[&id, &reason, &give_up, &wait_minutes],
                 )
                 .await
                 .map_err(|e| pg_error("updating tools.batch_notification", e))?;
-                tracing::error!(%execution, error = %reason, "failure mail not sent; it stays pending and housekeeping retries it");
+                if give_up {
+                    tracing::error!(%execution, attempts, error = %reason, "failure mail given up; see tools.batch_notification");
+                } else {
+                    tracing::error!(%execution, attempts, retry_in_minutes = wait_minutes, error = %reason, "failure mail not sent; it stays pending and housekeeping retries it");
+                }
                 out.failed += 1;
             }
         }
@@ -323,6 +344,7 @@ mod tests {
             files: &files,
             steps: &steps,
             error: Some("integrate step gold_demo.load_fact_sales failed"),
+            sql_failed: true,
         };
         let (subject, body) = compose(&r);
         assert_eq!(
@@ -358,6 +380,7 @@ mod tests {
             files: &files,
             steps: &[],
             error: None,
+            sql_failed: false,
         };
         let c = commands(&r);
         assert_eq!(c.len(), 1);
@@ -368,5 +391,18 @@ mod tests {
             commands(&r)[0].0,
             "muara batch reprocess demo --batch-id BATCH000001"
         );
+        // A SQL stage that failed without a step row (a dependency cycle): refresh, not restart.
+        let r = Report {
+            files: &[],
+            mode: Mode::Start,
+            status: "FAILED",
+            error: Some("integrate steps: dependency cycle: a -> b -> a"),
+            sql_failed: true,
+            ..r
+        };
+        let c = commands(&r);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].0, "muara batch refresh demo --batch-id BATCH000001");
+        assert!(compose(&r).0.contains("dependency cycle"));
     }
 }

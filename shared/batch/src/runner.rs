@@ -158,39 +158,53 @@ pub async fn request(
             Some(b) => b,
             None => repo::allocate_batch(&deps.pool, row.client_id).await?,
         };
-        let name = match mode {
-            Mode::Start => format!("{client}-{batch}-start"),
+        // `start` is named by its batch alone, so a duplicate trigger is refused by the
+        // orchestrator. Other modes count their runs; a name still taken (its log rows purged
+        // by retention, or an execution that died before logging) moves to the next number —
+        // safe, because the client's lock already keeps two requests from racing here.
+        let mut n = match mode {
+            Mode::Start => 0,
             _ => {
-                let n = repo::executions_of(
+                repo::executions_of(
                     &deps.pool,
                     row.client_id,
                     &batch.to_string(),
                     Some(mode.as_str()),
                 )
                 .await?
-                    + 1;
-                format!("{client}-{batch}-{}-{n}", mode.as_str())
+                    + 1
             }
         };
-        let input = RunInput {
-            client: client.to_string(),
-            batch_id: batch.to_string(),
-            mode,
-            execution_name: name.clone(),
-            lock: Some(LeaseRef::from(lease.clone())),
-        };
-        let started = deps
-            .orchestrator
-            .start(MACHINE, &name, &serde_json::to_value(&input)?)
-            .await?;
-        Ok::<_, Error>(match started {
-            Started::New { execution_id } => RunOutcome::Started {
-                execution_id,
-                name,
+        loop {
+            let name = match mode {
+                Mode::Start => format!("{client}-{batch}-start"),
+                _ => format!("{client}-{batch}-{}-{n}", mode.as_str()),
+            };
+            let input = RunInput {
+                client: client.to_string(),
                 batch_id: batch.to_string(),
-            },
-            Started::AlreadyExists { execution_id } => RunOutcome::Duplicate { execution_id, name },
-        })
+                mode,
+                execution_name: name.clone(),
+                lock: Some(LeaseRef::from(lease.clone())),
+            };
+            let started = deps
+                .orchestrator
+                .start(MACHINE, &name, &serde_json::to_value(&input)?)
+                .await?;
+            match started {
+                Started::New { execution_id } => {
+                    return Ok::<_, Error>(RunOutcome::Started {
+                        execution_id,
+                        name,
+                        batch_id: batch.to_string(),
+                    });
+                }
+                Started::AlreadyExists { execution_id } if mode == Mode::Start || n > 1000 => {
+                    return Ok(RunOutcome::Duplicate { execution_id, name });
+                }
+                Started::AlreadyExists { .. } => n += 1,
+            }
+        }
     }
     .await;
     // The lock travels with a started execution (finalise releases it); otherwise free it now.

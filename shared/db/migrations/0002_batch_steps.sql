@@ -50,13 +50,15 @@ CREATE TABLE tools.batch_notification (
     sender           text NOT NULL,
     subject          text NOT NULL,
     body             text NOT NULL,
-    status           text NOT NULL DEFAULT 'PENDING' CHECK (status IN ('PENDING', 'SENT')),
+    -- FAILED: given up after many attempts (logged as an error).
+    status           text NOT NULL DEFAULT 'PENDING' CHECK (status IN ('PENDING', 'SENT', 'FAILED')),
     attempts         integer NOT NULL DEFAULT 0,
     last_error       text,
     message_id       text,
-    -- A sender claims a row for a while, so finalise and housekeeping never send it twice.
-    claimed_until    timestamptz,
+    -- When the next attempt is due: a sender claims a row by moving it ahead (so finalise and
+    -- housekeeping never send it twice); a failed attempt moves it by backoff.
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
     created_at       timestamptz NOT NULL DEFAULT now(),
     sent_at          timestamptz
 );
-CREATE INDEX batch_notification_pending ON tools.batch_notification (created_at) WHERE status = 'PENDING';
+CREATE INDEX batch_notification_due ON tools.batch_notification (next_attempt_at) WHERE status = 'PENDING';

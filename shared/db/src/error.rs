@@ -26,9 +26,36 @@ pub fn pg_error(context: &str, e: tokio_postgres::Error) -> Error {
 /// Retryable: connection problems and the transient conflicts PostgreSQL asks clients to retry.
 pub fn classify(e: &tokio_postgres::Error) -> ErrorKind {
     match e.code() {
+        // A certificate that does not verify is configuration, and no retry changes it.
+        None if is_tls_failure(e) => ErrorKind::Config,
         None => ErrorKind::Retryable, // closed connection, I/O, timeouts: no SQLSTATE
         Some(code) => classify_state(code),
     }
+}
+
+/// Whether the error comes from the TLS handshake (rustls: certificate, name, protocol).
+fn is_tls_failure(e: &tokio_postgres::Error) -> bool {
+    if e.to_string().contains("server does not support TLS") {
+        return true;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = cur {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        if err.to_string().contains("server does not support TLS") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 fn classify_state(code: &SqlState) -> ErrorKind {

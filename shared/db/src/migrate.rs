@@ -40,6 +40,11 @@ pub const PLATFORM: MigrationSet = MigrationSet {
             name: "batch_steps",
             sql: include_str!("../migrations/0002_batch_steps.sql"),
         },
+        Migration {
+            version: 3,
+            name: "events",
+            sql: include_str!("../migrations/0003_events.sql"),
+        },
     ],
 };
 

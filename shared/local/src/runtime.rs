@@ -254,6 +254,7 @@ async fn serve(
         work_dir: cfg.data_dir.join("work"),
         convert: muara_convert::ConvertOptions::default(),
         step_concurrency: cfg.step_concurrency,
+        stage_budget: None,
         notify: muara_batch::model::Notify {
             mailer,
             from: cfg.mail_from.clone(),

@@ -120,6 +120,7 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
             files: &all,
             steps: &steps,
             error: run_error.as_deref(),
+            sql_failed: input.step_error.is_some(),
         });
         notify::record(
             &deps.pool,
@@ -174,7 +175,8 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
 }
 
 /// The manifest, with outcomes, from `incoming/` to `success/`, `refreshed/` (a successful
-/// refresh run) or `failed/`. A success removes the batch's stale `failed/` manifest.
+/// refresh run) or `failed/`. A successful start, restart or reprocessing removes the batch's
+/// stale `failed/` manifest.
 #[allow(clippy::too_many_arguments)]
 async fn move_manifest(
     deps: &Deps,
@@ -235,7 +237,9 @@ async fn move_manifest(
             },
         )
         .await?;
-    if ok {
+    // A restart or reprocessing that succeeds supersedes the batch's failed manifest; a
+    // refresh does not (it re-ran no failed file).
+    if ok && mode != Mode::Refresh {
         let stale = manifest_key(client, "failed", batch);
         if let Err(e) = deps.store.delete(&stale).await
             && e.kind() != ErrorKind::NotFound

@@ -8,7 +8,10 @@
 //!   configuration, and with `muara.batch_id` and `muara.client` set;
 //! - a procedure reports rows with `set_config('muara.rows_affected', n::text, true)`;
 //! - each run is logged (start, end, duration, rows, error) with the execution's name, so a
-//!   retried stage skips the steps this execution already finished.
+//!   retried stage skips the steps this execution already finished (and marks the runs it
+//!   supersedes `RETRIED` or `INTERRUPTED`);
+//! - under a stage time budget (Lambda), no step starts without time to finish, statement
+//!   timeouts are cut to the time left, and a stage out of time asks to be retried.
 //!
 //! Order: transformations and views run by their order number (equal numbers together);
 //! integrations by the dependency graph, dimensions before facts. Independent steps run
@@ -289,11 +292,34 @@ pub async fn run(deps: &Deps, batch: &BatchRef, family: Family) -> Result<StageS
     let mut running = FuturesUnordered::new();
     let mut rows = 0i64;
     let mut failures: Vec<(String, Error)> = Vec::new();
+    // In Lambda the stage has a time budget (the function's timeout less a margin): no step
+    // starts that could not finish within it, and statement timeouts are cut to fit.
+    let deadline = deps.stage_budget.map(|b| started + b);
+    let mut out_of_time = false;
     loop {
-        if failures.is_empty() {
-            for i in schedule.take(limit - running.len()) {
-                let step = &plan.steps[i];
-                running.push(async move { (i, run_logged(deps, batch, family, step).await) });
+        if failures.is_empty() && !out_of_time {
+            let free = limit - running.len();
+            let ready = if free > 0 {
+                schedule.take(free)
+            } else {
+                vec![]
+            };
+            for i in ready {
+                let mut step = plan.steps[i].clone();
+                let mut cut = false;
+                if let Some(d) = deadline {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left < MIN_STEP_TIME {
+                        schedule.finish(i, false);
+                        out_of_time = true;
+                        continue;
+                    }
+                    if left < step.timeout {
+                        step.timeout = left;
+                        cut = true;
+                    }
+                }
+                running.push(async move { (i, run_logged(deps, batch, family, &step, cut).await) });
             }
         }
         let Some((i, result)) = running.next().await else {
@@ -309,6 +335,13 @@ pub async fn run(deps: &Deps, batch: &BatchRef, family: Family) -> Result<StageS
                 failures.push((plan.steps[i].name.clone(), e));
             }
         }
+    }
+    if failures.is_empty() && out_of_time {
+        let left = schedule.not_started().len() + 1;
+        return Err(Error::retryable(format!(
+            "{} steps: the stage's time budget is used up with {left} step(s) left; the retry runs them (finished steps are skipped)",
+            family.label()
+        )));
     }
     if failures.is_empty() {
         return Ok(StageSummary {
@@ -343,11 +376,13 @@ pub async fn run(deps: &Deps, batch: &BatchRef, family: Family) -> Result<StageS
 async fn prepare(pool: &Pool, family: Family, execution: &str) -> Result<Vec<String>> {
     let c = pool.get().await.map_err(pool_error)?;
     let (table, col) = (family.log_table(), family.name_column());
+    // This is a retry of the stage: earlier runs that did not succeed are superseded.
     c.execute(
         &format!(
-            "UPDATE {table} SET status = 'INTERRUPTED', finished_at = clock_timestamp(),
-                    error_message = COALESCE(error_message, 'the stage was interrupted; retried')
-             WHERE execution_name = $1 AND status = 'RUNNING'"
+            "UPDATE {table} SET status = CASE status WHEN 'RUNNING' THEN 'INTERRUPTED' ELSE 'RETRIED' END,
+                    finished_at = COALESCE(finished_at, clock_timestamp()),
+                    error_message = COALESCE(error_message, 'the stage was interrupted')
+             WHERE execution_name = $1 AND status IN ('RUNNING', 'FAILED', 'SKIPPED')"
         ),
         &[&execution],
     )
@@ -385,12 +420,17 @@ async fn log_skipped(
     Ok(())
 }
 
-/// One step with its log row: RUNNING before, SUCCESS or FAILED after.
+/// The least time worth starting a step with, under a stage budget.
+const MIN_STEP_TIME: Duration = Duration::from_secs(10);
+
+/// One step with its log row: RUNNING before, SUCCESS or FAILED after. `cut`: its timeout was
+/// shortened to the stage's remaining budget.
 async fn run_logged(
     deps: &Deps,
     batch: &BatchRef,
     family: Family,
     step: &Step,
+    cut: bool,
 ) -> Result<Option<i64>> {
     let log_id: i64 = {
         let c = deps.pool.get().await.map_err(pool_error)?;
@@ -413,7 +453,7 @@ async fn run_logged(
         .get(0)
     };
     let t = Instant::now();
-    let result = execute(&deps.pool, batch, step).await;
+    let result = execute(&deps.pool, batch, step, cut).await;
     let ms = i64::try_from(t.elapsed().as_millis()).unwrap_or(i64::MAX);
     let (status, rows, error) = match &result {
         Ok(rows) => ("SUCCESS", *rows, None),
@@ -462,7 +502,18 @@ async fn run_logged(
 /// A step's failure, classified for the state machine: connection loss, serialization
 /// failures, deadlocks and lock timeouts are retried; a statement timeout, an error the
 /// step raised, or a missing procedure are not.
-fn step_error(step: &Step, e: tokio_postgres::Error) -> Error {
+fn step_error(step: &Step, cut: bool, e: tokio_postgres::Error) -> Error {
+    if e.code() == Some(&SqlState::QUERY_CANCELED) && cut {
+        return Error::with_source(
+            ErrorKind::Retryable,
+            format!(
+                "{} did not finish in the stage's remaining time budget ({} s); retried with a fresh budget",
+                step.name,
+                step.timeout.as_secs()
+            ),
+            e,
+        );
+    }
     if e.code() == Some(&SqlState::QUERY_CANCELED) {
         return Error::with_source(
             ErrorKind::Fatal,
@@ -478,33 +529,40 @@ fn step_error(step: &Step, e: tokio_postgres::Error) -> Error {
 }
 
 /// `muara.rows_affected`, when the step set it.
-async fn reported_rows(tx: &tokio_postgres::Transaction<'_>, step: &Step) -> Result<Option<i64>> {
+async fn reported_rows(
+    tx: &tokio_postgres::Transaction<'_>,
+    step: &Step,
+    cut: bool,
+) -> Result<Option<i64>> {
     let r = tx
         .query_one("SELECT current_setting('muara.rows_affected', true)", &[])
         .await
-        .map_err(|e| step_error(step, e))?;
+        .map_err(|e| step_error(step, cut, e))?;
     Ok(r.get::<_, Option<String>>(0)
         .and_then(|s| s.trim().parse().ok()))
 }
 
-async fn execute(pool: &Pool, batch: &BatchRef, step: &Step) -> Result<Option<i64>> {
+async fn execute(pool: &Pool, batch: &BatchRef, step: &Step, cut: bool) -> Result<Option<i64>> {
     let name = dotted(&step.name)?;
     let mut c = pool.get().await.map_err(pool_error)?;
-    let tx = c.transaction().await.map_err(|e| step_error(step, e))?;
-    let timeout = format!("{}s", step.timeout.as_secs());
+    let tx = c
+        .transaction()
+        .await
+        .map_err(|e| step_error(step, cut, e))?;
+    let timeout = format!("{}ms", step.timeout.as_millis().max(1));
     tx.execute(
         "SELECT set_config('statement_timeout', $1, true), set_config('muara.batch_id', $2, true),
                 set_config('muara.client', $3, true), set_config('muara.rows_affected', '', true)",
         &[&timeout, &batch.batch_id, &batch.client],
     )
     .await
-    .map_err(|e| step_error(step, e))?;
+    .map_err(|e| step_error(step, cut, e))?;
     let rows = match &step.kind {
         StepKind::Procedure => {
             tx.execute(&format!("CALL {name}($1::text)"), &[&batch.batch_id])
                 .await
-                .map_err(|e| step_error(step, e))?;
-            reported_rows(&tx, step).await?
+                .map_err(|e| step_error(step, cut, e))?;
+            reported_rows(&tx, step, cut).await?
         }
         StepKind::Function => {
             let r = tx
@@ -513,7 +571,7 @@ async fn execute(pool: &Pool, batch: &BatchRef, step: &Step) -> Result<Option<i6
                     &[&batch.batch_id],
                 )
                 .await
-                .map_err(|e| step_error(step, e))?;
+                .map_err(|e| step_error(step, cut, e))?;
             r.get::<_, Option<String>>(0)
                 .and_then(|s| s.trim().parse().ok())
         }
@@ -521,9 +579,9 @@ async fn execute(pool: &Pool, batch: &BatchRef, step: &Step) -> Result<Option<i6
             let msgs = tx
                 .simple_query(sql)
                 .await
-                .map_err(|e| step_error(step, e))?;
+                .map_err(|e| step_error(step, cut, e))?;
             // What the script reports, else the rows its statements touched.
-            match reported_rows(&tx, step).await? {
+            match reported_rows(&tx, step, cut).await? {
                 Some(n) => Some(n),
                 None => {
                     let n: u64 = msgs
@@ -546,7 +604,7 @@ async fn execute(pool: &Pool, batch: &BatchRef, step: &Step) -> Result<Option<i6
                     &[&name],
                 )
                 .await
-                .map_err(|e| step_error(step, e))?
+                .map_err(|e| step_error(step, cut, e))?
                 .map(|r| r.get(0));
             let how = if *concurrently && populated == Some(true) {
                 "CONCURRENTLY "
@@ -555,11 +613,11 @@ async fn execute(pool: &Pool, batch: &BatchRef, step: &Step) -> Result<Option<i6
             };
             tx.batch_execute(&format!("REFRESH MATERIALIZED VIEW {how}{name}"))
                 .await
-                .map_err(|e| step_error(step, e))?;
+                .map_err(|e| step_error(step, cut, e))?;
             None
         }
     };
-    tx.commit().await.map_err(|e| step_error(step, e))?;
+    tx.commit().await.map_err(|e| step_error(step, cut, e))?;
     Ok(rows)
 }
 

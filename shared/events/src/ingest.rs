@@ -1,0 +1,326 @@
+//! `POST /publish`: validate, claim each `(topic, event_id)` in the idempotency store, queue
+//! the new events, answer. An event is acknowledged only once its queue message is durable.
+//!
+//! Counting: items the worker never sees (rejected, duplicates, conflicts) are counted here,
+//! `received` with them in one statement; queued events are counted by the worker in the
+//! transaction that stores them. Either way `received = unique_processed + duplicate_dropped +
+//! conflicts + rejected` once nothing is pending, whatever is retried or redelivered.
+
+use crate::counters::{self, Delta};
+use crate::message::{EventsMessage, QueuedEvent};
+use crate::model::{self, Body, BodyError, Event, FieldError};
+use deadpool_postgres::Pool;
+use futures::stream::{self, StreamExt};
+use muara_core::ports::{Begin, IdempotencyStore, OutgoingMessage, Queue};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The publish path's ports and settings.
+#[derive(Clone)]
+pub struct Ingest {
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub queue: Arc<dyn Queue>,
+    pub pool: Pool,
+    /// How long a claim holds before another request may take the id over.
+    pub claim_ttl: Duration,
+    /// How long a completed id answers `ignored` without reaching the worker.
+    pub retention: Duration,
+    /// How long a request waits for another request publishing the same id.
+    pub in_progress_wait: Duration,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("claim_ttl", &self.claim_ttl)
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ingest {
+    pub fn new(idempotency: Arc<dyn IdempotencyStore>, queue: Arc<dyn Queue>, pool: Pool) -> Self {
+        Self {
+            idempotency,
+            queue,
+            pool,
+            claim_ttl: Duration::from_secs(30),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            in_progress_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// An HTTP answer: status and JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+fn reply(status: u16, body: Value) -> Reply {
+    Reply { status, body }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    New,
+    Duplicate,
+    Conflict,
+    Rejected(Vec<FieldError>),
+    /// Another request holds the id and did not finish in time: the publisher retries.
+    Retry,
+}
+
+impl Outcome {
+    fn status(&self) -> &'static str {
+        match self {
+            Outcome::New => "success",
+            Outcome::Duplicate => "ignored",
+            Outcome::Conflict => "conflict",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::Retry => "retry",
+        }
+    }
+}
+
+/// Room left in a queue message (SQS allows 256 KiB).
+const MESSAGE_BUDGET: usize = 200 * 1024;
+
+impl Ingest {
+    pub async fn publish(&self, body: &[u8]) -> Reply {
+        let (items, single) = match model::parse_body(body) {
+            Ok(Body::Single(v)) => (vec![v], true),
+            Ok(Body::Batch(v)) => (v, false),
+            Err(BodyError::TooLarge(m)) => {
+                return reply(413, json!({"status": "rejected", "error": m}));
+            }
+            Err(BodyError::Invalid(m)) => {
+                self.count_rejected_body().await;
+                return reply(422, json!({"status": "rejected", "error": m}));
+            }
+        };
+        let checked: Vec<Result<Event, Vec<FieldError>>> =
+            items.iter().map(model::validate).collect();
+
+        // Within the request: a repeated id is a duplicate (same payload) or a conflict.
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
+        let mut hashes: Vec<Option<String>> = vec![None; items.len()];
+        let mut first: std::collections::HashMap<String, (usize, String)> = Default::default();
+        for (i, c) in checked.iter().enumerate() {
+            match c {
+                Err(errors) => outcomes[i] = Some(Outcome::Rejected(errors.clone())),
+                Ok(e) => {
+                    let hash = e.payload_hash();
+                    match first.get(&e.key()) {
+                        Some((_, h)) if *h == hash => outcomes[i] = Some(Outcome::Duplicate),
+                        Some(_) => outcomes[i] = Some(Outcome::Conflict),
+                        None => {
+                            first.insert(e.key(), (i, hash.clone()));
+                        }
+                    }
+                    hashes[i] = Some(hash);
+                }
+            }
+        }
+
+        // Claim every other id, a few at a time.
+        let to_claim: Vec<usize> = (0..items.len())
+            .filter(|i| outcomes[*i].is_none())
+            .collect();
+        let claimed: Vec<(usize, muara_core::Result<Outcome>)> = stream::iter(to_claim)
+            .map(|i| {
+                let key = checked[i].as_ref().map(Event::key).unwrap_or_default();
+                let hash = hashes[i].clone().unwrap_or_default();
+                async move { (i, self.claim(&key, &hash).await) }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let mut failure = None;
+        for (i, r) in claimed {
+            match r {
+                Ok(o) => outcomes[i] = Some(o),
+                Err(e) => failure = Some(e),
+            }
+        }
+        let outcomes: Vec<Outcome> = outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::Retry))
+            .collect();
+        let new: Vec<usize> = (0..items.len())
+            .filter(|i| outcomes[*i] == Outcome::New)
+            .collect();
+        if let Some(e) = failure {
+            self.abandon(&checked, &new).await;
+            tracing::error!(error = %e.chain(), "idempotency store failed; nothing was acknowledged");
+            return reply(
+                503,
+                json!({"status": "error", "error": format!("the idempotency store is unavailable: {}", e.chain())}),
+            );
+        }
+
+        // Count what the worker will not see (and `received` with it), then queue the rest.
+        let delta = Delta::from_api(
+            outcomes
+                .iter()
+                .filter(|o| matches!(o, Outcome::Rejected(_)))
+                .count(),
+            outcomes
+                .iter()
+                .filter(|o| **o == Outcome::Duplicate)
+                .count(),
+            outcomes.iter().filter(|o| **o == Outcome::Conflict).count(),
+        );
+        if let Err(e) = counters::add(&self.pool, &delta).await {
+            self.abandon(&checked, &new).await;
+            tracing::error!(error = %e.chain(), "counting failed; nothing was acknowledged");
+            return reply(
+                503,
+                json!({"status": "error", "error": format!("the database is unavailable: {}", e.chain())}),
+            );
+        }
+        if !new.is_empty() {
+            let events: Vec<QueuedEvent> =
+                new.iter()
+                    .filter_map(|i| {
+                        checked[*i].as_ref().ok().map(|e| {
+                            QueuedEvent::from_event(e, hashes[*i].clone().unwrap_or_default())
+                        })
+                    })
+                    .collect();
+            let messages: Vec<OutgoingMessage> = EventsMessage::chunk(events, MESSAGE_BUDGET)
+                .iter()
+                .map(|m| OutgoingMessage::new(m.to_json()))
+                .collect();
+            if let Err(e) = self.queue.send_batch(&messages).await {
+                self.abandon(&checked, &new).await;
+                tracing::error!(error = %e.chain(), "queueing failed; the new events were not acknowledged");
+                return reply(
+                    503,
+                    json!({"status": "error", "error": format!("the queue is unavailable: {}", e.chain())}),
+                );
+            }
+            let done: Vec<muara_core::Result<()>> =
+                stream::iter(new.iter().filter_map(|i| checked[*i].as_ref().ok()))
+                    .map(|e| async move {
+                        self.idempotency
+                            .complete(&e.key(), &json!({"status": "queued"}), self.retention)
+                            .await
+                    })
+                    .buffer_unordered(16)
+                    .collect()
+                    .await;
+            for r in done {
+                if let Err(e) = r {
+                    // The event is queued; the claim expires and a retry is caught by the worker.
+                    tracing::warn!(error = %e.chain(), "could not complete an idempotency claim");
+                }
+            }
+            let pending = Delta::pending(new.len() as i64);
+            if let Err(e) = counters::add(&self.pool, &pending).await {
+                tracing::warn!(error = %e.chain(), "could not count pending events");
+            }
+        }
+
+        if single {
+            let (o, item) = (&outcomes[0], &items[0]);
+            let (topic, id) = (item.get("topic").cloned(), item.get("event_id").cloned());
+            return match o {
+                Outcome::New | Outcome::Duplicate => reply(
+                    200,
+                    json!({"status": o.status(), "topic": topic, "event_id": id}),
+                ),
+                Outcome::Conflict => reply(
+                    409,
+                    json!({"status": "conflict", "topic": topic, "event_id": id,
+                           "detail": "an event with this topic and event_id was published with a different payload; it is kept as first stored"}),
+                ),
+                Outcome::Rejected(errors) => {
+                    reply(422, json!({"status": "rejected", "errors": errors}))
+                }
+                Outcome::Retry => reply(
+                    503,
+                    json!({"status": "retry", "topic": topic, "event_id": id,
+                           "detail": "another request is publishing this event; retry"}),
+                ),
+            };
+        }
+        let results: Vec<Value> = outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let mut r = json!({"index": i, "status": o.status(),
+                                   "topic": items[i].get("topic"), "event_id": items[i].get("event_id")});
+                if let Outcome::Rejected(errors) = o {
+                    r["errors"] = json!(errors);
+                }
+                r
+            })
+            .collect();
+        let rejected: Vec<Value> = outcomes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| match o {
+                Outcome::Rejected(errors) => Some(json!({
+                    "index": i,
+                    "reason": errors.iter().map(|e| if e.field.is_empty() { e.reason.clone() } else { format!("{} {}", e.field, e.reason) }).collect::<Vec<_>>().join("; "),
+                    "errors": errors,
+                })),
+                _ => None,
+            })
+            .collect();
+        let count = |s: &Outcome| outcomes.iter().filter(|o| *o == s).count();
+        let retry: Vec<usize> = (0..outcomes.len())
+            .filter(|i| outcomes[*i] == Outcome::Retry)
+            .collect();
+        let mut body = json!({
+            "status": "ok",
+            "received": items.len() - retry.len(),
+            "accepted": count(&Outcome::New),
+            "duplicates": count(&Outcome::Duplicate),
+            "conflicts": count(&Outcome::Conflict),
+            "rejected": rejected,
+            "results": results,
+        });
+        if !retry.is_empty() {
+            body["retry"] = json!(retry);
+        }
+        reply(200, body)
+    }
+
+    /// One id's claim; waits a little for another request publishing the same id.
+    async fn claim(&self, key: &str, hash: &str) -> muara_core::Result<Outcome> {
+        let deadline = tokio::time::Instant::now() + self.in_progress_wait;
+        loop {
+            match self.idempotency.begin(key, hash, self.claim_ttl).await? {
+                Begin::Started => return Ok(Outcome::New),
+                Begin::Completed(_) => return Ok(Outcome::Duplicate),
+                Begin::Conflict { .. } => return Ok(Outcome::Conflict),
+                Begin::InProgress if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                Begin::InProgress => return Ok(Outcome::Retry),
+            }
+        }
+    }
+
+    /// Frees the claims of events that were not acknowledged, so a retry can take them now.
+    async fn abandon(&self, checked: &[Result<Event, Vec<FieldError>>], new: &[usize]) {
+        for i in new {
+            if let Some(Ok(e)) = checked.get(*i)
+                && let Err(err) = self.idempotency.abandon(&e.key()).await
+            {
+                tracing::warn!(error = %err.chain(), "could not abandon a claim; it expires on its own");
+            }
+        }
+    }
+
+    /// A body that is not JSON at all still counts as one received, rejected request.
+    async fn count_rejected_body(&self) {
+        if let Err(e) = counters::add(&self.pool, &Delta::from_api(1, 0, 0)).await {
+            tracing::warn!(error = %e.chain(), "could not count a rejected body");
+        }
+    }
+}
