@@ -14,6 +14,7 @@ mod batch_on_sfn;
 mod batch_steps;
 mod bronze_load;
 mod db_tls;
+mod events;
 mod idempotency_contract;
 mod local_runtime;
 mod locks_contract;

@@ -8,14 +8,17 @@
 //! - `metrics`: `GET /metrics` in the Prometheus text format, plus request counting.
 //! - `batches`: `POST /clients/{client}/batches` (start, restart, reprocess, refresh) and
 //!   `GET /clients/{client}/batches[/{batch_id}[/logs]]` through the [`BatchControl`] port.
+//! - `events`: `POST /publish`, `GET /stats`, `GET /events` through the [`EventsApi`] port.
 //! - [`client`]: a minimal HTTP/1.1 client (CLI → platform, tests → emulators).
 
 mod batches;
 pub mod client;
+mod events;
 mod health;
 mod metrics;
 
 pub use batches::{BatchControl, BatchQuery};
+pub use events::{EventsApi, PUBLISH_BODY_LIMIT};
 
 use axum::Router;
 use axum::routing::get;
@@ -36,6 +39,8 @@ pub struct AppState {
     pub probe_timeout: Duration,
     /// Pipeline B's run requests, where this host serves them.
     pub batches: Option<Arc<dyn BatchControl>>,
+    /// Pipeline C's publish, stats and events, where this host serves them.
+    pub events: Option<Arc<dyn EventsApi>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -59,6 +64,7 @@ impl AppState {
             host,
             probe_timeout: Duration::from_secs(3),
             batches: None,
+            events: None,
         }
     }
 
@@ -89,6 +95,13 @@ pub fn app(state: AppState) -> Router {
             "/clients/{client}/batches/{batch_id}/logs",
             get(batches::batch_logs),
         )
+        .route(
+            "/publish",
+            axum::routing::post(events::publish)
+                .layer(axum::extract::DefaultBodyLimit::max(PUBLISH_BODY_LIMIT)),
+        )
+        .route("/stats", get(events::stats))
+        .route("/events", get(events::list))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_requests,

@@ -85,6 +85,15 @@ impl Outcome {
     }
 }
 
+/// What claiming an id found.
+#[derive(Debug, Clone, PartialEq)]
+enum Claim {
+    New,
+    /// Another request holds it: look again once this request's own events are queued.
+    Deferred,
+    Done(Outcome),
+}
+
 /// Room left in a queue message (SQS allows 256 KiB).
 const MESSAGE_BUDGET: usize = 200 * 1024;
 
@@ -125,43 +134,61 @@ impl Ingest {
             }
         }
 
-        // Claim every other id, a few at a time.
+        // Claim every other id, a few at a time, without waiting: an id another request holds
+        // is deferred until this request has queued and completed its own new events — two
+        // requests holding ids the other wants would otherwise wait on each other.
         let to_claim: Vec<usize> = (0..items.len())
             .filter(|i| outcomes[*i].is_none())
             .collect();
-        let claimed: Vec<(usize, muara_core::Result<Outcome>)> = stream::iter(to_claim)
-            .map(|i| {
-                let key = checked[i].as_ref().map(Event::key).unwrap_or_default();
-                let hash = hashes[i].clone().unwrap_or_default();
-                async move { (i, self.claim(&key, &hash).await) }
-            })
-            .buffer_unordered(16)
-            .collect()
-            .await;
-        let mut failure = None;
-        for (i, r) in claimed {
-            match r {
-                Ok(o) => outcomes[i] = Some(o),
-                Err(e) => failure = Some(e),
+        let mut waiting = to_claim;
+        let mut queued = 0usize;
+        for wait in [false, true] {
+            if waiting.is_empty() {
+                break;
             }
+            let claimed: Vec<(usize, muara_core::Result<Claim>)> = stream::iter(waiting)
+                .map(|i| {
+                    let key = checked[i].as_ref().map(Event::key).unwrap_or_default();
+                    let hash = hashes[i].clone().unwrap_or_default();
+                    async move { (i, self.claim(&key, &hash, wait).await) }
+                })
+                .buffer_unordered(16)
+                .collect()
+                .await;
+            let mut failure = None;
+            let mut new = Vec::new();
+            waiting = Vec::new();
+            for (i, r) in claimed {
+                match r {
+                    Ok(Claim::New) => {
+                        outcomes[i] = Some(Outcome::New);
+                        new.push(i);
+                    }
+                    Ok(Claim::Deferred) => waiting.push(i),
+                    Ok(Claim::Done(o)) => outcomes[i] = Some(o),
+                    Err(e) => failure = Some(e),
+                }
+            }
+            if let Some(e) = failure {
+                self.abandon(&checked, &new).await;
+                tracing::error!(error = %e.chain(), "idempotency store failed; the new events were not acknowledged");
+                return reply(
+                    503,
+                    json!({"status": "error", "error": format!("the idempotency store is unavailable: {}", e.chain())}),
+                );
+            }
+            if let Err(r) = self.enqueue(&checked, &hashes, &new).await {
+                return r;
+            }
+            queued += new.len();
         }
         let outcomes: Vec<Outcome> = outcomes
             .into_iter()
             .map(|o| o.unwrap_or(Outcome::Retry))
             .collect();
-        let new: Vec<usize> = (0..items.len())
-            .filter(|i| outcomes[*i] == Outcome::New)
-            .collect();
-        if let Some(e) = failure {
-            self.abandon(&checked, &new).await;
-            tracing::error!(error = %e.chain(), "idempotency store failed; nothing was acknowledged");
-            return reply(
-                503,
-                json!({"status": "error", "error": format!("the idempotency store is unavailable: {}", e.chain())}),
-            );
-        }
 
-        // Count what the worker will not see (and `received` with it), then queue the rest.
+        // Count what the worker will not see, `received` with it (the worker counts the queued
+        // events as it stores them).
         let delta = Delta::from_api(
             outcomes
                 .iter()
@@ -174,54 +201,18 @@ impl Ingest {
             outcomes.iter().filter(|o| **o == Outcome::Conflict).count(),
         );
         if let Err(e) = counters::add(&self.pool, &delta).await {
-            self.abandon(&checked, &new).await;
-            tracing::error!(error = %e.chain(), "counting failed; nothing was acknowledged");
+            // Answer an error so the publisher retries: every item is then received (and
+            // counted) again, as what it is by then.
+            tracing::error!(error = %e.chain(), "counting failed; the publisher is asked to retry");
             return reply(
                 503,
                 json!({"status": "error", "error": format!("the database is unavailable: {}", e.chain())}),
             );
         }
-        if !new.is_empty() {
-            let events: Vec<QueuedEvent> =
-                new.iter()
-                    .filter_map(|i| {
-                        checked[*i].as_ref().ok().map(|e| {
-                            QueuedEvent::from_event(e, hashes[*i].clone().unwrap_or_default())
-                        })
-                    })
-                    .collect();
-            let messages: Vec<OutgoingMessage> = EventsMessage::chunk(events, MESSAGE_BUDGET)
-                .iter()
-                .map(|m| OutgoingMessage::new(m.to_json()))
-                .collect();
-            if let Err(e) = self.queue.send_batch(&messages).await {
-                self.abandon(&checked, &new).await;
-                tracing::error!(error = %e.chain(), "queueing failed; the new events were not acknowledged");
-                return reply(
-                    503,
-                    json!({"status": "error", "error": format!("the queue is unavailable: {}", e.chain())}),
-                );
-            }
-            let done: Vec<muara_core::Result<()>> =
-                stream::iter(new.iter().filter_map(|i| checked[*i].as_ref().ok()))
-                    .map(|e| async move {
-                        self.idempotency
-                            .complete(&e.key(), &json!({"status": "queued"}), self.retention)
-                            .await
-                    })
-                    .buffer_unordered(16)
-                    .collect()
-                    .await;
-            for r in done {
-                if let Err(e) = r {
-                    // The event is queued; the claim expires and a retry is caught by the worker.
-                    tracing::warn!(error = %e.chain(), "could not complete an idempotency claim");
-                }
-            }
-            let pending = Delta::pending(new.len() as i64);
-            if let Err(e) = counters::add(&self.pool, &pending).await {
-                tracing::warn!(error = %e.chain(), "could not count pending events");
-            }
+        if queued > 0
+            && let Err(e) = counters::add(&self.pool, &Delta::pending(queued as i64)).await
+        {
+            tracing::warn!(error = %e.chain(), "could not count pending events");
         }
 
         if single {
@@ -290,28 +281,91 @@ impl Ingest {
         reply(200, body)
     }
 
-    /// One id's claim; waits a little for another request publishing the same id.
-    async fn claim(&self, key: &str, hash: &str) -> muara_core::Result<Outcome> {
+    /// One id's claim. An id another request holds is deferred, or with `wait` waited for a
+    /// little (that request is then queueing it) and answered `retry` if it is still held.
+    async fn claim(&self, key: &str, hash: &str, wait: bool) -> muara_core::Result<Claim> {
         let deadline = tokio::time::Instant::now() + self.in_progress_wait;
         loop {
             match self.idempotency.begin(key, hash, self.claim_ttl).await? {
-                Begin::Started => return Ok(Outcome::New),
-                Begin::Completed(_) => return Ok(Outcome::Duplicate),
-                Begin::Conflict { .. } => return Ok(Outcome::Conflict),
+                Begin::Started => return Ok(Claim::New),
+                Begin::Completed(_) => return Ok(Claim::Done(Outcome::Duplicate)),
+                Begin::Conflict { .. } => return Ok(Claim::Done(Outcome::Conflict)),
+                Begin::InProgress if !wait => return Ok(Claim::Deferred),
                 Begin::InProgress if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(25)).await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                Begin::InProgress => return Ok(Outcome::Retry),
+                Begin::InProgress => return Ok(Claim::Done(Outcome::Retry)),
             }
         }
     }
 
+    /// Queues new events (acknowledged only once their messages are durable) and completes
+    /// their claims. On failure the claims are freed and the error answer returned.
+    async fn enqueue(
+        &self,
+        checked: &[Result<Event, Vec<FieldError>>],
+        hashes: &[Option<String>],
+        new: &[usize],
+    ) -> Result<(), Reply> {
+        if new.is_empty() {
+            return Ok(());
+        }
+        let events: Vec<QueuedEvent> = new
+            .iter()
+            .filter_map(|i| {
+                checked[*i]
+                    .as_ref()
+                    .ok()
+                    .map(|e| QueuedEvent::from_event(e, hashes[*i].clone().unwrap_or_default()))
+            })
+            .collect();
+        let messages: Vec<OutgoingMessage> = EventsMessage::chunk(events, MESSAGE_BUDGET)
+            .iter()
+            .map(|m| OutgoingMessage::new(m.to_json()))
+            .collect();
+        if let Err(e) = self.queue.send_batch(&messages).await {
+            self.abandon(checked, new).await;
+            tracing::error!(error = %e.chain(), "queueing failed; the new events were not acknowledged");
+            return Err(reply(
+                503,
+                json!({"status": "error", "error": format!("the queue is unavailable: {}", e.chain())}),
+            ));
+        }
+        let keys: Vec<String> = new
+            .iter()
+            .filter_map(|i| checked[*i].as_ref().ok().map(Event::key))
+            .collect();
+        let done: Vec<muara_core::Result<()>> = stream::iter(keys)
+            .map(|key| async move {
+                self.idempotency
+                    .complete(&key, &json!({"status": "queued"}), self.retention)
+                    .await
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for r in done {
+            if let Err(e) = r {
+                // The event is queued; the claim expires and a repeat is caught by the worker.
+                tracing::warn!(error = %e.chain(), "could not complete an idempotency claim");
+            }
+        }
+        Ok(())
+    }
+
     /// Frees the claims of events that were not acknowledged, so a retry can take them now.
     async fn abandon(&self, checked: &[Result<Event, Vec<FieldError>>], new: &[usize]) {
-        for i in new {
-            if let Some(Ok(e)) = checked.get(*i)
-                && let Err(err) = self.idempotency.abandon(&e.key()).await
-            {
+        let keys: Vec<String> = new
+            .iter()
+            .filter_map(|i| {
+                checked
+                    .get(*i)
+                    .and_then(|c| c.as_ref().ok())
+                    .map(Event::key)
+            })
+            .collect();
+        for key in keys {
+            if let Err(err) = self.idempotency.abandon(&key).await {
                 tracing::warn!(error = %err.chain(), "could not abandon a claim; it expires on its own");
             }
         }

@@ -15,3 +15,33 @@ pub mod message;
 pub mod model;
 pub mod read;
 pub mod worker;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// The aggregator as the HTTP API serves it.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub ingest: ingest::Ingest,
+}
+
+#[async_trait]
+impl muara_api::EventsApi for Service {
+    async fn publish(&self, body: &[u8]) -> (u16, Value) {
+        let r = self.ingest.publish(body).await;
+        (r.status, r.body)
+    }
+
+    async fn stats(&self, uptime_seconds: u64) -> muara_core::Result<Value> {
+        read::stats(&self.ingest.pool, uptime_seconds).await
+    }
+
+    async fn events(
+        &self,
+        topic: Option<&str>,
+        limit: Option<i64>,
+        cursor: Option<&str>,
+    ) -> muara_core::Result<Value> {
+        read::events(&self.ingest.pool, topic, limit, cursor).await
+    }
+}

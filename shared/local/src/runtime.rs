@@ -25,6 +25,10 @@ use tokio::sync::watch;
 pub const LAKE_EVENTS_QUEUE: &str = "lake-events";
 /// Deliveries before a notification that keeps failing goes to the dead-letter queue.
 pub const LAKE_EVENTS_MAX_RECEIVES: u32 = 5;
+/// The queue between `POST /publish` and the events worker.
+pub const EVENTS_QUEUE: &str = "events";
+/// Deliveries before an events message that keeps failing goes to the dead-letter queue.
+pub const EVENTS_MAX_RECEIVES: u32 = 5;
 /// The bucket name local notifications carry.
 pub const LOCAL_BUCKET: &str = "muara-local-lake";
 
@@ -52,6 +56,8 @@ pub struct UpConfig {
     pub retention: Duration,
     /// How often housekeeping runs (also once at start-up).
     pub housekeeping_interval: Duration,
+    /// Worker loops storing published events.
+    pub event_workers: usize,
 }
 
 impl UpConfig {
@@ -73,6 +79,7 @@ impl UpConfig {
             step_concurrency: 4,
             retention: muara_batch::housekeeping::DEFAULT_RETENTION,
             housekeeping_interval: Duration::from_secs(3600),
+            event_workers: 2,
         }
     }
 }
@@ -242,6 +249,36 @@ async fn serve(
         .await?,
     );
 
+    // Pipeline C: publish → idempotency claims → the events queue → worker → PostgreSQL.
+    let events_dlq = format!("{EVENTS_QUEUE}-dlq");
+    PgQueue::ensure(
+        &pool,
+        &QueueSpec {
+            name: events_dlq.clone(),
+            visibility_timeout: Duration::from_secs(30),
+            redrive: None,
+        },
+    )
+    .await?;
+    let events_queue = Arc::new(
+        PgQueue::ensure(
+            &pool,
+            &QueueSpec {
+                name: EVENTS_QUEUE.into(),
+                visibility_timeout: Duration::from_secs(30),
+                redrive: Some((events_dlq, EVENTS_MAX_RECEIVES)),
+            },
+        )
+        .await?,
+    );
+    let events = muara_events::Service {
+        ingest: muara_events::ingest::Ingest::new(
+            Arc::new(PgLocks::new(pool.clone())),
+            events_queue.clone(),
+            pool.clone(),
+        ),
+    };
+
     let orchestrator = Arc::new(LocalOrchestrator::new(
         pool.clone(),
         Arc::new(crate::tasks::NoTasksYet),
@@ -291,6 +328,7 @@ async fn serve(
     );
     let mut state = muara_api::AppState::new("local", metrics.clone());
     state.batches = Some(Arc::new(crate::pipelines::BatchControl(batch.clone())));
+    state.events = Some(Arc::new(events));
     let state = state
         .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())))
         .with_probe(Arc::new(DirProbe(cfg.lake_dir.clone())))
@@ -356,6 +394,24 @@ async fn serve(
         });
     }
 
+    for _ in 0..cfg.event_workers.max(1) {
+        // The events worker, as the SQS-triggered Lambda does it in AWS.
+        let mut stop = shutdown.clone();
+        let (pool, queue) = (pool.clone(), events_queue.clone());
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    r = muara_events::worker::round(&pool, queue.as_ref(), Duration::from_secs(1)) => {
+                        if let Err(e) = r {
+                            tracing::error!(error = %e.chain(), "events worker round failed");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
     {
         // Housekeeping: pending failure mail, old log rows, old archived files.
         let mut stop = shutdown.clone();
