@@ -33,6 +33,8 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Pipeline C: send a known load to POST /publish, then check GET /stats against it.
+    PublishSim(SimArgs),
     /// Pipeline B: run a client's batches and see what they did (through the platform's API).
     Batch {
         #[command(subcommand)]
@@ -46,6 +48,36 @@ enum Command {
         )]
         api: String,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct SimArgs {
+    /// The platform's API.
+    #[arg(long, env = "MUARA_API_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Events to send (repeats included).
+    #[arg(long, default_value_t = 20_000)]
+    events: usize,
+    /// Topics to spread them over.
+    #[arg(long, default_value_t = 10)]
+    topics: usize,
+    /// Share of events that repeat an earlier one, 0.0–0.9.
+    #[arg(long, default_value_t = 0.3)]
+    duplicates: f64,
+    /// Events per request (1 sends single events).
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Seconds to wait for the worker to store everything.
+    #[arg(long, default_value_t = 120)]
+    settle_secs: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +187,32 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => run_up(args).await,
+        Command::PublishSim(a) => {
+            if !(0.0..=0.9).contains(&a.duplicates) {
+                anyhow::bail!("--duplicates must be between 0.0 and 0.9");
+            }
+            let sim = muara_events::sim::run(&muara_events::sim::SimConfig {
+                url: a.url.clone(),
+                events: a.events,
+                topics: a.topics,
+                duplicate_rate: a.duplicates,
+                batch_size: a.batch_size,
+                concurrency: a.concurrency,
+                seed: a.seed,
+                settle: Duration::from_secs(a.settle_secs),
+            })
+            .await
+            .with_context(|| format!("publishing to {}", a.url))?;
+            if a.json {
+                report(&serde_json::to_string_pretty(&sim)?);
+            } else {
+                report(&sim.render());
+            }
+            if !sim.problems.is_empty() {
+                anyhow::bail!("the stats do not match what was sent");
+            }
+            Ok(())
+        }
         Command::Batch { command, api } => {
             let (client, mode, batch_id) = match command {
                 BatchCommand::Start { client } => (client, "start", None),

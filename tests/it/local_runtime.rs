@@ -221,3 +221,64 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
     tokio::time::timeout(Duration::from_secs(30), runtime).await???;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn publish_sim_against_muara_up_stores_exactly_the_distinct_events() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cfg = UpConfig {
+        database_url: Some(postgres().await?.fresh_db().await?),
+        db_connect_timeout: Duration::from_secs(10),
+        ..UpConfig::new(
+            dir.path().join("data"),
+            dir.path().join("lake"),
+            "127.0.0.1:0".parse()?,
+        )
+    };
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let (ready, ready_rx) = tokio::sync::oneshot::channel::<Running>();
+    let runtime = tokio::spawn(up(
+        cfg,
+        vec![],
+        move |r| {
+            let _ = ready.send(r.clone());
+        },
+        stop_rx,
+    ));
+    let running = tokio::time::timeout(Duration::from_secs(60), ready_rx).await??;
+
+    // The bar: 20,000 events, 30 % repeats → exactly 14,000 stored, stats adding up.
+    let report = muara_events::sim::run(&muara_events::sim::SimConfig {
+        url: format!("http://{}", running.http),
+        events: 20_000,
+        topics: 10,
+        duplicate_rate: 0.3,
+        batch_size: 100,
+        concurrency: 8,
+        seed: 42,
+        settle: Duration::from_secs(120),
+    })
+    .await?;
+    assert!(report.problems.is_empty(), "{}", report.render());
+    assert_eq!(report.stats_delta["unique_processed"], 14_000);
+    assert_eq!(report.stats_delta["duplicate_dropped"], 6_000);
+    assert_eq!(report.stats_delta["received"], 20_000);
+    assert_eq!(report.accepted, 14_000);
+    // … and a run of single events against the same service.
+    let single = muara_events::sim::run(&muara_events::sim::SimConfig {
+        url: format!("http://{}", running.http),
+        events: 500,
+        topics: 3,
+        duplicate_rate: 0.3,
+        batch_size: 1,
+        concurrency: 8,
+        seed: 7,
+        settle: Duration::from_secs(60),
+    })
+    .await?;
+    assert!(single.problems.is_empty(), "{}", single.render());
+    assert_eq!(single.stats_delta["unique_processed"], 350);
+
+    stop.send(true)?;
+    tokio::time::timeout(Duration::from_secs(30), runtime).await???;
+    Ok(())
+}

@@ -8,12 +8,14 @@
 //! - [`counters`]: sharded counters behind `GET /stats`.
 //! - [`read`]: `GET /stats`, `GET /events`.
 //! - [`message`]: what travels on the queue.
+//! - [`sim`]: `muara publish-sim`, a load generator that checks the stats after.
 
 pub mod counters;
 pub mod ingest;
 pub mod message;
 pub mod model;
 pub mod read;
+pub mod sim;
 pub mod worker;
 
 use async_trait::async_trait;
