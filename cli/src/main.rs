@@ -338,6 +338,8 @@ async fn run_up(args: UpArgs) -> anyhow::Result<()> {
             "MUARA_HOUSEKEEPING_INTERVAL_SECS",
             cfg.housekeeping_interval,
         )?,
+        event_workers: muara_core::config::parsed_or("MUARA_EVENT_WORKERS", cfg.event_workers)?
+            .clamp(1, 32),
         ..cfg
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -365,7 +367,7 @@ async fn run_up(args: UpArgs) -> anyhow::Result<()> {
         vec![],
         |r| {
             report(&format!(
-                "muara is up\n  API         http://{0}  (GET /health, GET /metrics)\n  database    {1}\n  lake        {2}  (drop files under raw/<client>/<source>/incoming/)\n  outbox      {3}\n  machines    {4}\nPress Ctrl-C to stop.",
+                "muara is up\n  API         http://{0}  (GET /health, /metrics, /stats, /events; POST /publish; /clients/<client>/batches)\n  database    {1}\n  lake        {2}  (drop files under raw/<client>/<source>/incoming/)\n  outbox      {3}\n  machines    {4}\nPress Ctrl-C to stop.",
                 r.http,
                 r.database_url,
                 r.lake_dir.display(),

@@ -1,0 +1,97 @@
+//! Pipeline C Lambdas, one binary:
+//!
+//! - `MUARA_HANDLER=api`: `POST /publish`, `GET /stats`, `GET /events` (and `/health`) behind
+//!   API Gateway — the same axum router `muara up` serves.
+//! - `MUARA_HANDLER=worker`: the events queue's SQS event source; stores each message's events
+//!   and reports the messages that failed (`ReportBatchItemFailures`), which come back.
+//!
+//! Wiring only: configuration → adapters → runtime. The logic is in `muara-events`.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use muara_aws::dynamo::DynamoLocks;
+use muara_aws::sqs::SqsQueue;
+use muara_core::config::{optional, required};
+use muara_core::sqs::{BatchResponse, SqsEvent};
+use muara_events::ingest::Ingest;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .with_target(false)
+        .init();
+    let role = required("MUARA_HANDLER")?;
+    let sdk = muara_aws::load_sdk_config().await;
+    let database_url = match optional("DATABASE_URL") {
+        Some(url) => url,
+        None => {
+            let arn = required("MUARA_DB_SECRET_ARN")?;
+            muara_aws::secrets::database_url(&aws_sdk_secretsmanager::Client::new(&sdk), &arn)
+                .await?
+        }
+    };
+    let pool = muara_db::connect(&database_url, 4, Duration::from_secs(20)).await?;
+    match role.as_str() {
+        "api" => {
+            let ingest = Ingest::new(
+                Arc::new(DynamoLocks::new(
+                    aws_sdk_dynamodb::Client::new(&sdk),
+                    required("MUARA_LOCKS_TABLE")?,
+                )),
+                Arc::new(SqsQueue::new(
+                    aws_sdk_sqs::Client::new(&sdk),
+                    required("MUARA_EVENTS_QUEUE_URL")?,
+                )),
+                pool.clone(),
+            );
+            let mut state =
+                muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
+                    .with_probe(Arc::new(muara_db::pool::DbProbe(pool)));
+            state.events = Some(Arc::new(muara_events::Service { ingest }));
+            lambda_http::run(muara_api::app(state)).await
+        }
+        "worker" => {
+            let pool = &pool;
+            lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
+                Ok::<_, lambda_runtime::Error>(worker(pool, ev.payload).await)
+            }))
+            .await
+        }
+        other => Err(format!("MUARA_HANDLER={other:?} is not api or worker").into()),
+    }
+}
+
+/// Applies each message; a message that fails (database down, a transient conflict) is
+/// reported and redelivered by SQS; one that can never be applied ends in the dead-letter
+/// queue after its receives.
+async fn worker(pool: &muara_db::Pool, payload: Value) -> BatchResponse {
+    let mut response = BatchResponse::default();
+    let event: SqsEvent = match serde_json::from_value(payload) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "worker invoked with something that is not an SQS event");
+            return response;
+        }
+    };
+    for m in event.records {
+        match muara_events::worker::apply(pool, &m.body).await {
+            Ok(a) => {
+                tracing::info!(message_id = %m.message_id, stored = a.stored, duplicates = a.duplicates, conflicts = a.conflicts, already_applied = a.already_applied, "events applied")
+            }
+            Err(e) => {
+                tracing::error!(message_id = %m.message_id, error = %e.chain(), error_type = e.kind().error_type(), "events message failed");
+                response.fail(&m.message_id);
+            }
+        }
+    }
+    response
+}
