@@ -130,21 +130,23 @@ struct Tally {
 async fn send(url: &str, items: Vec<Value>, single: bool) -> Result<Tally> {
     let mut t = Tally::default();
     let mut left = items;
-    for attempt in 0..20 {
-        if left.is_empty() {
-            break;
-        }
+    // A publisher keeps retrying what was not acknowledged (a database restart, an id another
+    // request holds), with backoff, for up to two minutes.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut attempt: u64 = 0;
+    while !left.is_empty() && Instant::now() < deadline {
         if attempt > 0 {
             t.resent += left.len() as u64;
-            tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            tokio::time::sleep(Duration::from_millis((50 * attempt).min(1000))).await;
         }
+        attempt += 1;
         let body = if single && left.len() == 1 {
             left[0].to_string()
         } else {
             Value::Array(left.clone()).to_string()
         };
         let started = Instant::now();
-        let (status, answer) = muara_api::client::send(
+        let (status, answer) = match muara_api::client::send(
             url,
             "POST",
             "/publish",
@@ -153,7 +155,13 @@ async fn send(url: &str, items: Vec<Value>, single: bool) -> Result<Tally> {
             &body,
             Duration::from_secs(60),
         )
-        .await?;
+        .await
+        {
+            Ok(a) => a,
+            // No answer: nothing is known to be acknowledged, send again.
+            Err(e) if e.is_retryable() => continue,
+            Err(e) => return Err(e),
+        };
         t.latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         let v: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
         match status {
@@ -194,7 +202,7 @@ async fn send(url: &str, items: Vec<Value>, single: bool) -> Result<Tally> {
     }
     if !left.is_empty() {
         return Err(Error::retryable(format!(
-            "{} events still unanswered after 20 attempts",
+            "{} events still unacknowledged after {attempt} attempts over two minutes",
             left.len()
         )));
     }
