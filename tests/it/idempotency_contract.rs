@@ -13,6 +13,7 @@ contract!(
         an_expired_claim_can_be_taken_over,
         an_abandoned_claim_can_be_retried_at_once,
         concurrent_claims_start_the_work_once,
+        many_keys_at_once_answer_as_one_by_one,
     ],
     local_pg => pg_locks,
     aws_dynamodb => dynamo_locks,
@@ -108,5 +109,46 @@ async fn concurrent_claims_start_the_work_once(fx: &LocksFx) -> anyhow::Result<(
         }
     }
     assert_eq!(started, 1);
+    Ok(())
+}
+
+async fn many_keys_at_once_answer_as_one_by_one(fx: &LocksFx) -> anyhow::Result<()> {
+    let p = muara_testkit::unique("k");
+    let key = |n: &str| format!("{p}/{n}");
+    // Set the scene: one completed, one in progress, one completed with another payload.
+    fx.idem.begin(&key("done"), "h", CLAIM).await?;
+    fx.idem
+        .complete(&key("done"), &json!({"ok": 1}), KEEP)
+        .await?;
+    fx.idem.begin(&key("busy"), "h", CLAIM).await?;
+    fx.idem.begin(&key("other"), "h-old", CLAIM).await?;
+    fx.idem.complete(&key("other"), &json!({}), KEEP).await?;
+    let items: Vec<(String, String)> = ["new", "done", "busy", "other"]
+        .iter()
+        .map(|n| (key(n), "h".to_string()))
+        .collect();
+    let answers = fx.idem.begin_many(&items, CLAIM).await?;
+    assert_eq!(
+        answers,
+        [
+            Begin::Started,
+            Begin::Completed(json!({"ok": 1})),
+            Begin::InProgress,
+            Begin::Conflict {
+                existing_hash: "h-old".into()
+            },
+        ]
+    );
+    fx.idem
+        .complete_many(&[key("new"), key("busy")], &json!({"ok": 2}), KEEP)
+        .await?;
+    assert_eq!(
+        fx.idem.begin(&key("new"), "h", CLAIM).await?,
+        Begin::Completed(json!({"ok": 2}))
+    );
+    assert_eq!(
+        fx.idem.begin(&key("busy"), "h", CLAIM).await?,
+        Begin::Completed(json!({"ok": 2}))
+    );
     Ok(())
 }

@@ -70,7 +70,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
 }
 
-/// Applies each message; a message that fails (database down, a transient conflict) is
+/// Applies the batch's messages (in one transaction when they all go through); a message that
+/// fails (database down, a transient conflict) is
 /// reported and redelivered by SQS; one that can never be applied ends in the dead-letter
 /// queue after its receives.
 async fn worker(pool: &muara_db::Pool, payload: Value) -> BatchResponse {
@@ -82,8 +83,10 @@ async fn worker(pool: &muara_db::Pool, payload: Value) -> BatchResponse {
             return response;
         }
     };
-    for m in event.records {
-        match muara_events::worker::apply(pool, &m.body).await {
+    let bodies: Vec<&str> = event.records.iter().map(|m| m.body.as_str()).collect();
+    let results = muara_events::worker::apply_all(pool, &bodies).await;
+    for (m, r) in event.records.iter().zip(results) {
+        match r {
             Ok(a) => {
                 tracing::info!(message_id = %m.message_id, stored = a.stored, duplicates = a.duplicates, conflicts = a.conflicts, already_applied = a.already_applied, "events applied")
             }

@@ -94,6 +94,17 @@ enum Claim {
     Done(Outcome),
 }
 
+impl Claim {
+    fn from_begin(b: Begin) -> Self {
+        match b {
+            Begin::Started => Claim::New,
+            Begin::Completed(_) => Claim::Done(Outcome::Duplicate),
+            Begin::Conflict { .. } => Claim::Done(Outcome::Conflict),
+            Begin::InProgress => Claim::Deferred,
+        }
+    }
+}
+
 /// Room left in a queue message (SQS allows 256 KiB).
 const MESSAGE_BUDGET: usize = 200 * 1024;
 
@@ -146,15 +157,36 @@ impl Ingest {
             if waiting.is_empty() {
                 break;
             }
-            let claimed: Vec<(usize, muara_core::Result<Claim>)> = stream::iter(waiting)
-                .map(|i| {
-                    let key = checked[i].as_ref().map(Event::key).unwrap_or_default();
-                    let hash = hashes[i].clone().unwrap_or_default();
-                    async move { (i, self.claim(&key, &hash, wait).await) }
-                })
-                .buffer_unordered(16)
-                .collect()
-                .await;
+            let claimed: Vec<(usize, muara_core::Result<Claim>)> = if wait {
+                stream::iter(waiting)
+                    .map(|i| {
+                        let key = checked[i].as_ref().map(Event::key).unwrap_or_default();
+                        let hash = hashes[i].clone().unwrap_or_default();
+                        async move { (i, self.claim(&key, &hash).await) }
+                    })
+                    .buffer_unordered(16)
+                    .collect()
+                    .await
+            } else {
+                // First pass: every id in one round trip where the store allows it.
+                let items: Vec<(String, String)> = waiting
+                    .iter()
+                    .map(|i| {
+                        (
+                            checked[*i].as_ref().map(Event::key).unwrap_or_default(),
+                            hashes[*i].clone().unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                match self.idempotency.begin_many(&items, self.claim_ttl).await {
+                    Ok(answers) => waiting
+                        .iter()
+                        .zip(answers)
+                        .map(|(i, b)| (*i, Ok(Claim::from_begin(b))))
+                        .collect(),
+                    Err(e) => vec![(waiting[0], Err(e))],
+                }
+            };
             let mut failure = None;
             let mut new = Vec::new();
             waiting = Vec::new();
@@ -281,20 +313,17 @@ impl Ingest {
         reply(200, body)
     }
 
-    /// One id's claim. An id another request holds is deferred, or with `wait` waited for a
-    /// little (that request is then queueing it) and answered `retry` if it is still held.
-    async fn claim(&self, key: &str, hash: &str, wait: bool) -> muara_core::Result<Claim> {
+    /// A deferred id's claim, waited for a little (the request holding it is queueing it) and
+    /// answered `retry` if it is still held.
+    async fn claim(&self, key: &str, hash: &str) -> muara_core::Result<Claim> {
         let deadline = tokio::time::Instant::now() + self.in_progress_wait;
         loop {
-            match self.idempotency.begin(key, hash, self.claim_ttl).await? {
-                Begin::Started => return Ok(Claim::New),
-                Begin::Completed(_) => return Ok(Claim::Done(Outcome::Duplicate)),
-                Begin::Conflict { .. } => return Ok(Claim::Done(Outcome::Conflict)),
-                Begin::InProgress if !wait => return Ok(Claim::Deferred),
-                Begin::InProgress if tokio::time::Instant::now() < deadline => {
+            match Claim::from_begin(self.idempotency.begin(key, hash, self.claim_ttl).await?) {
+                Claim::Deferred if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                Begin::InProgress => return Ok(Claim::Done(Outcome::Retry)),
+                Claim::Deferred => return Ok(Claim::Done(Outcome::Retry)),
+                other => return Ok(other),
             }
         }
     }
@@ -335,20 +364,13 @@ impl Ingest {
             .iter()
             .filter_map(|i| checked[*i].as_ref().ok().map(Event::key))
             .collect();
-        let done: Vec<muara_core::Result<()>> = stream::iter(keys)
-            .map(|key| async move {
-                self.idempotency
-                    .complete(&key, &json!({"status": "queued"}), self.retention)
-                    .await
-            })
-            .buffer_unordered(16)
-            .collect()
-            .await;
-        for r in done {
-            if let Err(e) = r {
-                // The event is queued; the claim expires and a repeat is caught by the worker.
-                tracing::warn!(error = %e.chain(), "could not complete an idempotency claim");
-            }
+        if let Err(e) = self
+            .idempotency
+            .complete_many(&keys, &json!({"status": "queued"}), self.retention)
+            .await
+        {
+            // The events are queued; the claims expire and a repeat is caught by the worker.
+            tracing::warn!(error = %e.chain(), "could not complete idempotency claims");
         }
         Ok(())
     }

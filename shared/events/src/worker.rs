@@ -24,9 +24,65 @@ pub struct Applied {
     pub already_applied: bool,
 }
 
+fn parse(body: &str) -> Result<EventsMessage> {
+    serde_json::from_str(body)
+        .map_err(|e| Error::with_source(ErrorKind::Invalid, "not an events queue message", e))
+}
+
+/// Applies one message in its own transaction.
 pub async fn apply(pool: &Pool, body: &str) -> Result<Applied> {
-    let mut msg: EventsMessage = serde_json::from_str(body)
-        .map_err(|e| Error::with_source(ErrorKind::Invalid, "not an events queue message", e))?;
+    let msg = parse(body)?;
+    let mut c = pool.get().await.map_err(pool_error)?;
+    let tx = c
+        .transaction()
+        .await
+        .map_err(|e| pg_error("starting the worker transaction", e))?;
+    let applied = apply_in(&tx, msg).await?;
+    tx.commit()
+        .await
+        .map_err(|e| pg_error("committing the worker transaction", e))?;
+    Ok(applied)
+}
+
+/// Applies several messages in one transaction (one commit for all); if that fails, each on
+/// its own, so one bad message cannot hold back the others. Answers in the same order.
+pub async fn apply_all(pool: &Pool, bodies: &[&str]) -> Vec<Result<Applied>> {
+    if bodies.len() > 1 {
+        match apply_together(pool, bodies).await {
+            Ok(all) => return all.into_iter().map(Ok).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e.chain(), "applying the messages together failed; one by one");
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(bodies.len());
+    for b in bodies {
+        out.push(apply(pool, b).await);
+    }
+    out
+}
+
+async fn apply_together(pool: &Pool, bodies: &[&str]) -> Result<Vec<Applied>> {
+    let msgs = bodies
+        .iter()
+        .map(|b| parse(b))
+        .collect::<Result<Vec<_>>>()?;
+    let mut c = pool.get().await.map_err(pool_error)?;
+    let tx = c
+        .transaction()
+        .await
+        .map_err(|e| pg_error("starting the worker transaction", e))?;
+    let mut out = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        out.push(apply_in(&tx, m).await?);
+    }
+    tx.commit()
+        .await
+        .map_err(|e| pg_error("committing the worker transaction", e))?;
+    Ok(out)
+}
+
+async fn apply_in(tx: &tokio_postgres::Transaction<'_>, mut msg: EventsMessage) -> Result<Applied> {
     // One lock order for every transaction.
     msg.events
         .sort_by(|a, b| (&a.topic, &a.event_id).cmp(&(&b.topic, &b.event_id)));
@@ -48,11 +104,6 @@ pub async fn apply(pool: &Pool, body: &str) -> Result<Applied> {
     let payloads: Vec<&serde_json::Value> = msg.events.iter().map(|e| &e.payload).collect();
     let hashes: Vec<&str> = msg.events.iter().map(|e| e.payload_hash.as_str()).collect();
 
-    let mut c = pool.get().await.map_err(pool_error)?;
-    let tx = c
-        .transaction()
-        .await
-        .map_err(|e| pg_error("starting the worker transaction", e))?;
     let fresh = tx
         .query_opt(
             "INSERT INTO events.applied_message (message_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1",
@@ -150,10 +201,7 @@ pub async fn apply(pool: &Pool, body: &str) -> Result<Applied> {
     delta.add(DUPLICATES, n(applied.duplicates));
     delta.add(CONFLICTS, n(applied.conflicts));
     delta.add(PENDING, -n(msg.events.len()));
-    counters::add_in(&tx, &delta).await?;
-    tx.commit()
-        .await
-        .map_err(|e| pg_error("committing the worker transaction", e))?;
+    counters::add_in(tx, &delta).await?;
     Ok(applied)
 }
 
@@ -161,9 +209,11 @@ pub async fn apply(pool: &Pool, body: &str) -> Result<Applied> {
 /// messages were received. Failed messages stay and come back after the visibility timeout.
 pub async fn round(pool: &Pool, queue: &dyn Queue, wait: std::time::Duration) -> Result<usize> {
     let msgs = queue.receive(10, wait).await?;
+    let bodies: Vec<&str> = msgs.iter().map(|m| m.body.as_str()).collect();
+    let results = apply_all(pool, &bodies).await;
     let mut done = Vec::new();
-    for m in &msgs {
-        match apply(pool, &m.body).await {
+    for (m, r) in msgs.iter().zip(results) {
+        match r {
             Ok(a) => {
                 tracing::debug!(message_id = %m.id, ?a, "events applied");
                 done.push(m.receipt.clone());

@@ -84,6 +84,95 @@ impl Locks for PgLocks {
 
 #[async_trait]
 impl IdempotencyStore for PgLocks {
+    /// One statement for the whole set: claim what is free or expired, report the rest.
+    async fn begin_many(
+        &self,
+        items: &[(String, String)],
+        claim_ttl: Duration,
+    ) -> Result<Vec<Begin>> {
+        if items.is_empty() {
+            return Ok(vec![]);
+        }
+        let keys: Vec<&str> = items.iter().map(|(k, _)| k.as_str()).collect();
+        let mut distinct = keys.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() != keys.len() {
+            return Err(Error::invalid("begin_many needs distinct keys"));
+        }
+        let hashes: Vec<&str> = items.iter().map(|(_, h)| h.as_str()).collect();
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[]) AS i(key, hash)),
+                 claimed AS (
+                   INSERT INTO muara_local.idempotency (key, state, payload_hash, expires_at)
+                   SELECT key, 'in_progress', hash, clock_timestamp() + ($3::float8 * interval '1 second')
+                   FROM input ORDER BY key
+                   ON CONFLICT (key) DO UPDATE
+                     SET state = 'in_progress', payload_hash = excluded.payload_hash, result = NULL,
+                         expires_at = excluded.expires_at, updated_at = now()
+                     WHERE muara_local.idempotency.expires_at <= clock_timestamp()
+                   RETURNING key)
+                 SELECT i.key, c.key IS NOT NULL, r.state, r.payload_hash, r.result
+                 FROM input i
+                 LEFT JOIN claimed c ON c.key = i.key
+                 LEFT JOIN muara_local.idempotency r ON r.key = i.key",
+                &[&keys, &hashes, &secs(claim_ttl)],
+            )
+            .await
+            .map_err(|e| pg_error("claiming idempotency keys", e))?;
+        let mut found: std::collections::HashMap<String, Begin> = std::collections::HashMap::new();
+        for row in rows {
+            let key: String = row.get(0);
+            let claimed: bool = row.get(1);
+            let state: Option<String> = row.get(2);
+            let hash: Option<String> = row.get(3);
+            let result: Option<Value> = row.get(4);
+            let wanted = items
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, h)| h.as_str())
+                .unwrap_or_default();
+            let answer = match (claimed, state.as_deref(), hash) {
+                (true, ..) => Begin::Started,
+                (false, _, Some(h)) if h != wanted => Begin::Conflict { existing_hash: h },
+                (false, Some("completed"), _) => Begin::Completed(result.unwrap_or(Value::Null)),
+                // In progress — or claimed by another transaction after this statement's snapshot.
+                _ => Begin::InProgress,
+            };
+            found.insert(key, answer);
+        }
+        items
+            .iter()
+            .map(|(k, _)| {
+                found
+                    .remove(k)
+                    .ok_or_else(|| Error::fatal(format!("no answer for idempotency key {k:?}")))
+            })
+            .collect()
+    }
+
+    async fn complete_many(
+        &self,
+        keys: &[String],
+        result: &Value,
+        retention: Duration,
+    ) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                "UPDATE muara_local.idempotency
+                 SET state = 'completed', result = $2, expires_at = clock_timestamp() + ($3::float8 * interval '1 second'),
+                     updated_at = now()
+                 WHERE key = ANY($1)",
+                &[&keys, result, &secs(retention)],
+            )
+            .await
+            .map_err(|e| pg_error("completing idempotency keys", e))?;
+        Ok(())
+    }
+
     async fn begin(&self, key: &str, payload_hash: &str, claim_ttl: Duration) -> Result<Begin> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let claimed = client

@@ -215,7 +215,7 @@ async fn serve(
     on_ready: impl FnOnce(&Running),
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<()> {
-    let pool = muara_db::connect(database_url, 16, cfg.db_connect_timeout).await?;
+    let pool = muara_db::connect(database_url, 32, cfg.db_connect_timeout).await?;
     muara_db::PLATFORM.apply(&pool).await?;
     crate::LOCAL_MIGRATIONS.apply(&pool).await?;
 

@@ -46,4 +46,47 @@ pub trait IdempotencyStore: Send + Sync {
     async fn complete(&self, key: &str, result: &Value, retention: Duration) -> Result<()>;
     /// Drops an in-progress claim so the work can be tried again at once.
     async fn abandon(&self, key: &str) -> Result<()>;
+
+    /// [`begin`](Self::begin) for many distinct keys, answers in the same order. Adapters that
+    /// can do it in one round trip override this; the default runs the claims concurrently.
+    async fn begin_many(
+        &self,
+        items: &[(String, String)],
+        claim_ttl: Duration,
+    ) -> Result<Vec<Begin>> {
+        let mut out = Vec::with_capacity(items.len());
+        for chunk in items.chunks(32) {
+            let answers = futures::future::join_all(
+                chunk
+                    .iter()
+                    .map(|(key, hash)| self.begin(key, hash, claim_ttl)),
+            )
+            .await;
+            for a in answers {
+                out.push(a?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`complete`](Self::complete) for many keys.
+    async fn complete_many(
+        &self,
+        keys: &[String],
+        result: &Value,
+        retention: Duration,
+    ) -> Result<()> {
+        for chunk in keys.chunks(32) {
+            for r in futures::future::join_all(
+                chunk
+                    .iter()
+                    .map(|key| self.complete(key, result, retention)),
+            )
+            .await
+            {
+                r?;
+            }
+        }
+        Ok(())
+    }
 }
