@@ -32,23 +32,20 @@ fn parse(body: &str) -> Result<EventsMessage> {
 /// Applies one message in its own transaction.
 pub async fn apply(pool: &Pool, body: &str) -> Result<Applied> {
     let msg = parse(body)?;
-    let mut c = pool.get().await.map_err(pool_error)?;
-    let tx = c
-        .transaction()
-        .await
-        .map_err(|e| pg_error("starting the worker transaction", e))?;
-    let applied = apply_in(&tx, msg).await?;
-    tx.commit()
-        .await
-        .map_err(|e| pg_error("committing the worker transaction", e))?;
-    Ok(applied)
+    let mut out = apply_tx(pool, vec![msg]).await?;
+    out.pop()
+        .ok_or_else(|| Error::fatal("no result for the applied message"))
 }
 
 /// Applies several messages in one transaction (one commit for all); if that fails, each on
 /// its own, so one bad message cannot hold back the others. Answers in the same order.
 pub async fn apply_all(pool: &Pool, bodies: &[&str]) -> Vec<Result<Applied>> {
     if bodies.len() > 1 {
-        match apply_together(pool, bodies).await {
+        let together = match bodies.iter().map(|b| parse(b)).collect::<Result<Vec<_>>>() {
+            Ok(msgs) => apply_tx(pool, msgs).await,
+            Err(e) => Err(e),
+        };
+        match together {
             Ok(all) => return all.into_iter().map(Ok).collect(),
             Err(e) => {
                 tracing::warn!(error = %e.chain(), "applying the messages together failed; one by one");
@@ -62,115 +59,116 @@ pub async fn apply_all(pool: &Pool, bodies: &[&str]) -> Vec<Result<Applied>> {
     out
 }
 
-async fn apply_together(pool: &Pool, bodies: &[&str]) -> Result<Vec<Applied>> {
-    let msgs = bodies
-        .iter()
-        .map(|b| parse(b))
-        .collect::<Result<Vec<_>>>()?;
+/// One event of the set being applied, with the message it came in.
+struct Row<'m> {
+    msg: usize,
+    event: &'m crate::message::QueuedEvent,
+    ts: OffsetDateTime,
+}
+
+/// The messages in one transaction, set-based: one statement per table, rows in key order, one
+/// counter shard — so concurrent workers take their row locks in the same order and never
+/// deadlock on each other.
+async fn apply_tx(pool: &Pool, msgs: Vec<EventsMessage>) -> Result<Vec<Applied>> {
+    let mut out = vec![Applied::default(); msgs.len()];
     let mut c = pool.get().await.map_err(pool_error)?;
     let tx = c
         .transaction()
         .await
         .map_err(|e| pg_error("starting the worker transaction", e))?;
-    let mut out = Vec::with_capacity(msgs.len());
-    for m in msgs {
-        out.push(apply_in(&tx, m).await?);
-    }
-    tx.commit()
+    let ids: Vec<&str> = msgs.iter().map(|m| m.message_id.as_str()).collect();
+    let fresh: std::collections::HashSet<String> = tx
+        .query(
+            "INSERT INTO events.applied_message (message_id)
+             SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING RETURNING message_id",
+            &[&ids],
+        )
         .await
-        .map_err(|e| pg_error("committing the worker transaction", e))?;
-    Ok(out)
-}
-
-async fn apply_in(tx: &tokio_postgres::Transaction<'_>, mut msg: EventsMessage) -> Result<Applied> {
-    // One lock order for every transaction.
-    msg.events
-        .sort_by(|a, b| (&a.topic, &a.event_id).cmp(&(&b.topic, &b.event_id)));
-    let mut ts = Vec::with_capacity(msg.events.len());
-    for e in &msg.events {
-        ts.push(
-            OffsetDateTime::parse(&e.timestamp, &Rfc3339).map_err(|err| {
+        .map_err(|e| pg_error("recording the messages", e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut rows: Vec<Row<'_>> = Vec::new();
+    for (i, m) in msgs.iter().enumerate() {
+        if !fresh.contains(&m.message_id) {
+            out[i].already_applied = true;
+            continue;
+        }
+        for e in &m.events {
+            let ts = OffsetDateTime::parse(&e.timestamp, &Rfc3339).map_err(|err| {
                 Error::with_source(
                     ErrorKind::Invalid,
                     format!("event {}/{} has a bad timestamp", e.topic, e.event_id),
                     err,
                 )
-            })?,
-        );
+            })?;
+            rows.push(Row {
+                msg: i,
+                event: e,
+                ts,
+            });
+        }
     }
-    let topics: Vec<&str> = msg.events.iter().map(|e| e.topic.as_str()).collect();
-    let ids: Vec<&str> = msg.events.iter().map(|e| e.event_id.as_str()).collect();
-    let sources: Vec<&str> = msg.events.iter().map(|e| e.source.as_str()).collect();
-    let payloads: Vec<&serde_json::Value> = msg.events.iter().map(|e| &e.payload).collect();
-    let hashes: Vec<&str> = msg.events.iter().map(|e| e.payload_hash.as_str()).collect();
-
-    let fresh = tx
-        .query_opt(
-            "INSERT INTO events.applied_message (message_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1",
-            &[&msg.message_id],
-        )
-        .await
-        .map_err(|e| pg_error("recording the message", e))?;
-    if fresh.is_none() {
-        return Ok(Applied {
-            already_applied: true,
-            ..Default::default()
-        });
+    rows.sort_by(|a, b| {
+        (&a.event.topic, &a.event.event_id).cmp(&(&b.event.topic, &b.event.event_id))
+    });
+    if rows.is_empty() {
+        tx.commit()
+            .await
+            .map_err(|e| pg_error("committing the worker transaction", e))?;
+        return Ok(out);
     }
-    let inserted: Vec<(String, String)> = tx
+    let topics: Vec<&str> = rows.iter().map(|r| r.event.topic.as_str()).collect();
+    let event_ids: Vec<&str> = rows.iter().map(|r| r.event.event_id.as_str()).collect();
+    let ts: Vec<OffsetDateTime> = rows.iter().map(|r| r.ts).collect();
+    let sources: Vec<&str> = rows.iter().map(|r| r.event.source.as_str()).collect();
+    let payloads: Vec<&serde_json::Value> = rows.iter().map(|r| &r.event.payload).collect();
+    let hashes: Vec<&str> = rows.iter().map(|r| r.event.payload_hash.as_str()).collect();
+    let mut inserted: std::collections::HashSet<(String, String)> = tx
         .query(
             "INSERT INTO events.event (topic, event_id, ts, source, payload, payload_hash)
              SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::jsonb[], $6::text[])
              ON CONFLICT (topic, event_id) DO NOTHING
              RETURNING topic, event_id",
-            &[&topics, &ids, &ts, &sources, &payloads, &hashes],
+            &[&topics, &event_ids, &ts, &sources, &payloads, &hashes],
         )
         .await
         .map_err(|e| pg_error("storing events", e))?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let mut applied = Applied {
-        stored: inserted.len(),
-        ..Default::default()
-    };
-    if inserted.len() < msg.events.len() {
-        // Stored before (an id whose idempotency record had expired, or a publish retried
-        // after a crash): the same payload is a duplicate, another payload a conflict.
-        let existing: HashMap<(String, String), String> = tx
-            .query(
-                "SELECT e.topic, e.event_id, e.payload_hash FROM events.event e
-                 JOIN unnest($1::text[], $2::text[]) AS k(topic, event_id) USING (topic, event_id)",
-                &[&topics, &ids],
-            )
-            .await
-            .map_err(|e| pg_error("reading stored events", e))?
-            .iter()
-            .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-            .collect();
-        for e in &msg.events {
-            let key = (e.topic.clone(), e.event_id.clone());
-            if inserted.contains(&key) {
-                continue;
-            }
+    // Events already stored (before, or by another message of this set): the same payload
+    // is a duplicate, another payload a conflict.
+    let existing: HashMap<(String, String), String> = tx
+        .query(
+            "SELECT e.topic, e.event_id, e.payload_hash FROM events.event e
+             JOIN unnest($1::text[], $2::text[]) AS k(topic, event_id) USING (topic, event_id)",
+            &[&topics, &event_ids],
+        )
+        .await
+        .map_err(|e| pg_error("reading stored events", e))?
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+    let mut per_topic: BTreeMap<&str, (i64, OffsetDateTime)> = BTreeMap::new();
+    let mut stored_total = 0i64;
+    for r in &rows {
+        let key = (r.event.topic.clone(), r.event.event_id.clone());
+        // The first row of a key that this statement inserted is the stored one.
+        if inserted.remove(&key) {
+            out[r.msg].stored += 1;
+            stored_total += 1;
+            let entry = per_topic.entry(r.event.topic.as_str()).or_insert((0, r.ts));
+            entry.0 += 1;
+            entry.1 = entry.1.max(r.ts);
+        } else {
             match existing.get(&key) {
-                Some(h) if *h == e.payload_hash => applied.duplicates += 1,
-                _ => applied.conflicts += 1,
+                Some(h) if *h == r.event.payload_hash => out[r.msg].duplicates += 1,
+                _ => out[r.msg].conflicts += 1,
             }
         }
     }
-    if !inserted.is_empty() {
-        let mut per_topic: BTreeMap<&str, (i64, OffsetDateTime)> = BTreeMap::new();
-        for (i, e) in msg.events.iter().enumerate() {
-            if inserted
-                .iter()
-                .any(|(t, id)| *t == e.topic && *id == e.event_id)
-            {
-                let entry = per_topic.entry(e.topic.as_str()).or_insert((0, ts[i]));
-                entry.0 += 1;
-                entry.1 = entry.1.max(ts[i]);
-            }
-        }
+    if stored_total > 0 {
         let names: Vec<&str> = per_topic.keys().copied().collect();
         let counts: Vec<i64> = per_topic.values().map(|v| v.0).collect();
         let last: Vec<OffsetDateTime> = per_topic.values().map(|v| v.1).collect();
@@ -184,25 +182,27 @@ async fn apply_in(tx: &tokio_postgres::Transaction<'_>, mut msg: EventsMessage) 
         )
         .await
         .map_err(|e| pg_error("updating events.topic", e))?;
-        let stored = i64::try_from(inserted.len()).unwrap_or(i64::MAX);
         let shard = i16::try_from(u16::from(uuid::Uuid::new_v4().as_bytes()[15]) % 16).unwrap_or(0);
         tx.execute(
             "INSERT INTO events.throughput (minute, shard, stored) VALUES (date_trunc('minute', now()), $1, $2)
              ON CONFLICT (minute, shard) DO UPDATE SET stored = events.throughput.stored + excluded.stored",
-            &[&shard, &stored],
+            &[&shard, &stored_total],
         )
         .await
         .map_err(|e| pg_error("updating events.throughput", e))?;
     }
     let n = |x: usize| i64::try_from(x).unwrap_or(i64::MAX);
     let mut delta = Delta::default();
-    delta.add(RECEIVED, n(msg.events.len()));
-    delta.add(UNIQUE, n(applied.stored));
-    delta.add(DUPLICATES, n(applied.duplicates));
-    delta.add(CONFLICTS, n(applied.conflicts));
-    delta.add(PENDING, -n(msg.events.len()));
-    counters::add_in(tx, &delta).await?;
-    Ok(applied)
+    delta.add(RECEIVED, n(rows.len()));
+    delta.add(UNIQUE, n(out.iter().map(|a| a.stored).sum()));
+    delta.add(DUPLICATES, n(out.iter().map(|a| a.duplicates).sum()));
+    delta.add(CONFLICTS, n(out.iter().map(|a| a.conflicts).sum()));
+    delta.add(PENDING, -n(rows.len()));
+    counters::add_in(&tx, &delta).await?;
+    tx.commit()
+        .await
+        .map_err(|e| pg_error("committing the worker transaction", e))?;
+    Ok(out)
 }
 
 /// One receive-and-apply round on a queue (the local runtime's loop); returns how many
