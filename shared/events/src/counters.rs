@@ -33,12 +33,6 @@ impl Delta {
         d
     }
 
-    pub fn pending(n: i64) -> Self {
-        let mut d = Delta::default();
-        d.add(PENDING, n);
-        d
-    }
-
     pub fn add(&mut self, name: &'static str, n: i64) {
         if n != 0 {
             *self.0.entry(name).or_default() += n;

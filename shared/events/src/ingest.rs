@@ -221,7 +221,7 @@ impl Ingest {
 
         // Count what the worker will not see, `received` with it (the worker counts the queued
         // events as it stores them).
-        let delta = Delta::from_api(
+        let mut delta = Delta::from_api(
             outcomes
                 .iter()
                 .filter(|o| matches!(o, Outcome::Rejected(_)))
@@ -232,6 +232,8 @@ impl Ingest {
                 .count(),
             outcomes.iter().filter(|o| **o == Outcome::Conflict).count(),
         );
+        // `pending` rides along (the worker takes it off as it stores).
+        delta.add(counters::PENDING, queued as i64);
         if let Err(e) = counters::add(&self.pool, &delta).await {
             // Answer an error so the publisher retries: every item is then received (and
             // counted) again, as what it is by then.
@@ -240,11 +242,6 @@ impl Ingest {
                 503,
                 json!({"status": "error", "error": format!("the database is unavailable: {}", e.chain())}),
             );
-        }
-        if queued > 0
-            && let Err(e) = counters::add(&self.pool, &Delta::pending(queued as i64)).await
-        {
-            tracing::warn!(error = %e.chain(), "could not count pending events");
         }
 
         if single {
