@@ -40,6 +40,13 @@ pub async fn apply(pool: &Pool, body: &str) -> Result<Applied> {
 /// Applies several messages in one transaction (one commit for all); if that fails, each on
 /// its own, so one bad message cannot hold back the others. Answers in the same order.
 pub async fn apply_all(pool: &Pool, bodies: &[&str]) -> Vec<Result<Applied>> {
+    // Now and then (about one round with messages in 256), trim the worker's own bookkeeping.
+    if !bodies.is_empty()
+        && uuid::Uuid::new_v4().as_bytes()[0] == 0
+        && let Err(e) = forget_applied(pool, APPLIED_KEPT).await
+    {
+        tracing::warn!(error = %e.chain(), "could not trim the worker's bookkeeping");
+    }
     if bodies.len() > 1 {
         let together = match bodies.iter().map(|b| parse(b)).collect::<Result<Vec<_>>>() {
             Ok(msgs) => apply_tx(pool, msgs).await,
@@ -227,14 +234,28 @@ pub async fn round(pool: &Pool, queue: &dyn Queue, wait: std::time::Duration) ->
     Ok(msgs.len())
 }
 
-/// Removes applied-message records older than `age` (redeliveries come within minutes).
+/// How long a message's id is remembered: far longer than any redelivery (SQS keeps a message
+/// four days at most).
+pub const APPLIED_KEPT: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3600);
+
+/// Removes applied-message records older than `age`, and per-minute throughput rows older than
+/// a day; returns how many rows went.
 pub async fn forget_applied(pool: &Pool, age: std::time::Duration) -> Result<u64> {
     let c = pool.get().await.map_err(pool_error)?;
     let secs = age.as_secs_f64();
-    c.execute(
-        "DELETE FROM events.applied_message WHERE applied_at < now() - ($1::float8 * interval '1 second')",
-        &[&secs],
-    )
-    .await
-    .map_err(|e| pg_error("purging events.applied_message", e))
+    let a = c
+        .execute(
+            "DELETE FROM events.applied_message WHERE applied_at < now() - ($1::float8 * interval '1 second')",
+            &[&secs],
+        )
+        .await
+        .map_err(|e| pg_error("purging events.applied_message", e))?;
+    let b = c
+        .execute(
+            "DELETE FROM events.throughput WHERE minute < now() - interval '1 day'",
+            &[],
+        )
+        .await
+        .map_err(|e| pg_error("purging events.throughput", e))?;
+    Ok(a + b)
 }
