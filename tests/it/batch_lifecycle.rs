@@ -6,7 +6,6 @@ use muara_batch::runner::{RunOutcome, request};
 use muara_core::ports::{ExecutionInfo, Orchestrator};
 use muara_local::dirstore::DirStore;
 use muara_local::orchestrator::LocalOrchestrator;
-use muara_local::pglocks::PgLocks;
 use muara_local::pipelines::BatchTasks;
 use muara_testkit::{eventually, postgres, workspace_root};
 use std::sync::Arc;
@@ -43,23 +42,8 @@ async fn fixture_on(
         pool.clone(),
         Arc::new(muara_local::tasks::NoTasksYet),
     ));
-    let deps = Deps {
-        store,
-        locks: Arc::new(PgLocks::new(pool.clone())),
-        pool,
-        orchestrator: orch.clone(),
-        work_dir: dir.path().join("work"),
-        convert: Default::default(),
-        step_concurrency: 4,
-        stage_budget: None,
-        notify: muara_batch::model::Notify {
-            mailer: Arc::new(
-                muara_local::mailer::OutboxMailer::open(dir.path().join("outbox")).await?,
-            ),
-            from: "muara@localhost".into(),
-            to: vec!["operators@example.com".into()],
-        },
-    };
+    let deps =
+        muara_local::pipelines::local_batch_deps(store, pool, orch.clone(), dir.path()).await?;
     orch.set_invoker(Arc::new(BatchTasks(deps.clone())));
     let definition =
         std::fs::read_to_string(workspace_root().join("statemachines/batch-lifecycle.asl.json"))?;
@@ -85,6 +69,25 @@ pub(crate) async fn finished(fx: &Fx, id: &str) -> anyhow::Result<ExecutionInfo>
         },
     )
     .await
+}
+
+/// Requests a run of the demo client and waits for it; returns the execution's output.
+pub(crate) async fn run(
+    fx: &Fx,
+    mode: Mode,
+    batch: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
+    let outcome = request(&fx.deps, "demo", mode, batch).await?;
+    let RunOutcome::Started { execution_id, .. } = outcome else {
+        anyhow::bail!("expected a started run, got {outcome:?}");
+    };
+    let info = finished(fx, &execution_id).await?;
+    assert_eq!(
+        info.status,
+        muara_core::ports::ExecutionStatus::Succeeded,
+        "{info:?}"
+    );
+    Ok(info.output.unwrap_or_default())
 }
 
 pub(crate) async fn count(fx: &Fx, sql: &str) -> anyhow::Result<i64> {
@@ -248,12 +251,7 @@ async fn demo_run(fx: Fx) -> anyhow::Result<()> {
 async fn reprocessing_and_duplicate_triggers_leave_the_same_rows() -> anyhow::Result<()> {
     let fx = fixture().await?;
     muara_batch::demo::seed(&fx.deps).await?;
-    let RunOutcome::Started { execution_id, .. } =
-        request(&fx.deps, "demo", Mode::Start, None).await?
-    else {
-        panic!("not started");
-    };
-    finished(&fx, &execution_id).await?;
+    run(&fx, Mode::Start, None).await?;
 
     // A duplicate trigger: the orchestrator itself refuses the name.
     let again = fx
@@ -363,12 +361,7 @@ async fn unknown_files_and_unknown_clients_are_set_aside_with_a_reason() -> anyh
 async fn restart_after_fixing_the_mapping_loads_the_failed_file_once() -> anyhow::Result<()> {
     let fx = fixture().await?;
     muara_batch::demo::seed(&fx.deps).await?;
-    let RunOutcome::Started { execution_id, .. } =
-        request(&fx.deps, "demo", Mode::Start, None).await?
-    else {
-        panic!("not started");
-    };
-    finished(&fx, &execution_id).await?;
+    run(&fx, Mode::Start, None).await?;
 
     // The operator maps the new column, adds it to bronze, and moves the file back.
     let c = fx.deps.pool.get().await?;

@@ -2,7 +2,7 @@
 //! (gold), refresh materialised views — through the real state machine and stage handlers;
 //! failure mail; refresh runs; housekeeping.
 
-use crate::batch_lifecycle::{Fx, count, finished, fixture, keys};
+use crate::batch_lifecycle::{Fx, count, finished, fixture, keys, run};
 use crate::support::ses_mailer;
 use muara_batch::model::{BatchRef, Mode};
 use muara_batch::runner::{RunOutcome, request};
@@ -11,18 +11,21 @@ use muara_core::ErrorKind;
 use muara_core::ports::{PutOptions, SentMail};
 use std::time::Duration;
 
-async fn run(fx: &Fx, mode: Mode, batch: Option<&str>) -> anyhow::Result<serde_json::Value> {
-    let outcome = request(&fx.deps, "demo", mode, batch).await?;
-    let RunOutcome::Started { execution_id, .. } = outcome else {
-        anyhow::bail!("expected a started run, got {outcome:?}");
-    };
-    let info = finished(fx, &execution_id).await?;
-    assert_eq!(
-        info.status,
-        muara_core::ports::ExecutionStatus::Succeeded,
-        "{info:?}"
-    );
-    Ok(info.output.unwrap_or_default())
+/// The statuses of a transform step's runs, oldest first.
+async fn step_statuses(fx: &Fx, step: &str) -> anyhow::Result<Vec<String>> {
+    Ok(fx
+        .deps
+        .pool
+        .get()
+        .await?
+        .query(
+            "SELECT status FROM tools.transformation_log WHERE procedure_name = $1 ORDER BY log_id",
+            &[&step],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
 }
 
 /// A fingerprint of every silver and gold table and view of the demo (load times left out).
@@ -347,19 +350,7 @@ async fn a_transient_step_failure_is_retried_and_the_batch_completes() -> anyhow
         out["status"], "PARTIAL",
         "only the unmapped file failed: {out}"
     );
-    let statuses: Vec<String> = fx
-        .deps
-        .pool
-        .get()
-        .await?
-        .query(
-            "SELECT status FROM tools.transformation_log WHERE procedure_name = 'public.flaky_once' ORDER BY log_id",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let statuses = step_statuses(&fx, "public.flaky_once").await?;
     assert_eq!(
         statuses,
         ["RETRIED", "SUCCESS"],
@@ -728,19 +719,7 @@ async fn a_postgres_restart_in_the_middle_of_a_step_is_retried_and_the_batch_com
         out["status"], "PARTIAL",
         "only the unmapped file failed: {out}"
     );
-    let statuses: Vec<String> = fx
-        .deps
-        .pool
-        .get()
-        .await?
-        .query(
-            "SELECT status FROM tools.transformation_log WHERE procedure_name = 'public.slow_step' ORDER BY log_id",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let statuses = step_statuses(&fx, "public.slow_step").await?;
     assert_eq!(
         statuses.last().map(String::as_str),
         Some("SUCCESS"),

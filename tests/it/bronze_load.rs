@@ -159,23 +159,9 @@ async fn fixture(extra_column: Option<(&str, &str)>, policy: &str) -> anyhow::Re
         pool.clone(),
         Arc::new(muara_local::tasks::NoTasksYet),
     ));
-    let deps = Deps {
-        store: Arc::new(store),
-        locks: Arc::new(muara_local::pglocks::PgLocks::new(pool.clone())),
-        pool,
-        orchestrator,
-        work_dir: dir.path().join("work"),
-        convert: Default::default(),
-        step_concurrency: 4,
-        stage_budget: None,
-        notify: muara_batch::model::Notify {
-            mailer: Arc::new(
-                muara_local::mailer::OutboxMailer::open(dir.path().join("outbox")).await?,
-            ),
-            from: "muara@localhost".into(),
-            to: vec!["operators@example.com".into()],
-        },
-    };
+    let deps =
+        muara_local::pipelines::local_batch_deps(Arc::new(store), pool, orchestrator, dir.path())
+            .await?;
     Ok(Fx {
         deps,
         config_id,

@@ -8,6 +8,59 @@ use muara_testkit::{eventually, postgres, request};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A runtime on `database_url`, a lake and data folder under `dir`, any free port, and a quick
+/// lake scan.
+fn test_config(dir: &std::path::Path, database_url: String) -> UpConfig {
+    UpConfig {
+        database_url: Some(database_url),
+        scan_interval: Duration::from_millis(100),
+        db_connect_timeout: Duration::from_secs(10),
+        ..UpConfig::new(
+            dir.join("data"),
+            dir.join("lake"),
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+    }
+}
+
+/// `muara up`, in-process, until stopped.
+struct Up {
+    running: Running,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<muara_core::Result<()>>,
+}
+
+impl Up {
+    async fn start(
+        cfg: UpConfig,
+        handlers: Vec<Arc<dyn ObjectEventHandler>>,
+    ) -> anyhow::Result<Self> {
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let (ready, ready_rx) = tokio::sync::oneshot::channel::<Running>();
+        let task = tokio::spawn(up(
+            cfg,
+            handlers,
+            move |r| {
+                let _ = ready.send(r.clone());
+            },
+            stop_rx,
+        ));
+        let running = tokio::time::timeout(Duration::from_secs(60), ready_rx).await??;
+        Ok(Self {
+            running,
+            stop,
+            task,
+        })
+    }
+
+    /// Ctrl-C: a clean stop.
+    async fn stop(self) -> anyhow::Result<()> {
+        self.stop.send(true)?;
+        tokio::time::timeout(Duration::from_secs(30), self.task).await???;
+        Ok(())
+    }
+}
+
 /// Records the keys it is handed, like a pipeline's trigger would receive them.
 struct Recorder(Mutex<Vec<String>>);
 
@@ -25,30 +78,14 @@ impl ObjectEventHandler for Recorder {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn muara_up_serves_health_and_dispatches_files_dropped_into_the_lake() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
+    let database_url = postgres().await?.fresh_db().await?;
     let cfg = UpConfig {
-        database_url: Some(postgres().await?.fresh_db().await?),
-        pg_port: 0,
-        scan_interval: Duration::from_millis(100),
-        db_connect_timeout: Duration::from_secs(10),
         demo: true,
-        ..UpConfig::new(
-            dir.path().join("data"),
-            dir.path().join("lake"),
-            "127.0.0.1:0".parse()?,
-        )
+        ..test_config(dir.path(), database_url)
     };
     let recorder = Arc::new(Recorder(Mutex::new(vec![])));
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let (ready, ready_rx) = tokio::sync::oneshot::channel::<Running>();
-    let runtime = tokio::spawn(up(
-        cfg,
-        vec![recorder.clone()],
-        move |r| {
-            let _ = ready.send(r.clone());
-        },
-        stop_rx,
-    ));
-    let running = tokio::time::timeout(Duration::from_secs(60), ready_rx).await??;
+    let up = Up::start(cfg, vec![recorder.clone()]).await?;
+    let running = up.running.clone();
     let base = format!("http://{}", running.http);
 
     // GIVEN the runtime is up WHEN /health is asked THEN every component answers.
@@ -110,8 +147,7 @@ async fn muara_up_serves_health_and_dispatches_files_dropped_into_the_lake() -> 
     );
 
     // Ctrl-C: a clean stop.
-    stop.send(true)?;
-    tokio::time::timeout(Duration::from_secs(30), runtime).await???;
+    up.stop().await?;
     let seen = recorder.0.lock().unwrap().clone();
     assert_eq!(
         seen.iter().filter(|k| *k == key).count(),
@@ -125,29 +161,14 @@ async fn muara_up_serves_health_and_dispatches_files_dropped_into_the_lake() -> 
 async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
 -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
+    let database_url = postgres().await?.fresh_db().await?;
     let cfg = UpConfig {
-        database_url: Some(postgres().await?.fresh_db().await?),
         statemachines_dir: Some(muara_testkit::workspace_root().join("statemachines")),
-        scan_interval: Duration::from_millis(100),
-        db_connect_timeout: Duration::from_secs(10),
         demo: true,
-        ..UpConfig::new(
-            dir.path().join("data"),
-            dir.path().join("lake"),
-            "127.0.0.1:0".parse()?,
-        )
+        ..test_config(dir.path(), database_url)
     };
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let (ready, ready_rx) = tokio::sync::oneshot::channel::<Running>();
-    let runtime = tokio::spawn(up(
-        cfg,
-        vec![],
-        move |r| {
-            let _ = ready.send(r.clone());
-        },
-        stop_rx,
-    ));
-    let running = tokio::time::timeout(Duration::from_secs(60), ready_rx).await??;
+    let up = Up::start(cfg, vec![]).await?;
+    let running = up.running.clone();
     let base = format!("http://{}", running.http);
 
     // The demo files are picked up by the lake watcher and run to the end.
@@ -217,34 +238,17 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
     let (status, _) = request(&base, "GET", "/clients/demo/batches/BATCH000404", "").await?;
     assert_eq!(status, 404);
 
-    stop.send(true)?;
-    tokio::time::timeout(Duration::from_secs(30), runtime).await???;
+    up.stop().await?;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn publish_sim_against_muara_up_stores_exactly_the_distinct_events() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let cfg = UpConfig {
-        database_url: Some(postgres().await?.fresh_db().await?),
-        db_connect_timeout: Duration::from_secs(10),
-        ..UpConfig::new(
-            dir.path().join("data"),
-            dir.path().join("lake"),
-            "127.0.0.1:0".parse()?,
-        )
-    };
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let (ready, ready_rx) = tokio::sync::oneshot::channel::<Running>();
-    let runtime = tokio::spawn(up(
-        cfg,
-        vec![],
-        move |r| {
-            let _ = ready.send(r.clone());
-        },
-        stop_rx,
-    ));
-    let running = tokio::time::timeout(Duration::from_secs(60), ready_rx).await??;
+    let database_url = postgres().await?.fresh_db().await?;
+    let cfg = test_config(dir.path(), database_url);
+    let up = Up::start(cfg, vec![]).await?;
+    let running = up.running.clone();
 
     // The bar: 20,000 events, 30 % repeats → exactly 14,000 stored, stats adding up.
     let report = muara_events::sim::run(&muara_events::sim::SimConfig {
@@ -278,8 +282,7 @@ async fn publish_sim_against_muara_up_stores_exactly_the_distinct_events() -> an
     assert!(single.problems.is_empty(), "{}", single.render());
     assert_eq!(single.stats_delta["unique_processed"], 350);
 
-    stop.send(true)?;
-    tokio::time::timeout(Duration::from_secs(30), runtime).await???;
+    up.stop().await?;
     Ok(())
 }
 
@@ -289,26 +292,9 @@ async fn a_postgres_restart_under_publishing_load_loses_and_duplicates_nothing()
     // Everything local lives in this PostgreSQL (queue, claims, events), restarted mid-load.
     let (cluster, url) = muara_testkit::private_cluster().await?;
     let dir = tempfile::tempdir()?;
-    let cfg = UpConfig {
-        database_url: Some(url),
-        db_connect_timeout: Duration::from_secs(10),
-        ..UpConfig::new(
-            dir.path().join("data"),
-            dir.path().join("lake"),
-            "127.0.0.1:0".parse()?,
-        )
-    };
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let (ready, ready_rx) = tokio::sync::oneshot::channel::<Running>();
-    let runtime = tokio::spawn(up(
-        cfg,
-        vec![],
-        move |r| {
-            let _ = ready.send(r.clone());
-        },
-        stop_rx,
-    ));
-    let running = tokio::time::timeout(Duration::from_secs(60), ready_rx).await??;
+    let cfg = test_config(dir.path(), url);
+    let up = Up::start(cfg, vec![]).await?;
+    let running = up.running.clone();
     let load = muara_events::sim::SimConfig {
         url: format!("http://{}", running.http),
         events: 6_000,
@@ -336,7 +322,6 @@ async fn a_postgres_restart_under_publishing_load_loses_and_duplicates_nothing()
     let report = sim.await??;
     assert!(report.problems.is_empty(), "{}", report.render());
     assert_eq!(report.stats_delta["unique_processed"], 4_200);
-    stop.send(true)?;
-    tokio::time::timeout(Duration::from_secs(30), runtime).await???;
+    up.stop().await?;
     Ok(())
 }

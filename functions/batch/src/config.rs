@@ -6,7 +6,7 @@ use muara_aws::ses::SesMailer;
 use muara_aws::sfn::SfnOrchestrator;
 use muara_batch::Deps;
 use muara_batch::model::Notify;
-use muara_core::config::{optional, required};
+use muara_core::config::required;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,14 +32,7 @@ pub async fn from_env() -> Result<(String, Config), muara_core::Error> {
     }
     let settings = muara_batch::model::Settings::from_env()?;
     let sdk = muara_aws::load_sdk_config().await;
-    let database_url = match optional("DATABASE_URL") {
-        Some(url) => url,
-        None => {
-            let arn = required("MUARA_DB_SECRET_ARN")?;
-            muara_aws::secrets::database_url(&aws_sdk_secretsmanager::Client::new(&sdk), &arn)
-                .await?
-        }
-    };
+    let database_url = muara_aws::secrets::database_url_from_env(&sdk).await?;
     // Lambda reuses the process: a small pool, kept across invocations — one connection per
     // concurrent SQL step plus two for their log rows.
     let pool = muara_db::connect(

@@ -14,16 +14,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .without_time()
-        .with_target(false)
-        .init();
+    muara_core::logging::init_lambda();
     let (role, cfg) = config::from_env().await?;
     let (role, cfg) = (&role, &cfg);
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {

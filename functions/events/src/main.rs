@@ -10,7 +10,7 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use muara_aws::dynamo::DynamoLocks;
 use muara_aws::sqs::SqsQueue;
-use muara_core::config::{optional, required};
+use muara_core::config::required;
 use muara_core::sqs::{BatchResponse, SqsEvent};
 use muara_events::ingest::Ingest;
 use serde_json::Value;
@@ -19,26 +19,10 @@ use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .without_time()
-        .with_target(false)
-        .init();
+    muara_core::logging::init_lambda();
     let role = required("MUARA_HANDLER")?;
     let sdk = muara_aws::load_sdk_config().await;
-    let database_url = match optional("DATABASE_URL") {
-        Some(url) => url,
-        None => {
-            let arn = required("MUARA_DB_SECRET_ARN")?;
-            muara_aws::secrets::database_url(&aws_sdk_secretsmanager::Client::new(&sdk), &arn)
-                .await?
-        }
-    };
+    let database_url = muara_aws::secrets::database_url_from_env(&sdk).await?;
     let pool = muara_db::connect(&database_url, 4, Duration::from_secs(20)).await?;
     match role.as_str() {
         "api" => {

@@ -235,18 +235,11 @@ mod tests {
         }
     }
 
-    async fn post(seen: Arc<Seen>, path: &str, body: &str) -> (StatusCode, Value) {
+    /// Sends one request to the router with `seen` behind the batch port.
+    async fn call(seen: Arc<Seen>, req: Request<Body>) -> (StatusCode, Value) {
         let mut state = AppState::new("local", Arc::new(Metrics::new()));
         state.batches = Some(seen);
-        let res = app(state)
-            .oneshot(
-                Request::post(path)
-                    .header("content-type", "application/json")
-                    .body(Body::from(body.to_string()))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let res = app(state).oneshot(req).await.unwrap();
         let status = res.status();
         let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
             .await
@@ -255,6 +248,14 @@ mod tests {
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         )
+    }
+
+    async fn post(seen: Arc<Seen>, path: &str, body: &str) -> (StatusCode, Value) {
+        let req = Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        call(seen, req).await
     }
 
     #[tokio::test]
@@ -274,20 +275,8 @@ mod tests {
     }
 
     async fn get(path: &str) -> (StatusCode, Value) {
-        let mut state = AppState::new("local", Arc::new(Metrics::new()));
-        state.batches = Some(Arc::new(Seen::default()));
-        let res = app(state)
-            .oneshot(Request::get(path).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = res.status();
-        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let req = Request::get(path).body(Body::empty()).unwrap();
+        call(Arc::new(Seen::default()), req).await
     }
 
     #[tokio::test]

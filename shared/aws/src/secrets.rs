@@ -24,6 +24,16 @@ pub async fn database_url(
 
 /// The URL, with `sslmode` (RDS offers TLS: `require` by default, `PGSSLMODE` to change;
 /// `PGSSLROOTCERT` names the root file that turns verification on, see `muara_db::tls`).
+/// The database of a Lambda: `DATABASE_URL` when set, else the URL built from the secret that
+/// `MUARA_DB_SECRET_ARN` names.
+pub async fn database_url_from_env(sdk: &aws_config::SdkConfig) -> Result<String> {
+    if let Some(url) = muara_core::config::optional("DATABASE_URL") {
+        return Ok(url);
+    }
+    let arn = muara_core::config::required("MUARA_DB_SECRET_ARN")?;
+    database_url(&aws_sdk_secretsmanager::Client::new(sdk), &arn).await
+}
+
 pub fn url_from_secret(text: &str, sslmode: &str) -> Result<String> {
     let v: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| Error::with_source(ErrorKind::Config, "the database secret is not JSON", e))?;

@@ -6,7 +6,7 @@
 
 #![allow(clippy::print_stdout)]
 
-use muara_batch::model::{BatchRef, Deps, FileInput, FileItem, Mode};
+use muara_batch::model::{BatchRef, FileInput, FileItem, Mode};
 use muara_core::ports::ObjectStore;
 use std::sync::Arc;
 use std::time::Instant;
@@ -80,23 +80,13 @@ async fn main() -> anyhow::Result<()> {
         pool.clone(),
         Arc::new(muara_local::tasks::NoTasksYet),
     ));
-    let deps = Deps {
-        store: Arc::new(store),
-        pool: pool.clone(),
-        locks: Arc::new(muara_local::pglocks::PgLocks::new(pool.clone())),
+    let deps = muara_local::pipelines::local_batch_deps(
+        Arc::new(store),
+        pool.clone(),
         orchestrator,
-        work_dir: dir.path().join("work"),
-        convert: Default::default(),
-        step_concurrency: 4,
-        stage_budget: None,
-        notify: muara_batch::model::Notify {
-            mailer: Arc::new(
-                muara_local::mailer::OutboxMailer::open(dir.path().join("outbox")).await?,
-            ),
-            from: "muara@localhost".into(),
-            to: vec!["operators@example.com".into()],
-        },
-    };
+        dir.path(),
+    )
+    .await?;
     let input = FileInput {
         batch: BatchRef {
             client: "bench".into(),

@@ -6,6 +6,7 @@
 use crate::model::Deps;
 use bytes::Bytes;
 use muara_core::Result;
+use muara_core::lcg::Lcg;
 use muara_core::ports::PutOptions;
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
@@ -117,18 +118,6 @@ const SPECS: &[Spec] = &[
         &["ID"],
     ),
 ];
-
-/// A small deterministic generator: the demo is the same on every machine.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n.max(1)
-    }
-}
 
 const FIRST: &[&str] = &[
     "Budi", "Siti", "Agus", "Dewi", "Rina", "Joko", "Putri", "Andi", "Maya", "Hendra",

@@ -106,19 +106,24 @@ pub async fn batches(pool: &Pool, client: &str, limit: i64) -> Result<Value> {
     Ok(json!({"client": client, "batches": row.get::<_, Value>(0)}))
 }
 
+/// A query that returns one JSON value for a client's batch (`$1` client id, `$2` batch).
+async fn json_of(
+    c: &deadpool_postgres::Object,
+    sql: &'static str,
+    client_id: i32,
+    batch: &str,
+) -> Result<Value> {
+    c.query_one(sql, &[&client_id, &batch])
+        .await
+        .map(|r| r.get::<_, Value>(0))
+        .map_err(|e| pg_error("reading the batch", e))
+}
+
 /// One batch: its executions, files (audit rows), SQL step runs and failure mails.
 pub async fn batch(pool: &Pool, client: &str, batch: &str) -> Result<Value> {
     let c = pool.get().await.map_err(pool_error)?;
     let id = client_id(&c, client).await?;
-    let q = |sql: &'static str| {
-        let c = &c;
-        async move {
-            c.query_one(sql, &[&id, &batch])
-                .await
-                .map(|r| r.get::<_, Value>(0))
-                .map_err(|e| pg_error("reading the batch", e))
-        }
-    };
+    let q = |sql: &'static str| json_of(&c, sql, id, batch);
     let executions = q("SELECT coalesce(json_agg(j ORDER BY j.job_id), '[]') FROM (
             SELECT job_id, mode, execution_name, status, error_message, started_at, finished_at,
                    round(extract(epoch FROM finished_at - started_at) * 1000)::bigint AS duration_ms
@@ -153,15 +158,7 @@ pub async fn batch(pool: &Pool, client: &str, batch: &str) -> Result<Value> {
 pub async fn logs(pool: &Pool, client: &str, batch: &str) -> Result<Value> {
     let c = pool.get().await.map_err(pool_error)?;
     let id = client_id(&c, client).await?;
-    let q = |sql: &'static str| {
-        let c = &c;
-        async move {
-            c.query_one(sql, &[&id, &batch])
-                .await
-                .map(|r| r.get::<_, Value>(0))
-                .map_err(|e| pg_error("reading the batch logs", e))
-        }
-    };
+    let q = |sql: &'static str| json_of(&c, sql, id, batch);
     let mapping = q("SELECT coalesce(json_agg(l ORDER BY l.log_id), '[]') FROM (
             SELECT log_id, physical_file_name, status, missing_columns, extra_columns, message, logged_at
             FROM tools.mapping_validation_log WHERE client_id = $1 AND batch_id = $2) l")

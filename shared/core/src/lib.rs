@@ -12,11 +12,15 @@
 //! - [`health`], [`metrics`]: component probes for `/health` and a small Prometheus registry.
 //! - [`config`]: reading typed configuration from the environment with errors that name the
 //!   missing variable.
+//! - [`logging`]: the Lambdas' JSON log format; [`lcg`]: repeatable numbers for demo data and
+//!   generated load.
 
 pub mod checksum;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod lcg;
+pub mod logging;
 pub mod metrics;
 pub mod ports;
 pub mod s3event;

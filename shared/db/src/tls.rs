@@ -122,17 +122,22 @@ pub fn connector(policy: &TlsPolicy) -> Result<MakeRustlsConnect> {
         Some(path) => Some(Arc::new(load_roots(path)?)),
         None => None,
     };
-    let verifier: Arc<dyn ServerCertVerifier> = match (policy.mode, roots) {
+    let (chain, check_name) = match (policy.mode, roots) {
         (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
             return Err(Error::config(
                 "sslmode=verify-ca/verify-full needs the server's root certificate: sslrootcert=FILE in the database URL or PGSSLROOTCERT (for RDS, the region's bundle from https://truststore.pki.rds.amazonaws.com/)",
             ));
         }
-        (SslMode::VerifyFull, Some(roots)) => webpki(roots, &provider)?,
+        (SslMode::VerifyFull, Some(roots)) => (Some(webpki(roots, &provider)?), true),
         // libpq: with a root file, `require` (and `prefer`) behave like `verify-ca`.
-        (_, Some(roots)) => Arc::new(ChainOnly(webpki(roots, &provider)?)),
-        (_, None) => Arc::new(EncryptOnly(provider.clone())),
+        (_, Some(roots)) => (Some(webpki(roots, &provider)?), false),
+        (_, None) => (None, false),
     };
+    let verifier = Arc::new(Verifier {
+        provider: provider.clone(),
+        chain,
+        check_name,
+    });
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::with_source(ErrorKind::Config, "TLS protocol versions", e))?
@@ -185,21 +190,35 @@ fn webpki(
         .map_err(|e| Error::with_source(ErrorKind::Config, "building the TLS verifier", e))
 }
 
-/// `sslmode=require` without a root file: encrypted, the server not authenticated (libpq's
-/// meaning). Handshake signatures are still checked.
+/// The server check `sslmode` asks for: none (encrypted only, libpq's `require` without a root
+/// file), the chain against the root file (`verify-ca`), or the chain and the host name
+/// (`verify-full`). Handshake signatures are checked in every case.
 #[derive(Debug)]
-struct EncryptOnly(Arc<CryptoProvider>);
+struct Verifier {
+    provider: Arc<CryptoProvider>,
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    check_name: bool,
+}
 
-impl ServerCertVerifier for EncryptOnly {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
     }
 
     fn verify_tls12_signature(
@@ -212,7 +231,7 @@ impl ServerCertVerifier for EncryptOnly {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -226,60 +245,14 @@ impl ServerCertVerifier for EncryptOnly {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `verify-ca`: the chain must lead to the root file; the host name is not compared.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForName
-                | rustls::CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

@@ -45,7 +45,7 @@ impl Delta {
 
     /// The upsert, rows in name order (concurrent writers lock in the same order).
     pub(crate) fn statement(&self) -> (String, Vec<String>, Vec<i64>, i16) {
-        let shard = i16::try_from(rand_shard()).unwrap_or(0);
+        let shard = shard();
         let names: Vec<String> = self.0.keys().map(|k| k.to_string()).collect();
         let values: Vec<i64> = self.0.values().copied().collect();
         (
@@ -60,10 +60,9 @@ impl Delta {
     }
 }
 
-fn rand_shard() -> u16 {
-    // Cheap and good enough to spread writers: the low bits of a random UUID.
-    let b = uuid::Uuid::new_v4().as_bytes()[15];
-    u16::from(b) % (SHARDS as u16)
+/// A shard for one writer: cheap and good enough to spread writers (a random UUID's last byte).
+pub(crate) fn shard() -> i16 {
+    i16::from(uuid::Uuid::new_v4().as_bytes()[15]) % SHARDS
 }
 
 /// Applies a delta in its own statement.

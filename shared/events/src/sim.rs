@@ -2,6 +2,7 @@
 //! N events over M topics with a chosen share of repeats — and afterwards checks `GET /stats`
 //! against it.
 
+use muara_core::lcg::Lcg;
 use muara_core::{Error, Result};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -54,18 +55,6 @@ pub struct Latency {
     pub p90: f64,
     pub p99: f64,
     pub max: f64,
-}
-
-/// A small deterministic generator: the same seed sends the same load.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n.max(1)
-    }
 }
 
 /// The events to send, in send order: `unique` distinct ones and repeats of them.

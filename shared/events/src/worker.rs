@@ -189,7 +189,7 @@ async fn apply_tx(pool: &Pool, msgs: Vec<EventsMessage>) -> Result<Vec<Applied>>
         )
         .await
         .map_err(|e| pg_error("updating events.topic", e))?;
-        let shard = i16::try_from(u16::from(uuid::Uuid::new_v4().as_bytes()[15]) % 16).unwrap_or(0);
+        let shard = counters::shard();
         tx.execute(
             "INSERT INTO events.throughput (minute, shard, stored) VALUES (date_trunc('minute', now()), $1, $2)
              ON CONFLICT (minute, shard) DO UPDATE SET stored = events.throughput.stored + excluded.stored",

@@ -122,6 +122,8 @@ impl IdempotencyStore for PgLocks {
             )
             .await
             .map_err(|e| pg_error("claiming idempotency keys", e))?;
+        let wanted: std::collections::HashMap<&str, &str> =
+            keys.iter().copied().zip(hashes.iter().copied()).collect();
         let mut found: std::collections::HashMap<String, Begin> = std::collections::HashMap::new();
         for row in rows {
             let key: String = row.get(0);
@@ -129,11 +131,7 @@ impl IdempotencyStore for PgLocks {
             let state: Option<String> = row.get(2);
             let hash: Option<String> = row.get(3);
             let result: Option<Value> = row.get(4);
-            let wanted = items
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, h)| h.as_str())
-                .unwrap_or_default();
+            let wanted = wanted.get(key.as_str()).copied().unwrap_or_default();
             let answer = match (claimed, state.as_deref(), hash) {
                 (true, ..) => Begin::Started,
                 (false, _, Some(h)) if h != wanted => Begin::Conflict { existing_hash: h },

@@ -7,6 +7,33 @@ use muara_asl::{TaskFailure, TaskInvoker};
 use muara_core::s3event::S3EventRecord;
 use serde_json::Value;
 
+/// The batch pipeline's ports on local adapters for tools and tests: PostgreSQL locks on
+/// `pool`, staging under `dir/work`, failure mail into the outbox `dir/outbox` (to
+/// `operators@example.com`), default settings.
+pub async fn local_batch_deps(
+    store: std::sync::Arc<dyn muara_core::ports::ObjectStore>,
+    pool: deadpool_postgres::Pool,
+    orchestrator: std::sync::Arc<dyn muara_core::ports::Orchestrator>,
+    dir: &std::path::Path,
+) -> muara_core::Result<muara_batch::Deps> {
+    use std::sync::Arc;
+    Ok(muara_batch::Deps {
+        store,
+        locks: Arc::new(crate::pglocks::PgLocks::new(pool.clone())),
+        pool,
+        orchestrator,
+        work_dir: dir.join("work"),
+        convert: Default::default(),
+        step_concurrency: 4,
+        stage_budget: None,
+        notify: muara_batch::model::Notify {
+            mailer: Arc::new(crate::mailer::OutboxMailer::open(dir.join("outbox")).await?),
+            from: "muara@localhost".into(),
+            to: vec!["operators@example.com".into()],
+        },
+    })
+}
+
 /// Task resources `muara:batch:<stage>` → the batch lifecycle's stage handlers.
 #[derive(Debug, Clone)]
 pub struct BatchTasks(pub muara_batch::Deps);

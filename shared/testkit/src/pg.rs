@@ -62,21 +62,9 @@ async fn init() -> anyhow::Result<TestPostgres> {
             (s, q, db)
         }
         None => {
-            let dir = std::env::temp_dir().join(crate::unique("muara-test-pg"));
-            let port = free_port()?;
-            let cluster = Cluster::start(&dir, port, false)
+            let cluster = reaped_cluster("muara-test-pg")
                 .await
                 .context("starting a throwaway PostgreSQL for the tests")?;
-            let stop: Vec<String> = cluster
-                .stop_command()
-                .iter()
-                .map(|w| shell_quote(w))
-                .collect();
-            spawn_reaper(&format!(
-                "{} >/dev/null 2>&1; rm -rf {}",
-                stop.join(" "),
-                shell_quote(&cluster.data_dir.to_string_lossy())
-            ))?;
             let url = cluster.url("postgres");
             let (s, q) = split_url(&url)?;
             (s, q, "postgres".to_string())
@@ -135,10 +123,21 @@ impl TestPostgres {
 /// (the shared one must stay up). Its database `muara` is migrated; the cluster is stopped and
 /// removed when the test process exits.
 pub async fn private_cluster() -> anyhow::Result<(Cluster, String)> {
-    let dir = std::env::temp_dir().join(crate::unique("muara-test-pg-own"));
-    let cluster = Cluster::start(&dir, free_port()?, false)
+    let cluster = reaped_cluster("muara-test-pg-own")
         .await
         .context("starting a private PostgreSQL")?;
+    cluster.ensure_database("muara").await?;
+    let url = cluster.url("muara");
+    let pool = muara_db::connect(&url, 2, std::time::Duration::from_secs(30)).await?;
+    muara_db::PLATFORM.apply(&pool).await?;
+    pool.close();
+    Ok((cluster, url))
+}
+
+/// A throwaway cluster on a free port, stopped and removed when the test process exits.
+async fn reaped_cluster(prefix: &str) -> anyhow::Result<Cluster> {
+    let dir = std::env::temp_dir().join(crate::unique(prefix));
+    let cluster = Cluster::start(&dir, free_port()?, false).await?;
     let stop: Vec<String> = cluster
         .stop_command()
         .iter()
@@ -149,10 +148,5 @@ pub async fn private_cluster() -> anyhow::Result<(Cluster, String)> {
         stop.join(" "),
         shell_quote(&cluster.data_dir.to_string_lossy())
     ))?;
-    cluster.ensure_database("muara").await?;
-    let url = cluster.url("muara");
-    let pool = muara_db::connect(&url, 2, std::time::Duration::from_secs(30)).await?;
-    muara_db::PLATFORM.apply(&pool).await?;
-    pool.close();
-    Ok((cluster, url))
+    Ok(cluster)
 }

@@ -35,10 +35,6 @@ impl Graph {
         self.names.is_empty()
     }
 
-    pub fn name(&self, i: usize) -> &str {
-        &self.names[i]
-    }
-
     pub fn after(&self, i: usize) -> &BTreeSet<usize> {
         &self.after[i]
     }

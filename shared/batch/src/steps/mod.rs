@@ -108,6 +108,10 @@ fn kind_of(kind: &str, sql: Option<String>) -> Result<StepKind> {
     match (kind, sql) {
         ("procedure", _) => Ok(StepKind::Procedure),
         ("function", _) => Ok(StepKind::Function),
+        ("view", _) => Ok(StepKind::View {
+            concurrently: false,
+        }),
+        ("view-concurrently", _) => Ok(StepKind::View { concurrently: true }),
         ("sql", Some(s)) => Ok(StepKind::Sql(s)),
         (k, _) => Err(Error::invalid(format!("unknown step kind {k:?}"))),
     }
@@ -117,58 +121,55 @@ fn timeout(secs: i32) -> Duration {
     Duration::from_secs(u64::try_from(secs).unwrap_or(900).max(1))
 }
 
+/// Steps run by an order number: rows of `(name, kind, sql, timeout, order)`.
+async fn ordered(
+    c: &deadpool_postgres::Object,
+    sql: &str,
+    client_id: i32,
+) -> Result<(Vec<Step>, Graph)> {
+    let rows = c
+        .query(sql, &[&client_id])
+        .await
+        .map_err(|e| pg_error("reading the step configuration", e))?;
+    let mut steps = Vec::new();
+    let mut orders = Vec::new();
+    for r in &rows {
+        steps.push(Step {
+            name: r.get(0),
+            kind: kind_of(r.get(1), r.get(2))?,
+            timeout: timeout(r.get(3)),
+        });
+        orders.push(r.get::<_, i32>(4));
+    }
+    let graph = Graph::by_order(steps.iter().map(|s| s.name.clone()).collect(), &orders);
+    Ok((steps, graph))
+}
+
 /// Loads and validates a family's steps (a dependency cycle is an error naming the cycle).
 pub async fn plan(pool: &Pool, client_id: i32, family: Family) -> Result<Plan> {
     let c = pool.get().await.map_err(pool_error)?;
     let context = "reading the step configuration";
     let (steps, graph) = match family {
         Family::Transform => {
-            let rows = c
-                .query(
-                    "SELECT procedure_name, step_kind, sql_text, timeout_seconds, execution_order
-                     FROM tools.transformation_config WHERE client_id = $1 AND is_active
-                     ORDER BY execution_order, transformation_id",
-                    &[&client_id],
-                )
-                .await
-                .map_err(|e| pg_error(context, e))?;
-            let mut steps = Vec::new();
-            let mut orders = Vec::new();
-            for r in &rows {
-                steps.push(Step {
-                    name: r.get(0),
-                    kind: kind_of(r.get(1), r.get(2))?,
-                    timeout: timeout(r.get(3)),
-                });
-                orders.push(r.get::<_, i32>(4));
-            }
-            let g = Graph::by_order(steps.iter().map(|s| s.name.clone()).collect(), &orders);
-            (steps, g)
+            ordered(
+                &c,
+                "SELECT procedure_name, step_kind, sql_text, timeout_seconds, execution_order
+                 FROM tools.transformation_config WHERE client_id = $1 AND is_active
+                 ORDER BY execution_order, transformation_id",
+                client_id,
+            )
+            .await?
         }
         Family::Refresh => {
-            let rows = c
-                .query(
-                    "SELECT mv_name, refresh_concurrently, timeout_seconds, refresh_order
-                     FROM tools.mv_refresh_config WHERE client_id = $1 AND is_active
-                     ORDER BY refresh_order, mv_id",
-                    &[&client_id],
-                )
-                .await
-                .map_err(|e| pg_error(context, e))?;
-            let mut steps = Vec::new();
-            let mut orders = Vec::new();
-            for r in &rows {
-                steps.push(Step {
-                    name: r.get(0),
-                    kind: StepKind::View {
-                        concurrently: r.get(1),
-                    },
-                    timeout: timeout(r.get(2)),
-                });
-                orders.push(r.get::<_, i32>(3));
-            }
-            let g = Graph::by_order(steps.iter().map(|s| s.name.clone()).collect(), &orders);
-            (steps, g)
+            ordered(
+                &c,
+                "SELECT mv_name, CASE WHEN refresh_concurrently THEN 'view-concurrently' ELSE 'view' END,
+                        NULL::text, timeout_seconds, refresh_order
+                 FROM tools.mv_refresh_config WHERE client_id = $1 AND is_active
+                 ORDER BY refresh_order, mv_id",
+                client_id,
+            )
+            .await?
         }
         Family::Integrate => {
             let rows = c
@@ -296,6 +297,7 @@ pub async fn run(deps: &Deps, batch: &BatchRef, family: Family) -> Result<StageS
     // starts that could not finish within it, and statement timeouts are cut to fit.
     let deadline = deps.stage_budget.map(|b| started + b);
     let mut out_of_time = false;
+    let mut succeeded = 0usize;
     loop {
         if failures.is_empty() && !out_of_time {
             let free = limit - running.len();
@@ -328,6 +330,7 @@ pub async fn run(deps: &Deps, batch: &BatchRef, family: Family) -> Result<StageS
         match result {
             Ok(n) => {
                 rows += n.unwrap_or(0);
+                succeeded += 1;
                 schedule.finish(i, true);
             }
             Err(e) => {
@@ -337,7 +340,7 @@ pub async fn run(deps: &Deps, batch: &BatchRef, family: Family) -> Result<StageS
         }
     }
     if failures.is_empty() && out_of_time {
-        let left = schedule.not_started().len() + 1;
+        let left = plan.steps.len() - done.len() - succeeded;
         return Err(Error::retryable(format!(
             "{} steps: the stage's time budget is used up with {left} step(s) left; the retry runs them (finished steps are skipped)",
             family.label()
