@@ -11,6 +11,14 @@ use muara_core::ErrorKind;
 use muara_core::ports::{PutOptions, SentMail};
 use std::time::Duration;
 
+/// The default retention, with local archives purged.
+fn ninety_days() -> muara_batch::housekeeping::Retention {
+    muara_batch::housekeeping::Retention {
+        max_age: muara_batch::housekeeping::DEFAULT_RETENTION,
+        purge_archives: true,
+    }
+}
+
 /// The statuses of a transform step's runs, oldest first.
 async fn step_statuses(fx: &Fx, step: &str) -> anyhow::Result<Vec<String>> {
     Ok(fx
@@ -487,10 +495,7 @@ async fn mail_waits_while_the_mail_service_is_down_and_housekeeping_sends_it() -
     assert_eq!((status.as_str(), attempts), ("PENDING", 1));
     assert!(error.is_some());
     // The next attempt waits (backoff); housekeeping before then sends nothing.
-    let retention = muara_batch::housekeeping::Retention {
-        max_age: Duration::from_secs(90 * 86400),
-        purge_archives: true,
-    };
+    let retention = ninety_days();
     let early = muara_batch::housekeeping::run(&fx.deps, &retention).await?;
     assert_eq!(early.mail, Default::default());
     // … a minute later:
@@ -505,24 +510,10 @@ async fn mail_waits_while_the_mail_service_is_down_and_housekeeping_sends_it() -
     fx.deps.notify.mailer = std::sync::Arc::new(
         muara_local::mailer::OutboxMailer::open(fx._dir.path().join("outbox")).await?,
     );
-    let report = muara_batch::housekeeping::run(
-        &fx.deps,
-        &muara_batch::housekeeping::Retention {
-            max_age: Duration::from_secs(90 * 86400),
-            purge_archives: true,
-        },
-    )
-    .await?;
+    let report = muara_batch::housekeeping::run(&fx.deps, &ninety_days()).await?;
     assert_eq!(report.mail.sent, 1);
     assert_eq!(outbox_mail(&fx)?.len(), 1);
-    let again = muara_batch::housekeeping::run(
-        &fx.deps,
-        &muara_batch::housekeeping::Retention {
-            max_age: Duration::from_secs(90 * 86400),
-            purge_archives: true,
-        },
-    )
-    .await?;
+    let again = muara_batch::housekeeping::run(&fx.deps, &ninety_days()).await?;
     assert_eq!(again.mail.sent, 0, "sent once");
     Ok(())
 }
@@ -573,14 +564,7 @@ async fn retention_removes_exactly_what_is_old() -> anyhow::Result<()> {
                 .set_modified(old)?;
         }
     }
-    let report = muara_batch::housekeeping::run(
-        &fx.deps,
-        &muara_batch::housekeeping::Retention {
-            max_age: Duration::from_secs(90 * 86400),
-            purge_archives: true,
-        },
-    )
-    .await?;
+    let report = muara_batch::housekeeping::run(&fx.deps, &ninety_days()).await?;
     assert_eq!(report.rows["tools.job_execution_log"], 1, "{report:?}");
     assert_eq!(report.rows["tools.transformation_log"], 2);
     assert_eq!(report.rows["tools.load_error_log"], 1);
