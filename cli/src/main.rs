@@ -1,5 +1,6 @@
 //! `muara`: the local runtime, database migrations and (as pipelines land) operations.
 
+mod agent;
 mod http;
 mod table;
 
@@ -35,6 +36,11 @@ enum Command {
     },
     /// Pipeline C: send a known load to POST /publish, then check GET /stats against it.
     PublishSim(SimArgs),
+    /// Pipeline A: the recording agent (upload a recorder's calls to the lake).
+    Agent {
+        #[command(subcommand)]
+        command: agent::AgentCommand,
+    },
     /// Pipeline B: run a client's batches and see what they did (through the platform's API).
     Batch {
         #[command(subcommand)]
@@ -187,6 +193,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => run_up(args).await,
+        Command::Agent { command } => agent::run(command, shutdown_signal()).await,
         Command::PublishSim(a) => {
             if !(0.0..=0.9).contains(&a.duplicates) {
                 anyhow::bail!("--duplicates must be between 0.0 and 0.9");
@@ -342,26 +349,7 @@ async fn run_up(args: UpArgs) -> anyhow::Result<()> {
             .clamp(1, 32),
         ..cfg
     };
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        // Ctrl-C in a terminal; SIGTERM from a service manager or `kill`.
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let terminated = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminated => {}
-        }
-        tracing::info!("shutting down");
-        let _ = tx.send(true);
-    });
+    let rx = shutdown_signal();
     up(
         cfg,
         vec![],
@@ -379,4 +367,28 @@ async fn run_up(args: UpArgs) -> anyhow::Result<()> {
     )
     .await
     .context("muara up")
+}
+
+/// Flips on Ctrl-C in a terminal, or SIGTERM from a service manager or `kill`.
+fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminated => {}
+        }
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    rx
 }

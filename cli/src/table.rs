@@ -252,3 +252,95 @@ mod tests {
         );
     }
 }
+
+/// `muara agent once`: counts, then every failure, then (dry run) the plan.
+pub fn agent_run(s: &muara_agent::Summary) -> String {
+    let r = &s.report;
+    let c = &r.counts;
+    let mut out = format!(
+        "run {} on {}{}\n",
+        r.run_id,
+        r.host,
+        if r.dry_run {
+            " (dry run: nothing changed)"
+        } else {
+            ""
+        }
+    );
+    out.push_str(&render(
+        &[
+            "seen",
+            "uploaded",
+            "already there",
+            "unchanged",
+            "waiting",
+            "failed",
+            "orphans",
+            "bytes sent",
+        ],
+        &[vec![
+            c.seen.to_string(),
+            c.uploaded.to_string(),
+            c.already_present.to_string(),
+            c.unchanged.to_string(),
+            c.waiting.to_string(),
+            c.failed.to_string(),
+            c.orphans.to_string(),
+            c.bytes_uploaded.to_string(),
+        ]],
+    ));
+    if !r.failures.is_empty() {
+        out.push_str("\nfailures\n");
+        out.push_str(&failures(&r.failures));
+    }
+    if !s.planned.is_empty() {
+        out.push_str("\nwould upload\n");
+        let rows: Vec<Vec<String>> = s
+            .planned
+            .iter()
+            .map(|(f, k, b)| vec![f.clone(), k.clone(), b.to_string()])
+            .collect();
+        out.push_str(&render(&["file", "key", "bytes"], &rows));
+    }
+    if let Some(k) = &s.report_key {
+        out.push_str(&format!("\nreport: {k}\n"));
+    }
+    out
+}
+
+fn failures(list: &[muara_recordings::report::Failure]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|f| {
+            vec![
+                f.path.clone(),
+                f.call_id.clone().unwrap_or_default(),
+                f.stage.clone(),
+                f.reason.clone(),
+                if f.will_retry {
+                    "next run"
+                } else {
+                    "when changed"
+                }
+                .to_string(),
+            ]
+        })
+        .collect();
+    render(&["file", "call", "stage", "reason", "retried"], &rows)
+}
+
+/// `muara agent status`.
+pub fn agent_status(s: &muara_agent::run::Status) -> String {
+    let mut out = format!("journal {}\n", s.journal);
+    let rows: Vec<Vec<String>> = s
+        .by_state
+        .iter()
+        .map(|(k, v)| vec![k.clone(), v.to_string()])
+        .collect();
+    out.push_str(&render(&["state", "recordings"], &rows));
+    if !s.failures.is_empty() {
+        out.push_str("\nfailures\n");
+        out.push_str(&failures(&s.failures));
+    }
+    out
+}

@@ -34,7 +34,7 @@ fn missing() -> (StatusCode, Json<Value>) {
     )
 }
 
-fn failed(e: muara_core::Error) -> (StatusCode, Json<Value>) {
+pub(crate) fn failed(e: muara_core::Error) -> (StatusCode, Json<Value>) {
     (
         status_of(e.kind()),
         Json(json!({"error": e.chain(), "error_type": e.kind().error_type()})),

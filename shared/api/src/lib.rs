@@ -9,6 +9,7 @@
 //! - `batches`: `POST /clients/{client}/batches` (start, restart, reprocess, refresh) and
 //!   `GET /clients/{client}/batches[/{batch_id}[/logs]]` through the [`BatchControl`] port.
 //! - `events`: `POST /publish`, `GET /stats`, `GET /events` through the [`EventsApi`] port.
+//! - `recordings`: `GET /recordings` through the [`RecordingsApi`] port.
 //! - [`client`]: a minimal HTTP/1.1 client (CLI → platform, tests → emulators).
 
 mod batches;
@@ -16,9 +17,11 @@ pub mod client;
 mod events;
 mod health;
 mod metrics;
+mod recordings;
 
 pub use batches::{BatchControl, BatchQuery};
 pub use events::{EventsApi, PUBLISH_BODY_LIMIT};
+pub use recordings::RecordingsApi;
 
 use axum::Router;
 use axum::routing::get;
@@ -41,6 +44,8 @@ pub struct AppState {
     pub batches: Option<Arc<dyn BatchControl>>,
     /// Pipeline C's publish, stats and events, where this host serves them.
     pub events: Option<Arc<dyn EventsApi>>,
+    /// Pipeline A's recording search, where this host serves it.
+    pub recordings: Option<Arc<dyn RecordingsApi>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -65,6 +70,7 @@ impl AppState {
             probe_timeout: Duration::from_secs(3),
             batches: None,
             events: None,
+            recordings: None,
         }
     }
 
@@ -102,6 +108,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/stats", get(events::stats))
         .route("/events", get(events::list))
+        .route("/recordings", get(recordings::search))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_requests,

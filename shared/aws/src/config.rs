@@ -20,3 +20,23 @@ pub fn s3_client(cfg: &SdkConfig) -> aws_sdk_s3::Client {
     }
     aws_sdk_s3::Client::from_conf(b.build())
 }
+
+/// SDK configuration with explicit overrides (the recording agent's `[target]`): a named
+/// profile, a region and an S3-compatible endpoint, each falling back to the standard chain.
+pub async fn load_sdk_config_with(
+    profile: Option<&str>,
+    region: Option<&str>,
+    endpoint_url: Option<&str>,
+) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(p) = profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = region {
+        loader = loader.region(aws_config::Region::new(r.to_string()));
+    }
+    if let Some(u) = endpoint_url {
+        loader = loader.endpoint_url(u);
+    }
+    loader.load().await
+}

@@ -14,7 +14,7 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUploa
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use muara_core::checksum::sha256_b64;
-use muara_core::ports::{ObjectInfo, ObjectStore, PutOptions};
+use muara_core::ports::{MultipartUploads, ObjectInfo, ObjectStore, PutOptions, UploadedPart};
 use muara_core::{Error, ErrorKind, Result};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -67,52 +67,18 @@ impl S3Store {
         F: Fn(u64, usize) -> Fut,
         Fut: std::future::Future<Output = Result<Bytes>>,
     {
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .set_content_type(opts.content_type.clone())
-            .set_metadata(Some(opts.metadata.clone().into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| sdk_error("S3 CreateMultipartUpload", e))?;
-        let upload_id = created
-            .upload_id()
-            .ok_or_else(|| Error::fatal("S3 returned no upload id"))?
-            .to_string();
+        let upload_id = self.start_upload(key, opts).await?;
         let part_size = self.part_size as u64;
         let count = size.div_ceil(part_size);
-        let uploaded: Result<Vec<CompletedPart>> = futures::stream::iter(0..count)
+        let uploaded: Result<Vec<UploadedPart>> = futures::stream::iter(0..count)
             .map(|i| {
                 let (upload_id, read_part) = (&upload_id, &read_part);
                 async move {
                     let len =
                         usize::try_from(part_size.min(size - i * part_size)).unwrap_or(usize::MAX);
                     let chunk = read_part(i * part_size, len).await?;
-                    let n = i32::try_from(i + 1).unwrap_or(i32::MAX);
-                    let sum = sha256_b64(&chunk);
-                    let out = self
-                        .client
-                        .upload_part()
-                        .bucket(&self.bucket)
-                        .key(key)
-                        .upload_id(upload_id)
-                        .part_number(n)
-                        .checksum_algorithm(ChecksumAlgorithm::Sha256)
-                        .checksum_sha256(&sum)
-                        .body(ByteStream::from(chunk))
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error(&format!("S3 UploadPart {n}"), e))?;
-                    Ok::<_, Error>(
-                        CompletedPart::builder()
-                            .part_number(n)
-                            .set_e_tag(out.e_tag().map(str::to_string))
-                            .checksum_sha256(sum)
-                            .build(),
-                    )
+                    let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                    self.upload_part(key, upload_id, n, chunk).await
                 }
             })
             .buffer_unordered(self.part_concurrency)
@@ -125,13 +91,30 @@ impl S3Store {
                 return Err(e);
             }
         };
-        parts.sort_by_key(|p| p.part_number());
-        if let Err(e) = self
-            .client
+        parts.sort_by_key(|p| p.number);
+        if let Err(e) = self.complete(key, &upload_id, &parts).await {
+            self.abort(key, &upload_id).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn complete(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<()> {
+        let parts = parts
+            .iter()
+            .map(|p| {
+                CompletedPart::builder()
+                    .part_number(i32::try_from(p.number).unwrap_or(i32::MAX))
+                    .set_e_tag(p.etag.clone())
+                    .checksum_sha256(&p.sha256)
+                    .build()
+            })
+            .collect();
+        self.client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
-            .upload_id(&upload_id)
+            .upload_id(upload_id)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
@@ -139,10 +122,7 @@ impl S3Store {
             )
             .send()
             .await
-        {
-            self.abort(key, &upload_id).await;
-            return Err(sdk_error("S3 CompleteMultipartUpload", e));
-        }
+            .map_err(|e| sdk_error("S3 CompleteMultipartUpload", e))?;
         Ok(())
     }
 
@@ -352,6 +332,91 @@ impl ObjectStore for S3Store {
             .await
             .map_err(|e| sdk_error(&format!("S3 CopyObject {from:?} -> {to:?}"), e))?;
         self.delete(from).await
+    }
+}
+
+#[async_trait]
+impl MultipartUploads for S3Store {
+    async fn start_upload(&self, key: &str, opts: &PutOptions) -> Result<String> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .set_content_type(opts.content_type.clone())
+            .set_metadata(Some(opts.metadata.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("S3 CreateMultipartUpload", e))?;
+        Ok(created
+            .upload_id()
+            .ok_or_else(|| Error::fatal("S3 returned no upload id"))?
+            .to_string())
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: Bytes,
+    ) -> Result<UploadedPart> {
+        let sum = sha256_b64(&body);
+        let size = body.len() as u64;
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(i32::try_from(number).unwrap_or(i32::MAX))
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(&sum)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("S3 UploadPart {number}"), e))?;
+        Ok(UploadedPart {
+            number,
+            etag: out.e_tag().map(str::to_string),
+            sha256: sum,
+            size,
+        })
+    }
+
+    async fn complete_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[UploadedPart],
+    ) -> Result<ObjectInfo> {
+        self.complete(key, upload_id, parts).await?;
+        self.head(key).await?.ok_or_else(|| {
+            Error::retryable(format!("object {key:?} not visible right after upload"))
+        })
+    }
+
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<()> {
+        match self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = sdk_error("S3 AbortMultipartUpload", e);
+                if err.kind() == ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! never data (Step Functions passes at most 256 KiB between states).
 
 use deadpool_postgres::Pool;
-use muara_core::ports::{Lease, Locks, Mailer, ObjectStore, Orchestrator};
+use muara_core::ports::{Lease, Locks, ObjectStore, Orchestrator};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,21 +26,7 @@ pub struct Deps {
 }
 
 /// Failure mail: the mailer (SES, SMTP or the outbox) and the addresses.
-#[derive(Clone)]
-pub struct Notify {
-    pub mailer: Arc<dyn Mailer>,
-    pub from: String,
-    pub to: Vec<String>,
-}
-
-impl std::fmt::Debug for Notify {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notify")
-            .field("from", &self.from)
-            .field("to", &self.to)
-            .finish_non_exhaustive()
-    }
-}
+pub use muara_core::ports::Notify;
 
 impl std::fmt::Debug for Deps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -45,6 +45,11 @@ pub const PLATFORM: MigrationSet = MigrationSet {
             name: "events",
             sql: include_str!("../migrations/0003_events.sql"),
         },
+        Migration {
+            version: 4,
+            name: "recordings",
+            sql: include_str!("../migrations/0004_recordings.sql"),
+        },
     ],
 };
 

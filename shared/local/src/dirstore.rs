@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use muara_core::checksum::sha256_b64;
-use muara_core::ports::{ObjectInfo, ObjectStore, PutOptions};
+use muara_core::ports::{MultipartUploads, ObjectInfo, ObjectStore, PutOptions, UploadedPart};
 use muara_core::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -318,6 +318,177 @@ impl ObjectStore for DirStore {
             let _ = tokio::fs::remove_file(&mdst).await;
         }
         Ok(())
+    }
+}
+
+/// Multipart uploads in `root/.muara/uploads/<upload id>/`: one file per part, joined into the
+/// object on completion, so an interrupted upload can be resumed as in S3.
+#[async_trait]
+impl MultipartUploads for DirStore {
+    async fn start_upload(&self, key: &str, opts: &PutOptions) -> Result<String> {
+        validate_key(key)?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let dir = self.upload_dir(&id)?;
+        tokio::fs::create_dir_all(&dir).await?;
+        let meta = Meta {
+            sha256: String::new(),
+            size: 0,
+            content_type: opts.content_type.clone(),
+            metadata: opts.metadata.clone(),
+        };
+        let pending = PendingUpload {
+            key: key.to_string(),
+            meta,
+        };
+        self.write_atomic(&dir.join("upload.json"), &serde_json::to_vec(&pending)?)
+            .await?;
+        Ok(id)
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: Bytes,
+    ) -> Result<UploadedPart> {
+        let dir = self.open_upload(key, upload_id).await?.0;
+        if number == 0 || number > 10_000 {
+            return Err(Error::invalid(format!(
+                "part number {number} is outside 1..=10000"
+            )));
+        }
+        let sha256 = sha256_b64(&body);
+        self.write_atomic(&dir.join(format!("{number:05}")), &body)
+            .await?;
+        Ok(UploadedPart {
+            number,
+            etag: Some(format!("\"{}\"", muara_core::checksum::sha256_hex(&body))),
+            sha256,
+            size: body.len() as u64,
+        })
+    }
+
+    async fn complete_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[UploadedPart],
+    ) -> Result<ObjectInfo> {
+        use sha2::Digest as _;
+        use tokio::io::AsyncWriteExt as _;
+        let (dir, pending) = self.open_upload(key, upload_id).await?;
+        if parts.is_empty() || parts.windows(2).any(|w| w[0].number >= w[1].number) {
+            return Err(Error::invalid(
+                "parts must be given in ascending number order",
+            ));
+        }
+        let dest = self.path_of(key)?;
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        let tmp = self
+            .root
+            .join(INTERNAL)
+            .join("tmp")
+            .join(uuid::Uuid::new_v4().to_string());
+        let mut outer = sha2::Sha256::new();
+        let mut size = 0u64;
+        let joined = async {
+            let mut out = tokio::fs::File::create(&tmp).await?;
+            for p in parts {
+                let body = match tokio::fs::read(dir.join(format!("{:05}", p.number))).await {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(Error::invalid(format!(
+                            "part {} was never uploaded",
+                            p.number
+                        )));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if sha256_b64(&body) != p.sha256 {
+                    return Err(Error::invalid(format!(
+                        "part {} does not match its checksum",
+                        p.number
+                    )));
+                }
+                outer.update(sha2::Sha256::digest(&body));
+                size += body.len() as u64;
+                out.write_all(&body).await?;
+            }
+            out.sync_all().await?;
+            Ok::<_, Error>(())
+        }
+        .await;
+        if let Err(e) = joined {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+        use base64::Engine as _;
+        let sha = format!(
+            "{}-{}",
+            base64::engine::general_purpose::STANDARD.encode(outer.finalize()),
+            parts.len()
+        );
+        let _ = tokio::fs::remove_file(self.meta_path(key)).await;
+        tokio::fs::rename(&tmp, &dest).await?;
+        let meta = Meta {
+            sha256: sha.clone(),
+            size,
+            ..pending.meta
+        };
+        self.write_atomic(&self.meta_path(key), &serde_json::to_vec(&meta)?)
+            .await?;
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        let md = tokio::fs::metadata(&dest).await?;
+        Ok(ObjectInfo {
+            key: key.to_string(),
+            size,
+            sha256: Some(sha),
+            last_modified: md.modified().ok().map(OffsetDateTime::from),
+            metadata: meta.metadata,
+        })
+    }
+
+    async fn abort_upload(&self, _key: &str, upload_id: &str) -> Result<()> {
+        match tokio::fs::remove_dir_all(self.upload_dir(upload_id)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingUpload {
+    key: String,
+    meta: Meta,
+}
+
+impl DirStore {
+    fn upload_dir(&self, upload_id: &str) -> Result<PathBuf> {
+        if upload_id.is_empty() || !upload_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(Error::not_found(format!("no upload {upload_id:?}")));
+        }
+        Ok(self.root.join(INTERNAL).join("uploads").join(upload_id))
+    }
+
+    async fn open_upload(&self, key: &str, upload_id: &str) -> Result<(PathBuf, PendingUpload)> {
+        let dir = self.upload_dir(upload_id)?;
+        let pending: PendingUpload = match tokio::fs::read(dir.join("upload.json")).await {
+            Ok(raw) => serde_json::from_slice(&raw)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::not_found(format!("no upload {upload_id:?}")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if pending.key != key {
+            return Err(Error::not_found(format!(
+                "no upload {upload_id:?} for {key:?}"
+            )));
+        }
+        Ok((dir, pending))
     }
 }
 

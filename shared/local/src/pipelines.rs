@@ -126,3 +126,77 @@ impl muara_api::BatchControl for BatchControl {
         }
     }
 }
+
+/// Objects created under `recordings/` (sidecars) and `reports/agent/` → the indexer and the
+/// failure digest, as the S3 → SQS → recordings Lambda path does.
+#[derive(Debug, Clone)]
+pub struct RecordingsTrigger {
+    pub deps: muara_recordings::Deps,
+    pub prefix: &'static str,
+}
+
+#[async_trait]
+impl ObjectEventHandler for RecordingsTrigger {
+    fn prefix(&self) -> &str {
+        self.prefix
+    }
+
+    async fn handle(&self, record: &S3EventRecord) -> muara_core::Result<()> {
+        muara_recordings::on_object_created(&self.deps, &record.key()?).await
+    }
+}
+
+/// Pipeline A's demo: a day of recordings (some broken on purpose) in `data_dir/demo/recorder`,
+/// and one pass of the agent configured by `data_dir/demo/agent.toml` into the local lake.
+/// The lake watcher then feeds the sidecars to the indexer and the run report to the digest.
+pub async fn recordings_demo(
+    data_dir: &std::path::Path,
+    lake_dir: &std::path::Path,
+) -> muara_core::Result<(muara_recordings::demo::DemoDay, muara_agent::Summary)> {
+    let demo = std::path::absolute(data_dir.join("demo"))?;
+    let spool = demo.join("recorder");
+    let day = time::OffsetDateTime::now_utc()
+        .date()
+        .previous_day()
+        .unwrap_or(time::Date::MIN);
+    let truth = {
+        let spool = spool.clone();
+        tokio::task::spawn_blocking(move || {
+            // Written once: a restarted `muara up --demo` finds the same files (and the agent
+            // its journal), so nothing is uploaded twice.
+            let existing = std::fs::read_dir(&spool)
+                .ok()
+                .and_then(|mut d| d.next())
+                .and_then(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned());
+            let day = existing
+                .and_then(|n| {
+                    time::Date::parse(
+                        &n,
+                        time::macros::format_description!("[year]-[month]-[day]"),
+                    )
+                    .ok()
+                })
+                .unwrap_or(day);
+            muara_recordings::demo::write_day(&spool, day, 40, 1)
+        })
+        .await
+        .map_err(|e| muara_core::Error::fatal(format!("demo generator failed: {e}")))??
+    };
+    let q =
+        |p: &std::path::Path| serde_json::to_string(&p.display().to_string()).unwrap_or_default();
+    let config = format!(
+        "# The demo agent: the recorder's spool folder → the local lake of `muara up`.\nhost = \"demo-recorder\"\n\n[source]\nfolders = [{}]\nstable_secs = 0\norphan_after_secs = 0\n\n[upload]\nconcurrency = 4\n\n[run]\njournal = {}\n\n[target]\nlocal_dir = {}\n",
+        q(&spool),
+        q(&demo.join("agent.journal")),
+        q(&std::path::absolute(lake_dir)?),
+    );
+    let path = demo.join("agent.toml");
+    tokio::fs::write(&path, config).await?;
+    let settings = muara_agent::config::Config::load(&path)
+        .map_err(|e| muara_core::Error::config(e.to_string()))?;
+    let lake = crate::dirstore::DirStore::open(lake_dir).await?;
+    let agent = muara_agent::Agent::new(settings, std::sync::Arc::new(lake))?;
+    let summary = agent.once(false).await?;
+    Ok((truth, summary))
+}

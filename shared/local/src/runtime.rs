@@ -301,6 +301,21 @@ async fn serve(
     orchestrator.set_invoker(Arc::new(crate::pipelines::BatchTasks(batch.clone())));
     let mut handlers = handlers;
     handlers.push(Arc::new(crate::pipelines::BatchTrigger(batch.clone())));
+    // Pipeline A: sidecars → the indexer; agent run reports → the failure digest.
+    let recordings = muara_recordings::Deps {
+        store: Arc::new(store.clone()),
+        pool: pool.clone(),
+        notify: batch.notify.clone(),
+    };
+    for prefix in [
+        muara_recordings::key::PREFIX,
+        muara_recordings::report::REPORTS_PREFIX,
+    ] {
+        handlers.push(Arc::new(crate::pipelines::RecordingsTrigger {
+            deps: recordings.clone(),
+            prefix,
+        }));
+    }
     let machines = match &cfg.statemachines_dir {
         Some(dir) if dir.is_dir() => {
             orchestrator.register_dir(dir, &muara_batch::tasks::local_substitutions())?
@@ -329,6 +344,9 @@ async fn serve(
     let mut state = muara_api::AppState::new("local", metrics.clone());
     state.batches = Some(Arc::new(crate::pipelines::BatchControl(batch.clone())));
     state.events = Some(Arc::new(events));
+    state.recordings = Some(Arc::new(muara_recordings::search::Service {
+        pool: pool.clone(),
+    }));
     let state = state
         .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())))
         .with_probe(Arc::new(DirProbe(cfg.lake_dir.clone())))
@@ -436,6 +454,22 @@ async fn serve(
 
     if cfg.demo {
         muara_batch::demo::seed(&batch).await?;
+        let (data_dir, lake_dir) = (cfg.data_dir.clone(), cfg.lake_dir.clone());
+        tasks.spawn(async move {
+            match crate::pipelines::recordings_demo(&data_dir, &lake_dir).await {
+                Ok((_, s)) => {
+                    let c = &s.report.counts;
+                    tracing::info!(
+                        uploaded = c.uploaded,
+                        already_present = c.already_present,
+                        failed = c.failed,
+                        orphans = c.orphans,
+                        "demo recordings: agent pass finished"
+                    )
+                }
+                Err(e) => tracing::error!(error = %e.chain(), "demo recordings failed"),
+            }
+        });
     }
 
     on_ready(&Running {

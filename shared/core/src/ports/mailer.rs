@@ -21,3 +21,32 @@ pub struct SentMail {
 pub trait Mailer: Send + Sync {
     async fn send(&self, mail: &Mail) -> Result<SentMail>;
 }
+
+/// Mail to operators: the mailer (SES, SMTP or the outbox) and the addresses.
+#[derive(Clone)]
+pub struct Notify {
+    pub mailer: std::sync::Arc<dyn Mailer>,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+impl std::fmt::Debug for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notify")
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Notify {
+    /// A plain-text mail from `from` to `to`.
+    pub fn mail(&self, subject: String, text: String) -> Mail {
+        Mail {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            subject,
+            text,
+        }
+    }
+}

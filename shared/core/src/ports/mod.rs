@@ -11,7 +11,7 @@ mod orchestrator;
 mod queue;
 
 pub use locks::{Begin, IdempotencyStore, Lease, Locks};
-pub use mailer::{Mail, Mailer, SentMail};
-pub use object_store::{ObjectInfo, ObjectStore, PutOptions};
+pub use mailer::{Mail, Mailer, Notify, SentMail};
+pub use object_store::{MultipartUploads, ObjectInfo, ObjectStore, PutOptions, UploadedPart};
 pub use orchestrator::{ExecutionInfo, ExecutionStatus, Orchestrator, Started};
 pub use queue::{OutgoingMessage, Queue, ReceivedMessage};

@@ -62,3 +62,42 @@ pub trait ObjectStore: Send + Sync {
         self.put(key, Bytes::from(body), opts).await
     }
 }
+
+/// One part of a multipart upload as the store acknowledged it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UploadedPart {
+    /// 1-based.
+    pub number: u32,
+    pub etag: Option<String>,
+    /// Base64 SHA-256 of the part, which the store verified on receipt.
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Multipart uploads the caller drives part by part, so an upload interrupted by a crash can be
+/// resumed: the caller records the upload id and each acknowledged part, and later uploads
+/// only the missing parts and completes. Parts are at least 5 MiB except the last (S3's rule).
+#[async_trait]
+pub trait MultipartUploads: Send + Sync {
+    /// Starts an upload of `key` whose parts carry SHA-256 checksums; returns its upload id.
+    async fn start_upload(&self, key: &str, opts: &PutOptions) -> Result<String>;
+    /// Uploads part `number` (1-based); the store verifies the part's SHA-256. Uploading the
+    /// same number again replaces the part. `NotFound` when the upload no longer exists.
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: Bytes,
+    ) -> Result<UploadedPart>;
+    /// Joins the parts (in number order) into the object and returns what the store recorded,
+    /// its composite checksum `<b64>-<parts>` included. `NotFound` when the upload is gone.
+    async fn complete_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[UploadedPart],
+    ) -> Result<ObjectInfo>;
+    /// Discards the upload and its parts; an unknown upload id is not an error.
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<()>;
+}

@@ -1,0 +1,96 @@
+//! Pipeline A Lambdas, one binary:
+//!
+//! - `MUARA_HANDLER=indexer`: the recordings queue's SQS event source, fed by S3 notifications
+//!   for `recordings/*.json` (sidecars → the index) and `reports/agent/*.json` (agent run
+//!   reports → `recordings.agent_run` and the digest mail). Failed messages are reported
+//!   (`ReportBatchItemFailures`) and come back; after their receives they go to the DLQ.
+//! - `MUARA_HANDLER=api`: `GET /recordings` (and `/health`) behind API Gateway — the same axum
+//!   router `muara up` serves.
+//!
+//! Wiring only: configuration → adapters → runtime. The logic is in `muara-recordings`.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use muara_aws::s3::S3Store;
+use muara_aws::ses::SesMailer;
+use muara_core::config::{optional, required};
+use muara_core::ports::Notify;
+use muara_core::s3event::S3Event;
+use muara_core::sqs::{BatchResponse, SqsEvent};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    muara_core::logging::init_lambda();
+    let role = required("MUARA_HANDLER")?;
+    let sdk = muara_aws::load_sdk_config().await;
+    let database_url = muara_aws::secrets::database_url_from_env(&sdk).await?;
+    let pool = muara_db::connect(&database_url, 4, Duration::from_secs(20)).await?;
+    match role.as_str() {
+        "api" => {
+            let mut state =
+                muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
+                    .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())));
+            state.recordings = Some(Arc::new(muara_recordings::search::Service { pool }));
+            lambda_http::run(muara_api::app(state)).await
+        }
+        "indexer" => {
+            let deps = muara_recordings::Deps {
+                store: Arc::new(S3Store::new(
+                    muara_aws::s3_client(&sdk),
+                    required("MUARA_LAKE_BUCKET")?,
+                )),
+                pool,
+                notify: Notify {
+                    mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(&sdk))),
+                    from: optional("MUARA_MAIL_FROM").unwrap_or_default(),
+                    to: optional("MUARA_MAIL_TO")
+                        .map(|v| {
+                            v.split(',')
+                                .map(|s| s.trim().to_string())
+                                .filter(|s| !s.is_empty())
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                },
+            };
+            let deps = &deps;
+            lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
+                Ok::<_, lambda_runtime::Error>(indexer(deps, ev.payload).await)
+            }))
+            .await
+        }
+        other => Err(format!("MUARA_HANDLER={other:?} is not indexer or api").into()),
+    }
+}
+
+/// Each SQS message carries one S3 notification; a message whose objects could not all be
+/// handled is reported failed and redelivered.
+async fn indexer(deps: &muara_recordings::Deps, payload: Value) -> BatchResponse {
+    let mut response = BatchResponse::default();
+    let event: SqsEvent = match serde_json::from_value(payload) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "indexer invoked with something that is not an SQS event");
+            return response;
+        }
+    };
+    for m in &event.records {
+        let result = async {
+            let s3 = S3Event::parse(&m.body)?;
+            for r in s3.records.iter().filter(|r| r.is_object_created()) {
+                muara_recordings::on_object_created(deps, &r.key()?).await?;
+            }
+            Ok::<_, muara_core::Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(message_id = %m.message_id, error = %e.chain(), error_type = e.kind().error_type(), "recordings message failed");
+            if e.is_retryable() || e.kind() == muara_core::ErrorKind::Fatal {
+                response.fail(&m.message_id);
+            }
+        }
+    }
+    response
+}
