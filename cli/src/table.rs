@@ -217,42 +217,6 @@ pub fn logs(v: &Value) -> String {
     out.join("\n")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn columns_line_up_and_nulls_show_as_dashes() {
-        let t = render(
-            &["A", "LONGER"],
-            &[
-                vec!["xyz".into(), "1".into()],
-                vec![cell(&Value::Null), "22".into()],
-            ],
-        );
-        assert_eq!(t, "A    LONGER\nxyz  1\n-    22");
-    }
-
-    #[test]
-    fn a_batch_list_reads_as_a_table() {
-        let v = json!({"client": "demo", "batches": [
-            {"batch_id": "BATCH000001", "status": "PARTIAL", "mode": "start", "executions": 1,
-             "files": 6, "files_loaded": 5, "first_started_at": "2026-11-22T05:00:00.123+00:00",
-             "finished_at": null}
-        ]});
-        let t = batches(&v);
-        assert!(t.starts_with("BATCH"), "{t}");
-        assert!(t.contains("BATCH000001  PARTIAL  start"), "{t}");
-        assert!(t.contains("5/6"), "{t}");
-        assert!(t.contains("2026-11-22 05:00:00"), "{t}");
-        assert_eq!(
-            batches(&json!({"client": "x", "batches": []})),
-            "client x has no batch yet"
-        );
-    }
-}
-
 /// `muara agent once`: counts, then every failure, then (dry run) the plan.
 pub fn agent_run(s: &muara_agent::Summary) -> String {
     let r = &s.report;
@@ -343,4 +307,40 @@ pub fn agent_status(s: &muara_agent::run::Status) -> String {
         out.push_str(&failures(&s.failures));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn columns_line_up_and_nulls_show_as_dashes() {
+        let t = render(
+            &["A", "LONGER"],
+            &[
+                vec!["xyz".into(), "1".into()],
+                vec![cell(&Value::Null), "22".into()],
+            ],
+        );
+        assert_eq!(t, "A    LONGER\nxyz  1\n-    22");
+    }
+
+    #[test]
+    fn a_batch_list_reads_as_a_table() {
+        let v = json!({"client": "demo", "batches": [
+            {"batch_id": "BATCH000001", "status": "PARTIAL", "mode": "start", "executions": 1,
+             "files": 6, "files_loaded": 5, "first_started_at": "2026-11-22T05:00:00.123+00:00",
+             "finished_at": null}
+        ]});
+        let t = batches(&v);
+        assert!(t.starts_with("BATCH"), "{t}");
+        assert!(t.contains("BATCH000001  PARTIAL  start"), "{t}");
+        assert!(t.contains("5/6"), "{t}");
+        assert!(t.contains("2026-11-22 05:00:00"), "{t}");
+        assert_eq!(
+            batches(&json!({"client": "x", "batches": []})),
+            "client x has no batch yet"
+        );
+    }
 }

@@ -220,13 +220,14 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
         .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
         .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
         .collect();
-    assert_eq!(mails.len(), 1);
+    let batch_mails: Vec<&String> = mails.iter().filter(|m| m.contains("BATCH000001")).collect();
+    assert_eq!(batch_mails.len(), 1, "{mails:?}");
     assert!(
-        mails[0]
+        batch_mails[0]
             .replace("=\r\n", "")
             .contains("muara batch restart demo --batch-id BATCH000001"),
         "{}",
-        mails[0]
+        batch_mails[0]
     );
     let (status, body) =
         request(&base, "GET", "/clients/demo/batches/BATCH000001/logs", "").await?;
@@ -237,6 +238,89 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
     );
     let (status, _) = request(&base, "GET", "/clients/demo/batches/BATCH000404", "").await?;
     assert_eq!(status, 404);
+
+    // Pipeline A: the demo day's good recordings are searchable, the broken ones in the digest.
+    let found = eventually(
+        Duration::from_secs(60),
+        "the demo recordings to be indexed",
+        || async {
+            let (_, body) = request(&base, "GET", "/recordings?limit=1000", "").await?;
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            Ok((v["count"] == 40).then_some(v))
+        },
+    )
+    .await?;
+    let first = &found["recordings"][0];
+    let agent = first["agent_id"].as_str().unwrap_or_default().to_string();
+    let (_, body) = request(
+        &base,
+        "GET",
+        &format!("/recordings?agent={agent}&limit=1000"),
+        "",
+    )
+    .await?;
+    let by_agent: serde_json::Value = serde_json::from_str(&body)?;
+    let n = by_agent["count"].as_u64().unwrap_or(0);
+    assert!((1..40).contains(&n), "{by_agent}");
+    assert!(
+        by_agent["recordings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|r| r["agent_id"] == agent.as_str())
+    );
+    // Any notation of the customer's number finds the call.
+    let number = if first["direction"] == "inbound" {
+        &first["caller"]
+    } else {
+        &first["callee"]
+    };
+    let spaced = number
+        .as_str()
+        .unwrap_or_default()
+        .replacen("+62", "+62 ", 1);
+    let (_, body) = request(
+        &base,
+        "GET",
+        &format!(
+            "/recordings?number={}",
+            spaced.replace(' ', "%20").replace('+', "%2B")
+        ),
+        "",
+    )
+    .await?;
+    assert!(
+        body.contains(first["call_id"].as_str().unwrap_or("?")),
+        "{body}"
+    );
+    let (status, body) = request(&base, "GET", "/recordings?from=yesterday", "").await?;
+    assert!((400..500).contains(&status), "{status} {body}");
+    let digest = eventually(
+        Duration::from_secs(30),
+        "the agent's digest mail",
+        || async {
+            Ok(std::fs::read_dir(&outbox)?
+                .filter_map(|e| e.ok())
+                .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                .find(|m| m.contains("recording agent demo-recorder")))
+        },
+    )
+    .await?;
+    let digest = digest.replace("=\r\n", "").replace("=\n", "");
+    for stage in [
+        "[wav",
+        "[xml]",
+        "[pairing]",
+        "[duration",
+        "[duplicate",
+        "[key",
+    ] {
+        assert!(
+            digest.contains(stage),
+            "{stage} missing from the digest:\n{digest}"
+        );
+    }
+    assert!(digest.contains("11 failures"), "{digest}");
 
     up.stop().await?;
     Ok(())

@@ -23,3 +23,4 @@ mod migrations;
 mod object_store_contract;
 mod orchestrator_contract;
 mod queue_contract;
+mod recordings;

@@ -248,11 +248,22 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml(&text, base).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Reads and checks a configuration given as text; relative paths are taken from `base`.
+    pub fn from_toml(text: &str, base: &Path) -> Result<Settings, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("(configuration)"),
             message: e.to_string(),
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
         cfg.check(base)
     }
 
@@ -340,13 +351,13 @@ impl Config {
             ));
         }
         let folders: Vec<PathBuf> = self.source.folders.iter().map(|p| abs(p)).collect();
-        if let Some(a) = &archive_dir {
-            if folders.iter().any(|f| a.starts_with(f)) {
-                return Err(invalid(format!(
-                    "upload.archive_dir {} is inside a scanned folder",
-                    a.display()
-                )));
-            }
+        if let Some(a) = &archive_dir
+            && folders.iter().any(|f| a.starts_with(f))
+        {
+            return Err(invalid(format!(
+                "upload.archive_dir {} is inside a scanned folder",
+                a.display()
+            )));
         }
         match (&self.target.bucket, &self.target.local_dir) {
             (Some(_), None) | (None, Some(_)) => {}

@@ -173,7 +173,7 @@ impl Agent {
             if dry_run {
                 continue;
             }
-            match finish_policy(&ctx, &[path.clone()]).await {
+            match finish_policy(&ctx, std::slice::from_ref(&path)).await {
                 Ok(()) => {
                     let mut e = entry;
                     e.state = if s.after_upload == AfterUpload::Delete {

@@ -432,10 +432,10 @@ pub async fn process(ctx: &Ctx, pair: &Pair, prior: Option<Entry>) -> Outcome {
     if let Err(e) = journal_put(&ctx.journal, &id, &entry).await {
         return failure(&pair.wav, call_id, "journal", e.chain(), true);
     }
-    if s.after_upload != AfterUpload::Keep {
-        if let Err(reason) = apply_policy(ctx, pair, entry).await {
-            return failure(&pair.wav, call_id, "archive", reason, true);
-        }
+    if s.after_upload != AfterUpload::Keep
+        && let Err(reason) = apply_policy(ctx, pair, entry).await
+    {
+        return failure(&pair.wav, call_id, "archive", reason, true);
     }
     if already {
         Outcome::AlreadyPresent { key }
@@ -590,7 +590,7 @@ async fn send_parts(
         upload.parts.push(part);
         entry.upload = Some(upload.clone());
         journal_put(&ctx.journal, id, entry).await?;
-        tracing::debug!(%key, part = number, "part uploaded");
+        tracing::info!(%key, upload_id = %upload.upload_id, part = number, "part uploaded");
     }
     Ok(())
 }

@@ -54,6 +54,7 @@ CREATE TABLE recordings.agent_run (
     report           jsonb NOT NULL,
     digest_claimed_at timestamptz,
     digest_sent_at   timestamptz,
+    digest_message_id text,
     received_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX agent_run_host ON recordings.agent_run (host, started_at DESC);

@@ -30,7 +30,7 @@ fn xml(call_id: &str, start: OffsetDateTime, secs: u64, agent: (&str, &str), n: 
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     };
-    let inbound = n % 3 != 0;
+    let inbound = !n.is_multiple_of(3);
     let customer = format!("+62812{:07}", 1_000_000 + n * 7919 % 9_000_000);
     let line = "+62215550100";
     let (caller, callee) = if inbound {

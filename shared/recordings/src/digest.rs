@@ -91,8 +91,8 @@ pub async fn handle_report(
         Ok(sent) => {
             client
                 .execute(
-                    "UPDATE recordings.agent_run SET digest_sent_at = now() WHERE report_key = $1",
-                    &[&key],
+                    "UPDATE recordings.agent_run SET digest_sent_at = now(), digest_message_id = $2 WHERE report_key = $1",
+                    &[&key, &sent.message_id],
                 )
                 .await
                 .map_err(|e| pg_error("marking a digest mail sent", e))?;

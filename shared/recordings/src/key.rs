@@ -110,10 +110,10 @@ impl KeyTemplate {
             return Err(bad("must end with .wav".into()));
         }
         for p in &parts {
-            if let Part::Lit(l) = p {
-                if l.contains("..") || l.contains('\\') || l.contains("//") {
-                    return Err(bad("contains '..', '\\' or an empty folder".into()));
-                }
+            if let Part::Lit(l) = p
+                && (l.contains("..") || l.contains('\\') || l.contains("//"))
+            {
+                return Err(bad("contains '..', '\\' or an empty folder".into()));
             }
         }
         Ok(Self {

@@ -836,18 +836,15 @@ fn parse_rfc3339(value: &str, tz: UtcOffset) -> Result<OffsetDateTime, String> {
 /// A custom format description; without an offset in it, the time is read in `tz`.
 fn parse_custom(value: &str, desc: &str, tz: UtcOffset) -> Result<OffsetDateTime, String> {
     let items = custom_items(desc)?;
-    match OffsetDateTime::parse(value, &items) {
-        Ok(t) => Ok(t),
+    let result = match OffsetDateTime::parse(value, &items) {
         Err(TimeParseError::TryFromParsed(TryFromParsed::InsufficientInformation)) => {
-            PrimitiveDateTime::parse(value, &items)
-                .map(|t| t.assume_offset(tz))
-                .map_err(|e| format!("does not match the format {desc:?}: {}", time_reason(&e)))
+            PrimitiveDateTime::parse(value, &items).map(|t| t.assume_offset(tz))
         }
-        Err(e) => Err(format!(
-            "does not match the format {desc:?}: {}",
-            time_reason(&e)
-        )),
-    }
+        other => other,
+    };
+    result.map_err(|e| {
+        impossible(&e).unwrap_or_else(|| format!("does not match the format {desc:?}: {e}"))
+    })
 }
 
 /// Seconds (`scale` 3, decimals allowed) or milliseconds (`scale` 0) since 1970.
@@ -870,20 +867,16 @@ fn parse_epoch(value: &str, scale: u32, unit: &str) -> Result<OffsetDateTime, St
 /// `Some(reason)` when a `time` parse error is an impossible date or time (like 2026-02-30).
 fn impossible(e: &TimeParseError) -> Option<String> {
     match e {
-        TimeParseError::TryFromParsed(TryFromParsed::ComponentRange(cr)) => {
-            let what = match cr.name() {
-                "hour" | "minute" | "second" | "subsecond" | "nanosecond" => "time",
-                _ => "date",
-            };
-            Some(format!("impossible {what}: {cr}"))
-        }
+        TimeParseError::TryFromParsed(TryFromParsed::ComponentRange(cr)) => Some(match cr.name() {
+            // Each field was in range when parsed, so the day is past the end of its month.
+            "day" => "impossible date: that month has no such day".to_owned(),
+            "hour" | "minute" | "second" | "subsecond" | "nanosecond" => {
+                format!("impossible time: {cr}")
+            }
+            _ => format!("impossible date: {cr}"),
+        }),
         _ => None,
     }
-}
-
-/// The reason of a `time` parse error, impossible dates named as such.
-fn time_reason(e: &TimeParseError) -> String {
-    impossible(e).unwrap_or_else(|| e.to_string())
 }
 
 /// A duration in milliseconds: `HH:MM:SS`, `MM:SS` (seconds may have decimals), or a number in
@@ -1497,12 +1490,10 @@ mod tests {
             ctl.to_string().contains("control character U+0009"),
             "{ctl}"
         );
-        let slash = format!(
-            "<recording><callId>a/b</callId><startTime>2026-11-22T09:15:02Z</startTime>\
-             <duration>1</duration></recording>"
-        );
+        let slash = "<recording><callId>a/b</callId><startTime>2026-11-22T09:15:02Z</startTime>\
+             <duration>1</duration></recording>";
         assert_eq!(
-            parse_default(&slash).expect("slash allowed here").call_id,
+            parse_default(slash).expect("slash allowed here").call_id,
             "a/b"
         );
     }
@@ -1523,7 +1514,12 @@ mod tests {
             (*field, value.as_str()),
             ("started_at", "2026-02-30T09:15:02+07:00")
         );
-        assert!(reason.starts_with("impossible date"), "{reason}");
+        assert_eq!(reason, "impossible date: that month has no such day");
+        assert_eq!(
+            e.to_string(),
+            "bad started_at \"2026-02-30T09:15:02+07:00\": impossible date: that month has no \
+             such day"
+        );
 
         let attrs = Profile::builtin("attributes").expect("built in");
         let e = parse(

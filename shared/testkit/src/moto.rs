@@ -100,9 +100,26 @@ impl Moto {
     }
 
     /// moto's internal state as JSON (e.g. the mails SES "sent").
+    ///
+    /// The dump fails (HTTP 500) while the parts of a just-completed multipart upload are
+    /// still referenced inside moto, until Python's garbage collector frees them; a few tries
+    /// over a few seconds get past that.
     pub async fn data(&self) -> anyhow::Result<serde_json::Value> {
-        let body = http(&self.endpoint, "GET", "/moto-api/data.json", "").await?;
-        Ok(serde_json::from_str(&body)?)
+        let mut tries = 0;
+        loop {
+            let (status, body) = request(&self.endpoint, "GET", "/moto-api/data.json", "").await?;
+            if (200..300).contains(&status) {
+                return Ok(serde_json::from_str(&body)?);
+            }
+            tries += 1;
+            if tries >= 25 {
+                anyhow::bail!(
+                    "GET /moto-api/data.json: HTTP {status}: {}",
+                    &body[..body.len().min(300)]
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 
