@@ -488,6 +488,30 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_is_valid() {
+        let text = include_str!("../../../infra/agent/agent.example.toml");
+        let s = Config::from_toml(text, Path::new("/etc/muara")).expect("valid example");
+        assert_eq!(s.folders, vec![PathBuf::from("/var/spool/recorder")]);
+        assert_eq!(
+            s.journal,
+            PathBuf::from("/var/lib/muara-agent/journal.redb")
+        );
+        let custom = text
+            .lines()
+            .skip_while(|l| !l.starts_with("# [profiles.acme]"))
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let with_profile = format!(
+            "{}\n{custom}",
+            text.replace("profile = \"default\"", "profile = \"acme\"")
+        );
+        let s = Config::from_toml(&with_profile, Path::new("/"))
+            .expect("the commented profile is valid");
+        assert_eq!(s.profile_name, "acme");
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(parse_bytes("20MB"), Ok(20_000_000));
         assert_eq!(parse_bytes("512KiB"), Ok(524_288));
