@@ -114,7 +114,13 @@ pub async fn run(
             let agent = muara_agent::Agent::new(settings.clone(), lake(&settings).await?)?;
             let mut stop = shutdown;
             loop {
-                match agent.once(false).await {
+                // A stop in the middle of a pass drops it: every journal write is already
+                // committed or not started, and the next start resumes from there.
+                let pass = tokio::select! {
+                    r = agent.once(false) => r,
+                    _ = stop.changed() => break,
+                };
+                match pass {
                     Ok(s) => {
                         let c = &s.report.counts;
                         tracing::info!(run_id = %s.report.run_id, uploaded = c.uploaded, already_present = c.already_present, failed = c.failed, waiting = c.waiting, bytes = c.bytes_uploaded, "agent pass finished");

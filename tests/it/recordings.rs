@@ -309,3 +309,155 @@ async fn the_indexer_refuses_missing_or_other_audio_and_keeps_the_first_recordin
     assert_eq!(audio, "recordings/2026/11/21/C-20261121-00000.wav");
     Ok(())
 }
+
+fn pair(dir: &Path, name: &str, call_id: &str, secs: u64) {
+    std::fs::create_dir_all(dir).expect("dir");
+    std::fs::write(
+        dir.join(format!("{name}.wav")),
+        muara_recordings::wav::tone_wav(8000, 1, secs * 1000, 440.0),
+    )
+    .expect("wav");
+    std::fs::write(
+        dir.join(format!("{name}.xml")),
+        format!("<recording><callId>{call_id}</callId><startTime>2026-11-21T10:00:00+07:00</startTime><duration>{secs}</duration></recording>"),
+    )
+    .expect("xml");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_waiting_files_and_the_archive_policy_including_a_failed_archive()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let lake = muara_local::dirstore::DirStore::open(dir.path().join("lake")).await?;
+    let spool = dir.path().join("spool");
+    pair(&spool.join("a"), "one", "C-1", 2);
+    pair(&spool.join("b"), "two", "C-2", 3);
+    // The archive folder is blocked by a file: archiving fails after the upload.
+    let archive = dir.path().join("archive");
+    std::fs::write(&archive, b"not a folder")?;
+    let journal = dir.path().join("j.redb");
+    let cfg = format!("[upload]\nafter_upload = \"archive\"\narchive_dir = {archive:?}\n");
+    let s = settings(&spool, &journal, &cfg);
+
+    // Dry run: the plan, and nothing changed anywhere.
+    let agent = Agent::new(s.clone(), Arc::new(lake.clone()))?;
+    let plan = agent.once(true).await?;
+    let keys: Vec<&str> = plan.planned.iter().map(|(_, k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "recordings/2026/11/21/C-1.wav",
+            "recordings/2026/11/21/C-2.wav"
+        ]
+    );
+    assert!(plan.report_key.is_none());
+    assert!(lake.list("").await?.is_empty());
+    assert!(agent.journal().all()?.is_empty());
+
+    // Uploaded and published, but the archive move fails: reported, files kept.
+    let run = agent.once(false).await?;
+    assert_eq!(run.report.counts.uploaded, 2, "{:#?}", run.report);
+    assert_eq!(run.report.failures.len(), 2);
+    assert!(
+        run.report
+            .failures
+            .iter()
+            .all(|f| f.stage == "archive" && f.will_retry)
+    );
+    assert!(spool.join("a/one.wav").exists());
+
+    // The archive becomes usable: the next pass only archives; nothing is uploaded again.
+    std::fs::remove_file(&archive)?;
+    let run = agent.once(false).await?;
+    assert_eq!(
+        (run.report.counts.uploaded, run.report.counts.failed),
+        (0, 0),
+        "{:#?}",
+        run.report
+    );
+    assert!(archive.join("a/one.wav").exists() && archive.join("a/one.xml").exists());
+    assert!(archive.join("b/two.wav").exists() && !spool.join("b/two.wav").exists());
+    let states: Vec<_> = agent
+        .journal()
+        .all()?
+        .into_values()
+        .map(|e| e.state)
+        .collect();
+    assert!(
+        states
+            .iter()
+            .all(|s| *s == muara_agent::journal::State::Archived),
+        "{states:?}"
+    );
+
+    // A recording still being written waits; a young orphan is not reported yet.
+    pair(&spool.join("c"), "three", "C-3", 2);
+    std::fs::write(spool.join("c/lonely.wav"), b"RIFF")?;
+    let patient = Settings {
+        stable: std::time::Duration::from_secs(3600),
+        orphan_after: std::time::Duration::from_secs(3600),
+        ..s.clone()
+    };
+    drop(agent);
+    let agent = Agent::new(patient, Arc::new(lake.clone()))?;
+    let run = agent.once(false).await?;
+    let c = &run.report.counts;
+    assert_eq!(
+        (c.waiting, c.uploaded, c.orphans, c.failed),
+        (1, 0, 0, 0),
+        "{:#?}",
+        run.report
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_endpoint_fails_the_files_for_the_next_pass_and_keeps_the_report()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let spool = dir.path().join("spool");
+    pair(&spool, "one", "C-DOWN-1", 2);
+    let journal = dir.path().join("j.redb");
+    let s = settings(&spool, &journal, "[upload]\nretries = 0\n");
+
+    // Nothing listens on this port.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.local_addr()?.port()
+    };
+    let down_cfg = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "t", "t", None, None, "test",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let down = S3Store::new(muara_aws::s3_client(&down_cfg), "nowhere");
+    let run = Agent::new(s.clone(), Arc::new(down))?.once(false).await?;
+    assert_eq!(run.report.counts.failed, 1);
+    let f = &run.report.failures[0];
+    assert_eq!((f.stage.as_str(), f.will_retry), ("upload", true), "{f:?}");
+    let kept = dir.path().join("j.redb.reports");
+    assert_eq!(
+        std::fs::read_dir(&kept)?.count(),
+        1,
+        "the report waits beside the journal"
+    );
+
+    // The endpoint is back: the file goes up, and the earlier report is delivered first.
+    let cfg = aws().await?;
+    let client = muara_aws::s3_client(&cfg);
+    let bucket = unique("muara-rec");
+    client.create_bucket().bucket(&bucket).send().await?;
+    let store = S3Store::new(client, &bucket);
+    let run = Agent::new(s, Arc::new(store.clone()))?.once(false).await?;
+    assert_eq!(
+        (run.report.counts.uploaded, run.report.counts.failed),
+        (1, 0)
+    );
+    assert_eq!(keys(&store, "reports/agent/rec-01/").await?.len(), 2);
+    assert_eq!(std::fs::read_dir(&kept)?.count(), 0);
+    Ok(())
+}

@@ -253,42 +253,48 @@ impl Agent {
 
         let mut planned = Vec::new();
         for (pair, out) in results {
-            match out {
-                Outcome::Uploaded { key, bytes } => {
+            let (published, failed) = match out {
+                Outcome::PolicyFailed { published, failure } => (Some(*published), Some(failure)),
+                Outcome::Failed(f) => (None, Some(f)),
+                other => (Some(other), None),
+            };
+            match published {
+                Some(Outcome::Uploaded { key, bytes }) => {
                     counts.uploaded += 1;
                     counts.bytes_uploaded += bytes;
                     tracing::info!(file = %pair.wav.display(), %key, bytes, "uploaded and verified");
                 }
-                Outcome::AlreadyPresent { key } => {
+                Some(Outcome::AlreadyPresent { key }) => {
                     counts.already_present += 1;
                     tracing::info!(file = %pair.wav.display(), %key, "already in the lake with the same checksum");
                 }
-                Outcome::PolicyDone => counts.unchanged += 1,
-                Outcome::WouldUpload { key, bytes } => {
+                Some(Outcome::PolicyDone) => counts.unchanged += 1,
+                Some(Outcome::WouldUpload { key, bytes }) => {
                     planned.push((pair.wav.display().to_string(), key, bytes));
                 }
-                Outcome::Failed(f) => {
-                    counts.failed += 1;
-                    tracing::error!(file = %f.path, stage = %f.stage, reason = %f.reason, will_retry = f.will_retry, "recording failed");
-                    if !dry_run {
-                        let keep_upload = ctx.journal.get(&pair.id()).ok().flatten();
-                        let mut entry = failed_entry(&pair, &f);
-                        // A failed upload keeps its progress (to resume) and a published
-                        // recording stays published (only its archiving failed).
-                        if let Some(prev) = keep_upload
-                            .filter(|p| matches!(p.state, State::Uploading | State::Published))
-                        {
-                            entry = Entry {
-                                failure: entry.failure,
-                                ..prev
-                            };
-                        }
-                        if let Err(e) = ctx.journal.put(&pair.id(), &entry) {
-                            tracing::error!(error = %e, "journal write failed");
-                        }
+                Some(Outcome::Failed(_) | Outcome::PolicyFailed { .. }) | None => {}
+            }
+            if let Some(f) = failed {
+                counts.failed += 1;
+                tracing::error!(file = %f.path, stage = %f.stage, reason = %f.reason, will_retry = f.will_retry, "recording failed");
+                if !dry_run {
+                    let keep_upload = ctx.journal.get(&pair.id()).ok().flatten();
+                    let mut entry = failed_entry(&pair, &f);
+                    // A failed upload keeps its progress (to resume) and a published
+                    // recording stays published (only its archiving failed).
+                    if let Some(prev) = keep_upload
+                        .filter(|p| matches!(p.state, State::Uploading | State::Published))
+                    {
+                        entry = Entry {
+                            failure: entry.failure,
+                            ..prev
+                        };
                     }
-                    failures.push(f);
+                    if let Err(e) = ctx.journal.put(&pair.id(), &entry) {
+                        tracing::error!(error = %e, "journal write failed");
+                    }
                 }
+                failures.push(f);
             }
         }
         planned.sort();

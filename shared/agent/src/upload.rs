@@ -91,6 +91,28 @@ pub enum Outcome {
         bytes: u64,
     },
     Failed(Failure),
+    /// Uploaded (or found already there) and published, but the after-upload policy failed;
+    /// the next pass retries only the policy.
+    PolicyFailed {
+        published: Box<Outcome>,
+        failure: Failure,
+    },
+}
+
+fn note(
+    pair_path: &Path,
+    call_id: Option<&str>,
+    stage: &str,
+    reason: String,
+    will_retry: bool,
+) -> Failure {
+    Failure {
+        path: pair_path.display().to_string(),
+        call_id: call_id.map(str::to_string),
+        stage: stage.to_string(),
+        reason,
+        will_retry,
+    }
 }
 
 fn failure(
@@ -100,13 +122,7 @@ fn failure(
     reason: String,
     will_retry: bool,
 ) -> Outcome {
-    Outcome::Failed(Failure {
-        path: pair_path.display().to_string(),
-        call_id: call_id.map(str::to_string),
-        stage: stage.to_string(),
-        reason,
-        will_retry,
-    })
+    Outcome::Failed(note(pair_path, call_id, stage, reason, will_retry))
 }
 
 /// Runs `f` again on transient faults, with exponential backoff (0.5 s doubling, at most 20 s)
@@ -220,7 +236,7 @@ pub async fn process(ctx: &Ctx, pair: &Pair, prior: Option<Entry>) -> Outcome {
     let id = pair.id();
     // Published before, with only the after-upload policy left (it failed, or a crash).
     if let Some(p) = prior.as_ref().filter(|p| p.state == State::Published) {
-        if s.after_upload == AfterUpload::Keep {
+        if s.after_upload == AfterUpload::Keep || ctx.dry_run {
             return Outcome::PolicyDone;
         }
         return match apply_policy(ctx, pair, p.clone()).await {
@@ -432,16 +448,20 @@ pub async fn process(ctx: &Ctx, pair: &Pair, prior: Option<Entry>) -> Outcome {
     if let Err(e) = journal_put(&ctx.journal, &id, &entry).await {
         return failure(&pair.wav, call_id, "journal", e.chain(), true);
     }
-    if s.after_upload != AfterUpload::Keep
-        && let Err(reason) = apply_policy(ctx, pair, entry).await
-    {
-        return failure(&pair.wav, call_id, "archive", reason, true);
-    }
-    if already {
+    let published = if already {
         Outcome::AlreadyPresent { key }
     } else {
         Outcome::Uploaded { key, bytes: sent }
+    };
+    if s.after_upload != AfterUpload::Keep
+        && let Err(reason) = apply_policy(ctx, pair, entry).await
+    {
+        return Outcome::PolicyFailed {
+            published: Box::new(published),
+            failure: note(&pair.wav, call_id, "archive", reason, true),
+        };
     }
+    published
 }
 
 async fn upload_single(
