@@ -707,6 +707,42 @@ pub fn failed_entry(pair: &Pair, f: &Failure) -> Entry {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn throttling_is_retried_with_backoff_and_bad_input_is_not() {
+        use std::sync::atomic::AtomicU32;
+        let calls = AtomicU32::new(0);
+        let got = with_retry(3, "S3 PutObject", || {
+            let n = calls.fetch_add(1, Ordering::Relaxed);
+            async move {
+                if n < 2 {
+                    Err(Error::retryable(
+                        "S3 PutObject: SlowDown: Please reduce your request rate",
+                    ))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(got.ok(), Some(2));
+        let calls = AtomicU32::new(0);
+        let got: Result<()> = with_retry(3, "S3 PutObject", || {
+            calls.fetch_add(1, Ordering::Relaxed);
+            async { Err(Error::invalid("InvalidDigest")) }
+        })
+        .await;
+        assert!(got.is_err());
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        let calls = AtomicU32::new(0);
+        let got: Result<()> = with_retry(1, "S3 PutObject", || {
+            calls.fetch_add(1, Ordering::Relaxed);
+            async { Err(Error::retryable("503")) }
+        })
+        .await;
+        assert!(got.is_err());
+        assert_eq!(calls.load(Ordering::Relaxed), 2, "one try and one retry");
+    }
+
     #[test]
     fn part_digests_reproduce_the_store_composite() {
         let dir = tempfile::tempdir().expect("tempdir");
