@@ -17,6 +17,7 @@ contract!(
         keys_with_spaces_and_unicode_round_trip,
         overwriting_replaces_the_whole_object,
         files_upload_and_download_streaming_with_a_verified_checksum,
+        multipart_uploads_go_part_by_part_and_can_be_resumed_or_abandoned,
     ],
     local_dir => local_store,
     aws_s3 => s3_store,
@@ -243,5 +244,67 @@ async fn files_upload_and_download_streaming_with_a_verified_checksum(
     assert!(std::fs::read(&dest)? == data, "downloaded file differs");
     let err = fx.store.download("data/none", &dest).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{}", err.chain());
+    Ok(())
+}
+
+async fn multipart_uploads_go_part_by_part_and_can_be_resumed_or_abandoned(
+    fx: &StoreFx,
+) -> anyhow::Result<()> {
+    const PART: usize = 5 * 1024 * 1024;
+    let key = "recordings/2026/11/21/C-MP-1.wav";
+    let first: Vec<u8> = (0..PART).map(|i| (i % 241) as u8).collect();
+    let last = b"the last part may be short".to_vec();
+    let mut opts = PutOptions::default();
+    opts.metadata.insert("call-id".into(), "C-MP-1".into());
+    let id = fx.parts.start_upload(key, &opts).await?;
+    // Out of order, and part 1 sent twice as a resumed upload does: the later one counts.
+    let b = fx
+        .parts
+        .upload_part(key, &id, 2, last.clone().into())
+        .await?;
+    fx.parts
+        .upload_part(key, &id, 1, vec![0u8; PART].into())
+        .await?;
+    let a = fx
+        .parts
+        .upload_part(key, &id, 1, first.clone().into())
+        .await?;
+    assert_eq!((a.number, a.size), (1, PART as u64));
+    assert_eq!(a.sha256, sha256_b64(&first));
+    assert!(
+        fx.store.head(key).await?.is_none(),
+        "nothing visible before completion"
+    );
+    let info = fx.parts.complete_upload(key, &id, &[a, b]).await?;
+    let whole = [first.as_slice(), last.as_slice()].concat();
+    assert_eq!(info.size, whole.len() as u64);
+    let sum = info.sha256.clone().unwrap_or_default();
+    assert!(sha256_matches(&sum, &whole, PART), "{sum}");
+    assert_eq!(fx.store.get(key).await?, whole);
+    let head = fx.store.head(key).await?.expect("completed");
+    assert_eq!(
+        head.metadata.get("call-id").map(String::as_str),
+        Some("C-MP-1")
+    );
+
+    // A completed upload is gone; so is an abandoned one. Abandoning twice is fine.
+    let gone_kind = |r: muara_core::Result<muara_core::ports::UploadedPart>| match r {
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) if fx.moto && e.kind() == ErrorKind::Retryable => Ok(()),
+        other => Err(anyhow::anyhow!("expected NotFound, got {other:?}")),
+    };
+    gone_kind(fx.parts.upload_part(key, &id, 3, last.clone().into()).await)?;
+    let other = fx.parts.start_upload("recordings/x.wav", &opts).await?;
+    fx.parts
+        .upload_part("recordings/x.wav", &other, 1, last.clone().into())
+        .await?;
+    fx.parts.abort_upload("recordings/x.wav", &other).await?;
+    gone_kind(
+        fx.parts
+            .upload_part("recordings/x.wav", &other, 2, last.clone().into())
+            .await,
+    )?;
+    fx.parts.abort_upload("recordings/x.wav", &other).await?;
+    assert!(fx.store.head("recordings/x.wav").await?.is_none());
     Ok(())
 }

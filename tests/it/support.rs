@@ -46,6 +46,11 @@ pub async fn pg_pool() -> anyhow::Result<muara_db::Pool> {
 
 pub struct StoreFx {
     pub store: Box<dyn muara_core::ports::ObjectStore>,
+    /// The same store's part-by-part multipart uploads.
+    pub parts: Box<dyn muara_core::ports::MultipartUploads>,
+    /// moto answers `UploadPart` on an unknown upload with a 500 (a `KeyError` inside it)
+    /// where S3 answers 404 `NoSuchUpload`.
+    pub moto: bool,
     /// Part size when large bodies go up in parts (their checksum is then composite).
     pub multipart: Option<(usize, usize)>,
     _dir: Option<tempfile::TempDir>,
@@ -53,8 +58,11 @@ pub struct StoreFx {
 
 pub async fn local_store() -> anyhow::Result<StoreFx> {
     let dir = tempfile::tempdir()?;
+    let store = DirStore::open(dir.path().join("lake")).await?;
     Ok(StoreFx {
-        store: Box::new(DirStore::open(dir.path().join("lake")).await?),
+        store: Box::new(store.clone()),
+        parts: Box::new(store),
+        moto: false,
         multipart: None,
         _dir: Some(dir),
     })
@@ -66,8 +74,11 @@ pub async fn s3_store() -> anyhow::Result<StoreFx> {
     let bucket = unique("muara-lake");
     client.create_bucket().bucket(&bucket).send().await?;
     let part = muara_aws::s3::MIN_PART_SIZE;
+    let store = S3Store::new(client, bucket).with_multipart(part, part);
     Ok(StoreFx {
-        store: Box::new(S3Store::new(client, bucket).with_multipart(part, part)),
+        store: Box::new(store.clone()),
+        parts: Box::new(store),
+        moto: moto().await?.is_moto,
         multipart: Some((part, part)),
         _dir: None,
     })
