@@ -461,3 +461,72 @@ async fn an_unreachable_endpoint_fails_the_files_for_the_next_pass_and_keeps_the
     assert_eq!(std::fs::read_dir(&kept)?.count(), 0);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_indexer_lambda_reports_only_the_messages_it_could_not_handle() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = muara_local::dirstore::DirStore::open(dir.path().join("lake")).await?;
+    let spool = dir.path().join("spool");
+    pair(&spool, "one", "C-SQS-1", 2);
+    Agent::new(
+        settings(&spool, &dir.path().join("j.redb"), ""),
+        Arc::new(store.clone()),
+    )?
+    .once(false)
+    .await?;
+    let pool = pg_pool().await?;
+    muara_db::PLATFORM.apply(&pool).await?;
+    let deps = muara_recordings::Deps {
+        store: Arc::new(store.clone()),
+        pool: pool.clone(),
+        notify: Notify {
+            mailer: Arc::new(
+                muara_local::mailer::OutboxMailer::open(dir.path().join("outbox")).await?,
+            ),
+            from: SENDER.into(),
+            to: vec!["ops@example.com".into()],
+        },
+    };
+    let notification = |key: &str| {
+        serde_json::to_string(&muara_core::s3event::S3Event {
+            records: vec![muara_core::s3event::S3EventRecord::object_created(
+                "lake",
+                key,
+                1,
+                "2026-11-22T00:00:00Z",
+            )],
+        })
+        .expect("json")
+    };
+    let event = serde_json::json!({"Records": [
+        {"messageId": "m-sidecar", "body": notification("recordings/2026/11/21/C-SQS-1.json")},
+        {"messageId": "m-audio", "body": notification("recordings/2026/11/21/C-SQS-1.wav")},
+        {"messageId": "m-garbage", "body": "this is not an S3 notification"},
+        {"messageId": "m-test", "body": "{\"Event\":\"s3:TestEvent\"}"},
+    ]});
+    let out = muara_recordings::on_sqs_event(&deps, event.clone()).await;
+    let failed: Vec<&str> = out
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m-garbage"]);
+    let n: i64 = pool
+        .get()
+        .await?
+        .query_one("SELECT count(*) FROM recordings.recording", &[])
+        .await?
+        .get(0);
+    assert_eq!(n, 1);
+
+    // The database gone: the sidecar's message comes back, the others do not depend on it.
+    pool.close();
+    let out = muara_recordings::on_sqs_event(&deps, event).await;
+    let failed: Vec<&str> = out
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m-sidecar", "m-garbage"]);
+    Ok(())
+}

@@ -14,8 +14,6 @@ use muara_aws::s3::S3Store;
 use muara_aws::ses::SesMailer;
 use muara_core::config::{optional, required};
 use muara_core::ports::Notify;
-use muara_core::s3event::S3Event;
-use muara_core::sqs::{BatchResponse, SqsEvent};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,40 +55,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             };
             let deps = &deps;
             lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
-                Ok::<_, lambda_runtime::Error>(indexer(deps, ev.payload).await)
+                Ok::<_, lambda_runtime::Error>(
+                    muara_recordings::on_sqs_event(deps, ev.payload).await,
+                )
             }))
             .await
         }
         other => Err(format!("MUARA_HANDLER={other:?} is not indexer or api").into()),
     }
-}
-
-/// Each SQS message carries one S3 notification; a message whose objects could not all be
-/// handled is reported failed and redelivered.
-async fn indexer(deps: &muara_recordings::Deps, payload: Value) -> BatchResponse {
-    let mut response = BatchResponse::default();
-    let event: SqsEvent = match serde_json::from_value(payload) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "indexer invoked with something that is not an SQS event");
-            return response;
-        }
-    };
-    for m in &event.records {
-        let result = async {
-            let s3 = S3Event::parse(&m.body)?;
-            for r in s3.records.iter().filter(|r| r.is_object_created()) {
-                muara_recordings::on_object_created(deps, &r.key()?).await?;
-            }
-            Ok::<_, muara_core::Error>(())
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::error!(message_id = %m.message_id, error = %e.chain(), error_type = e.kind().error_type(), "recordings message failed");
-            if e.is_retryable() || e.kind() == muara_core::ErrorKind::Fatal {
-                response.fail(&m.message_id);
-            }
-        }
-    }
-    response
 }
