@@ -237,17 +237,7 @@ async fn the_indexer_refuses_missing_or_other_audio_and_keeps_the_first_recordin
     Agent::new(settings, Arc::new(store.clone()))?
         .once(false)
         .await?;
-    let deps = muara_recordings::Deps {
-        store: Arc::new(store.clone()),
-        pool: pool.clone(),
-        notify: Notify {
-            mailer: Arc::new(
-                muara_local::mailer::OutboxMailer::open(dir.path().join("outbox")).await?,
-            ),
-            from: SENDER.into(),
-            to: vec!["ops@example.com".into()],
-        },
-    };
+    let deps = outbox_deps(&store, &pool, dir.path()).await?;
     let first = "recordings/2026/11/21/C-20261121-00000.json";
     muara_recordings::on_object_created(&deps, first).await?;
 
@@ -476,17 +466,7 @@ async fn the_indexer_lambda_reports_only_the_messages_it_could_not_handle() -> a
     .await?;
     let pool = pg_pool().await?;
     muara_db::PLATFORM.apply(&pool).await?;
-    let deps = muara_recordings::Deps {
-        store: Arc::new(store.clone()),
-        pool: pool.clone(),
-        notify: Notify {
-            mailer: Arc::new(
-                muara_local::mailer::OutboxMailer::open(dir.path().join("outbox")).await?,
-            ),
-            from: SENDER.into(),
-            to: vec!["ops@example.com".into()],
-        },
-    };
+    let deps = outbox_deps(&store, &pool, dir.path()).await?;
     let notification = |key: &str| {
         serde_json::to_string(&muara_core::s3event::S3Event {
             records: vec![muara_core::s3event::S3EventRecord::object_created(
@@ -529,4 +509,21 @@ async fn the_indexer_lambda_reports_only_the_messages_it_could_not_handle() -> a
         .collect();
     assert_eq!(failed, ["m-sidecar", "m-garbage"]);
     Ok(())
+}
+
+/// The indexer's dependencies on a local lake, mail into an outbox under `dir`.
+async fn outbox_deps(
+    store: &muara_local::dirstore::DirStore,
+    pool: &muara_db::Pool,
+    dir: &Path,
+) -> anyhow::Result<muara_recordings::Deps> {
+    Ok(muara_recordings::Deps {
+        store: Arc::new(store.clone()),
+        pool: pool.clone(),
+        notify: Notify {
+            mailer: Arc::new(muara_local::mailer::OutboxMailer::open(dir.join("outbox")).await?),
+            from: SENDER.into(),
+            to: vec!["ops@example.com".into()],
+        },
+    })
 }

@@ -43,14 +43,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 notify: Notify {
                     mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(&sdk))),
                     from: optional("MUARA_MAIL_FROM").unwrap_or_default(),
-                    to: optional("MUARA_MAIL_TO")
-                        .map(|v| {
-                            v.split(',')
-                                .map(|s| s.trim().to_string())
-                                .filter(|s| !s.is_empty())
-                                .collect()
-                        })
-                        .unwrap_or_default(),
+                    to: muara_core::config::list("MUARA_MAIL_TO"),
                 },
             };
             let deps = &deps;

@@ -126,6 +126,13 @@ impl S3Store {
         Ok(())
     }
 
+    /// What S3 recorded for an object just written (its checksum is what later reads verify).
+    async fn head_after_upload(&self, key: &str) -> Result<ObjectInfo> {
+        self.head(key).await?.ok_or_else(|| {
+            Error::retryable(format!("object {key:?} not visible right after upload"))
+        })
+    }
+
     async fn abort(&self, key: &str, upload_id: &str) {
         if let Err(e) = self
             .client
@@ -171,9 +178,7 @@ impl ObjectStore for S3Store {
             Some(out.checksum_sha256().map(str::to_string).unwrap_or(sum))
         };
         // Read back what S3 recorded: the checksum it stores is the one later reads verify.
-        let info = self.head(key).await?.ok_or_else(|| {
-            Error::retryable(format!("object {key:?} not visible right after upload"))
-        })?;
+        let info = self.head_after_upload(key).await?;
         Ok(ObjectInfo {
             sha256: info.sha256.or(reported),
             size,
@@ -307,9 +312,7 @@ impl ObjectStore for S3Store {
             Ok(Bytes::from(buf))
         })
         .await?;
-        self.head(key).await?.ok_or_else(|| {
-            Error::retryable(format!("object {key:?} not visible right after upload"))
-        })
+        self.head_after_upload(key).await
     }
 
     async fn rename(&self, from: &str, to: &str) -> Result<()> {
@@ -392,9 +395,7 @@ impl MultipartUploads for S3Store {
         parts: &[UploadedPart],
     ) -> Result<ObjectInfo> {
         self.complete(key, upload_id, parts).await?;
-        self.head(key).await?.ok_or_else(|| {
-            Error::retryable(format!("object {key:?} not visible right after upload"))
-        })
+        self.head_after_upload(key).await
     }
 
     async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<()> {

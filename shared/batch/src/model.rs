@@ -365,14 +365,7 @@ impl Settings {
                 })
                 .transpose()?,
             mail_from: optional("MUARA_MAIL_FROM"),
-            mail_to: optional("MUARA_MAIL_TO")
-                .map(|v| {
-                    v.split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
+            mail_to: muara_core::config::list("MUARA_MAIL_TO"),
         })
     }
 }

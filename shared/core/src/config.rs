@@ -25,6 +25,18 @@ pub fn optional(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// A comma-separated list (`a@x.id, b@x.id`); empty items dropped, empty when unset.
+pub fn list(name: &str) -> Vec<String> {
+    optional(name)
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// An optional variable parsed as `T`, or `default` when unset.
 pub fn parsed_or<T: FromStr>(name: &str, default: T) -> Result<T>
 where

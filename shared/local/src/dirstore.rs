@@ -75,15 +75,19 @@ impl DirStore {
             .join(format!("{key}.json"))
     }
 
+    /// A fresh temporary file name inside the store (same file system: renames are atomic).
+    fn tmp_path(&self) -> PathBuf {
+        self.root
+            .join(INTERNAL)
+            .join("tmp")
+            .join(uuid::Uuid::new_v4().to_string())
+    }
+
     async fn write_atomic(&self, dest: &Path, data: &[u8]) -> Result<()> {
         if let Some(parent) = dest.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
-        let tmp = self
-            .root
-            .join(INTERNAL)
-            .join("tmp")
-            .join(uuid::Uuid::new_v4().to_string());
+        let tmp = self.tmp_path();
         let res = async {
             let mut f = tokio::fs::File::create(&tmp).await?;
             tokio::io::AsyncWriteExt::write_all(&mut f, data).await?;
@@ -258,11 +262,7 @@ impl ObjectStore for DirStore {
     async fn upload(&self, key: &str, src: &Path, opts: &PutOptions) -> Result<ObjectInfo> {
         let dest = self.path_of(key)?;
         let (sha, size) = sha256_file(src).await?;
-        let tmp = self
-            .root
-            .join(INTERNAL)
-            .join("tmp")
-            .join(uuid::Uuid::new_v4().to_string());
+        let tmp = self.tmp_path();
         if let Some(parent) = dest.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
@@ -387,11 +387,7 @@ impl MultipartUploads for DirStore {
         if let Some(parent) = dest.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
-        let tmp = self
-            .root
-            .join(INTERNAL)
-            .join("tmp")
-            .join(uuid::Uuid::new_v4().to_string());
+        let tmp = self.tmp_path();
         let mut outer = sha2::Sha256::new();
         let mut size = 0u64;
         let joined = async {
