@@ -175,7 +175,9 @@ impl ObjectStore for S3Store {
                 .send()
                 .await
                 .map_err(|e| sdk_error("S3 PutObject", e))?;
-            Some(out.checksum_sha256().map(str::to_string).unwrap_or(sum))
+            // Only what the store says: a store that ignores checksums reports none, and a
+            // caller that verifies (the recording agent) must see that, not our own digest.
+            out.checksum_sha256().map(str::to_string)
         };
         // Read back what S3 recorded: the checksum it stores is the one later reads verify.
         let info = self.head_after_upload(key).await?;
