@@ -15,6 +15,7 @@ mod batch_steps;
 mod bronze_load;
 mod db_tls;
 mod events;
+mod funnel;
 mod idempotency_contract;
 mod local_runtime;
 mod locks_contract;

@@ -10,17 +10,21 @@
 //!   `GET /clients/{client}/batches[/{batch_id}[/logs]]` through the [`BatchControl`] port.
 //! - `events`: `POST /publish`, `GET /stats`, `GET /events` through the [`EventsApi`] port.
 //! - `recordings`: `GET /recordings` through the [`RecordingsApi`] port.
+//! - `funnel`: the webhook, `GET /funnel-report[.csv]`, `GET`/`PUT /keywords` through the
+//!   [`FunnelApi`] port.
 //! - [`client`]: a minimal HTTP/1.1 client (CLI → platform, tests → emulators).
 
 mod batches;
 pub mod client;
 mod events;
+mod funnel;
 mod health;
 mod metrics;
 mod recordings;
 
 pub use batches::{BatchControl, BatchQuery};
 pub use events::{EventsApi, PUBLISH_BODY_LIMIT};
+pub use funnel::{FUNNEL_BODY_LIMIT, FunnelApi};
 pub use recordings::RecordingsApi;
 
 use axum::Router;
@@ -46,6 +50,8 @@ pub struct AppState {
     pub events: Option<Arc<dyn EventsApi>>,
     /// Pipeline A's recording search, where this host serves it.
     pub recordings: Option<Arc<dyn RecordingsApi>>,
+    /// Pipeline D's webhook, report, export and keywords, where this host serves them.
+    pub funnel: Option<Arc<dyn FunnelApi>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -71,6 +77,7 @@ impl AppState {
             batches: None,
             events: None,
             recordings: None,
+            funnel: None,
         }
     }
 
@@ -109,6 +116,20 @@ pub fn app(state: AppState) -> Router {
         .route("/stats", get(events::stats))
         .route("/events", get(events::list))
         .route("/recordings", get(recordings::search))
+        .route(
+            "/webhook/{channel}",
+            axum::routing::post(funnel::webhook)
+                .get(funnel::verify)
+                .layer(axum::extract::DefaultBodyLimit::max(FUNNEL_BODY_LIMIT)),
+        )
+        .route("/funnel-report", get(funnel::report))
+        .route("/funnel-report.csv", get(funnel::export))
+        .route(
+            "/keywords",
+            get(funnel::keywords)
+                .put(funnel::put_keywords)
+                .layer(axum::extract::DefaultBodyLimit::max(FUNNEL_BODY_LIMIT)),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_requests,

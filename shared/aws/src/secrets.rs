@@ -34,6 +34,30 @@ pub async fn database_url_from_env(sdk: &aws_config::SdkConfig) -> Result<String
     database_url(&aws_sdk_secretsmanager::Client::new(sdk), &arn).await
 }
 
+/// A secret setting of a Lambda: the variable `NAME` when set (local runs, tests), else the
+/// `SecretString` of the Secrets Manager secret that `NAME_ARN` names, else `None`. Read once
+/// at start-up; never logged.
+pub async fn secret_from_env(sdk: &aws_config::SdkConfig, name: &str) -> Result<Option<String>> {
+    if let Some(v) = muara_core::config::optional(name) {
+        return Ok(Some(v));
+    }
+    let Some(arn) = muara_core::config::optional(&format!("{name}_ARN")) else {
+        return Ok(None);
+    };
+    let out = aws_sdk_secretsmanager::Client::new(sdk)
+        .get_secret_value()
+        .secret_id(&arn)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("Secrets Manager GetSecretValue ({name}_ARN)"), e))?;
+    let text = out
+        .secret_string()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::config(format!("the secret {name}_ARN names has no SecretString")))?;
+    Ok(Some(text))
+}
+
 pub fn url_from_secret(text: &str, sslmode: &str) -> Result<String> {
     let v: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| Error::with_source(ErrorKind::Config, "the database secret is not JSON", e))?;

@@ -50,6 +50,11 @@ pub const PLATFORM: MigrationSet = MigrationSet {
             name: "recordings",
             sql: include_str!("../migrations/0004_recordings.sql"),
         },
+        Migration {
+            version: 5,
+            name: "funnel",
+            sql: include_str!("../migrations/0005_funnel.sql"),
+        },
     ],
 };
 

@@ -27,6 +27,10 @@ pub const LAKE_EVENTS_QUEUE: &str = "lake-events";
 pub const LAKE_EVENTS_MAX_RECEIVES: u32 = 5;
 /// The queue between `POST /publish` and the events worker.
 pub const EVENTS_QUEUE: &str = "events";
+/// The queue between `POST /webhook/{channel}` and the funnel worker.
+pub const FUNNEL_QUEUE: &str = "funnel";
+/// Deliveries before a funnel message that keeps failing goes to the dead-letter queue.
+pub const FUNNEL_MAX_RECEIVES: u32 = 5;
 /// Deliveries before an events message that keeps failing goes to the dead-letter queue.
 pub const EVENTS_MAX_RECEIVES: u32 = 5;
 /// The bucket name local notifications carry.
@@ -58,6 +62,30 @@ pub struct UpConfig {
     pub housekeeping_interval: Duration,
     /// Worker loops storing published events.
     pub event_workers: usize,
+    /// Pipeline D: the webhook's HMAC secret (`None`: unsigned bodies accepted), WhatsApp's
+    /// verify token, the report's time zone, how long workers cache keywords.
+    pub funnel: FunnelSettings,
+}
+
+/// Pipeline D's settings (`MUARA_WEBHOOK_SECRET`, `MUARA_WEBHOOK_VERIFY_TOKEN`,
+/// `MUARA_FUNNEL_TIMEZONE`, `MUARA_KEYWORDS_TTL_SECS`).
+#[derive(Debug, Clone)]
+pub struct FunnelSettings {
+    pub secret: Option<String>,
+    pub verify_token: Option<String>,
+    pub timezone: String,
+    pub keywords_ttl: Duration,
+}
+
+impl Default for FunnelSettings {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            verify_token: None,
+            timezone: muara_funnel::report::DEFAULT_TIMEZONE.into(),
+            keywords_ttl: Duration::from_secs(30),
+        }
+    }
 }
 
 impl UpConfig {
@@ -80,6 +108,7 @@ impl UpConfig {
             retention: muara_batch::housekeeping::DEFAULT_RETENTION,
             housekeeping_interval: Duration::from_secs(3600),
             event_workers: 2,
+            funnel: FunnelSettings::default(),
         }
     }
 }
@@ -227,56 +256,58 @@ async fn serve(
             (Arc::new(OutboxMailer::open(&dir).await?), Some(dir))
         }
     };
-    let dlq_name = format!("{LAKE_EVENTS_QUEUE}-dlq");
-    PgQueue::ensure(
+    let queue = dead_lettered_queue(
         &pool,
-        &QueueSpec {
-            name: dlq_name.clone(),
-            visibility_timeout: Duration::from_secs(30),
-            redrive: None,
-        },
+        LAKE_EVENTS_QUEUE,
+        Duration::from_secs(60),
+        LAKE_EVENTS_MAX_RECEIVES,
     )
     .await?;
-    let queue = Arc::new(
-        PgQueue::ensure(
-            &pool,
-            &QueueSpec {
-                name: LAKE_EVENTS_QUEUE.into(),
-                visibility_timeout: Duration::from_secs(60),
-                redrive: Some((dlq_name, LAKE_EVENTS_MAX_RECEIVES)),
-            },
-        )
-        .await?,
-    );
 
     // Pipeline C: publish → idempotency claims → the events queue → worker → PostgreSQL.
-    let events_dlq = format!("{EVENTS_QUEUE}-dlq");
-    PgQueue::ensure(
+    let events_queue = dead_lettered_queue(
         &pool,
-        &QueueSpec {
-            name: events_dlq.clone(),
-            visibility_timeout: Duration::from_secs(30),
-            redrive: None,
-        },
+        EVENTS_QUEUE,
+        Duration::from_secs(30),
+        EVENTS_MAX_RECEIVES,
     )
     .await?;
-    let events_queue = Arc::new(
-        PgQueue::ensure(
-            &pool,
-            &QueueSpec {
-                name: EVENTS_QUEUE.into(),
-                visibility_timeout: Duration::from_secs(30),
-                redrive: Some((events_dlq, EVENTS_MAX_RECEIVES)),
-            },
-        )
-        .await?,
-    );
     let events = muara_events::Service {
         ingest: muara_events::ingest::Ingest::new(
             Arc::new(PgLocks::new(pool.clone())),
             events_queue.clone(),
             pool.clone(),
         ),
+    };
+
+    // Pipeline D: webhook → raw body in the lake → the funnel queue → worker → PostgreSQL.
+    let funnel_queue = dead_lettered_queue(
+        &pool,
+        FUNNEL_QUEUE,
+        Duration::from_secs(60),
+        FUNNEL_MAX_RECEIVES,
+    )
+    .await?;
+    let funnel_worker = muara_funnel::worker::Worker {
+        store: Arc::new(store.clone()),
+        pool: pool.clone(),
+        keywords: Arc::new(muara_funnel::worker::KeywordCache::new(
+            pool.clone(),
+            cfg.funnel.keywords_ttl,
+            muara_funnel::classify::default_precedence(),
+        )),
+    };
+    let funnel = muara_funnel::service::Service {
+        ingest: muara_funnel::ingest::Ingest {
+            store: Arc::new(store.clone()),
+            queue: funnel_queue.clone(),
+            idem: Arc::new(PgLocks::new(pool.clone())),
+            pool: pool.clone(),
+            secret: cfg.funnel.secret.clone().map(String::into_bytes),
+            verify_token: cfg.funnel.verify_token.clone(),
+        },
+        pool: pool.clone(),
+        timezone: cfg.funnel.timezone.clone(),
     };
 
     let orchestrator = Arc::new(LocalOrchestrator::new(
@@ -347,6 +378,7 @@ async fn serve(
     state.recordings = Some(Arc::new(muara_recordings::search::Service {
         pool: pool.clone(),
     }));
+    state.funnel = Some(Arc::new(funnel));
     let state = state
         .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())))
         .with_probe(Arc::new(DirProbe(cfg.lake_dir.clone())))
@@ -430,6 +462,24 @@ async fn serve(
             }
         });
     }
+    for _ in 0..2 {
+        // The funnel worker, as the SQS-triggered Lambda does it in AWS.
+        let mut stop = shutdown.clone();
+        let (worker, queue) = (funnel_worker.clone(), funnel_queue.clone());
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    r = muara_funnel::worker::round(&worker, queue.as_ref(), Duration::from_secs(1)) => {
+                        if let Err(e) = r {
+                            tracing::error!(error = %e.chain(), "funnel worker round failed");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
     {
         // Housekeeping: pending failure mail, old log rows, old archived files.
         let mut stop = shutdown.clone();
@@ -494,4 +544,34 @@ async fn serve(
     pool.close();
     tracing::info!("local runtime stopped");
     Ok(())
+}
+
+/// A queue with its dead-letter queue (`<name>-dlq`) after `max_receives` deliveries.
+async fn dead_lettered_queue(
+    pool: &deadpool_postgres::Pool,
+    name: &str,
+    visibility: Duration,
+    max_receives: u32,
+) -> Result<Arc<PgQueue>> {
+    let dlq = format!("{name}-dlq");
+    PgQueue::ensure(
+        pool,
+        &QueueSpec {
+            name: dlq.clone(),
+            visibility_timeout: Duration::from_secs(30),
+            redrive: None,
+        },
+    )
+    .await?;
+    Ok(Arc::new(
+        PgQueue::ensure(
+            pool,
+            &QueueSpec {
+                name: name.into(),
+                visibility_timeout: visibility,
+                redrive: Some((dlq, max_receives)),
+            },
+        )
+        .await?,
+    ))
 }

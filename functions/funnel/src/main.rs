@@ -1,0 +1,87 @@
+//! Pipeline D Lambdas, one binary:
+//!
+//! - `MUARA_HANDLER=api`: `POST`/`GET /webhook/{channel}`, `GET /funnel-report[.csv]`,
+//!   `GET`/`PUT /keywords` behind API Gateway — the same axum router `muara up` serves.
+//! - `MUARA_HANDLER=worker`: the funnel queue's SQS event source; failed messages are reported
+//!   (`ReportBatchItemFailures`) and come back.
+//!
+//! Wiring only: configuration → adapters → runtime. The logic is in `muara-funnel`.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use muara_aws::dynamo::DynamoLocks;
+use muara_aws::s3::S3Store;
+use muara_aws::sqs::SqsQueue;
+use muara_core::config::{optional, required};
+use muara_funnel::worker::{KeywordCache, Worker};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    muara_core::logging::init_lambda();
+    let role = required("MUARA_HANDLER")?;
+    let sdk = muara_aws::load_sdk_config().await;
+    let database_url = muara_aws::secrets::database_url_from_env(&sdk).await?;
+    let pool = muara_db::connect(&database_url, 4, Duration::from_secs(20)).await?;
+    let store = Arc::new(S3Store::new(
+        muara_aws::s3_client(&sdk),
+        required("MUARA_LAKE_BUCKET")?,
+    ));
+    match role.as_str() {
+        "api" => {
+            let service = muara_funnel::service::Service {
+                ingest: muara_funnel::ingest::Ingest {
+                    store,
+                    queue: Arc::new(SqsQueue::new(
+                        aws_sdk_sqs::Client::new(&sdk),
+                        required("MUARA_FUNNEL_QUEUE_URL")?,
+                    )),
+                    idem: Arc::new(DynamoLocks::new(
+                        aws_sdk_dynamodb::Client::new(&sdk),
+                        required("MUARA_LOCKS_TABLE")?,
+                    )),
+                    pool: pool.clone(),
+                    secret: muara_aws::secrets::secret_from_env(&sdk, "MUARA_WEBHOOK_SECRET")
+                        .await?
+                        .map(String::into_bytes),
+                    verify_token: muara_aws::secrets::secret_from_env(
+                        &sdk,
+                        "MUARA_WEBHOOK_VERIFY_TOKEN",
+                    )
+                    .await?,
+                },
+                pool: pool.clone(),
+                timezone: optional("MUARA_FUNNEL_TIMEZONE")
+                    .unwrap_or_else(|| muara_funnel::report::DEFAULT_TIMEZONE.into()),
+            };
+            let mut state =
+                muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
+                    .with_probe(Arc::new(muara_db::pool::DbProbe(pool)));
+            state.funnel = Some(Arc::new(service));
+            lambda_http::run(muara_api::app(state)).await
+        }
+        "worker" => {
+            let worker = Worker {
+                store,
+                pool: pool.clone(),
+                keywords: Arc::new(KeywordCache::new(
+                    pool,
+                    muara_core::config::seconds_or(
+                        "MUARA_KEYWORDS_TTL_SECS",
+                        Duration::from_secs(30),
+                    )?,
+                    muara_funnel::classify::default_precedence(),
+                )),
+            };
+            let worker = &worker;
+            lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
+                Ok::<_, lambda_runtime::Error>(
+                    muara_funnel::worker::on_sqs_event(worker, ev.payload).await,
+                )
+            }))
+            .await
+        }
+        other => Err(format!("MUARA_HANDLER={other:?} is not api or worker").into()),
+    }
+}

@@ -1,0 +1,286 @@
+//! The webhook side: `POST /webhook/{channel}` and WhatsApp's verification `GET`.
+//!
+//! Per body: the signature (when a secret is configured) → parse → for each message, claim its
+//! id (an idempotency record: a message seen before is acknowledged and not processed twice) →
+//! keep the raw body in the lake at `raw-messages/{yyyy}/{mm}/{dd}/{message_id}.json` → queue a
+//! reference → complete the claims. The answer goes out once the references are queued: the
+//! worker does the rest. Bodies that are not JSON or of no known shape are kept raw under
+//! `raw-messages/rejected/` and `raw-messages/unknown/`, counted and reported.
+
+use crate::store;
+use crate::webhook::{self, Body, Incoming};
+use crate::worker::QueuedRef;
+use bytes::Bytes;
+use deadpool_postgres::Pool;
+use muara_core::checksum::sha256_hex;
+use muara_core::ports::{Begin, IdempotencyStore, ObjectStore, OutgoingMessage, PutOptions, Queue};
+use muara_core::{Error, Result};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Largest webhook body accepted.
+pub const BODY_LIMIT: usize = 1 << 20;
+const CLAIM_TTL: Duration = Duration::from_secs(60);
+const RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
+
+#[derive(Clone)]
+pub struct Ingest {
+    pub store: Arc<dyn ObjectStore>,
+    pub queue: Arc<dyn Queue>,
+    pub idem: Arc<dyn IdempotencyStore>,
+    pub pool: Pool,
+    /// The app secret `X-Hub-Signature-256` is made with; `None` accepts unsigned bodies.
+    pub secret: Option<Vec<u8>>,
+    /// What WhatsApp's verification `GET` must present as `hub.verify_token`.
+    pub verify_token: Option<String>,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("signed", &self.secret.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A channel name: 1–32 of `a-z 0-9 _ -`.
+pub fn valid_channel(c: &str) -> bool {
+    !c.is_empty()
+        && c.len() <= 32
+        && c.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// A message id as a key segment: unreserved characters kept, the rest `%XX` (WhatsApp ids
+/// are base64 and may hold `/` or `+`).
+pub fn key_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn day_prefix(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!("{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+impl Ingest {
+    async fn count(&self, key: &str, counts: &[(&str, i64)]) {
+        let result = async {
+            let client = self.pool.get().await.map_err(muara_db::pool::pool_error)?;
+            store::bump(&client, store::shard_of(key), counts).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e.chain(), "webhook counters not updated");
+        }
+    }
+
+    async fn keep(&self, folder: &str, body: &[u8], reason: &str) -> Result<String> {
+        let key = format!(
+            "raw-messages/{folder}/{}/{}.json",
+            day_prefix(OffsetDateTime::now_utc()),
+            &sha256_hex(body)[..32]
+        );
+        self.store
+            .put(&key, Bytes::copy_from_slice(body), &PutOptions::default())
+            .await?;
+        store::reject(&self.pool, Some(&key), None, folder, reason).await?;
+        Ok(key)
+    }
+
+    /// `POST /webhook/{channel}`: HTTP status and JSON answer.
+    pub async fn receive(
+        &self,
+        channel: &str,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> (u16, Value) {
+        if !valid_channel(channel) {
+            return (
+                404,
+                json!({"error": format!("unknown channel {channel:?}: use 1-32 of a-z 0-9 _ -")}),
+            );
+        }
+        if let Some(secret) = &self.secret
+            && let Err(e) = webhook::verify_signature(secret, body, signature)
+        {
+            self.count(channel, &[("bad_signature", 1)]).await;
+            tracing::warn!(%channel, error = %e, "webhook signature refused");
+            return (401, json!({"error": e.to_string()}));
+        }
+        match self.receive_signed(channel, body).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::error!(%channel, error = %e.chain(), "webhook not accepted");
+                (503, json!({"status": "retry", "error": e.chain()}))
+            }
+        }
+    }
+
+    async fn receive_signed(&self, channel: &str, body: &[u8]) -> Result<(u16, Value)> {
+        let parsed = match webhook::parse(body, channel) {
+            Ok(p) => p,
+            Err(reason) => {
+                let key = self.keep("rejected", body, &reason).await?;
+                self.count(&key, &[("invalid_json", 1)]).await;
+                return Ok((
+                    400,
+                    json!({"status": "rejected", "error": reason, "kept": key}),
+                ));
+            }
+        };
+        let (messages, unreadable, statuses) = match parsed {
+            Body::Unknown(reason) => {
+                let key = self.keep("unknown", body, &reason).await?;
+                self.count(&key, &[("unknown_shape", 1)]).await;
+                return Ok((
+                    202,
+                    json!({"status": "kept", "reason": reason, "kept": key}),
+                ));
+            }
+            Body::Messages {
+                messages,
+                unreadable,
+                statuses,
+            } => (messages, unreadable, statuses),
+        };
+        let mut rejected = Vec::new();
+        if !unreadable.is_empty() {
+            let key = self
+                .keep(
+                    "unreadable",
+                    body,
+                    &format!("{} unreadable message(s)", unreadable.len()),
+                )
+                .await?;
+            for u in &unreadable {
+                store::reject(
+                    &self.pool,
+                    Some(&key),
+                    u.message_id.as_deref(),
+                    "message",
+                    &u.reason,
+                )
+                .await?;
+                rejected.push(json!({"message_id": u.message_id, "reason": u.reason}));
+            }
+        }
+        let (new, duplicates) = self.accept(&messages, body).await?;
+        let key = messages.first().map_or(channel, |m| m.message_id.as_str());
+        self.count(
+            key,
+            &[
+                ("ingress", (messages.len() + unreadable.len()) as i64),
+                ("acked", new as i64),
+                ("duplicates", duplicates as i64),
+                ("statuses", statuses as i64),
+            ],
+        )
+        .await;
+        Ok((
+            200,
+            json!({
+                "status": "ok",
+                "accepted": new,
+                "duplicates": duplicates,
+                "statuses": statuses,
+                "rejected": rejected,
+            }),
+        ))
+    }
+
+    /// Claims, keeps and queues the new messages; returns (new, duplicates).
+    async fn accept(&self, messages: &[Incoming], body: &[u8]) -> Result<(usize, usize)> {
+        if messages.is_empty() {
+            return Ok((0, 0));
+        }
+        let claims: Vec<(String, String)> = messages
+            .iter()
+            .map(|m| {
+                let hash = sha256_hex(serde_json::to_string(m).unwrap_or_default().as_bytes());
+                (format!("funnel:{}", m.message_id), hash)
+            })
+            .collect();
+        let answers = self.idem.begin_many(&claims, CLAIM_TTL).await?;
+        let mut refs = Vec::new();
+        let mut claimed = Vec::new();
+        let mut duplicates = 0;
+        for ((m, (claim, _)), answer) in messages.iter().zip(&claims).zip(answers) {
+            match answer {
+                Begin::Started => {
+                    claimed.push(claim.clone());
+                    refs.push((
+                        m,
+                        format!(
+                            "raw-messages/{}/{}.json",
+                            day_prefix(m.sent_at),
+                            key_segment(&m.message_id)
+                        ),
+                    ));
+                }
+                // Seen before (or being handled by a concurrent delivery): acknowledged, once.
+                Begin::Completed(_) | Begin::InProgress | Begin::Conflict { .. } => duplicates += 1,
+            }
+        }
+        let queued = async {
+            let raw = Bytes::copy_from_slice(body);
+            let opts = PutOptions {
+                content_type: Some("application/json".into()),
+                ..PutOptions::default()
+            };
+            for (_, key) in &refs {
+                self.store.put(key, raw.clone(), &opts).await?;
+            }
+            let out: Vec<OutgoingMessage> = refs
+                .iter()
+                .map(|(m, key)| {
+                    serde_json::to_string(&QueuedRef {
+                        key: key.clone(),
+                        message_id: m.message_id.clone(),
+                        channel: m.channel.clone(),
+                    })
+                    .map(OutgoingMessage::new)
+                })
+                .collect::<std::result::Result<_, _>>()?;
+            self.queue.send_batch(&out).await?;
+            Ok::<_, Error>(())
+        }
+        .await;
+        if let Err(e) = queued {
+            for c in &claimed {
+                let _ = self.idem.abandon(c).await;
+            }
+            return Err(e);
+        }
+        self.idem
+            .complete_many(&claimed, &json!({"queued": true}), RETENTION)
+            .await?;
+        Ok((refs.len(), duplicates))
+    }
+
+    /// WhatsApp's verification `GET /webhook/{channel}?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`:
+    /// the challenge back when the token matches, `403` otherwise.
+    pub fn verify(
+        &self,
+        mode: Option<&str>,
+        token: Option<&str>,
+        challenge: Option<&str>,
+    ) -> (u16, String) {
+        match (&self.verify_token, mode, token, challenge) {
+            (Some(expected), Some("subscribe"), Some(t), Some(c)) if t == expected => {
+                (200, c.to_string())
+            }
+            (None, ..) => (403, "no verify token is configured".into()),
+            _ => (403, "verification refused".into()),
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Pipeline D, the message funnel.
+//!
+//! - [`phone`]: phone numbers to E.164 (Indonesian `08…`, `628…`, `+62 8…`).
+//! - [`amount`]: transaction amounts in free text (`Rp 1.500.000`, `1,5jt`, `IDR 250000`).
+//! - [`classify`]: keyword lists → opening / booking / transaction.
+//! - [`webhook`]: WhatsApp Cloud API and generic bodies, the `X-Hub-Signature-256` check.
+//! - [`ingest`]: `POST /webhook/{channel}` → raw body in the lake → queued reference.
+//! - [`worker`]: a queued reference → classified message → [`store`].
+//! - [`store`]: the message once, the phone's funnel row in any order; counters.
+//! - [`report`]: `GET /funnel-report` and the CSV export.
+//! - [`service`]: the HTTP API port, keyword replacement.
+
+pub mod amount;
+pub mod classify;
+pub mod ingest;
+pub mod phone;
+pub mod report;
+pub mod service;
+pub mod store;
+pub mod webhook;
+pub mod worker;

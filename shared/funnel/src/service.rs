@@ -1,0 +1,112 @@
+//! The HTTP API's view of the funnel ([`muara_api::FunnelApi`]): the webhook, the report and
+//! export, and the keyword lists.
+
+use crate::classify::{Classifier, Keyword, default_precedence};
+use crate::ingest::Ingest;
+use crate::report::{self, Filter};
+use async_trait::async_trait;
+use bytes::Bytes;
+use deadpool_postgres::Pool;
+use futures::stream::BoxStream;
+use muara_core::{Error, Result};
+use muara_db::pg_error;
+use muara_db::pool::pool_error;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub ingest: Ingest,
+    pub pool: Pool,
+    /// The time zone days are counted in (`MUARA_FUNNEL_TIMEZONE`).
+    pub timezone: String,
+}
+
+/// Replaces the whole keyword set in one transaction; refuses a set the classifier cannot use
+/// (or an empty one), leaving the old set in place. Returns how many keywords are stored.
+pub async fn replace_keywords(pool: &Pool, keywords: &[Keyword], source: &str) -> Result<usize> {
+    Classifier::new(keywords, &default_precedence()).map_err(|e| Error::invalid(e.to_string()))?;
+    if keywords.is_empty() {
+        return Err(Error::invalid(
+            "the keyword set is empty: every message would go unclassified",
+        ));
+    }
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| pg_error("starting a keyword update", e))?;
+    tx.execute("DELETE FROM funnel.keyword", &[])
+        .await
+        .map_err(|e| pg_error("replacing keywords", e))?;
+    let mut stored = 0;
+    for k in keywords {
+        stored += tx
+            .execute(
+                "INSERT INTO funnel.keyword (kind, keyword, channel, source) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT DO NOTHING",
+                &[&k.kind.as_str(), &k.keyword.trim(), &k.channel.as_deref().map(str::trim), &source],
+            )
+            .await
+            .map_err(|e| pg_error("replacing keywords", e))?;
+    }
+    tx.commit()
+        .await
+        .map_err(|e| pg_error("committing keywords", e))?;
+    Ok(usize::try_from(stored).unwrap_or(0))
+}
+
+#[async_trait]
+impl muara_api::FunnelApi for Service {
+    async fn webhook(&self, channel: &str, signature: Option<&str>, body: &[u8]) -> (u16, Value) {
+        self.ingest.receive(channel, signature, body).await
+    }
+
+    fn verify(
+        &self,
+        mode: Option<&str>,
+        token: Option<&str>,
+        challenge: Option<&str>,
+    ) -> (u16, String) {
+        self.ingest.verify(mode, token, challenge)
+    }
+
+    async fn report(&self, params: &BTreeMap<String, String>) -> Result<Value> {
+        report::report(&self.pool, &Filter::from_params(params, &self.timezone)?).await
+    }
+
+    async fn export(
+        &self,
+        params: &BTreeMap<String, String>,
+    ) -> Result<BoxStream<'static, Result<Bytes>>> {
+        report::export(&self.pool, &Filter::from_params(params, &self.timezone)?).await
+    }
+
+    async fn keywords(&self) -> Result<Value> {
+        let keywords = crate::worker::load_keywords(&self.pool).await?;
+        Ok(json!({"count": keywords.len(), "keywords": keywords}))
+    }
+
+    async fn put_keywords(&self, body: &[u8]) -> (u16, Value) {
+        #[derive(serde::Deserialize)]
+        struct Put {
+            keywords: Vec<Keyword>,
+        }
+        let put: Put = match serde_json::from_slice(body) {
+            Ok(p) => p,
+            Err(e) => {
+                return (
+                    422,
+                    json!({"error": format!("expected {{\"keywords\": [{{\"kind\", \"keyword\", \"channel\"?}}]}}: {e}")}),
+                );
+            }
+        };
+        match replace_keywords(&self.pool, &put.keywords, "api").await {
+            Ok(n) => (200, json!({"status": "replaced", "keywords": n})),
+            Err(e) if e.kind() == muara_core::ErrorKind::Invalid => {
+                (422, json!({"error": e.message()}))
+            }
+            Err(e) => (503, json!({"error": e.chain()})),
+        }
+    }
+}

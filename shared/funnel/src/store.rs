@@ -1,0 +1,193 @@
+//! Applying one classified message to PostgreSQL: the message is recorded once (its id is the
+//! primary key), and only a message recorded now changes its phone's funnel row.
+//!
+//! The row's update is commutative: dates are minima (first opening, first booking, first
+//! transaction) or maxima (latest opening, latest transaction), the first- and last-touch
+//! channels follow the minimum and maximum `(time, message id)`, value and counts are sums.
+//! So any arrival order — and any redelivery — gives the same row.
+
+use crate::classify::Kind;
+use deadpool_postgres::Pool;
+use muara_core::Result;
+use muara_db::pg_error;
+use muara_db::pool::pool_error;
+use time::OffsetDateTime;
+
+/// A message ready to be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified {
+    pub message_id: String,
+    pub channel: String,
+    /// E.164.
+    pub phone: String,
+    pub sent_at: OffsetDateTime,
+    pub kind: Option<Kind>,
+    pub keyword: Option<String>,
+    /// Rupiah, for transactions whose amount could be read.
+    pub amount: Option<i64>,
+    pub campaign: Option<String>,
+    pub raw_key: String,
+}
+
+/// Records `m` and updates its phone's row, in one transaction; `false` when the message was
+/// applied before (nothing changes).
+pub async fn apply(pool: &Pool, m: &Classified) -> Result<bool> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| pg_error("starting a funnel transaction", e))?;
+    let kind = m.kind.map(Kind::as_str);
+    let inserted = tx
+        .execute(
+            "INSERT INTO funnel.message (message_id, channel, phone, sent_at, kind, keyword, amount, campaign, raw_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (message_id) DO NOTHING",
+            &[
+                &m.message_id,
+                &m.channel,
+                &m.phone,
+                &m.sent_at,
+                &kind,
+                &m.keyword,
+                &m.amount,
+                &m.campaign,
+                &m.raw_key,
+            ],
+        )
+        .await
+        .map_err(|e| pg_error("recording a funnel message", e))?;
+    if inserted == 0 {
+        tx.commit()
+            .await
+            .map_err(|e| pg_error("committing a funnel message", e))?;
+        return Ok(false);
+    }
+    let at = |k: Kind| (m.kind == Some(k)).then_some(m.sent_at);
+    let opening = at(Kind::Opening);
+    let opening_channel = opening.map(|_| m.channel.as_str());
+    let opening_id = opening.map(|_| m.message_id.as_str());
+    let transaction = at(Kind::Transaction);
+    let value = if transaction.is_some() {
+        m.amount.unwrap_or(0)
+    } else {
+        0
+    };
+    let count = i32::from(transaction.is_some());
+    tx.execute(
+        "INSERT INTO funnel.lead AS l (phone, leads_date, channel, first_message_id, last_opening_at,
+             last_channel, last_message_id, booking_date, transaction_date, last_transaction_date,
+             transaction_value, transaction_count, messages)
+         VALUES ($1, $2, $3, $4, $2, $3, $4, $5, $6, $6, $7, $8, 1)
+         ON CONFLICT (phone) DO UPDATE SET
+             channel = CASE WHEN excluded.leads_date IS NOT NULL AND (l.leads_date IS NULL
+                     OR (excluded.leads_date, excluded.first_message_id) < (l.leads_date, l.first_message_id))
+                 THEN excluded.channel ELSE l.channel END,
+             first_message_id = CASE WHEN excluded.leads_date IS NOT NULL AND (l.leads_date IS NULL
+                     OR (excluded.leads_date, excluded.first_message_id) < (l.leads_date, l.first_message_id))
+                 THEN excluded.first_message_id ELSE l.first_message_id END,
+             leads_date = LEAST(l.leads_date, excluded.leads_date),
+             last_channel = CASE WHEN excluded.last_opening_at IS NOT NULL AND (l.last_opening_at IS NULL
+                     OR (excluded.last_opening_at, excluded.last_message_id) > (l.last_opening_at, l.last_message_id))
+                 THEN excluded.last_channel ELSE l.last_channel END,
+             last_message_id = CASE WHEN excluded.last_opening_at IS NOT NULL AND (l.last_opening_at IS NULL
+                     OR (excluded.last_opening_at, excluded.last_message_id) > (l.last_opening_at, l.last_message_id))
+                 THEN excluded.last_message_id ELSE l.last_message_id END,
+             last_opening_at = GREATEST(l.last_opening_at, excluded.last_opening_at),
+             booking_date = LEAST(l.booking_date, excluded.booking_date),
+             transaction_date = LEAST(l.transaction_date, excluded.transaction_date),
+             last_transaction_date = GREATEST(l.last_transaction_date, excluded.last_transaction_date),
+             transaction_value = l.transaction_value + excluded.transaction_value,
+             transaction_count = l.transaction_count + excluded.transaction_count,
+             messages = l.messages + 1,
+             updated_at = now()",
+        &[
+            &m.phone,
+            &opening,
+            &opening_channel,
+            &opening_id,
+            &at(Kind::Booking),
+            &transaction,
+            &value,
+            &count,
+        ],
+    )
+    .await
+    .map_err(|e| pg_error("updating a funnel row", e))?;
+    let counter = match m.kind {
+        Some(k) => format!("classified_{}", k.as_str()),
+        None => "unclassified".to_string(),
+    };
+    bump(
+        &tx,
+        shard_of(&m.message_id),
+        &[(&counter, 1), ("processed", 1)],
+    )
+    .await?;
+    tx.commit()
+        .await
+        .map_err(|e| pg_error("committing a funnel message", e))?;
+    Ok(true)
+}
+
+/// Counter shards: concurrent writers spread over this many rows per counter.
+pub const SHARDS: i16 = 16;
+
+/// The shard a key's counts go to.
+pub fn shard_of(key: &str) -> i16 {
+    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    i16::try_from(h % SHARDS as u64).unwrap_or(0)
+}
+
+/// Adds to named counters (in the caller's transaction or on their own).
+pub async fn bump<C: deadpool_postgres::GenericClient + Sync>(
+    c: &C,
+    shard: i16,
+    counts: &[(&str, i64)],
+) -> Result<()> {
+    for (name, n) in counts {
+        c.execute(
+            "INSERT INTO funnel.counter (name, shard, value) VALUES ($1, $2, $3)
+             ON CONFLICT (name, shard) DO UPDATE SET value = funnel.counter.value + excluded.value",
+            &[name, &shard, n],
+        )
+        .await
+        .map_err(|e| pg_error("counting", e))?;
+    }
+    Ok(())
+}
+
+/// Records something that could not be used.
+pub async fn reject(
+    pool: &Pool,
+    raw_key: Option<&str>,
+    message_id: Option<&str>,
+    stage: &str,
+    reason: &str,
+) -> Result<()> {
+    let client = pool.get().await.map_err(pool_error)?;
+    client
+        .execute(
+            "INSERT INTO funnel.rejected (raw_key, message_id, stage, reason) VALUES ($1, $2, $3, $4)",
+            &[&raw_key, &message_id, &stage, &reason],
+        )
+        .await
+        .map_err(|e| pg_error("recording a rejected message", e))?;
+    let shard = shard_of(message_id.or(raw_key).unwrap_or(reason));
+    bump(&client, shard, &[(&format!("rejected_{stage}"), 1)]).await
+}
+
+/// Every counter, summed over its shards.
+pub async fn counters(pool: &Pool) -> Result<std::collections::BTreeMap<String, i64>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let rows = client
+        .query(
+            "SELECT name, sum(value)::bigint FROM funnel.counter GROUP BY name",
+            &[],
+        )
+        .await
+        .map_err(|e| pg_error("reading funnel counters", e))?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}

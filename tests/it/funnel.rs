@@ -1,0 +1,532 @@
+//! Pipeline D through the real HTTP router: webhook (signatures, WhatsApp and generic bodies,
+//! bad input), the raw archive, the queue, the worker, the funnel rows, the report and the CSV
+//! export — against the local adapters and against moto's S3, SQS and DynamoDB, over a real
+//! PostgreSQL; and the funnel row's order independence, randomised.
+
+use axum::body::Body;
+use axum::http::Request;
+use muara_core::metrics::Metrics;
+use muara_core::ports::{IdempotencyStore, ObjectStore, Queue};
+use muara_funnel::classify::{Keyword, Kind};
+use muara_funnel::ingest::Ingest;
+use muara_local::pglocks::PgLocks;
+use muara_local::pgqueue::{PgQueue, QueueSpec};
+use muara_testkit::{postgres, unique};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt as _;
+
+const SECRET: &[u8] = b"whatsapp-app-secret";
+
+struct Fx {
+    app: axum::Router,
+    pool: muara_db::Pool,
+    queue: Arc<dyn Queue>,
+    store: Arc<dyn ObjectStore>,
+    worker: muara_funnel::worker::Worker,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn keywords() -> Vec<Keyword> {
+    let k = |kind, w: &str| Keyword {
+        kind,
+        keyword: w.into(),
+        channel: None,
+    };
+    vec![
+        k(Kind::Opening, "info"),
+        k(Kind::Opening, "halo"),
+        k(Kind::Opening, "tanya"),
+        k(Kind::Booking, "booking"),
+        k(Kind::Booking, "pesan"),
+        k(Kind::Transaction, "transfer"),
+        k(Kind::Transaction, "bayar"),
+    ]
+}
+
+async fn fx_from(
+    pool: muara_db::Pool,
+    queue: Arc<dyn Queue>,
+    idem: Arc<dyn IdempotencyStore>,
+    store: Arc<dyn ObjectStore>,
+    dir: Option<tempfile::TempDir>,
+) -> anyhow::Result<Fx> {
+    muara_funnel::service::replace_keywords(&pool, &keywords(), "test").await?;
+    let service = muara_funnel::service::Service {
+        ingest: Ingest {
+            store: store.clone(),
+            queue: queue.clone(),
+            idem,
+            pool: pool.clone(),
+            secret: Some(SECRET.to_vec()),
+            verify_token: Some("verify-me".into()),
+        },
+        pool: pool.clone(),
+        timezone: "Asia/Jakarta".into(),
+    };
+    let mut state = muara_api::AppState::new("local", Arc::new(Metrics::new()));
+    state.funnel = Some(Arc::new(service));
+    let worker = muara_funnel::worker::Worker {
+        store: store.clone(),
+        pool: pool.clone(),
+        keywords: Arc::new(muara_funnel::worker::KeywordCache::new(
+            pool.clone(),
+            Duration::from_secs(0),
+            muara_funnel::classify::default_precedence(),
+        )),
+    };
+    Ok(Fx {
+        app: muara_api::app(state),
+        pool,
+        queue,
+        store,
+        worker,
+        _dir: dir,
+    })
+}
+
+async fn local() -> anyhow::Result<Fx> {
+    let pool = postgres().await?.fresh_pool().await?;
+    let queue = PgQueue::ensure(
+        &pool,
+        &QueueSpec {
+            name: unique("funnel"),
+            visibility_timeout: Duration::from_secs(2),
+            redrive: None,
+        },
+    )
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let store = muara_local::dirstore::DirStore::open(dir.path().join("lake")).await?;
+    fx_from(
+        pool.clone(),
+        Arc::new(queue),
+        Arc::new(PgLocks::new(pool)),
+        Arc::new(store),
+        Some(dir),
+    )
+    .await
+}
+
+async fn aws() -> anyhow::Result<Fx> {
+    let cfg = muara_testkit::moto().await?.sdk_config().await;
+    let queue = muara_aws::sqs::SqsQueue::create(
+        &aws_sdk_sqs::Client::new(&cfg),
+        &unique("funnel"),
+        Duration::from_secs(2),
+        None,
+    )
+    .await?;
+    let idem = muara_aws::dynamo::DynamoLocks::create_table(
+        &aws_sdk_dynamodb::Client::new(&cfg),
+        &unique("muara-idem"),
+    )
+    .await?;
+    let s3 = muara_aws::s3_client(&cfg);
+    let bucket = unique("muara-funnel");
+    s3.create_bucket().bucket(&bucket).send().await?;
+    fx_from(
+        postgres().await?.fresh_pool().await?,
+        Arc::new(queue),
+        Arc::new(idem),
+        Arc::new(muara_aws::s3::S3Store::new(s3, bucket)),
+        None,
+    )
+    .await
+}
+
+async fn call(
+    fx: &Fx,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+    signature: Option<String>,
+) -> anyhow::Result<(u16, Vec<u8>)> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(s) = signature {
+        req = req.header("x-hub-signature-256", s);
+    }
+    let res = fx.app.clone().oneshot(req.body(Body::from(body))?).await?;
+    let status = res.status().as_u16();
+    let bytes = axum::body::to_bytes(res.into_body(), 64 << 20).await?;
+    Ok((status, bytes.to_vec()))
+}
+
+async fn post(fx: &Fx, channel: &str, body: &str) -> anyhow::Result<(u16, Value)> {
+    let sig = muara_funnel::webhook::sign(SECRET, body.as_bytes());
+    let (status, bytes) = call(
+        fx,
+        "POST",
+        &format!("/webhook/{channel}"),
+        body.as_bytes().to_vec(),
+        Some(sig),
+    )
+    .await?;
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
+}
+
+async fn drain(fx: &Fx) -> anyhow::Result<()> {
+    let mut idle = 0;
+    while idle < 2 {
+        let n =
+            muara_funnel::worker::round(&fx.worker, fx.queue.as_ref(), Duration::from_millis(200))
+                .await?;
+        idle = if n == 0 { idle + 1 } else { 0 };
+    }
+    Ok(())
+}
+
+fn wa(id: &str, from: &str, ts: i64, text: &str) -> String {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"phone_number_id": "1"},
+        "contacts": [{"profile": {"name": "Budi"}, "wa_id": from}],
+        "messages": [{"from": from, "id": id, "timestamp": ts.to_string(), "type": "text", "text": {"body": text}}]
+    }}]}]})
+    .to_string()
+}
+
+async fn lead(fx: &Fx, phone: &str) -> anyhow::Result<Option<tokio_postgres::Row>> {
+    Ok(fx
+        .pool
+        .get()
+        .await?
+        .query_opt(
+            "SELECT channel, last_channel, leads_date, booking_date, transaction_date, transaction_value, transaction_count, messages
+               FROM funnel.lead WHERE phone = $1",
+            &[&phone],
+        )
+        .await?)
+}
+
+macro_rules! on_both {
+    ($($case:ident),+ $(,)?) => {
+        mod local_pg {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() -> anyhow::Result<()> {
+                    super::$case(super::local().await?).await
+                }
+            )+
+        }
+        mod aws_s3_sqs_dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() -> anyhow::Result<()> {
+                    super::$case(super::aws().await?).await
+                }
+            )+
+        }
+    };
+}
+
+on_both!(
+    a_lead_books_and_transacts_through_the_webhook,
+    bad_bodies_are_kept_counted_and_refused_clearly,
+);
+
+async fn a_lead_books_and_transacts_through_the_webhook(fx: Fx) -> anyhow::Result<()> {
+    let t0 = 1_795_320_000; // 2026-11-22 04:00 UTC, 11:00 WIB
+    // Out of order: the transfer arrives first, the opening last; one message twice.
+    let (s, v) = post(
+        &fx,
+        "whatsapp",
+        &wa(
+            "wamid.3",
+            "6281234567890",
+            t0 + 7200,
+            "Sudah transfer Rp 1.500.000 ya kak",
+        ),
+    )
+    .await?;
+    assert_eq!((s, v["accepted"].as_i64()), (200, Some(1)), "{v}");
+    post(
+        &fx,
+        "whatsapp",
+        &wa(
+            "wamid.2",
+            "6281234567890",
+            t0 + 3600,
+            "Mau booking untuk besok",
+        ),
+    )
+    .await?;
+    let (_, v) = post(
+        &fx,
+        "whatsapp",
+        &wa(
+            "wamid.2",
+            "6281234567890",
+            t0 + 3600,
+            "Mau booking untuk besok",
+        ),
+    )
+    .await?;
+    assert_eq!(
+        (v["accepted"].as_i64(), v["duplicates"].as_i64()),
+        (Some(0), Some(1)),
+        "{v}"
+    );
+    // A generic message from the ads channel: the same person, written the Indonesian way.
+    let generic =
+        json!([{"message_id": "ads-1", "phone": "0812-3456-7890", "text": "Halo, info promo dong",
+                          "timestamp": t0, "campaign": "nov-promo"}])
+        .to_string();
+    let (s, v) = post(&fx, "ads", &generic).await?;
+    assert_eq!(s, 200, "{v}");
+    post(
+        &fx,
+        "whatsapp",
+        &wa("wamid.1", "6281234567890", t0 + 60, "halo kak, mau tanya"),
+    )
+    .await?;
+    drain(&fx).await?;
+    // A redelivered queue message changes nothing.
+    let row = lead(&fx, "+6281234567890").await?.expect("one funnel row");
+    let (channel, last): (Option<String>, Option<String>) = (row.get(0), row.get(1));
+    assert_eq!(channel.as_deref(), Some("ads"), "first touch");
+    assert_eq!(last.as_deref(), Some("whatsapp"), "last touch");
+    let leads: Option<time::OffsetDateTime> = row.get(2);
+    assert_eq!(leads.map(|t| t.unix_timestamp()), Some(t0));
+    let booked: Option<time::OffsetDateTime> = row.get(3);
+    assert_eq!(booked.map(|t| t.unix_timestamp()), Some(t0 + 3600));
+    let (value, count, messages): (i64, i32, i32) = (row.get(5), row.get(6), row.get(7));
+    assert_eq!((value, count, messages), (1_500_000, 1, 4));
+    // Raw bodies are in the lake under their day and message id.
+    assert!(
+        fx.store
+            .head("raw-messages/2026/11/22/wamid.3.json")
+            .await?
+            .is_some()
+    );
+
+    // The report and the export.
+    let (s, body) = call(
+        &fx,
+        "GET",
+        "/funnel-report?from=2026-11-22&to=2026-11-23",
+        vec![],
+        None,
+    )
+    .await?;
+    let v: Value = serde_json::from_slice(&body)?;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["total"]["leads"], 1, "{v}");
+    assert_eq!(v["total"]["revenue"], 1_500_000, "{v}");
+    assert_eq!(v["days"][0]["day"], "2026-11-22", "{v}");
+    assert_eq!(v["channels"][0]["channel"], "ads", "{v}");
+    assert_eq!(v["total"]["lead_to_transaction"], 1.0, "{v}");
+    let (s, csv) = call(
+        &fx,
+        "GET",
+        "/funnel-report.csv?from=2026-11-22&to=2026-11-23",
+        vec![],
+        None,
+    )
+    .await?;
+    assert_eq!(s, 200);
+    let csv = String::from_utf8(csv)?;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("phone,leads_date,channel"), "{csv}");
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[1].starts_with("+6281234567890,2026-11-22 11:00:00,ads,whatsapp,2026-11-22 12:00:00"),
+        "{csv}"
+    );
+    let (s, _) = call(
+        &fx,
+        "GET",
+        "/funnel-report?from=2026-11-23&to=2026-11-22",
+        vec![],
+        None,
+    )
+    .await?;
+    assert_eq!(s, 422);
+    Ok(())
+}
+
+async fn bad_bodies_are_kept_counted_and_refused_clearly(fx: Fx) -> anyhow::Result<()> {
+    let body = wa("wamid.x", "6281", 1_795_320_000, "halo");
+    let (s, _) = call(
+        &fx,
+        "POST",
+        "/webhook/whatsapp",
+        body.clone().into_bytes(),
+        Some("sha256=00".into()),
+    )
+    .await?;
+    assert_eq!(s, 401);
+    let (s, _) = call(&fx, "POST", "/webhook/whatsapp", body.into_bytes(), None).await?;
+    assert_eq!(s, 401, "unsigned with a secret configured");
+    let (s, v) = post(&fx, "whatsapp", "{not json").await?;
+    assert_eq!(s, 400, "{v}");
+    let kept = v["kept"].as_str().unwrap_or_default().to_string();
+    assert!(
+        fx.store.head(&kept).await?.is_some(),
+        "invalid bodies are kept raw: {v}"
+    );
+    let (s, v) = post(&fx, "whatsapp", r#"{"hello": "world"}"#).await?;
+    assert_eq!((s, v["status"].as_str()), (202, Some("kept")), "{v}");
+    let statuses = r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{"statuses":[{"id":"w","status":"read"}]}}]}]}"#;
+    let (s, v) = post(&fx, "whatsapp", statuses).await?;
+    assert_eq!(
+        (s, v["statuses"].as_i64(), v["accepted"].as_i64()),
+        (200, Some(1), Some(0)),
+        "{v}"
+    );
+    // A number that cannot be normalised, and a transfer whose amount cannot be read.
+    let generic = json!([
+        {"message_id": "g-bad-phone", "phone": "not a phone", "text": "halo", "timestamp": 1_795_320_000},
+        {"message_id": "g-bad-amount", "phone": "081299990000", "text": "sudah transfer Rp 1.5.00,0", "timestamp": 1_795_320_000},
+        {"phone": "0812", "text": "no id", "timestamp": 1}
+    ]).to_string();
+    let (s, v) = post(&fx, "website", &generic).await?;
+    assert_eq!((s, v["accepted"].as_i64()), (200, Some(2)), "{v}");
+    assert_eq!(v["rejected"][0]["reason"], "message_id is missing", "{v}");
+    let (s, _) = post(&fx, "Not-A-Channel", "{}").await?;
+    assert_eq!(s, 404);
+    drain(&fx).await?;
+    let row = lead(&fx, "+6281299990000")
+        .await?
+        .expect("the transaction still counts");
+    let (value, count): (i64, i32) = (row.get(5), row.get(6));
+    assert_eq!((value, count), (0, 1));
+    let c = fx.pool.get().await?;
+    let stages: Vec<String> = c
+        .query("SELECT stage FROM funnel.rejected ORDER BY stage", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "amount",
+            "message",
+            "phone",
+            "rejected",
+            "unknown",
+            "unreadable"
+        ]
+    );
+    let counters = muara_funnel::store::counters(&fx.pool).await?;
+    assert_eq!(counters.get("bad_signature"), Some(&2), "{counters:?}");
+    assert_eq!(counters.get("statuses"), Some(&1), "{counters:?}");
+    assert_eq!(counters.get("acked"), Some(&2), "{counters:?}");
+    // WhatsApp's verification GET.
+    let (s, b) = call(
+        &fx,
+        "GET",
+        "/webhook/whatsapp?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444",
+        vec![],
+        None,
+    )
+    .await?;
+    assert_eq!((s, String::from_utf8(b)?), (200, "1158201444".to_string()));
+    let (s, _) = call(
+        &fx,
+        "GET",
+        "/webhook/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1",
+        vec![],
+        None,
+    )
+    .await?;
+    assert_eq!(s, 403);
+    Ok(())
+}
+
+/// Randomised: the same messages applied in many orders, with repeats, give the same row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn funnel_rows_do_not_depend_on_arrival_order_or_repeats() -> anyhow::Result<()> {
+    use muara_funnel::store::{Classified, apply};
+    let pool = postgres().await?.fresh_pool().await?;
+    let mut rng = muara_core::lcg::Lcg(7);
+    let kinds = [
+        None,
+        Some(Kind::Opening),
+        Some(Kind::Booking),
+        Some(Kind::Transaction),
+    ];
+    let channels = ["whatsapp", "ads", "website", "blast"];
+    let base = time::OffsetDateTime::from_unix_timestamp(1_795_320_000)?;
+    // 6 phones × 8 messages; equal timestamps on purpose (ties broken by message id).
+    let messages: Vec<(usize, Classified)> = (0..48)
+        .map(|i| {
+            let phone = i % 6;
+            let kind = kinds[usize::try_from(rng.next(4)).unwrap_or(0)];
+            let m = Classified {
+                message_id: format!("m{i:02}"),
+                channel: channels[usize::try_from(rng.next(4)).unwrap_or(0)].into(),
+                phone: String::new(),
+                sent_at: base + time::Duration::minutes(i64::try_from(rng.next(5)).unwrap_or(0)),
+                kind,
+                keyword: None,
+                amount: (kind == Some(Kind::Transaction))
+                    .then(|| i64::try_from(rng.next(1_000_000)).unwrap_or(0)),
+                campaign: None,
+                raw_key: "k".into(),
+            };
+            (phone, m)
+        })
+        .collect();
+    let snapshot = |run: usize| {
+        let pool = pool.clone();
+        async move {
+            let c = pool.get().await?;
+            let rows = c
+                .query(
+                    "SELECT right(phone, 1), leads_date::text, channel, last_channel, booking_date::text,
+                            transaction_date::text, last_transaction_date::text, transaction_value::text,
+                            transaction_count::text, messages::text
+                       FROM funnel.lead WHERE phone LIKE $1 ORDER BY phone",
+                    &[&format!("+62{run:03}%")],
+                )
+                .await?;
+            Ok::<_, anyhow::Error>(
+                rows.iter()
+                    .map(|r| {
+                        (0..10)
+                            .map(|i| r.get::<_, Option<String>>(i))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    let mut first = None;
+    for run in 0..25usize {
+        let mut order: Vec<usize> = (0..messages.len()).collect();
+        if run > 0 {
+            for i in (1..order.len()).rev() {
+                order.swap(i, usize::try_from(rng.next(i as u64 + 1)).unwrap_or(0));
+            }
+            // Redeliveries: a third of the messages again, anywhere.
+            let again: Vec<usize> = (0..16)
+                .map(|_| usize::try_from(rng.next(48)).unwrap_or(0))
+                .collect();
+            order.extend(again);
+        }
+        for i in order {
+            let (phone, m) = &messages[i];
+            let m = Classified {
+                message_id: format!("r{run}-{}", m.message_id),
+                phone: format!("+62{run:03}81200000{phone}"),
+                ..m.clone()
+            };
+            apply(&pool, &m).await?;
+        }
+        let snap = snapshot(run).await?;
+        assert_eq!(snap.len(), 6);
+        match &first {
+            None => first = Some(snap),
+            Some(f) => assert_eq!(&snap, f, "run {run} differs"),
+        }
+    }
+    Ok(())
+}
