@@ -41,6 +41,19 @@ enum Command {
         #[command(subcommand)]
         command: agent::AgentCommand,
     },
+    /// Pipeline D: the message funnel's export and keyword sheet (through the platform's API).
+    Funnel {
+        #[command(subcommand)]
+        command: FunnelCommand,
+        /// The platform's API.
+        #[arg(
+            long,
+            global = true,
+            env = "MUARA_API_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        api: String,
+    },
     /// Pipeline B: run a client's batches and see what they did (through the platform's API).
     Batch {
         #[command(subcommand)]
@@ -84,6 +97,30 @@ struct SimArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum FunnelCommand {
+    /// The funnel rows whose lead date is in [from, to) as CSV, streamed to a file.
+    Export {
+        /// First lead date (YYYY-MM-DD; default 30 days before `to`).
+        #[arg(long)]
+        from: Option<String>,
+        /// Day after the last lead date (YYYY-MM-DD; default tomorrow).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        channel: Option<String>,
+        /// The CSV file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace the keyword lists with a published sheet (CSV with columns opening, booking,
+    /// transaction); an invalid sheet changes nothing and says why.
+    SyncKeywords {
+        #[arg(long)]
+        csv_url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +231,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => run_up(args).await,
         Command::Agent { command } => agent::run(command, shutdown_signal()).await,
+        Command::Funnel { command, api } => funnel(command, &api).await,
         Command::PublishSim(a) => {
             if !(0.0..=0.9).contains(&a.duplicates) {
                 anyhow::bail!("--duplicates must be between 0.0 and 0.9");
@@ -391,4 +429,57 @@ fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
         let _ = tx.send(true);
     });
     rx
+}
+
+async fn funnel(cmd: FunnelCommand, api: &str) -> anyhow::Result<()> {
+    match cmd {
+        FunnelCommand::Export {
+            from,
+            to,
+            channel,
+            out,
+        } => {
+            let mut query = Vec::new();
+            for (k, v) in [("from", from), ("to", to), ("channel", channel)] {
+                if let Some(v) = v {
+                    query.push(format!("{k}={}", v.replace(['&', '=', ' ', '#'], "")));
+                }
+            }
+            let url = format!(
+                "{}/funnel-report.csv?{}",
+                api.trim_end_matches('/'),
+                query.join("&")
+            );
+            let deadline = Duration::from_secs(3600);
+            let mut file = tokio::fs::File::create(&out)
+                .await
+                .with_context(|| format!("creating {}", out.display()))?;
+            let bytes = muara_funnel::http::download(&url, &mut file, deadline).await;
+            file.sync_all().await?;
+            let bytes =
+                bytes.with_context(|| format!("exporting from {api} (is `muara up` running?)"))?;
+            report(&format!("{bytes} bytes written to {}", out.display()));
+            Ok(())
+        }
+        FunnelCommand::SyncKeywords { csv_url } => {
+            let body = muara_funnel::http::get(
+                &csv_url,
+                muara_funnel::sheet::MAX_SHEET_BYTES,
+                Duration::from_secs(30),
+            )
+            .await
+            .with_context(|| format!("fetching the sheet {csv_url}"))?;
+            let text = std::str::from_utf8(&body).context("the sheet is not UTF-8 text")?;
+            let keywords = muara_funnel::sheet::parse(text)
+                .map_err(|e| anyhow::anyhow!("the sheet was not applied: {e}"))?;
+            let put =
+                serde_json::json!({"keywords": keywords, "source": format!("sheet {csv_url}")});
+            let (status, answer) = http::send(api, "PUT", "/keywords", &put.to_string()).await?;
+            if !(200..300).contains(&status) {
+                anyhow::bail!("the API refused the keywords ({status}): {answer}");
+            }
+            report(&answer);
+            Ok(())
+        }
+    }
 }

@@ -530,3 +530,112 @@ async fn funnel_rows_do_not_depend_on_arrival_order_or_repeats() -> anyhow::Resu
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keyword_sheet_replaces_the_set_or_leaves_it_and_says_why() -> anyhow::Result<()> {
+    use axum::routing::get;
+    let fx = local().await?;
+    let sheet = axum::Router::new()
+        .route(
+            "/good.csv",
+            get(|| async { "Opening,Booking,Transaction\nhai,reservasi,lunas\n,jadwal,\n" }),
+        )
+        .route(
+            "/missing.csv",
+            get(|| async { "opening,booking\nhai,reservasi\n" }),
+        )
+        .route(
+            "/moved",
+            get(|| async { axum::response::Redirect::temporary("/good.csv") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, sheet).await });
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        format!("http://{}/sheet.csv", l.local_addr()?)
+    };
+
+    for (url, why) in [
+        (format!("{base}/missing.csv"), "no transaction column"),
+        (closed, "GET"),
+        (format!("{base}/nowhere.csv"), "HTTP 404"),
+    ] {
+        let e = muara_funnel::sheet::sync(&fx.pool, &url)
+            .await
+            .expect_err(&url);
+        assert!(e.chain().contains(why), "{url}: {}", e.chain());
+    }
+    assert_eq!(
+        muara_funnel::worker::load_keywords(&fx.pool).await?.len(),
+        7,
+        "the old set stays"
+    );
+    let n = muara_funnel::sheet::sync(&fx.pool, &format!("{base}/moved")).await?;
+    assert_eq!(n, 4);
+    let c = fx.pool.get().await?;
+    let log: Vec<(bool, Option<String>)> = c
+        .query("SELECT ok, error FROM funnel.keyword_sync ORDER BY id", &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(log.len(), 4);
+    assert!(log[..3].iter().all(|(ok, e)| !ok && e.is_some()), "{log:?}");
+    assert!(log[3].0);
+
+    // Workers see the new set (cache TTL 0 here): "hai" opens, "halo" no longer does.
+    post(
+        &fx,
+        "whatsapp",
+        &wa("s-1", "6281211112222", 1_795_320_000, "hai kak"),
+    )
+    .await?;
+    post(
+        &fx,
+        "whatsapp",
+        &wa("s-2", "6281233334444", 1_795_320_000, "halo kak"),
+    )
+    .await?;
+    drain(&fx).await?;
+    assert!(
+        lead(&fx, "+6281211112222")
+            .await?
+            .and_then(|r| r.get::<_, Option<String>>(0))
+            .is_some()
+    );
+    assert!(
+        lead(&fx, "+6281233334444")
+            .await?
+            .and_then(|r| r.get::<_, Option<String>>(0))
+            .is_none()
+    );
+
+    // The CLI's streamed export reads the same CSV as the route (through a real listener).
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let app = fx.app.clone();
+    tokio::spawn(async move {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let _ = addr_tx.send(l.local_addr()?);
+        axum::serve(l, app).await?;
+        Ok::<_, anyhow::Error>(())
+    });
+    let api = format!("http://{}", addr_rx.await?);
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("funnel.csv");
+    let mut file = tokio::fs::File::create(&out).await?;
+    let n = muara_funnel::http::download(
+        &format!("{api}/funnel-report.csv?from=2026-11-22&to=2026-11-23"),
+        &mut file,
+        Duration::from_secs(30),
+    )
+    .await?;
+    let text = std::fs::read_to_string(&out)?;
+    assert_eq!(n as usize, text.len());
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.contains("+6281211112222,2026-11-22 11:00:00,whatsapp"),
+        "{text}"
+    );
+    Ok(())
+}

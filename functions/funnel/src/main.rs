@@ -4,6 +4,7 @@
 //!   `GET`/`PUT /keywords` behind API Gateway — the same axum router `muara up` serves.
 //! - `MUARA_HANDLER=worker`: the funnel queue's SQS event source; failed messages are reported
 //!   (`ReportBatchItemFailures`) and come back.
+//! - `MUARA_HANDLER=sync`: on a schedule, the published keyword sheet replaces the keywords.
 //!
 //! Wiring only: configuration → adapters → runtime. The logic is in `muara-funnel`.
 
@@ -82,6 +83,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             }))
             .await
         }
-        other => Err(format!("MUARA_HANDLER={other:?} is not api or worker").into()),
+        "sync" => {
+            // Scheduled: the published keyword sheet replaces the keyword set (or, when it
+            // cannot be read or checked, the attempt is recorded and the set stays).
+            let url = required("MUARA_KEYWORDS_SHEET_URL")?;
+            let (pool, url) = (&pool, &url);
+            lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
+                let n = muara_funnel::sheet::sync(pool, url)
+                    .await
+                    .map_err(|e| lambda_runtime::Error::from(e.chain()))?;
+                Ok::<_, lambda_runtime::Error>(serde_json::json!({"keywords": n}))
+            }))
+            .await
+        }
+        other => Err(format!("MUARA_HANDLER={other:?} is not api, worker or sync").into()),
     }
 }

@@ -9,13 +9,17 @@
 //! - [`store`]: the message once, the phone's funnel row in any order; counters.
 //! - [`report`]: `GET /funnel-report` and the CSV export.
 //! - [`service`]: the HTTP API port, keyword replacement.
+//! - [`sheet`]: the published keyword sheet (CSV) and its sync.
+//! - [`http`]: a small HTTP(S) client (the sheet, the CLI's export).
 
 pub mod amount;
 pub mod classify;
+pub mod http;
 pub mod ingest;
 pub mod phone;
 pub mod report;
 pub mod service;
+pub mod sheet;
 pub mod store;
 pub mod webhook;
 pub mod worker;

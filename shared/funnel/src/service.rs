@@ -91,6 +91,9 @@ impl muara_api::FunnelApi for Service {
         #[derive(serde::Deserialize)]
         struct Put {
             keywords: Vec<Keyword>,
+            /// Where the set came from (`muara funnel sync-keywords` names its sheet).
+            #[serde(default)]
+            source: Option<String>,
         }
         let put: Put = match serde_json::from_slice(body) {
             Ok(p) => p,
@@ -101,7 +104,13 @@ impl muara_api::FunnelApi for Service {
                 );
             }
         };
-        match replace_keywords(&self.pool, &put.keywords, "api").await {
+        let source = put.source.unwrap_or_else(|| "api".into());
+        let outcome = replace_keywords(&self.pool, &put.keywords, &source).await;
+        let recorded = outcome.as_ref().map(|n| *n).map_err(|e| e.chain());
+        if let Err(e) = crate::sheet::record(&self.pool, &source, &recorded).await {
+            tracing::warn!(error = %e.chain(), "keyword update not recorded");
+        }
+        match outcome {
             Ok(n) => (200, json!({"status": "replaced", "keywords": n})),
             Err(e) if e.kind() == muara_core::ErrorKind::Invalid => {
                 (422, json!({"error": e.message()}))

@@ -71,6 +71,9 @@ pub struct UpConfig {
 /// `MUARA_FUNNEL_TIMEZONE`, `MUARA_KEYWORDS_TTL_SECS`).
 #[derive(Debug, Clone)]
 pub struct FunnelSettings {
+    /// A published keyword sheet (CSV) synced every `sheet_interval` (`MUARA_KEYWORDS_SHEET_URL`).
+    pub sheet_url: Option<String>,
+    pub sheet_interval: Duration,
     pub secret: Option<String>,
     pub verify_token: Option<String>,
     pub timezone: String,
@@ -80,6 +83,8 @@ pub struct FunnelSettings {
 impl Default for FunnelSettings {
     fn default() -> Self {
         Self {
+            sheet_url: None,
+            sheet_interval: Duration::from_secs(900),
             secret: None,
             verify_token: None,
             timezone: muara_funnel::report::DEFAULT_TIMEZONE.into(),
@@ -475,6 +480,21 @@ async fn serve(
                             tokio::time::sleep(Duration::from_secs(1)).await;
                         }
                     }
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+    if let Some(url) = cfg.funnel.sheet_url.clone() {
+        // The keyword sheet, as the scheduled sync Lambda does it in AWS.
+        let mut stop = shutdown.clone();
+        let (pool, every) = (pool.clone(), cfg.funnel.sheet_interval);
+        tasks.spawn(async move {
+            loop {
+                // Failures are recorded in funnel.keyword_sync and logged; the set stays.
+                let _ = muara_funnel::sheet::sync(&pool, &url).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
                     _ = stop.changed() => break,
                 }
             }
