@@ -53,6 +53,7 @@ async fn fx_from(
     dir: Option<tempfile::TempDir>,
 ) -> anyhow::Result<Fx> {
     muara_funnel::service::replace_keywords(&pool, &keywords(), "test").await?;
+    let metrics = Arc::new(Metrics::new());
     let service = muara_funnel::service::Service {
         ingest: Ingest {
             store: store.clone(),
@@ -61,11 +62,12 @@ async fn fx_from(
             pool: pool.clone(),
             secret: Some(SECRET.to_vec()),
             verify_token: Some("verify-me".into()),
+            observe: muara_funnel::observe::Observe::local(metrics.clone()),
         },
         pool: pool.clone(),
         timezone: "Asia/Jakarta".into(),
     };
-    let mut state = muara_api::AppState::new("local", Arc::new(Metrics::new()));
+    let mut state = muara_api::AppState::new("local", metrics.clone());
     state.funnel = Some(Arc::new(service));
     let worker = muara_funnel::worker::Worker {
         store: store.clone(),
@@ -75,6 +77,7 @@ async fn fx_from(
             Duration::from_secs(0),
             muara_funnel::classify::default_precedence(),
         )),
+        observe: muara_funnel::observe::Observe::local(metrics.clone()),
     };
     Ok(Fx {
         app: muara_api::app(state),

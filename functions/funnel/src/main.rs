@@ -51,6 +51,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                         "MUARA_WEBHOOK_VERIFY_TOKEN",
                     )
                     .await?,
+                    observe: muara_funnel::observe::Observe::lambda(),
                 },
                 pool: pool.clone(),
                 timezone: optional("MUARA_FUNNEL_TIMEZONE")
@@ -74,6 +75,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     )?,
                     muara_funnel::classify::default_precedence(),
                 )),
+                observe: muara_funnel::observe::Observe::lambda(),
             };
             let worker = &worker;
             lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {

@@ -104,9 +104,70 @@ impl Metrics {
     }
 }
 
+/// One CloudWatch Embedded Metric Format record: counts under `namespace`, with
+/// `dimensions`, as the JSON line CloudWatch Logs turns into metrics.
+pub fn emf_record(namespace: &str, dimensions: &[(&str, &str)], counts: &[(&str, f64)]) -> String {
+    let mut root = serde_json::Map::new();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let dims: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+    let metrics: Vec<serde_json::Value> = counts
+        .iter()
+        .map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"}))
+        .collect();
+    root.insert(
+        "_aws".into(),
+        serde_json::json!({
+            "Timestamp": now_ms as u64,
+            "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": [dims], "Metrics": metrics}],
+        }),
+    );
+    for (k, v) in dimensions {
+        root.insert((*k).to_string(), serde_json::Value::from(*v));
+    }
+    for (k, v) in counts {
+        root.insert((*k).to_string(), serde_json::Value::from(*v));
+    }
+    serde_json::Value::Object(root).to_string()
+}
+
+/// Writes an [`emf_record`] to standard output, where Lambda sends it to CloudWatch Logs.
+pub fn emit_emf(namespace: &str, dimensions: &[(&str, &str)], counts: &[(&str, f64)]) {
+    use std::io::Write as _;
+    let line = emf_record(namespace, dimensions, counts);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emf_records_name_their_metrics_and_dimensions() {
+        let line = emf_record(
+            "muara/funnel",
+            &[("channel", "whatsapp")],
+            &[("acked", 3.0)],
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).expect("json");
+        assert_eq!(v["acked"], 3.0);
+        assert_eq!(v["channel"], "whatsapp");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "muara/funnel"
+        );
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
+            "channel"
+        );
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+            "acked"
+        );
+    }
 
     #[test]
     fn renders_prometheus_text_with_escaped_labels() {

@@ -35,6 +35,7 @@ pub struct Ingest {
     pub secret: Option<Vec<u8>>,
     /// What WhatsApp's verification `GET` must present as `hub.verify_token`.
     pub verify_token: Option<String>,
+    pub observe: crate::observe::Observe,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -73,7 +74,9 @@ fn day_prefix(t: OffsetDateTime) -> String {
 }
 
 impl Ingest {
-    async fn count(&self, key: &str, counts: &[(&str, i64)]) {
+    async fn count(&self, channel: &str, shard_key: &str, counts: &[(&str, i64)]) {
+        self.observe.webhook(channel, counts);
+        let key = shard_key;
         let result = async {
             let client = self.pool.get().await.map_err(muara_db::pool::pool_error)?;
             store::bump(&client, store::shard_of(key), counts).await
@@ -113,7 +116,7 @@ impl Ingest {
         if let Some(secret) = &self.secret
             && let Err(e) = webhook::verify_signature(secret, body, signature)
         {
-            self.count(channel, &[("bad_signature", 1)]).await;
+            self.count(channel, channel, &[("bad_signature", 1)]).await;
             tracing::warn!(%channel, error = %e, "webhook signature refused");
             return (401, json!({"error": e.to_string()}));
         }
@@ -131,7 +134,7 @@ impl Ingest {
             Ok(p) => p,
             Err(reason) => {
                 let key = self.keep("rejected", body, &reason).await?;
-                self.count(&key, &[("invalid_json", 1)]).await;
+                self.count(channel, &key, &[("invalid_json", 1)]).await;
                 return Ok((
                     400,
                     json!({"status": "rejected", "error": reason, "kept": key}),
@@ -141,7 +144,7 @@ impl Ingest {
         let (messages, unreadable, statuses) = match parsed {
             Body::Unknown(reason) => {
                 let key = self.keep("unknown", body, &reason).await?;
-                self.count(&key, &[("unknown_shape", 1)]).await;
+                self.count(channel, &key, &[("unknown_shape", 1)]).await;
                 return Ok((
                     202,
                     json!({"status": "kept", "reason": reason, "kept": key}),
@@ -177,6 +180,7 @@ impl Ingest {
         let (new, duplicates) = self.accept(&messages, body).await?;
         let key = messages.first().map_or(channel, |m| m.message_id.as_str());
         self.count(
+            channel,
             key,
             &[
                 ("ingress", (messages.len() + unreadable.len()) as i64),

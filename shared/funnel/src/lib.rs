@@ -7,6 +7,7 @@
 //! - [`ingest`]: `POST /webhook/{channel}` → raw body in the lake → queued reference.
 //! - [`worker`]: a queued reference → classified message → [`store`].
 //! - [`store`]: the message once, the phone's funnel row in any order; counters.
+//! - [`observe`]: metrics (`/metrics` locally, CloudWatch EMF in Lambda).
 //! - [`report`]: `GET /funnel-report` and the CSV export.
 //! - [`service`]: the HTTP API port, keyword replacement.
 //! - [`sheet`]: the published keyword sheet (CSV) and its sync.
@@ -16,6 +17,7 @@ pub mod amount;
 pub mod classify;
 pub mod http;
 pub mod ingest;
+pub mod observe;
 pub mod phone;
 pub mod report;
 pub mod service;

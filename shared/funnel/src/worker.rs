@@ -94,6 +94,7 @@ pub struct Worker {
     pub store: Arc<dyn ObjectStore>,
     pub pool: Pool,
     pub keywords: Arc<KeywordCache>,
+    pub observe: crate::observe::Observe,
 }
 
 impl std::fmt::Debug for Worker {
@@ -219,18 +220,22 @@ pub async fn round(
 ) -> Result<usize> {
     let msgs = queue.receive(10, wait).await?;
     let mut done = Vec::with_capacity(msgs.len());
+    let mut outcomes = Vec::with_capacity(msgs.len());
     for m in &msgs {
         match worker.handle(&m.body).await {
             Ok(h) => {
                 tracing::debug!(message_id = %m.id, outcome = ?h, "funnel message handled");
+                outcomes.push(crate::observe::outcome(&h));
                 done.push(m.receipt.clone());
             }
             Err(e) => {
+                outcomes.push("failed".into());
                 tracing::error!(message_id = %m.id, receive_count = m.receive_count, error = %e.chain(), "funnel message failed");
             }
         }
     }
     queue.delete_batch(&done).await?;
+    worker.observe.worker(&crate::observe::tally(outcomes));
     Ok(msgs.len())
 }
 
@@ -248,11 +253,17 @@ pub async fn on_sqs_event(
             return response;
         }
     };
+    let mut outcomes = Vec::with_capacity(event.records.len());
     for m in &event.records {
-        if let Err(e) = worker.handle(&m.body).await {
-            tracing::error!(message_id = %m.message_id, error = %e.chain(), "funnel message failed");
-            response.fail(&m.message_id);
+        match worker.handle(&m.body).await {
+            Ok(h) => outcomes.push(crate::observe::outcome(&h)),
+            Err(e) => {
+                outcomes.push("failed".into());
+                tracing::error!(message_id = %m.message_id, error = %e.chain(), "funnel message failed");
+                response.fail(&m.message_id);
+            }
         }
     }
+    worker.observe.worker(&crate::observe::tally(outcomes));
     response
 }

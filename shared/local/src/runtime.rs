@@ -285,6 +285,7 @@ async fn serve(
         ),
     };
 
+    let metrics = Arc::new(Metrics::new());
     // Pipeline D: webhook → raw body in the lake → the funnel queue → worker → PostgreSQL.
     let funnel_queue = dead_lettered_queue(
         &pool,
@@ -301,6 +302,7 @@ async fn serve(
             cfg.funnel.keywords_ttl,
             muara_funnel::classify::default_precedence(),
         )),
+        observe: muara_funnel::observe::Observe::local(metrics.clone()),
     };
     let funnel = muara_funnel::service::Service {
         ingest: muara_funnel::ingest::Ingest {
@@ -310,6 +312,7 @@ async fn serve(
             pool: pool.clone(),
             secret: cfg.funnel.secret.clone().map(String::into_bytes),
             verify_token: cfg.funnel.verify_token.clone(),
+            observe: muara_funnel::observe::Observe::local(metrics.clone()),
         },
         pool: pool.clone(),
         timezone: cfg.funnel.timezone.clone(),
@@ -366,7 +369,6 @@ async fn serve(
         );
     }
 
-    let metrics = Arc::new(Metrics::new());
     metrics.describe(
         "muara_lake_events_total",
         "counter",
@@ -473,6 +475,9 @@ async fn serve(
         let (worker, queue) = (funnel_worker.clone(), funnel_queue.clone());
         tasks.spawn(async move {
             loop {
+                if let Ok(depth) = queue.depth().await {
+                    worker.observe.pending(depth);
+                }
                 tokio::select! {
                     r = muara_funnel::worker::round(&worker, queue.as_ref(), Duration::from_secs(1)) => {
                         if let Err(e) = r {
