@@ -385,6 +385,21 @@ async fn run_up(args: UpArgs) -> anyhow::Result<()> {
         )?,
         event_workers: muara_core::config::parsed_or("MUARA_EVENT_WORKERS", cfg.event_workers)?
             .clamp(1, 32),
+        funnel: muara_local::runtime::FunnelSettings {
+            sheet_url: muara_core::config::optional("MUARA_KEYWORDS_SHEET_URL"),
+            sheet_interval: muara_core::config::seconds_or(
+                "MUARA_KEYWORDS_SYNC_SECS",
+                cfg.funnel.sheet_interval,
+            )?,
+            secret: muara_core::config::optional("MUARA_WEBHOOK_SECRET"),
+            verify_token: muara_core::config::optional("MUARA_WEBHOOK_VERIFY_TOKEN"),
+            timezone: muara_core::config::optional("MUARA_FUNNEL_TIMEZONE")
+                .unwrap_or(cfg.funnel.timezone.clone()),
+            keywords_ttl: muara_core::config::seconds_or(
+                "MUARA_KEYWORDS_TTL_SECS",
+                cfg.funnel.keywords_ttl,
+            )?,
+        },
         ..cfg
     };
     let rx = shutdown_signal();
@@ -393,7 +408,7 @@ async fn run_up(args: UpArgs) -> anyhow::Result<()> {
         vec![],
         |r| {
             report(&format!(
-                "muara is up\n  API         http://{0}  (GET /health, /metrics, /stats, /events; POST /publish; /clients/<client>/batches)\n  database    {1}\n  lake        {2}  (drop files under raw/<client>/<source>/incoming/)\n  outbox      {3}\n  machines    {4}\nPress Ctrl-C to stop.",
+                "muara is up\n  API         http://{0}  (GET /health, /metrics, /stats, /events, /recordings, /funnel-report[.csv], /keywords; POST /publish, /webhook/<channel>; /clients/<client>/batches)\n  database    {1}\n  lake        {2}  (drop files under raw/<client>/<source>/incoming/)\n  outbox      {3}\n  machines    {4}\nPress Ctrl-C to stop.",
                 r.http,
                 r.database_url,
                 r.lake_dir.display(),

@@ -322,6 +322,52 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
     }
     assert!(digest.contains("11 failures"), "{digest}");
 
+    // Pipeline D: the demo day went through the webhook; the report matches its known truth.
+    let wib = time::UtcOffset::from_hms(7, 0, 0)?;
+    let day = time::OffsetDateTime::now_utc()
+        .to_offset(wib)
+        .date()
+        .previous_day()
+        .expect("a day");
+    let (_, truth) = muara_funnel::demo::day(day, 300, 11);
+    let (leads, bookings, transactions, revenue) = truth.total();
+    let path = format!(
+        "/funnel-report?from={day}&to={}",
+        day.next_day().expect("a day")
+    );
+    let report = eventually(
+        Duration::from_secs(120),
+        "the demo funnel report",
+        || async {
+            let (_, body) = request(&base, "GET", &path, "").await?;
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            Ok(
+                (v["total"]["transactions"] == transactions && v["total"]["leads"] == leads)
+                    .then_some(v),
+            )
+        },
+    )
+    .await?;
+    assert_eq!(report["total"]["bookings"], bookings, "{report}");
+    assert_eq!(report["total"]["revenue"], revenue, "{report}");
+    for (channel, (l, b, t, r)) in &truth.channels {
+        let line = report["channels"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["channel"] == channel.as_str()))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            (
+                line["leads"].as_i64(),
+                line["bookings"].as_i64(),
+                line["transactions"].as_i64(),
+                line["revenue"].as_i64()
+            ),
+            (Some(*l), Some(*b), Some(*t), Some(*r)),
+            "{channel}: {report}"
+        );
+    }
+
     up.stop().await?;
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! - [`worker`]: a queued reference → classified message → [`store`].
 //! - [`store`]: the message once, the phone's funnel row in any order; counters.
 //! - [`observe`]: metrics (`/metrics` locally, CloudWatch EMF in Lambda).
+//! - [`demo`]: a demo day of messages with its known truth.
 //! - [`report`]: `GET /funnel-report` and the CSV export.
 //! - [`service`]: the HTTP API port, keyword replacement.
 //! - [`sheet`]: the published keyword sheet (CSV) and its sync.
@@ -15,6 +16,7 @@
 
 pub mod amount;
 pub mod classify;
+pub mod demo;
 pub mod http;
 pub mod ingest;
 pub mod observe;

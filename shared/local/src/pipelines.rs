@@ -200,3 +200,78 @@ pub async fn recordings_demo(
     let summary = agent.once(false).await?;
     Ok((truth, summary))
 }
+
+/// Pipeline D's demo: the demo keyword lists (when none are set), then a day of messages sent
+/// through the running platform's own webhook, signed when a secret is configured. Waits until
+/// the worker has stored them and logs the report's totals beside the day's known truth.
+pub async fn funnel_demo(
+    base: &str,
+    secret: Option<&str>,
+    pool: &deadpool_postgres::Pool,
+) -> muara_core::Result<muara_funnel::demo::Truth> {
+    if muara_funnel::worker::load_keywords(pool).await?.is_empty() {
+        muara_funnel::service::replace_keywords(pool, &muara_funnel::demo::keywords(), "demo")
+            .await?;
+    }
+    let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    let day = time::OffsetDateTime::now_utc()
+        .to_offset(wib)
+        .date()
+        .previous_day()
+        .unwrap_or(time::Date::MIN);
+    let (calls, truth) = muara_funnel::demo::day(day, 300, 11);
+    for call in &calls {
+        let headers = match secret {
+            Some(s) => format!(
+                "X-Hub-Signature-256: {}\r\n",
+                muara_funnel::webhook::sign(s.as_bytes(), call.body.as_bytes())
+            ),
+            None => String::new(),
+        };
+        let (status, answer) = muara_api::client::send(
+            base,
+            "POST",
+            &format!("/webhook/{}", call.channel),
+            "application/json",
+            &headers,
+            &call.body,
+            std::time::Duration::from_secs(30),
+        )
+        .await?;
+        if status >= 500 {
+            return Err(muara_core::Error::retryable(format!(
+                "demo webhook call answered {status}: {answer}"
+            )));
+        }
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let client = pool.get().await.map_err(muara_db::pool::pool_error)?;
+        let stored: i64 = client
+            .query_one(
+                "SELECT count(*) FROM funnel.message WHERE sent_at::date BETWEEN $1::date - 1 AND $1::date + 1",
+                &[&day],
+            )
+            .await
+            .map_err(|e| muara_db::pg_error("counting demo messages", e))?
+            .get(0);
+        if usize::try_from(stored).unwrap_or(0) >= truth.messages
+            || tokio::time::Instant::now() > deadline
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let (leads, bookings, transactions, revenue) = truth.total();
+    tracing::info!(
+        %day,
+        calls = truth.calls,
+        leads,
+        bookings,
+        transactions,
+        revenue,
+        report = %format!("{base}/funnel-report?from={day}&to={}", day.next_day().unwrap_or(day)),
+        "demo funnel: messages sent through the webhook; the report should show these totals"
+    );
+    Ok(truth)
+}

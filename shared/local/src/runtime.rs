@@ -529,6 +529,16 @@ async fn serve(
 
     if cfg.demo {
         muara_batch::demo::seed(&batch).await?;
+        {
+            let base = format!("http://{http}");
+            let (secret, pool) = (cfg.funnel.secret.clone(), pool.clone());
+            tasks.spawn(async move {
+                if let Err(e) = crate::pipelines::funnel_demo(&base, secret.as_deref(), &pool).await
+                {
+                    tracing::error!(error = %e.chain(), "demo funnel failed");
+                }
+            });
+        }
         let (data_dir, lake_dir) = (cfg.data_dir.clone(), cfg.lake_dir.clone());
         tasks.spawn(async move {
             match crate::pipelines::recordings_demo(&data_dir, &lake_dir).await {
