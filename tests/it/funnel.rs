@@ -642,3 +642,39 @@ async fn the_keyword_sheet_replaces_the_set_or_leaves_it_and_says_why() -> anyho
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_lambda_reports_only_messages_that_failed() -> anyhow::Result<()> {
+    let fx = local().await?;
+    post(
+        &fx,
+        "whatsapp",
+        &wa("l-1", "6281255556666", 1_795_320_000, "halo kak"),
+    )
+    .await?;
+    let queued = fx.queue.receive(10, Duration::from_secs(1)).await?;
+    assert_eq!(queued.len(), 1);
+    let event = json!({"Records": [
+        {"messageId": "sqs-1", "body": queued[0].body},
+        {"messageId": "sqs-2", "body": "garbage that is no reference"},
+    ]});
+    let out = muara_funnel::worker::on_sqs_event(&fx.worker, event.clone()).await;
+    assert!(
+        out.batch_item_failures.is_empty(),
+        "garbage is recorded and acknowledged: {out:?}"
+    );
+    assert!(lead(&fx, "+6281255556666").await?.is_some());
+    fx.pool.close();
+    let out = muara_funnel::worker::on_sqs_event(&fx.worker, event).await;
+    let failed: Vec<&str> = out
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["sqs-1", "sqs-2"],
+        "the database down: both come back"
+    );
+    Ok(())
+}
