@@ -208,37 +208,20 @@ async fn lead(fx: &Fx, phone: &str) -> anyhow::Result<Option<tokio_postgres::Row
         .await?)
 }
 
-macro_rules! on_both {
-    ($($case:ident),+ $(,)?) => {
-        mod local_pg {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() -> anyhow::Result<()> {
-                    super::$case(super::local().await?).await
-                }
-            )+
-        }
-        mod aws_s3_sqs_dynamodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() -> anyhow::Result<()> {
-                    super::$case(super::aws().await?).await
-                }
-            )+
-        }
-    };
-}
-
-on_both!(
-    a_lead_books_and_transacts_through_the_webhook,
-    bad_bodies_are_kept_counted_and_refused_clearly,
+crate::support::contract!(
+    [
+        a_lead_books_and_transacts_through_the_webhook,
+        bad_bodies_are_kept_counted_and_refused_clearly,
+    ],
+    local_pg => local,
+    aws_s3_sqs_dynamodb => aws,
 );
 
-async fn a_lead_books_and_transacts_through_the_webhook(fx: Fx) -> anyhow::Result<()> {
+async fn a_lead_books_and_transacts_through_the_webhook(fx: &Fx) -> anyhow::Result<()> {
     let t0 = 1_795_320_000; // 2026-11-22 04:00 UTC, 11:00 WIB
     // Out of order: the transfer arrives first, the opening last; one message twice.
     let (s, v) = post(
-        &fx,
+        fx,
         "whatsapp",
         &wa(
             "wamid.3",
@@ -250,7 +233,7 @@ async fn a_lead_books_and_transacts_through_the_webhook(fx: Fx) -> anyhow::Resul
     .await?;
     assert_eq!((s, v["accepted"].as_i64()), (200, Some(1)), "{v}");
     post(
-        &fx,
+        fx,
         "whatsapp",
         &wa(
             "wamid.2",
@@ -261,7 +244,7 @@ async fn a_lead_books_and_transacts_through_the_webhook(fx: Fx) -> anyhow::Resul
     )
     .await?;
     let (_, v) = post(
-        &fx,
+        fx,
         "whatsapp",
         &wa(
             "wamid.2",
@@ -281,17 +264,17 @@ async fn a_lead_books_and_transacts_through_the_webhook(fx: Fx) -> anyhow::Resul
         json!([{"message_id": "ads-1", "phone": "0812-3456-7890", "text": "Halo, info promo dong",
                           "timestamp": t0, "campaign": "nov-promo"}])
         .to_string();
-    let (s, v) = post(&fx, "ads", &generic).await?;
+    let (s, v) = post(fx, "ads", &generic).await?;
     assert_eq!(s, 200, "{v}");
     post(
-        &fx,
+        fx,
         "whatsapp",
         &wa("wamid.1", "6281234567890", t0 + 60, "halo kak, mau tanya"),
     )
     .await?;
-    drain(&fx).await?;
+    drain(fx).await?;
     // A redelivered queue message changes nothing.
-    let row = lead(&fx, "+6281234567890").await?.expect("one funnel row");
+    let row = lead(fx, "+6281234567890").await?.expect("one funnel row");
     let (channel, last): (Option<String>, Option<String>) = (row.get(0), row.get(1));
     assert_eq!(channel.as_deref(), Some("ads"), "first touch");
     assert_eq!(last.as_deref(), Some("whatsapp"), "last touch");
@@ -311,7 +294,7 @@ async fn a_lead_books_and_transacts_through_the_webhook(fx: Fx) -> anyhow::Resul
 
     // The report and the export.
     let (s, body) = call(
-        &fx,
+        fx,
         "GET",
         "/funnel-report?from=2026-11-22&to=2026-11-23",
         vec![],
@@ -326,7 +309,7 @@ async fn a_lead_books_and_transacts_through_the_webhook(fx: Fx) -> anyhow::Resul
     assert_eq!(v["channels"][0]["channel"], "ads", "{v}");
     assert_eq!(v["total"]["lead_to_transaction"], 1.0, "{v}");
     let (s, csv) = call(
-        &fx,
+        fx,
         "GET",
         "/funnel-report.csv?from=2026-11-22&to=2026-11-23",
         vec![],
@@ -343,7 +326,7 @@ async fn a_lead_books_and_transacts_through_the_webhook(fx: Fx) -> anyhow::Resul
         "{csv}"
     );
     let (s, _) = call(
-        &fx,
+        fx,
         "GET",
         "/funnel-report?from=2026-11-23&to=2026-11-22",
         vec![],
@@ -354,10 +337,10 @@ async fn a_lead_books_and_transacts_through_the_webhook(fx: Fx) -> anyhow::Resul
     Ok(())
 }
 
-async fn bad_bodies_are_kept_counted_and_refused_clearly(fx: Fx) -> anyhow::Result<()> {
+async fn bad_bodies_are_kept_counted_and_refused_clearly(fx: &Fx) -> anyhow::Result<()> {
     let body = wa("wamid.x", "6281", 1_795_320_000, "halo");
     let (s, _) = call(
-        &fx,
+        fx,
         "POST",
         "/webhook/whatsapp",
         body.clone().into_bytes(),
@@ -365,19 +348,19 @@ async fn bad_bodies_are_kept_counted_and_refused_clearly(fx: Fx) -> anyhow::Resu
     )
     .await?;
     assert_eq!(s, 401);
-    let (s, _) = call(&fx, "POST", "/webhook/whatsapp", body.into_bytes(), None).await?;
+    let (s, _) = call(fx, "POST", "/webhook/whatsapp", body.into_bytes(), None).await?;
     assert_eq!(s, 401, "unsigned with a secret configured");
-    let (s, v) = post(&fx, "whatsapp", "{not json").await?;
+    let (s, v) = post(fx, "whatsapp", "{not json").await?;
     assert_eq!(s, 400, "{v}");
     let kept = v["kept"].as_str().unwrap_or_default().to_string();
     assert!(
         fx.store.head(&kept).await?.is_some(),
         "invalid bodies are kept raw: {v}"
     );
-    let (s, v) = post(&fx, "whatsapp", r#"{"hello": "world"}"#).await?;
+    let (s, v) = post(fx, "whatsapp", r#"{"hello": "world"}"#).await?;
     assert_eq!((s, v["status"].as_str()), (202, Some("kept")), "{v}");
     let statuses = r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{"statuses":[{"id":"w","status":"read"}]}}]}]}"#;
-    let (s, v) = post(&fx, "whatsapp", statuses).await?;
+    let (s, v) = post(fx, "whatsapp", statuses).await?;
     assert_eq!(
         (s, v["statuses"].as_i64(), v["accepted"].as_i64()),
         (200, Some(1), Some(0)),
@@ -389,13 +372,13 @@ async fn bad_bodies_are_kept_counted_and_refused_clearly(fx: Fx) -> anyhow::Resu
         {"message_id": "g-bad-amount", "phone": "081299990000", "text": "sudah transfer Rp 1.5.00,0", "timestamp": 1_795_320_000},
         {"phone": "0812", "text": "no id", "timestamp": 1}
     ]).to_string();
-    let (s, v) = post(&fx, "website", &generic).await?;
+    let (s, v) = post(fx, "website", &generic).await?;
     assert_eq!((s, v["accepted"].as_i64()), (200, Some(2)), "{v}");
     assert_eq!(v["rejected"][0]["reason"], "message_id is missing", "{v}");
-    let (s, _) = post(&fx, "Not-A-Channel", "{}").await?;
+    let (s, _) = post(fx, "Not-A-Channel", "{}").await?;
     assert_eq!(s, 404);
-    drain(&fx).await?;
-    let row = lead(&fx, "+6281299990000")
+    drain(fx).await?;
+    let row = lead(fx, "+6281299990000")
         .await?
         .expect("the transaction still counts");
     let (value, count): (i64, i32) = (row.get(5), row.get(6));
@@ -424,7 +407,7 @@ async fn bad_bodies_are_kept_counted_and_refused_clearly(fx: Fx) -> anyhow::Resu
     assert_eq!(counters.get("acked"), Some(&2), "{counters:?}");
     // WhatsApp's verification GET.
     let (s, b) = call(
-        &fx,
+        fx,
         "GET",
         "/webhook/whatsapp?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444",
         vec![],
@@ -433,7 +416,7 @@ async fn bad_bodies_are_kept_counted_and_refused_clearly(fx: Fx) -> anyhow::Resu
     .await?;
     assert_eq!((s, String::from_utf8(b)?), (200, "1158201444".to_string()));
     let (s, _) = call(
-        &fx,
+        fx,
         "GET",
         "/webhook/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1",
         vec![],

@@ -20,10 +20,11 @@ use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    muara_core::logging::init_lambda();
-    let role = required("MUARA_HANDLER")?;
-    let sdk = muara_aws::load_sdk_config().await;
-    let database_url = muara_aws::secrets::database_url_from_env(&sdk).await?;
+    let muara_aws::lambda::Boot {
+        role,
+        sdk,
+        database_url,
+    } = muara_aws::lambda::boot().await?;
     let pool = muara_db::connect(&database_url, 4, Duration::from_secs(20)).await?;
     match role.as_str() {
         "api" => {

@@ -15,6 +15,7 @@
 pub mod config;
 pub mod dynamo;
 pub mod error;
+pub mod lambda;
 pub mod s3;
 pub mod secrets;
 pub mod ses;
