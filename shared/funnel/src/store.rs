@@ -38,11 +38,17 @@ pub async fn apply(pool: &Pool, m: &Classified) -> Result<bool> {
         .await
         .map_err(|e| pg_error("starting a funnel transaction", e))?;
     let kind = m.kind.map(Kind::as_str);
-    let inserted = tx
-        .execute(
+    let insert = tx
+        .prepare_cached(
             "INSERT INTO funnel.message (message_id, channel, phone, sent_at, kind, keyword, amount, campaign, raw_key)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (message_id) DO NOTHING",
+        )
+        .await
+        .map_err(|e| pg_error("preparing a funnel message insert", e))?;
+    let inserted = tx
+        .execute(
+            &insert,
             &[
                 &m.message_id,
                 &m.channel,
@@ -74,7 +80,8 @@ pub async fn apply(pool: &Pool, m: &Classified) -> Result<bool> {
         0
     };
     let count = i32::from(transaction.is_some());
-    tx.execute(
+    let upsert = tx
+        .prepare_cached(
         "INSERT INTO funnel.lead AS l (phone, leads_date, channel, first_message_id, last_opening_at,
              last_channel, last_message_id, booking_date, transaction_date, last_transaction_date,
              transaction_value, transaction_count, messages)
@@ -101,6 +108,11 @@ pub async fn apply(pool: &Pool, m: &Classified) -> Result<bool> {
              transaction_count = l.transaction_count + excluded.transaction_count,
              messages = l.messages + 1,
              updated_at = now()",
+        )
+        .await
+        .map_err(|e| pg_error("preparing a funnel row upsert", e))?;
+    tx.execute(
+        &upsert,
         &[
             &m.phone,
             &opening,

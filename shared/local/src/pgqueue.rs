@@ -76,13 +76,17 @@ impl PgQueue {
             .await
             .map_err(|e| pg_error("receive: begin", e))?;
         tx.execute(
-            "UPDATE muara_local.messages m SET queue = q.dead_letter_queue, visible_at = clock_timestamp(), receipt = NULL
-             FROM muara_local.queues q
-             WHERE q.name = $1 AND m.queue = q.name AND q.max_receives IS NOT NULL
-               AND m.id IN (
-                 SELECT id FROM muara_local.messages
-                 WHERE queue = $1 AND visible_at <= clock_timestamp() AND receive_count >= q.max_receives
-                 FOR UPDATE SKIP LOCKED)",
+            // The candidates are picked once (a CTE), not per queued row: a correlated
+            // subquery here made every receive rescan the queue once per message.
+            "WITH q AS (SELECT dead_letter_queue, max_receives FROM muara_local.queues
+                        WHERE name = $1 AND max_receives IS NOT NULL),
+                  dead AS (SELECT m.id FROM muara_local.messages m, q
+                           WHERE m.queue = $1 AND m.visible_at <= clock_timestamp()
+                             AND m.receive_count >= q.max_receives
+                           FOR UPDATE OF m SKIP LOCKED)
+             UPDATE muara_local.messages m SET queue = q.dead_letter_queue, visible_at = clock_timestamp(), receipt = NULL
+             FROM q
+             WHERE m.id IN (SELECT id FROM dead)",
             &[&self.name],
         )
         .await

@@ -401,12 +401,19 @@ async fn serve(
         })?;
     let http = listener.local_addr()?;
 
+    // Only the prefixes a pipeline handles are announced, as the bucket's notification
+    // filters do in AWS (raw-messages/ and data/, say, are not).
+    let prefixes: Vec<String> = if handlers.iter().any(|h| h.prefix().is_empty()) {
+        vec![]
+    } else {
+        handlers.iter().map(|h| h.prefix().to_string()).collect()
+    };
     let watcher = LakeWatcher::new(
         store.clone(),
         pool.clone(),
         queue.clone(),
         LOCAL_BUCKET,
-        vec![],
+        prefixes,
     );
     let dispatcher = Dispatcher {
         queue: queue.clone(),

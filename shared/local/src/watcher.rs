@@ -19,6 +19,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
+/// Key → (size, modification time in ns).
+type Signatures = HashMap<String, (u64, i64)>;
+
 #[derive(Clone)]
 pub struct LakeWatcher {
     store: DirStore,
@@ -27,7 +30,10 @@ pub struct LakeWatcher {
     bucket: String,
     /// Key prefixes to watch (all keys when empty).
     prefixes: Vec<String>,
-    last: Arc<tokio::sync::Mutex<HashMap<String, (u64, i64)>>>,
+    last: Arc<tokio::sync::Mutex<Signatures>>,
+    /// What was announced (loaded from PostgreSQL on the first scan, then kept current), so a
+    /// scan of an unchanged lake costs no query per object.
+    announced: Arc<tokio::sync::Mutex<Option<Signatures>>>,
 }
 
 impl std::fmt::Debug for LakeWatcher {
@@ -62,6 +68,7 @@ impl LakeWatcher {
             bucket: bucket.to_string(),
             prefixes,
             last: Arc::default(),
+            announced: Arc::default(),
         }
     }
 
@@ -93,16 +100,28 @@ impl LakeWatcher {
             return Ok(announced);
         }
         let client = self.pool.get().await.map_err(pool_error)?;
-        for (key, (size, mtime)) in stable {
-            let size_i = i64::try_from(size).unwrap_or(i64::MAX);
-            let known = client
-                .query_opt(
-                    "SELECT 1 FROM muara_local.lake_objects WHERE key = $1 AND size = $2 AND mtime_ns = $3",
-                    &[&key, &size_i, &mtime],
+        let mut known = self.announced.lock().await;
+        if known.is_none() {
+            let rows = client
+                .query(
+                    "SELECT key, size, mtime_ns FROM muara_local.lake_objects",
+                    &[],
                 )
                 .await
                 .map_err(|e| pg_error("reading announced objects", e))?;
-            if known.is_some() {
+            *known = Some(
+                rows.iter()
+                    .map(|r| {
+                        let size: i64 = r.get(1);
+                        (r.get(0), (u64::try_from(size).unwrap_or(0), r.get(2)))
+                    })
+                    .collect(),
+            );
+        }
+        let known = known.get_or_insert_with(HashMap::new);
+        for (key, (size, mtime)) in stable {
+            let size_i = i64::try_from(size).unwrap_or(i64::MAX);
+            if known.get(&key) == Some(&(size, mtime)) {
                 continue;
             }
             let now = time::OffsetDateTime::now_utc()
@@ -127,6 +146,7 @@ impl LakeWatcher {
                 )
                 .await
                 .map_err(|e| pg_error("remembering an announced object", e))?;
+            known.insert(key.clone(), (size, mtime));
             tracing::info!(%key, size, "object announced");
             announced.push(key);
         }
