@@ -20,12 +20,7 @@
 #   bench/funnel/run.sh [MESSAGES] [CONCURRENCY]     defaults 20,000 and 16
 #   FUNNEL_PHONES (3000), PGBENCH_SECONDS (15), FUNNEL_SETTLE_SECONDS (600: how long each run
 #   waits for the worker before it is reported as failed, with the rate of what was stored)
-# The raw PostgreSQL runs go first, while the lake is still empty (muara's lake watcher scans
-# the whole lake every second, one query per file); their rows are printed last.
-# Note: the local queue's receive (shared/local/src/pgqueue.rs) dead-letters with a correlated
-# subquery that rescans the queue once per queued message, so a receive costs ~backlog² and a
-# drain ~backlog³: 2,000 messages drain in about a minute here, 20,000 would take hours. Until
-# that is fixed, run with MESSAGES around 2,000-2,500.
+# The raw PostgreSQL runs go first; their rows are printed last.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$root/scripts/lib.sh"
