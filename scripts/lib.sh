@@ -35,3 +35,15 @@ ensure_postgres() {
 ensure_rust() {
     command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust from https://rustup.rs"
 }
+
+# Benchmarks: a scratch folder $work under /var/tmp (traversable by the postgres user), the
+# background processes listed in $pids stopped and the folder removed on exit.
+bench_workdir() {
+    work=$(mktemp -d "/var/tmp/muara-bench-$1.XXXXXX")
+    chmod 755 "$work"
+    pids=()
+    trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -53,15 +53,7 @@ xml_files=${3:-10000}
 rounds=${UPLOAD_ROUNDS:-3}
 target=${CARGO_TARGET_DIR:-$root/target}
 tools=${MUARA_TOOLS:-$HOME/.cache/muara/tools}
-work=$(mktemp -d /var/tmp/muara-bench-agent.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+bench_workdir agent
 note() { say "[${SECONDS}s] $*" >&2; }
 now() { printf '%s' "$EPOCHREALTIME"; }
 

@@ -15,16 +15,7 @@ source "$root/scripts/lib.sh"
 events=${1:-100000}
 singles=$(( events / 20 ))
 target=${CARGO_TARGET_DIR:-$root/target}
-work=$(mktemp -d /var/tmp/muara-bench-events.XXXXXX)
-chmod 755 "$work"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+bench_workdir events
 
 "$root/scripts/tools.sh" >&2
 venv=${MUARA_VENV:-$root/.venv}

@@ -30,16 +30,7 @@ phones=${FUNNEL_PHONES:-3000}
 pgbench_seconds=${PGBENCH_SECONDS:-15}
 settle=${FUNNEL_SETTLE_SECONDS:-600}
 target=${CARGO_TARGET_DIR:-$root/target}
-work=$(mktemp -d /var/tmp/muara-bench-funnel.XXXXXX)
-chmod 755 "$work"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+bench_workdir funnel
 log() { printf '%s  %s\n' "$(date +%T)" "$*" >&2; }
 
 echo "building muara and the funnel load generator (release)" >&2

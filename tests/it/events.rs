@@ -7,9 +7,7 @@ use axum::http::Request;
 use muara_core::metrics::Metrics;
 use muara_core::ports::{IdempotencyStore, Queue};
 use muara_events::ingest::Ingest;
-use muara_local::pglocks::PgLocks;
-use muara_local::pgqueue::{PgQueue, QueueSpec};
-use muara_testkit::{postgres, unique};
+use muara_testkit::postgres;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,40 +33,16 @@ fn fx_from(pool: muara_db::Pool, queue: Arc<dyn Queue>, idem: Arc<dyn Idempotenc
 
 async fn local() -> anyhow::Result<Fx> {
     let pool = postgres().await?.fresh_pool().await?;
-    let queue = PgQueue::ensure(
-        &pool,
-        &QueueSpec {
-            name: unique("events"),
-            visibility_timeout: Duration::from_secs(2),
-            redrive: None,
-        },
-    )
-    .await?;
-    Ok(fx_from(
-        pool.clone(),
-        Arc::new(queue),
-        Arc::new(PgLocks::new(pool)),
-    ))
+    let (queue, claims) = crate::support::local_queue_and_claims(&pool, "events").await?;
+    Ok(fx_from(pool, queue, claims))
 }
 
 async fn aws() -> anyhow::Result<Fx> {
-    let cfg = muara_testkit::moto().await?.sdk_config().await;
-    let queue = muara_aws::sqs::SqsQueue::create(
-        &aws_sdk_sqs::Client::new(&cfg),
-        &unique("events"),
-        Duration::from_secs(2),
-        None,
-    )
-    .await?;
-    let idem = muara_aws::dynamo::DynamoLocks::create_table(
-        &aws_sdk_dynamodb::Client::new(&cfg),
-        &unique("muara-idem"),
-    )
-    .await?;
+    let (queue, claims) = crate::support::aws_queue_and_claims("events").await?;
     Ok(fx_from(
         postgres().await?.fresh_pool().await?,
-        Arc::new(queue),
-        Arc::new(idem),
+        queue,
+        claims,
     ))
 }
 

@@ -9,8 +9,6 @@ use muara_core::metrics::Metrics;
 use muara_core::ports::{IdempotencyStore, ObjectStore, Queue};
 use muara_funnel::classify::{Keyword, Kind};
 use muara_funnel::ingest::Ingest;
-use muara_local::pglocks::PgLocks;
-use muara_local::pgqueue::{PgQueue, QueueSpec};
 use muara_testkit::{postgres, unique};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -54,6 +52,7 @@ async fn fx_from(
 ) -> anyhow::Result<Fx> {
     muara_funnel::service::replace_keywords(&pool, &keywords(), "test").await?;
     let metrics = Arc::new(Metrics::new());
+    let observe = muara_funnel::observe::Observe::local(metrics.clone());
     let service = muara_funnel::service::Service {
         ingest: Ingest {
             store: store.clone(),
@@ -62,7 +61,7 @@ async fn fx_from(
             pool: pool.clone(),
             secret: Some(SECRET.to_vec()),
             verify_token: Some("verify-me".into()),
-            observe: muara_funnel::observe::Observe::local(metrics.clone()),
+            observe: observe.clone(),
         },
         pool: pool.clone(),
         timezone: "Asia/Jakarta".into(),
@@ -77,7 +76,7 @@ async fn fx_from(
             Duration::from_secs(0),
             muara_funnel::classify::default_precedence(),
         )),
-        observe: muara_funnel::observe::Observe::local(metrics.clone()),
+        observe: observe.clone(),
     };
     Ok(Fx {
         app: muara_api::app(state),
@@ -91,48 +90,21 @@ async fn fx_from(
 
 async fn local() -> anyhow::Result<Fx> {
     let pool = postgres().await?.fresh_pool().await?;
-    let queue = PgQueue::ensure(
-        &pool,
-        &QueueSpec {
-            name: unique("funnel"),
-            visibility_timeout: Duration::from_secs(2),
-            redrive: None,
-        },
-    )
-    .await?;
+    let (queue, claims) = crate::support::local_queue_and_claims(&pool, "funnel").await?;
     let dir = tempfile::tempdir()?;
     let store = muara_local::dirstore::DirStore::open(dir.path().join("lake")).await?;
-    fx_from(
-        pool.clone(),
-        Arc::new(queue),
-        Arc::new(PgLocks::new(pool)),
-        Arc::new(store),
-        Some(dir),
-    )
-    .await
+    fx_from(pool, queue, claims, Arc::new(store), Some(dir)).await
 }
 
 async fn aws() -> anyhow::Result<Fx> {
-    let cfg = muara_testkit::moto().await?.sdk_config().await;
-    let queue = muara_aws::sqs::SqsQueue::create(
-        &aws_sdk_sqs::Client::new(&cfg),
-        &unique("funnel"),
-        Duration::from_secs(2),
-        None,
-    )
-    .await?;
-    let idem = muara_aws::dynamo::DynamoLocks::create_table(
-        &aws_sdk_dynamodb::Client::new(&cfg),
-        &unique("muara-idem"),
-    )
-    .await?;
-    let s3 = muara_aws::s3_client(&cfg);
+    let (queue, claims) = crate::support::aws_queue_and_claims("funnel").await?;
+    let s3 = muara_aws::s3_client(&crate::support::aws().await?);
     let bucket = unique("muara-funnel");
     s3.create_bucket().bucket(&bucket).send().await?;
     fx_from(
         postgres().await?.fresh_pool().await?,
-        Arc::new(queue),
-        Arc::new(idem),
+        queue,
+        claims,
         Arc::new(muara_aws::s3::S3Store::new(s3, bucket)),
         None,
     )

@@ -325,3 +325,47 @@ pub async fn sfn_orchestrator() -> anyhow::Result<OrchFx> {
         machine: "contract".into(),
     })
 }
+
+// ---- an ingest's queue and idempotency records (pipelines C and D) --------------------------
+
+pub type QueueAndClaims = (
+    std::sync::Arc<dyn muara_core::ports::Queue>,
+    std::sync::Arc<dyn muara_core::ports::IdempotencyStore>,
+);
+
+/// A uniquely named queue (2 s visibility, no dead-letter queue) and idempotency records, on
+/// PostgreSQL.
+pub async fn local_queue_and_claims(
+    pool: &muara_db::Pool,
+    prefix: &str,
+) -> anyhow::Result<QueueAndClaims> {
+    let queue = PgQueue::ensure(
+        pool,
+        &QueueSpec {
+            name: unique(prefix),
+            visibility_timeout: Duration::from_secs(2),
+            redrive: None,
+        },
+    )
+    .await?;
+    Ok((
+        std::sync::Arc::new(queue),
+        std::sync::Arc::new(PgLocks::new(pool.clone())),
+    ))
+}
+
+/// The same on the emulator's SQS and DynamoDB.
+pub async fn aws_queue_and_claims(prefix: &str) -> anyhow::Result<QueueAndClaims> {
+    let cfg = aws().await?;
+    let queue = SqsQueue::create(
+        &aws_sdk_sqs::Client::new(&cfg),
+        &unique(prefix),
+        Duration::from_secs(2),
+        None,
+    )
+    .await?;
+    let idem =
+        DynamoLocks::create_table(&aws_sdk_dynamodb::Client::new(&cfg), &unique("muara-idem"))
+            .await?;
+    Ok((std::sync::Arc::new(queue), std::sync::Arc::new(idem)))
+}

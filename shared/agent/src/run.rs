@@ -5,7 +5,9 @@ use crate::config::{AfterUpload, Settings};
 use crate::journal::{Entry, Journal, State};
 use crate::limiter::Limiter;
 use crate::scan::{Pair, scan};
-use crate::upload::{Ctx, Lake, Outcome, Progress, failed_entry, finish_policy, process};
+use crate::upload::{
+    Ctx, Lake, Outcome, Progress, failed_entry, finish_policy, journal_get, journal_put, process,
+};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use muara_core::ports::PutOptions;
@@ -165,7 +167,7 @@ impl Agent {
                     reason: f.reason.clone(),
                     will_retry: false,
                 });
-                let _ = ctx.journal.put(&id, &e);
+                record(&ctx, &id, &e).await;
             }
             failures.push(f);
         }
@@ -181,7 +183,7 @@ impl Agent {
                     } else {
                         State::Archived
                     };
-                    let _ = ctx.journal.put(&id, &e);
+                    record(&ctx, &id, &e).await;
                 }
                 Err(reason) => failures.push(Failure {
                     path: path.display().to_string(),
@@ -278,7 +280,7 @@ impl Agent {
                 counts.failed += 1;
                 tracing::error!(file = %f.path, stage = %f.stage, reason = %f.reason, will_retry = f.will_retry, "recording failed");
                 if !dry_run {
-                    let keep_upload = ctx.journal.get(&pair.id()).ok().flatten();
+                    let keep_upload = journal_get(&ctx.journal, &pair.id()).await.ok().flatten();
                     let mut entry = failed_entry(&pair, &f);
                     // A failed upload keeps its progress (to resume) and a published
                     // recording stays published (only its archiving failed).
@@ -290,9 +292,7 @@ impl Agent {
                             ..prev
                         };
                     }
-                    if let Err(e) = ctx.journal.put(&pair.id(), &entry) {
-                        tracing::error!(error = %e, "journal write failed");
-                    }
+                    record(&ctx, &pair.id(), &entry).await;
                 }
                 failures.push(f);
             }
@@ -384,6 +384,13 @@ impl Agent {
                 tracing::info!(%key, "earlier run report sent");
             }
         }
+    }
+}
+
+/// Journals `entry`; a failed write is logged (the next pass sees the files as before).
+async fn record(ctx: &Ctx, id: &str, entry: &Entry) {
+    if let Err(e) = journal_put(&ctx.journal, id, entry).await {
+        tracing::error!(%id, error = %e.chain(), "journal write failed");
     }
 }
 

@@ -214,9 +214,18 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .map_err(|e| Error::fatal(format!("a blocking task failed: {e}")))
 }
 
-async fn journal_put(journal: &Journal, id: &str, entry: &Entry) -> Result<()> {
+/// Writes a journal record off the async threads (a commit waits for the disk).
+pub(crate) async fn journal_put(journal: &Journal, id: &str, entry: &Entry) -> Result<()> {
     let (j, id, e) = (journal.clone(), id.to_string(), entry.clone());
     blocking(move || j.put(&id, &e))
+        .await?
+        .map_err(|e| Error::fatal(e.to_string()))
+}
+
+/// Reads a journal record off the async threads.
+pub(crate) async fn journal_get(journal: &Journal, id: &str) -> Result<Option<Entry>> {
+    let (j, id) = (journal.clone(), id.to_string());
+    blocking(move || j.get(&id))
         .await?
         .map_err(|e| Error::fatal(e.to_string()))
 }

@@ -133,17 +133,11 @@ impl S3Store {
         })
     }
 
+    /// Abandons a failed upload; a failure to do so is only logged (the bucket's lifecycle rule
+    /// removes incomplete uploads).
     async fn abort(&self, key: &str, upload_id: &str) {
-        if let Err(e) = self
-            .client
-            .abort_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .send()
-            .await
-        {
-            tracing::warn!(%key, error = %sdk_error("S3 AbortMultipartUpload", e).chain(), "could not abort a multipart upload; the bucket's lifecycle rule removes it");
+        if let Err(e) = self.abort_upload(key, upload_id).await {
+            tracing::warn!(%key, error = %e.chain(), "could not abort a multipart upload; the bucket's lifecycle rule removes it");
         }
     }
 }

@@ -12,89 +12,10 @@
 
 use futures::stream::{self, StreamExt as _};
 use muara_core::lcg::Lcg;
-use muara_funnel::demo::CHANNELS;
+use muara_funnel::demo::{BOOKINGS, CHANNELS, CHATTER, OPENINGS, amount_text, written};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-const OPENINGS: &[&str] = &[
-    "Halo kak, mau tanya info promo 😊",
-    "hai min, harga paket berapa ya?",
-    "Hello, I'm interested in the package",
-    "Hi! price list please 🙏",
-    "halo, info dong kak",
-    "Selamat siang, mau tanya kak",
-];
-const BOOKINGS: &[&str] = &[
-    "Oke kak saya mau booking untuk besok ya",
-    "mau pesan 2 orang untuk sabtu",
-    "Can I book for Friday?",
-    "reservasi atas nama Budi ya kak 🙏",
-    "daftar untuk kelas minggu depan",
-];
-const CHATTER: &[&str] = &[
-    "ok kak 👍",
-    "makasih ya",
-    "thanks!",
-    "sip",
-    "mau bokking kak",
-    "🙏🙏",
-];
-
-fn thousands(v: i64) -> String {
-    let s = v.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A transaction text and the amount the worker must read from it (the demo's notations).
-fn transaction_text(rng: &mut Lcg) -> (String, i64) {
-    match rng.next(5) {
-        0 => {
-            let v = (1 + rng.next(30)) as i64 * 100_000;
-            (format!("Sudah transfer Rp {} ya kak", thousands(v)), v)
-        }
-        1 => {
-            let tenths = 5 + rng.next(30) as i64;
-            (
-                format!("sudah bayar {},{}jt", tenths / 10, tenths % 10),
-                tenths * 100_000,
-            )
-        }
-        2 => {
-            let v = (1 + rng.next(20)) as i64 * 50_000;
-            (format!("Payment done, IDR {v}"), v)
-        }
-        3 => {
-            let v = (1 + rng.next(30)) as i64 * 100_000;
-            (format!("transfer Rp{},00 sudah ya", thousands(v)), v)
-        }
-        _ => {
-            let v = (1 + rng.next(9)) as i64 * 50_000;
-            (format!("lunas kak {}rb 🙏", v / 1000), v)
-        }
-    }
-}
-
-fn phone_written(national: &str, style: u64) -> String {
-    match style {
-        0 => format!("0{national}"),
-        1 => format!(
-            "+62 {} {} {}",
-            &national[..3],
-            &national[3..7],
-            &national[7..]
-        ),
-        2 => format!("62{national}"),
-        _ => format!("0{}-{}-{}", &national[..3], &national[3..7], &national[7..]),
-    }
-}
 
 #[derive(Default)]
 struct Lead {
@@ -239,7 +160,7 @@ async fn main() {
         let channel = CHANNELS[k % CHANNELS.len()];
         let p = rng.next(a.phones);
         let national = format!("812{:08}", 10_000_000 + a.phone_base + p);
-        let phone = phone_written(&national, rng.next(4));
+        let phone = written(&national, rng.next(4));
         let at = start + time::Duration::seconds(rng.next(13 * 3600) as i64);
         let lead = leads.entry(p).or_default();
         let text = match rng.next(100) {
@@ -254,7 +175,7 @@ async fn main() {
                 BOOKINGS[rng.next(BOOKINGS.len() as u64) as usize].to_string()
             }
             65..75 => {
-                let (text, value) = transaction_text(&mut rng);
+                let (text, value) = amount_text(&mut rng);
                 lead.transaction = true;
                 lead.revenue += value;
                 *kinds.entry("transaction").or_default() += 1;

@@ -89,7 +89,8 @@ impl Truth {
     }
 }
 
-const OPENINGS: &[&str] = &[
+/// Openings the demo and the benchmark's load send.
+pub const OPENINGS: &[&str] = &[
     "Halo kak, mau tanya info promo 😊",
     "hai min, harga paket berapa ya?",
     "Hello, I'm interested in the package",
@@ -97,14 +98,16 @@ const OPENINGS: &[&str] = &[
     "halo, info dong kak",
     "Selamat siang, mau tanya kak",
 ];
-const BOOKINGS: &[&str] = &[
+/// Bookings.
+pub const BOOKINGS: &[&str] = &[
     "Oke kak saya mau booking untuk besok ya",
     "mau pesan 2 orang untuk sabtu",
     "Can I book for Friday?",
     "reservasi atas nama Budi ya kak 🙏",
     "daftar untuk kelas minggu depan",
 ];
-const CHATTER: &[&str] = &[
+/// Chatter no keyword matches (a typo among it).
+pub const CHATTER: &[&str] = &[
     "ok kak 👍",
     "makasih ya",
     "thanks!",
@@ -113,7 +116,8 @@ const CHATTER: &[&str] = &[
     "🙏🙏",
 ];
 
-fn amount_text(rng: &mut Lcg) -> (String, i64) {
+/// A transaction text in one of the notations customers use, and the amount in it.
+pub fn amount_text(rng: &mut Lcg) -> (String, i64) {
     match rng.next(5) {
         0 => {
             let v = (1 + rng.next(30)) as i64 * 100_000;
@@ -153,10 +157,9 @@ fn thousands(v: i64) -> String {
     out
 }
 
-fn phone_notation(n: u64, style: u64) -> (String, String) {
-    let national = format!("812{:08}", 10_000_000 + n * 7_919 % 89_999_999);
-    let e164 = format!("+62{national}");
-    let written = match style {
+/// An Indonesian mobile's national part (`812…`) written in one of four notations.
+pub fn written(national: &str, style: u64) -> String {
+    match style {
         0 => format!("0{national}"),
         1 => format!(
             "+62 {} {} {}",
@@ -166,8 +169,12 @@ fn phone_notation(n: u64, style: u64) -> (String, String) {
         ),
         2 => format!("62{national}"),
         _ => format!("0{}-{}-{}", &national[..3], &national[3..7], &national[7..]),
-    };
-    (written, e164)
+    }
+}
+
+fn phone_notation(n: u64, style: u64) -> (String, String) {
+    let national = format!("812{:08}", 10_000_000 + n * 7_919 % 89_999_999);
+    (written(&national, style), format!("+62{national}"))
 }
 
 /// A demo day: `leads` leads on `day` (WIB), deterministic for a seed.

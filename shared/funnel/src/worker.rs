@@ -245,25 +245,20 @@ pub async fn on_sqs_event(
     worker: &Worker,
     payload: serde_json::Value,
 ) -> muara_core::sqs::BatchResponse {
-    let mut response = muara_core::sqs::BatchResponse::default();
-    let event: muara_core::sqs::SqsEvent = match serde_json::from_value(payload) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "funnel worker invoked with something that is not an SQS event");
-            return response;
-        }
-    };
-    let mut outcomes = Vec::with_capacity(event.records.len());
-    for m in &event.records {
-        match worker.handle(&m.body).await {
-            Ok(h) => outcomes.push(crate::observe::outcome(&h)),
-            Err(e) => {
-                outcomes.push("failed".into());
-                tracing::error!(message_id = %m.message_id, error = %e.chain(), "funnel message failed");
-                response.fail(&m.message_id);
-            }
-        }
-    }
+    let (response, mut outcomes) =
+        muara_core::sqs::handle_each(payload, "funnel", |m| async move {
+            worker
+                .handle(&m.body)
+                .await
+                .map(|h| crate::observe::outcome(&h))
+        })
+        .await;
+    outcomes.extend(
+        response
+            .batch_item_failures
+            .iter()
+            .map(|_| "failed".to_string()),
+    );
     worker.observe.worker(&crate::observe::tally(outcomes));
     response
 }

@@ -102,6 +102,20 @@ impl DirStore {
         res.map_err(Error::from)
     }
 
+    /// Writes the metadata of the object now at `dest` and says what the store recorded.
+    async fn commit_meta(&self, key: &str, dest: &Path, meta: Meta) -> Result<ObjectInfo> {
+        self.write_atomic(&self.meta_path(key), &serde_json::to_vec(&meta)?)
+            .await?;
+        let md = tokio::fs::metadata(dest).await?;
+        Ok(ObjectInfo {
+            key: key.to_string(),
+            size: meta.size,
+            sha256: Some(meta.sha256),
+            last_modified: md.modified().ok().map(OffsetDateTime::from),
+            metadata: meta.metadata,
+        })
+    }
+
     async fn read_meta(&self, key: &str) -> Option<Meta> {
         let raw = tokio::fs::read(self.meta_path(key)).await.ok()?;
         serde_json::from_slice(&raw).ok()
@@ -197,16 +211,7 @@ impl ObjectStore for DirStore {
         // The sidecar of an older object must not describe the new one, even for a moment.
         let _ = tokio::fs::remove_file(self.meta_path(key)).await;
         self.write_atomic(&dest, &body).await?;
-        self.write_atomic(&self.meta_path(key), &serde_json::to_vec(&meta)?)
-            .await?;
-        let md = tokio::fs::metadata(&dest).await?;
-        Ok(ObjectInfo {
-            key: key.to_string(),
-            size: body.len() as u64,
-            sha256: Some(sha),
-            last_modified: md.modified().ok().map(OffsetDateTime::from),
-            metadata: opts.metadata.clone(),
-        })
+        self.commit_meta(key, &dest, meta).await
     }
 
     async fn get(&self, key: &str) -> Result<Bytes> {
@@ -278,21 +283,12 @@ impl ObjectStore for DirStore {
             return Err(e.into());
         }
         let meta = Meta {
-            sha256: sha.clone(),
+            sha256: sha,
             size,
             content_type: opts.content_type.clone(),
             metadata: opts.metadata.clone(),
         };
-        self.write_atomic(&self.meta_path(key), &serde_json::to_vec(&meta)?)
-            .await?;
-        let md = tokio::fs::metadata(&dest).await?;
-        Ok(ObjectInfo {
-            key: key.to_string(),
-            size,
-            sha256: Some(sha),
-            last_modified: md.modified().ok().map(OffsetDateTime::from),
-            metadata: opts.metadata.clone(),
-        })
+        self.commit_meta(key, &dest, meta).await
     }
 
     async fn rename(&self, from: &str, to: &str) -> Result<()> {
@@ -430,21 +426,13 @@ impl MultipartUploads for DirStore {
         let _ = tokio::fs::remove_file(self.meta_path(key)).await;
         tokio::fs::rename(&tmp, &dest).await?;
         let meta = Meta {
-            sha256: sha.clone(),
+            sha256: sha,
             size,
             ..pending.meta
         };
-        self.write_atomic(&self.meta_path(key), &serde_json::to_vec(&meta)?)
-            .await?;
+        let info = self.commit_meta(key, &dest, meta).await?;
         let _ = tokio::fs::remove_dir_all(&dir).await;
-        let md = tokio::fs::metadata(&dest).await?;
-        Ok(ObjectInfo {
-            key: key.to_string(),
-            size,
-            sha256: Some(sha),
-            last_modified: md.modified().ok().map(OffsetDateTime::from),
-            metadata: meta.metadata,
-        })
+        Ok(info)
     }
 
     async fn abort_upload(&self, _key: &str, upload_id: &str) -> Result<()> {

@@ -294,6 +294,7 @@ async fn serve(
         FUNNEL_MAX_RECEIVES,
     )
     .await?;
+    let funnel_observe = muara_funnel::observe::Observe::local(metrics.clone());
     let funnel_worker = muara_funnel::worker::Worker {
         store: Arc::new(store.clone()),
         pool: pool.clone(),
@@ -302,7 +303,7 @@ async fn serve(
             cfg.funnel.keywords_ttl,
             muara_funnel::classify::default_precedence(),
         )),
-        observe: muara_funnel::observe::Observe::local(metrics.clone()),
+        observe: funnel_observe.clone(),
     };
     let funnel = muara_funnel::service::Service {
         ingest: muara_funnel::ingest::Ingest {
@@ -312,7 +313,7 @@ async fn serve(
             pool: pool.clone(),
             secret: cfg.funnel.secret.clone().map(String::into_bytes),
             verify_token: cfg.funnel.verify_token.clone(),
-            observe: muara_funnel::observe::Observe::local(metrics.clone()),
+            observe: funnel_observe.clone(),
         },
         pool: pool.clone(),
         timezone: cfg.funnel.timezone.clone(),

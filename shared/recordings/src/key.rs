@@ -203,7 +203,7 @@ pub fn sidecar_key(audio_key: &str) -> String {
     format!("{stem}.json")
 }
 
-/// The audio key a sidecar describes (the inverse of [`sidecar_key`]), when `key` is one.
+/// Whether `key` is a sidecar: a `.json` under [`PREFIX`].
 pub fn is_sidecar(key: &str) -> bool {
     key.starts_with(PREFIX) && key.ends_with(".json")
 }

@@ -65,27 +65,13 @@ pub async fn on_sqs_event(
     deps: &Deps,
     payload: serde_json::Value,
 ) -> muara_core::sqs::BatchResponse {
-    let mut response = muara_core::sqs::BatchResponse::default();
-    let event: muara_core::sqs::SqsEvent = match serde_json::from_value(payload) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "indexer invoked with something that is not an SQS event");
-            return response;
+    let (response, _) = muara_core::sqs::handle_each(payload, "recordings", |m| async move {
+        let s3 = muara_core::s3event::S3Event::parse(&m.body)?;
+        for r in s3.records.iter().filter(|r| r.is_object_created()) {
+            on_object_created(deps, &r.key()?).await?;
         }
-    };
-    for m in &event.records {
-        let result = async {
-            let s3 = muara_core::s3event::S3Event::parse(&m.body)?;
-            for r in s3.records.iter().filter(|r| r.is_object_created()) {
-                on_object_created(deps, &r.key()?).await?;
-            }
-            Ok::<_, muara_core::Error>(())
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::error!(message_id = %m.message_id, error = %e.chain(), error_type = e.kind().error_type(), "recordings message failed");
-            response.fail(&m.message_id);
-        }
-    }
+        Ok(())
+    })
+    .await;
     response
 }
