@@ -32,6 +32,26 @@ ensure_postgres() {
     have_postgres || die "PostgreSQL server binaries (initdb, pg_ctl) are missing and could not be installed; install PostgreSQL or set DATABASE_URL"
 }
 
+# Headless Chromium and ChromeDriver for the console's browser test; installed from the
+# system's packages when missing (MUARA_CHROMIUM / MUARA_CHROMEDRIVER point at others).
+ensure_chromium() {
+    local driver=${MUARA_CHROMEDRIVER:-chromedriver} browser=${MUARA_CHROMIUM:-chromium}
+    if command -v "$driver" >/dev/null 2>&1 && command -v "$browser" >/dev/null 2>&1; then
+        say "Chromium and ChromeDriver: present"; return 0
+    fi
+    if command -v apt-get >/dev/null 2>&1; then
+        say "Chromium and ChromeDriver: installing the chromium and chromium-driver packages"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+    elif command -v dnf >/dev/null 2>&1; then
+        as_root dnf install -y chromium chromedriver
+    elif command -v brew >/dev/null 2>&1; then
+        brew install --cask chromium chromedriver
+    fi
+    command -v "$driver" >/dev/null 2>&1 && command -v "$browser" >/dev/null 2>&1 \
+        || die "Chromium and ChromeDriver are missing and could not be installed (the console's browser test needs them)"
+}
+
 ensure_rust() {
     command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust from https://rustup.rs"
 }

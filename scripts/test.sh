@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script):
 #   system packages and pinned Python tools, formatting, lints, every test against a real
-#   PostgreSQL and a real AWS API emulator (moto), then the SAM template checks and build.
+#   PostgreSQL, a real AWS API emulator (moto) and a real browser (headless Chromium), then the
+#   SAM template checks and build. The console's screenshots land in target/artifacts/console/
+#   (MUARA_ARTIFACTS_DIR to put them elsewhere).
 # Environment: DATABASE_URL / AWS_ENDPOINT_URL to use existing services instead of the
 # throwaway ones the harness starts; CARGO_TARGET_DIR and MUARA_VENV are honoured.
 set -euo pipefail
@@ -12,6 +14,7 @@ source scripts/lib.sh
 started=$SECONDS
 ensure_rust
 ensure_postgres
+ensure_chromium
 scripts/tools.sh
 export MUARA_VENV=${MUARA_VENV:-$root/.venv}
 export PATH="$MUARA_VENV/bin:$PATH"

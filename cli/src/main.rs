@@ -36,6 +36,17 @@ enum Command {
     },
     /// Pipeline C: send a known load to POST /publish, then check GET /stats against it.
     PublishSim(SimArgs),
+    /// API tokens of the local runtime (hashed at rest; each is shown once).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+        /// The runtime's data folder (its embedded PostgreSQL), when DATABASE_URL is unset.
+        #[arg(long, global = true, env = "MUARA_DATA_DIR", default_value = ".muara")]
+        data_dir: PathBuf,
+        /// Port of the embedded PostgreSQL cluster (ignored when DATABASE_URL is set).
+        #[arg(long, global = true, env = "MUARA_PG_PORT", default_value_t = 54329)]
+        pg_port: u16,
+    },
     /// Pipeline A: the recording agent (upload a recorder's calls to the lake).
     Agent {
         #[command(subcommand)]
@@ -190,6 +201,26 @@ struct UpArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Make a token and print it (once).
+    Create {
+        /// viewer (read), operator (+ run batches, publish, redrive), admin (+ configuration, tokens).
+        #[arg(long)]
+        role: String,
+        /// Who holds it: the name the audit log records.
+        #[arg(long)]
+        name: String,
+        /// Expire after this many days (default: never).
+        #[arg(long)]
+        ttl_days: Option<u32>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
 enum DbCommand {
     /// Apply pending migrations to DATABASE_URL.
     Migrate {
@@ -232,12 +263,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => run_up(args).await,
         Command::Agent { command } => agent::run(command, shutdown_signal()).await,
         Command::Funnel { command, api } => funnel(command, &api).await,
+        Command::Token {
+            command,
+            data_dir: _,
+            pg_port,
+        } => token(command, pg_port).await,
         Command::PublishSim(a) => {
             if !(0.0..=0.9).contains(&a.duplicates) {
                 anyhow::bail!("--duplicates must be between 0.0 and 0.9");
             }
             let sim = muara_events::sim::run(&muara_events::sim::SimConfig {
                 url: a.url.clone(),
+                token: std::env::var("MUARA_TOKEN").ok(),
                 events: a.events,
                 topics: a.topics,
                 duplicate_rate: a.duplicates,
@@ -313,6 +350,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `muara token …` against DATABASE_URL, or the embedded cluster of a running `muara up`.
+async fn token(command: TokenCommand, pg_port: u16) -> anyhow::Result<()> {
+    let url = muara_core::config::optional("DATABASE_URL")
+        .unwrap_or_else(|| muara_local::postgres::embedded_url(pg_port, "muara"));
+    let pool = muara_db::connect(&url, 2, db_connect_timeout()?)
+        .await
+        .context("connecting to the database (is `muara up` running, or DATABASE_URL set?)")?;
+    muara_db::PLATFORM.apply(&pool).await?;
+    let store = muara_console::TokenStore::new(pool);
+    let actor = muara_api::Principal {
+        subject: format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        ),
+        role: muara_api::Role::Admin,
+        via: "cli",
+    };
+    match command {
+        TokenCommand::Create {
+            role,
+            name,
+            ttl_days,
+        } => {
+            let role: muara_api::Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let made = store.create_token(&actor, &name, role, ttl_days).await?;
+            report(&format!(
+                "{}\n(token {name}, role {role}; shown once: keep it. Use it as MUARA_TOKEN or in the console.)",
+                made.token
+            ));
+        }
+        TokenCommand::List => {
+            report(&serde_json::to_string_pretty(&store.list_tokens().await?)?);
+        }
+        TokenCommand::Revoke { id } => {
+            let row = store.revoke_token(&actor, id).await?;
+            report(&format!("revoked: {row}"));
+        }
+    }
+    Ok(())
 }
 
 /// GETs an API path and prints it as JSON or as tables.
@@ -407,8 +485,13 @@ async fn run_up(args: UpArgs) -> anyhow::Result<()> {
         cfg,
         vec![],
         |r| {
+            if let Some(t) = &r.admin_token {
+                report(&format!(
+                    "First start: an admin token was made. It is shown this once; keep it (only its hash is stored):\n  {t}\nMore tokens: muara token create --role viewer|operator|admin --name NAME"
+                ));
+            }
             report(&format!(
-                "muara is up\n  API         http://{0}  (GET /health, /metrics, /stats, /events, /recordings, /funnel-report[.csv], /keywords; POST /publish, /webhook/<channel>; /clients/<client>/batches)\n  database    {1}\n  lake        {2}  (drop files under raw/<client>/<source>/incoming/)\n  outbox      {3}\n  machines    {4}\nPress Ctrl-C to stop.",
+                "muara is up\n  console     http://{0}/console\n  API         http://{0}  (Authorization: Bearer <token>; public: GET /health, /webhook/<channel>)\n  database    {1}\n  lake        {2}  (drop files under raw/<client>/<source>/incoming/)\n  outbox      {3}\n  machines    {4}\nPress Ctrl-C to stop.",
                 r.http,
                 r.database_url,
                 r.lake_dir.display(),
@@ -469,7 +552,9 @@ async fn funnel(cmd: FunnelCommand, api: &str) -> anyhow::Result<()> {
             let mut file = tokio::fs::File::create(&out)
                 .await
                 .with_context(|| format!("creating {}", out.display()))?;
-            let bytes = muara_funnel::http::download(&url, &mut file, deadline).await;
+            let token = std::env::var("MUARA_TOKEN").ok();
+            let bytes =
+                muara_funnel::http::download(&url, token.as_deref(), &mut file, deadline).await;
             file.sync_all().await?;
             let bytes =
                 bytes.with_context(|| format!("exporting from {api} (is `muara up` running?)"))?;

@@ -220,7 +220,7 @@ async fn demo_run(fx: Fx) -> anyhow::Result<()> {
         5
     );
     assert_eq!(
-        count(&fx, "SELECT count(*) FROM tools.mapping_validation_log WHERE status = 'FAILED' AND extra_columns = '{REGION_NOTE}'").await?,
+        count(&fx, "SELECT count(*) FROM tools.mapping_validation_log WHERE status = 'FAILED' AND extra_columns = '{CNTRY}' AND missing_columns = '{COUNTRY}'").await?,
         1
     );
     assert_eq!(
@@ -363,12 +363,10 @@ async fn restart_after_fixing_the_mapping_loads_the_failed_file_once() -> anyhow
     muara_batch::demo::seed(&fx.deps).await?;
     run(&fx, Mode::Start, None).await?;
 
-    // The operator maps the new column, adds it to bronze, and moves the file back.
+    // The operator fixes the mapping (the file says CNTRY, the mapping COUNTRY).
     let c = fx.deps.pool.get().await?;
     c.batch_execute(
-        "ALTER TABLE bronze_demo.erp_loc_a101 ADD COLUMN region_note text;
-         INSERT INTO tools.column_mapping (config_id, source_column, target_column, target_data_type)
-         SELECT config_id, 'REGION_NOTE', 'region_note', 'text' FROM tools.client_config WHERE logical_source_file = 'loc_a101';",
+        "UPDATE tools.column_mapping SET source_column = 'CNTRY' WHERE source_column = 'COUNTRY'",
     )
     .await?;
     // The restart moves the batch's failed file back from failed/ itself.

@@ -17,33 +17,36 @@ struct Fx {
     app: axum::Router,
     pool: muara_db::Pool,
     queue: Arc<dyn Queue>,
+    token: String,
 }
 
-fn fx_from(pool: muara_db::Pool, queue: Arc<dyn Queue>, idem: Arc<dyn IdempotencyStore>) -> Fx {
+async fn fx_from(
+    pool: muara_db::Pool,
+    queue: Arc<dyn Queue>,
+    idem: Arc<dyn IdempotencyStore>,
+) -> anyhow::Result<Fx> {
     let mut state = muara_api::AppState::new("local", Arc::new(Metrics::new()));
     state.events = Some(Arc::new(muara_events::Service {
         ingest: Ingest::new(idem, queue.clone(), pool.clone()),
     }));
-    Fx {
+    let token = crate::support::with_admin(&mut state, &pool).await?;
+    Ok(Fx {
         app: muara_api::app(state),
         pool,
         queue,
-    }
+        token,
+    })
 }
 
 async fn local() -> anyhow::Result<Fx> {
     let pool = postgres().await?.fresh_pool().await?;
     let (queue, claims) = crate::support::local_queue_and_claims(&pool, "events").await?;
-    Ok(fx_from(pool, queue, claims))
+    fx_from(pool, queue, claims).await
 }
 
 async fn aws() -> anyhow::Result<Fx> {
     let (queue, claims) = crate::support::aws_queue_and_claims("events").await?;
-    Ok(fx_from(
-        postgres().await?.fresh_pool().await?,
-        queue,
-        claims,
-    ))
+    fx_from(postgres().await?.fresh_pool().await?, queue, claims).await
 }
 
 async fn call(fx: &Fx, method: &str, path: &str, body: Vec<u8>) -> anyhow::Result<(u16, Value)> {
@@ -55,6 +58,7 @@ async fn call(fx: &Fx, method: &str, path: &str, body: Vec<u8>) -> anyhow::Resul
                 .method(method)
                 .uri(path)
                 .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {}", fx.token))
                 .body(Body::from(body))?,
         )
         .await?;

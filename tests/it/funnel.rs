@@ -23,6 +23,7 @@ struct Fx {
     queue: Arc<dyn Queue>,
     store: Arc<dyn ObjectStore>,
     worker: muara_funnel::worker::Worker,
+    token: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -68,6 +69,7 @@ async fn fx_from(
     };
     let mut state = muara_api::AppState::new("local", metrics.clone());
     state.funnel = Some(Arc::new(service));
+    let token = crate::support::with_admin(&mut state, &pool).await?;
     let worker = muara_funnel::worker::Worker {
         store: store.clone(),
         pool: pool.clone(),
@@ -84,6 +86,7 @@ async fn fx_from(
         queue,
         store,
         worker,
+        token,
         _dir: dir,
     })
 }
@@ -121,7 +124,8 @@ async fn call(
     let mut req = Request::builder()
         .method(method)
         .uri(path)
-        .header("content-type", "application/json");
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", fx.token));
     if let Some(s) = signature {
         req = req.header("x-hub-signature-256", s);
     }
@@ -584,6 +588,7 @@ async fn the_keyword_sheet_replaces_the_set_or_leaves_it_and_says_why() -> anyho
     let mut file = tokio::fs::File::create(&out).await?;
     let n = muara_funnel::http::download(
         &format!("{api}/funnel-report.csv?from=2026-11-22&to=2026-11-23"),
+        Some(&fx.token),
         &mut file,
         Duration::from_secs(30),
     )

@@ -4,13 +4,18 @@
 use async_trait::async_trait;
 use muara_core::s3event::S3EventRecord;
 use muara_local::runtime::{ObjectEventHandler, Running, UpConfig, up};
-use muara_testkit::{eventually, postgres, request};
+use muara_testkit::{eventually, postgres, request_as};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The admin token the runtime made on its first start.
+fn token(running: &Running) -> Option<&str> {
+    running.admin_token.as_deref()
+}
+
 /// A runtime on `database_url`, a lake and data folder under `dir`, any free port, and a quick
 /// lake scan.
-fn test_config(dir: &std::path::Path, database_url: String) -> UpConfig {
+pub(crate) fn test_config(dir: &std::path::Path, database_url: String) -> UpConfig {
     UpConfig {
         database_url: Some(database_url),
         scan_interval: Duration::from_millis(100),
@@ -24,14 +29,14 @@ fn test_config(dir: &std::path::Path, database_url: String) -> UpConfig {
 }
 
 /// `muara up`, in-process, until stopped.
-struct Up {
-    running: Running,
+pub(crate) struct Up {
+    pub(crate) running: Running,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<muara_core::Result<()>>,
 }
 
 impl Up {
-    async fn start(
+    pub(crate) async fn start(
         cfg: UpConfig,
         handlers: Vec<Arc<dyn ObjectEventHandler>>,
     ) -> anyhow::Result<Self> {
@@ -54,7 +59,7 @@ impl Up {
     }
 
     /// Ctrl-C: a clean stop.
-    async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         self.stop.send(true)?;
         tokio::time::timeout(Duration::from_secs(30), self.task).await???;
         Ok(())
@@ -89,7 +94,7 @@ async fn muara_up_serves_health_and_dispatches_files_dropped_into_the_lake() -> 
     let base = format!("http://{}", running.http);
 
     // GIVEN the runtime is up WHEN /health is asked THEN every component answers.
-    let (status, body) = request(&base, "GET", "/health", "").await?;
+    let (status, body) = request_as(&base, token(&running), "GET", "/health", "").await?;
     assert_eq!(status, 200, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body)?;
     for component in ["database", "object_store", "queue"] {
@@ -135,7 +140,7 @@ async fn muara_up_serves_health_and_dispatches_files_dropped_into_the_lake() -> 
     )
     .await?;
 
-    let (status, metrics) = request(&base, "GET", "/metrics", "").await?;
+    let (status, metrics) = request_as(&base, token(&running), "GET", "/metrics", "").await?;
     assert_eq!(status, 200);
     assert!(
         metrics.contains("muara_lake_events_total{outcome=\"handled\"}"),
@@ -176,7 +181,8 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
         Duration::from_secs(120),
         "the demo batch to finish",
         || async {
-            let (status, body) = request(&base, "GET", "/clients/demo/batches", "").await?;
+            let (status, body) =
+                request_as(&base, token(&running), "GET", "/clients/demo/batches", "").await?;
             if status != 200 {
                 return Ok(None);
             }
@@ -188,7 +194,14 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
     .await?;
     assert_eq!(list["batches"][0]["batch_id"], "BATCH000001", "{list}");
     assert_eq!(list["batches"][0]["status"], "PARTIAL", "{list}");
-    let (status, body) = request(&base, "GET", "/clients/demo/batches/BATCH000001", "").await?;
+    let (status, body) = request_as(
+        &base,
+        token(&running),
+        "GET",
+        "/clients/demo/batches/BATCH000001",
+        "",
+    )
+    .await?;
     assert_eq!(status, 200, "{body}");
     let detail: serde_json::Value = serde_json::from_str(&body)?;
     let steps = detail["steps"].as_array().cloned().unwrap_or_default();
@@ -229,14 +242,27 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
         "{}",
         batch_mails[0]
     );
-    let (status, body) =
-        request(&base, "GET", "/clients/demo/batches/BATCH000001/logs", "").await?;
+    let (status, body) = request_as(
+        &base,
+        token(&running),
+        "GET",
+        "/clients/demo/batches/BATCH000001/logs",
+        "",
+    )
+    .await?;
     assert_eq!(status, 200);
     assert!(
-        body.contains("REGION_NOTE"),
+        body.contains("COUNTRY") && body.contains("CNTRY"),
         "the mapping log names the column: {body}"
     );
-    let (status, _) = request(&base, "GET", "/clients/demo/batches/BATCH000404", "").await?;
+    let (status, _) = request_as(
+        &base,
+        token(&running),
+        "GET",
+        "/clients/demo/batches/BATCH000404",
+        "",
+    )
+    .await?;
     assert_eq!(status, 404);
 
     // Pipeline A: the demo day's good recordings are searchable, the broken ones in the digest.
@@ -244,7 +270,8 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
         Duration::from_secs(60),
         "the demo recordings to be indexed",
         || async {
-            let (_, body) = request(&base, "GET", "/recordings?limit=1000", "").await?;
+            let (_, body) =
+                request_as(&base, token(&running), "GET", "/recordings?limit=1000", "").await?;
             let v: serde_json::Value = serde_json::from_str(&body)?;
             Ok((v["count"] == 40).then_some(v))
         },
@@ -252,8 +279,9 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
     .await?;
     let first = &found["recordings"][0];
     let agent = first["agent_id"].as_str().unwrap_or_default().to_string();
-    let (_, body) = request(
+    let (_, body) = request_as(
         &base,
+        token(&running),
         "GET",
         &format!("/recordings?agent={agent}&limit=1000"),
         "",
@@ -279,8 +307,9 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
         .as_str()
         .unwrap_or_default()
         .replacen("+62", "+62 ", 1);
-    let (_, body) = request(
+    let (_, body) = request_as(
         &base,
+        token(&running),
         "GET",
         &format!(
             "/recordings?number={}",
@@ -293,7 +322,14 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
         body.contains(first["call_id"].as_str().unwrap_or("?")),
         "{body}"
     );
-    let (status, body) = request(&base, "GET", "/recordings?from=yesterday", "").await?;
+    let (status, body) = request_as(
+        &base,
+        token(&running),
+        "GET",
+        "/recordings?from=yesterday",
+        "",
+    )
+    .await?;
     assert!((400..500).contains(&status), "{status} {body}");
     let digest = eventually(
         Duration::from_secs(30),
@@ -339,7 +375,7 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
         Duration::from_secs(120),
         "the demo funnel report",
         || async {
-            let (_, body) = request(&base, "GET", &path, "").await?;
+            let (_, body) = request_as(&base, token(&running), "GET", &path, "").await?;
             let v: serde_json::Value = serde_json::from_str(&body)?;
             Ok(
                 (v["total"]["transactions"] == transactions && v["total"]["leads"] == leads)
@@ -383,6 +419,7 @@ async fn publish_sim_against_muara_up_stores_exactly_the_distinct_events() -> an
     // The bar: 20,000 events, 30 % repeats → exactly 14,000 stored, stats adding up.
     let report = muara_events::sim::run(&muara_events::sim::SimConfig {
         url: format!("http://{}", running.http),
+        token: running.admin_token.clone(),
         events: 20_000,
         topics: 10,
         duplicate_rate: 0.3,
@@ -400,6 +437,7 @@ async fn publish_sim_against_muara_up_stores_exactly_the_distinct_events() -> an
     // … and a run of single events against the same service.
     let single = muara_events::sim::run(&muara_events::sim::SimConfig {
         url: format!("http://{}", running.http),
+        token: running.admin_token.clone(),
         events: 500,
         topics: 3,
         duplicate_rate: 0.3,
@@ -427,6 +465,7 @@ async fn a_postgres_restart_under_publishing_load_loses_and_duplicates_nothing()
     let running = up.running.clone();
     let load = muara_events::sim::SimConfig {
         url: format!("http://{}", running.http),
+        token: running.admin_token.clone(),
         events: 6_000,
         topics: 5,
         duplicate_rate: 0.3,
@@ -438,8 +477,14 @@ async fn a_postgres_restart_under_publishing_load_loses_and_duplicates_nothing()
     let sim = tokio::spawn(async move { muara_events::sim::run(&load).await });
     // WHEN the server restarts while events are being published and stored
     eventually(Duration::from_secs(60), "some events stored", || async {
-        let (status, body) =
-            request(&format!("http://{}", running.http), "GET", "/stats", "").await?;
+        let (status, body) = request_as(
+            &format!("http://{}", running.http),
+            token(&running),
+            "GET",
+            "/stats",
+            "",
+        )
+        .await?;
         let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         Ok((status == 200 && v["unique_processed"].as_i64().unwrap_or(0) > 500).then_some(()))
     })

@@ -13,6 +13,8 @@ mod batch_lifecycle;
 mod batch_on_sfn;
 mod batch_steps;
 mod bronze_load;
+mod console;
+mod console_browser;
 mod db_tls;
 mod events;
 mod funnel;

@@ -10,6 +10,7 @@ use muara_local::{
     pgqueue::{PgQueue, QueueSpec},
 };
 use muara_testkit::{moto, postgres, unique};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs one contract suite against several adapters:
@@ -368,4 +369,24 @@ pub async fn aws_queue_and_claims(prefix: &str) -> anyhow::Result<QueueAndClaims
         DynamoLocks::create_table(&aws_sdk_dynamodb::Client::new(&cfg), &unique("muara-idem"))
             .await?;
     Ok((std::sync::Arc::new(queue), std::sync::Arc::new(idem)))
+}
+
+/// Puts the real token store and audit log on `state` and makes an admin token (returned).
+pub async fn with_admin(
+    state: &mut muara_api::AppState,
+    pool: &muara_db::Pool,
+) -> anyhow::Result<String> {
+    let tokens = Arc::new(muara_console::TokenStore::new(pool.clone()));
+    let admin = muara_api::Principal {
+        subject: "test".into(),
+        role: muara_api::Role::Admin,
+        via: "test",
+    };
+    let made = tokens
+        .create_token(&admin, &unique("admin"), muara_api::Role::Admin, None)
+        .await?;
+    state.auth = Some(tokens.clone());
+    state.tokens = Some(tokens);
+    state.audit = Some(Arc::new(muara_console::PgAudit::new(pool.clone())));
+    Ok(made.token)
 }

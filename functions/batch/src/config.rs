@@ -18,16 +18,18 @@ pub struct Config {
     pub retention: Duration,
 }
 
-/// What this function does: `trigger`, `housekeeping`, or a stage name from
+/// What this function does: `trigger`, `housekeeping`, `console` (the console's HTTP API), or a
+/// stage name from
 /// `muara_batch::tasks::STAGES`.
 pub async fn from_env() -> Result<(String, Config), muara_core::Error> {
     let role = required("MUARA_HANDLER")?;
     let known = role == "trigger"
         || role == "housekeeping"
+        || role == "console"
         || muara_batch::tasks::STAGES.iter().any(|(_, s)| *s == role);
     if !known {
         return Err(muara_core::Error::config(format!(
-            "MUARA_HANDLER={role:?} is not trigger, housekeeping or a batch stage"
+            "MUARA_HANDLER={role:?} is not trigger, housekeeping, console or a batch stage"
         )));
     }
     let settings = muara_batch::model::Settings::from_env()?;

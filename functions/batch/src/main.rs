@@ -1,6 +1,7 @@
-//! Pipeline B Lambdas. One binary serves the S3 trigger (`MUARA_HANDLER=trigger`, SQS event)
+//! Pipeline B Lambdas. One binary serves the S3 trigger (`MUARA_HANDLER=trigger`, SQS event),
+//! the console's HTTP API (`MUARA_HANDLER=console`, API Gateway),
 //! each Task of `batch-lifecycle.asl.json` (`MUARA_HANDLER=<stage>`) and housekeeping
-//! (`MUARA_HANDLER=housekeeping`, on a schedule): one build for twelve functions, each with
+//! (`MUARA_HANDLER=housekeeping`, on a schedule): one build for thirteen functions, each with
 //! its own memory size and policy in the template.
 //!
 //! Wiring only: configuration → adapters → `lambda_runtime::run`. The logic is in
@@ -16,9 +17,30 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     muara_core::logging::init_lambda();
     let (role, cfg) = config::from_env().await?;
+    if role == "console" {
+        return console(cfg).await;
+    }
     let (role, cfg) = (&role, &cfg);
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
         handler::handle(cfg, role, ev.payload).await
     }))
     .await
+}
+
+/// The console's HTTP API: batches, configuration, KPIs, the audit log and dead-letter queues,
+/// behind API Gateway's JWT authorizer.
+async fn console(cfg: config::Config) -> Result<(), lambda_runtime::Error> {
+    use std::sync::Arc;
+    let pool = cfg.deps.pool.clone();
+    let sdk = muara_aws::load_sdk_config().await;
+    let mut state =
+        muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
+            .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())));
+    state.batches = Some(Arc::new(muara_batch::control::BatchControl(cfg.deps)));
+    state.console = Some(Arc::new(muara_console::PgConsole::new(pool.clone())));
+    state.audit = Some(Arc::new(muara_console::PgAudit::new(pool)));
+    state.dead_letters = Some(Arc::new(muara_aws::deadletters::SqsDeadLetters::from_env(
+        aws_sdk_sqs::Client::new(&sdk),
+    )?));
+    muara_aws::http::serve(state).await
 }

@@ -42,7 +42,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
                     .with_probe(Arc::new(muara_db::pool::DbProbe(pool)));
             state.events = Some(Arc::new(muara_events::Service { ingest }));
-            lambda_http::run(muara_api::app(state)).await
+            muara_aws::http::serve(state).await
         }
         "worker" => {
             let pool = &pool;

@@ -60,9 +60,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             };
             let mut state =
                 muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
-                    .with_probe(Arc::new(muara_db::pool::DbProbe(pool)));
+                    .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())));
             state.funnel = Some(Arc::new(service));
-            lambda_http::run(muara_api::app(state)).await
+            state.audit = Some(Arc::new(muara_console::PgAudit::new(pool)));
+            muara_aws::http::serve(state).await
         }
         "worker" => {
             let worker = Worker {

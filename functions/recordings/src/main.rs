@@ -31,8 +31,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let mut state =
                 muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
                     .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())));
+            state.audit = Some(Arc::new(muara_console::PgAudit::new(pool.clone())));
             state.recordings = Some(Arc::new(muara_recordings::search::Service { pool }));
-            lambda_http::run(muara_api::app(state)).await
+            muara_aws::http::serve(state).await
         }
         "indexer" => {
             let deps = muara_recordings::Deps {

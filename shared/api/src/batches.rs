@@ -2,10 +2,12 @@
 //! `GET /clients/{client}/batches[/{batch_id}[/logs]]`: what the batches did.
 
 use crate::AppState;
+use crate::auth::Principal;
+use crate::console::{AuditEntry, audit};
 use async_trait::async_trait;
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use muara_core::ErrorKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -143,6 +145,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> StatusCode {
 
 pub(crate) async fn request_batch(
     State(state): State<AppState>,
+    Extension(actor): Extension<Principal>,
     Path(client): Path<String>,
     body: Result<Json<BatchRequest>, axum::extract::rejection::JsonRejection>,
 ) -> (StatusCode, Json<Value>) {
@@ -174,6 +177,23 @@ pub(crate) async fn request_batch(
         .await
     {
         Ok(v) => {
+            audit(
+                &state,
+                AuditEntry {
+                    actor,
+                    action: format!("batch.{}", req.mode),
+                    target: format!(
+                        "client {client}{}",
+                        req.batch_id
+                            .as_deref()
+                            .map(|b| format!(" batch {b}"))
+                            .unwrap_or_default()
+                    ),
+                    before: None,
+                    after: Some(v.clone()),
+                },
+            )
+            .await;
             let code = if v["outcome"] == "started" {
                 StatusCode::ACCEPTED
             } else {
@@ -193,11 +213,10 @@ pub(crate) async fn request_batch(
 
 #[cfg(test)]
 mod tests {
-    use crate::{AppState, app};
+    use crate::app;
     use async_trait::async_trait;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
-    use muara_core::metrics::Metrics;
     use serde_json::{Value, json};
     use std::sync::{Arc, Mutex};
     use tower::ServiceExt;
@@ -237,7 +256,7 @@ mod tests {
 
     /// Sends one request to the router with `seen` behind the batch port.
     async fn call(seen: Arc<Seen>, req: Request<Body>) -> (StatusCode, Value) {
-        let mut state = AppState::new("local", Arc::new(Metrics::new()));
+        let mut state = crate::testing::state();
         state.batches = Some(seen);
         let res = app(state).oneshot(req).await.unwrap();
         let status = res.status();
@@ -253,6 +272,7 @@ mod tests {
     async fn post(seen: Arc<Seen>, path: &str, body: &str) -> (StatusCode, Value) {
         let req = Request::post(path)
             .header("content-type", "application/json")
+            .header("authorization", "Bearer operator")
             .body(Body::from(body.to_string()))
             .unwrap();
         call(seen, req).await
@@ -275,7 +295,10 @@ mod tests {
     }
 
     async fn get(path: &str) -> (StatusCode, Value) {
-        let req = Request::get(path).body(Body::empty()).unwrap();
+        let req = Request::get(path)
+            .header("authorization", "Bearer viewer")
+            .body(Body::empty())
+            .unwrap();
         call(Arc::new(Seen::default()), req).await
     }
 

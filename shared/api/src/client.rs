@@ -6,6 +6,14 @@ use muara_core::{Error, ErrorKind, Result};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+/// The `Authorization` header line for a bearer token (empty without one).
+pub fn bearer(token: Option<&str>) -> String {
+    token
+        .filter(|t| !t.is_empty())
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default()
+}
+
 /// One request. `extra_headers` are complete `Name: value\r\n` lines. Returns status and body.
 pub async fn send(
     base: &str,
@@ -36,8 +44,7 @@ pub async fn send(
         body.len()
     );
     stream.write_all(req.as_bytes()).await?;
-    let mut buf = Vec::new();
-    tokio::time::timeout(timeout, stream.read_to_end(&mut buf))
+    let buf = tokio::time::timeout(timeout, read_response(&mut stream))
         .await
         .map_err(|_| {
             Error::retryable(format!(
@@ -62,6 +69,37 @@ pub async fn send(
         rest.to_string()
     };
     Ok((status, body))
+}
+
+/// Reads one response: up to `Content-Length` when the server sends one (some servers keep the
+/// connection open despite `Connection: close`), to the last chunk when chunked, else to EOF.
+async fn read_response(stream: &mut tokio::net::TcpStream) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let mut expected: Option<usize> = None;
+    let mut chunked = false;
+    loop {
+        if expected.is_none()
+            && !chunked
+            && let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n")
+        {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            chunked = head.contains("transfer-encoding: chunked");
+            expected = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .map(|n| end + 4 + n);
+        }
+        if expected.is_some_and(|n| buf.len() >= n) || (chunked && buf.ends_with(b"0\r\n\r\n")) {
+            return Ok(buf);
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(buf);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
 }
 
 fn dechunk(s: &str) -> String {

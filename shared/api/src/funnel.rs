@@ -2,13 +2,15 @@
 //! `GET /funnel-report`, `GET /funnel-report.csv` (streamed), `GET`/`PUT /keywords`.
 
 use crate::AppState;
+use crate::auth::Principal;
+use crate::console::{AuditEntry, audit};
 use crate::events::failed;
 use async_trait::async_trait;
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use futures::stream::BoxStream;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -145,10 +147,29 @@ pub(crate) async fn keywords(State(state): State<AppState>) -> Response {
     }
 }
 
-pub(crate) async fn put_keywords(State(state): State<AppState>, body: Bytes) -> Response {
+pub(crate) async fn put_keywords(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Principal>,
+    body: Bytes,
+) -> Response {
     let Some(funnel) = state.funnel.clone() else {
         return missing();
     };
+    let before = funnel.keywords().await.ok();
     let (code, v) = funnel.put_keywords(&body).await;
+    if code < 300 {
+        let after = funnel.keywords().await.ok();
+        audit(
+            &state,
+            AuditEntry {
+                actor,
+                action: "keywords.replace".into(),
+                target: "funnel keywords".into(),
+                before,
+                after,
+            },
+        )
+        .await;
+    }
     (status(code), Json(v)).into_response()
 }

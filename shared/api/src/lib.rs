@@ -12,23 +12,37 @@
 //! - `recordings`: `GET /recordings` through the [`RecordingsApi`] port.
 //! - `funnel`: the webhook, `GET /funnel-report[.csv]`, `GET`/`PUT /keywords` through the
 //!   [`FunnelApi`] port.
+//! - `dead_letters`: count, peek, redrive and discard through the [`DeadLetters`] port.
+//! - [`console`]: the console's static files, `GET /me`, clients, configuration, KPIs, the
+//!   audit log and local tokens through the [`ConsoleApi`], [`AuditSink`] and [`Tokens`] ports.
+//! - [`auth`]: roles and the guard every route passes; [`route_table`] lists every route with
+//!   the role it needs.
 //! - [`client`]: a minimal HTTP/1.1 client (CLI → platform, tests → emulators).
 
+pub mod auth;
 mod batches;
 pub mod client;
+pub mod console;
+pub mod dead_letters;
 mod events;
 mod funnel;
 mod health;
 mod metrics;
 mod recordings;
 
+pub use auth::{Access, Authenticator, Principal, Role};
 pub use batches::{BatchControl, BatchQuery};
+pub use console::{AuditEntry, AuditSink, ConsoleApi, Tokens};
+pub use dead_letters::{DeadLetter, DeadLetterQueue, DeadLetters};
 pub use events::{EventsApi, PUBLISH_BODY_LIMIT};
 pub use funnel::{FUNNEL_BODY_LIMIT, FunnelApi};
 pub use recordings::RecordingsApi;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter, on};
 use muara_core::health::Probe;
 use muara_core::metrics::Metrics;
 use std::sync::Arc;
@@ -52,6 +66,20 @@ pub struct AppState {
     pub recordings: Option<Arc<dyn RecordingsApi>>,
     /// Pipeline D's webhook, report, export and keywords, where this host serves them.
     pub funnel: Option<Arc<dyn FunnelApi>>,
+    /// Who is calling: local tokens, or API Gateway's verified JWT claims. Without one every
+    /// route but the public ones answers 401.
+    pub auth: Option<Arc<dyn Authenticator>>,
+    /// Where changes made through the API are recorded.
+    pub audit: Option<Arc<dyn AuditSink>>,
+    /// Clients, configuration and KPIs for the console.
+    pub console: Option<Arc<dyn ConsoleApi>>,
+    /// Local tokens (not served in AWS, where users live in Cognito).
+    pub tokens: Option<Arc<dyn Tokens>>,
+    pub dead_letters: Option<Arc<dyn DeadLetters>>,
+    /// What `GET /console/config.json` answers: how the console logs in.
+    pub login: serde_json::Value,
+    /// Origins besides the API's own from which state-changing requests are accepted.
+    pub allowed_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -78,6 +106,13 @@ impl AppState {
             events: None,
             recordings: None,
             funnel: None,
+            auth: None,
+            audit: None,
+            console: None,
+            tokens: None,
+            dead_letters: None,
+            login: serde_json::json!({"auth": "token"}),
+            allowed_origins: Vec::new(),
         }
     }
 
@@ -90,49 +125,171 @@ impl AppState {
 /// The version reported by `/health` and `muara --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// One route: its method, path and the access it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+type Routed = (Endpoint, MethodRouter<AppState>);
+
+fn ep<H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Routed
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
+    (
+        Endpoint {
+            method,
+            path,
+            access,
+        },
+        on(filter, handler),
+    )
+}
+
+/// Every route with the access it needs. The router is built from this list alone, so a
+/// route cannot be added without declaring who may call it.
+fn endpoints() -> Vec<Routed> {
+    use Access::Public;
+    use Method as M;
+    const VIEWER: Access = Access::Role(Role::Viewer);
+    const OPERATOR: Access = Access::Role(Role::Operator);
+    const ADMIN: Access = Access::Role(Role::Admin);
+    let limit = |r: Routed, bytes: usize| (r.0, r.1.layer(DefaultBodyLimit::max(bytes)));
+    vec![
+        ep(M::GET, "/health", Public, health::health),
+        ep(M::GET, "/metrics", VIEWER, metrics::metrics),
+        // Pipeline B.
+        ep(M::GET, "/clients", VIEWER, console::clients),
+        ep(M::POST, "/clients", ADMIN, console::create_client),
+        ep(
+            M::GET,
+            "/clients/{client}/batches",
+            VIEWER,
+            batches::list_batches,
+        ),
+        ep(
+            M::POST,
+            "/clients/{client}/batches",
+            OPERATOR,
+            batches::request_batch,
+        ),
+        ep(
+            M::GET,
+            "/clients/{client}/batches/{batch_id}",
+            VIEWER,
+            batches::show_batch,
+        ),
+        ep(
+            M::GET,
+            "/clients/{client}/batches/{batch_id}/logs",
+            VIEWER,
+            batches::batch_logs,
+        ),
+        ep(M::GET, "/clients/{client}/config", VIEWER, console::config),
+        ep(
+            M::POST,
+            "/clients/{client}/config/{table}",
+            ADMIN,
+            console::create_row,
+        ),
+        ep(
+            M::PUT,
+            "/clients/{client}/config/{table}/{id}",
+            ADMIN,
+            console::update_row,
+        ),
+        ep(
+            M::DELETE,
+            "/clients/{client}/config/{table}/{id}",
+            ADMIN,
+            console::delete_row,
+        ),
+        ep(M::GET, "/kpis", VIEWER, console::kpis),
+        // Pipeline C.
+        limit(
+            ep(M::POST, "/publish", OPERATOR, events::publish),
+            PUBLISH_BODY_LIMIT,
+        ),
+        ep(M::GET, "/stats", VIEWER, events::stats),
+        ep(M::GET, "/events", VIEWER, events::list),
+        // Pipeline A.
+        ep(M::GET, "/recordings", VIEWER, recordings::search),
+        ep(M::GET, "/recordings/daily", VIEWER, recordings::daily),
+        // Pipeline D: webhooks prove themselves with signatures, not tokens.
+        limit(
+            ep(M::POST, "/webhook/{channel}", Public, funnel::webhook),
+            FUNNEL_BODY_LIMIT,
+        ),
+        ep(M::GET, "/webhook/{channel}", Public, funnel::verify),
+        ep(M::GET, "/funnel-report", VIEWER, funnel::report),
+        ep(M::GET, "/funnel-report.csv", VIEWER, funnel::export),
+        ep(M::GET, "/keywords", VIEWER, funnel::keywords),
+        limit(
+            ep(M::PUT, "/keywords", ADMIN, funnel::put_keywords),
+            FUNNEL_BODY_LIMIT,
+        ),
+        // Dead-letter queues.
+        ep(M::GET, "/dead-letters", VIEWER, dead_letters::list),
+        ep(M::GET, "/dead-letters/{queue}", VIEWER, dead_letters::peek),
+        ep(
+            M::POST,
+            "/dead-letters/{queue}/redrive",
+            OPERATOR,
+            dead_letters::redrive,
+        ),
+        ep(
+            M::POST,
+            "/dead-letters/{queue}/discard",
+            OPERATOR,
+            dead_letters::discard,
+        ),
+        // The console: static files and login settings hold no data.
+        ep(M::GET, "/console", Public, console::index),
+        ep(
+            M::GET,
+            "/console/config.json",
+            Public,
+            console::login_settings,
+        ),
+        ep(M::GET, "/console/{asset}", Public, console::static_file),
+        ep(M::GET, "/me", VIEWER, console::me),
+        ep(M::GET, "/audit", ADMIN, console::audit_log),
+        ep(M::GET, "/tokens", ADMIN, console::tokens),
+        ep(M::POST, "/tokens", ADMIN, console::create_token),
+        ep(M::DELETE, "/tokens/{id}", ADMIN, console::revoke_token),
+    ]
+}
+
+/// The route table: what the role test and the docs check the router against.
+pub fn route_table() -> Vec<Endpoint> {
+    endpoints().into_iter().map(|(e, _)| e).collect()
+}
+
 /// The whole HTTP API.
 pub fn app(state: AppState) -> Router {
     metrics::describe(&state.metrics);
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/metrics", get(metrics::metrics))
-        .route(
-            "/clients/{client}/batches",
-            axum::routing::post(batches::request_batch).get(batches::list_batches),
-        )
-        .route(
-            "/clients/{client}/batches/{batch_id}",
-            get(batches::show_batch),
-        )
-        .route(
-            "/clients/{client}/batches/{batch_id}/logs",
-            get(batches::batch_logs),
-        )
-        .route(
-            "/publish",
-            axum::routing::post(events::publish)
-                .layer(axum::extract::DefaultBodyLimit::max(PUBLISH_BODY_LIMIT)),
-        )
-        .route("/stats", get(events::stats))
-        .route("/events", get(events::list))
-        .route("/recordings", get(recordings::search))
-        .route(
-            "/webhook/{channel}",
-            axum::routing::post(funnel::webhook)
-                .get(funnel::verify)
-                .layer(axum::extract::DefaultBodyLimit::max(FUNNEL_BODY_LIMIT)),
-        )
-        .route("/funnel-report", get(funnel::report))
-        .route("/funnel-report.csv", get(funnel::export))
-        .route(
-            "/keywords",
-            get(funnel::keywords)
-                .put(funnel::put_keywords)
-                .layer(axum::extract::DefaultBodyLimit::max(FUNNEL_BODY_LIMIT)),
-        )
+    let mut router = Router::new();
+    for (endpoint, method_router) in endpoints() {
+        let guarded = method_router.route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), endpoint.access),
+            auth::guard,
+        ));
+        router = router.route(endpoint.path, guarded);
+    }
+    router
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_requests,
         ))
         .with_state(state)
 }
+
+#[cfg(test)]
+mod roles;
+#[cfg(test)]
+pub(crate) mod testing;

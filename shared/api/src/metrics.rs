@@ -83,7 +83,12 @@ mod tests {
 
     async fn get(router: axum::Router, path: &str) -> (StatusCode, String) {
         let res = router
-            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .oneshot(
+                Request::get(path)
+                    .header("authorization", "Bearer viewer")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
             .await
             .unwrap();
         let status = res.status();
@@ -95,7 +100,7 @@ mod tests {
 
     #[tokio::test]
     async fn given_healthy_components_when_health_then_200_with_each_component() {
-        let state = AppState::new("local", Arc::new(Metrics::new()))
+        let state = crate::testing::state()
             .with_probe(Arc::new(Fixed("database", Ok("PostgreSQL 15".into()))));
         let (status, body) = get(app(state), "/health").await;
         assert_eq!(status, StatusCode::OK);
@@ -106,7 +111,7 @@ mod tests {
 
     #[tokio::test]
     async fn given_a_failing_component_when_health_then_503_names_it() {
-        let state = AppState::new("local", Arc::new(Metrics::new()))
+        let state = crate::testing::state()
             .with_probe(Arc::new(Fixed("database", Ok("up".into()))))
             .with_probe(Arc::new(Fixed("queue", Err("connection refused".into()))));
         let (status, body) = get(app(state), "/health").await;
@@ -118,7 +123,9 @@ mod tests {
     #[tokio::test]
     async fn metrics_count_requests_by_route_template() {
         let metrics = Arc::new(Metrics::new());
-        let router = app(AppState::new("local", metrics.clone()));
+        let mut state = AppState::new("local", metrics.clone());
+        state.auth = crate::testing::state().auth;
+        let router = app(state);
         let _ = get(router.clone(), "/health").await;
         let _ = get(router.clone(), "/no/such/route").await;
         let (status, body) = get(router, "/metrics").await;

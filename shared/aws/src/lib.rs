@@ -13,8 +13,12 @@
 //! - [`sfn`]: [`Orchestrator`](muara_core::ports::Orchestrator) on Step Functions.
 
 pub mod config;
+#[cfg(feature = "http")]
+pub mod deadletters;
 pub mod dynamo;
 pub mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod lambda;
 pub mod s3;
 pub mod secrets;

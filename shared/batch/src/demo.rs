@@ -98,7 +98,9 @@ const SPECS: &[Spec] = &[
         "csv",
         "erp_loc_a101",
         "warning",
-        &[("CID", "cid", "text"), ("CNTRY", "cntry", "text")],
+        // Deliberately broken: the files say CNTRY. The failed file, its reason and the fix
+        // (one mapping row, then a restart) are the console's walkthrough.
+        &[("CID", "cid", "text"), ("COUNTRY", "cntry", "text")],
         &["CID"],
         &["CID"],
     ),
@@ -263,13 +265,13 @@ fn files() -> Vec<(&'static str, String, String)> {
         ]);
     }
     out.push(("erp", "CUST_AZ12.csv".to_string(), s));
-    // ERP locations: a column nobody mapped — this file fails mapping validation.
-    let mut s = String::from("CID,CNTRY,REGION_NOTE\n");
+    // ERP locations: CNTRY, which the demo's mapping calls COUNTRY — this file fails mapping
+    // validation until the mapping is fixed.
+    let mut s = String::from("CID,CNTRY\n");
     for i in 0..500u64 {
         s += &csv_line(&[
             format!("AW-{:08}", 11000 + i),
             COUNTRIES[r.next(7) as usize].into(),
-            "n/a".into(),
         ]);
     }
     out.push(("erp", "LOC_A101.csv".to_string(), s));

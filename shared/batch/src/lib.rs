@@ -22,6 +22,7 @@
 //! - [`tasks`]: the Task resources of `batch-lifecycle.asl.json` and their dispatch.
 
 pub mod cast;
+pub mod control;
 pub mod demo;
 pub mod housekeeping;
 pub mod ident;

@@ -25,14 +25,14 @@ pub struct ConfigRow {
     pub row_validation_policy: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MappingRow {
     pub source_column: String,
     pub target_column: String,
     pub target_data_type: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RequiredRow {
     pub column_name: String,
     pub is_key: bool,
@@ -158,6 +158,22 @@ pub async fn procedures(
         q("SELECT procedure_name FROM tools.integration_config WHERE client_id = $1 AND is_active ORDER BY execution_order, integration_id").await?,
         q("SELECT mv_name FROM tools.mv_refresh_config WHERE client_id = $1 AND is_active ORDER BY refresh_order, mv_id").await?,
     ))
+}
+
+/// The file's mapping: the run's snapshot, or the table when the input has none.
+pub async fn mapping_of(pool: &Pool, file: &crate::model::FileItem) -> Result<Vec<MappingRow>> {
+    match &file.mapping {
+        Some(m) => Ok(m.clone()),
+        None => mapping(pool, file.config_id).await,
+    }
+}
+
+/// The file's required columns: the run's snapshot, or the table.
+pub async fn required_of(pool: &Pool, file: &crate::model::FileItem) -> Result<Vec<RequiredRow>> {
+    match &file.required {
+        Some(r) => Ok(r.clone()),
+        None => required(pool, file.config_id).await,
+    }
 }
 
 pub async fn mapping(pool: &Pool, config_id: i32) -> Result<Vec<MappingRow>> {

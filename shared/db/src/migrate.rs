@@ -55,6 +55,11 @@ pub const PLATFORM: MigrationSet = MigrationSet {
             name: "funnel",
             sql: include_str!("../migrations/0005_funnel.sql"),
         },
+        Migration {
+            version: 6,
+            name: "console",
+            sql: include_str!("../migrations/0006_console.sql"),
+        },
     ],
 };
 

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 pub struct SimConfig {
     /// The platform's API, `http://host:port`.
     pub url: String,
+    /// A bearer token with the operator role (`POST /publish`).
+    pub token: Option<String>,
     pub events: usize,
     pub topics: usize,
     /// Share of the events that repeat an earlier one (same id, same payload), 0.0–0.9.
@@ -84,13 +86,13 @@ fn plan(cfg: &SimConfig, run: &str) -> (Vec<Value>, usize) {
     (out, unique)
 }
 
-async fn get_stats(url: &str) -> Result<Value> {
+async fn get_stats(url: &str, auth: &str) -> Result<Value> {
     let (status, body) = muara_api::client::send(
         url,
         "GET",
         "/stats",
         "application/json",
-        "",
+        auth,
         "",
         Duration::from_secs(30),
     )
@@ -116,7 +118,7 @@ struct Tally {
 }
 
 /// Sends one request's events until every one has an answer other than `retry`.
-async fn send(url: &str, items: Vec<Value>, single: bool) -> Result<Tally> {
+async fn send(url: &str, auth: &str, items: Vec<Value>, single: bool) -> Result<Tally> {
     let mut t = Tally::default();
     let mut left = items;
     // A publisher keeps retrying what was not acknowledged (a database restart, an id another
@@ -140,7 +142,7 @@ async fn send(url: &str, items: Vec<Value>, single: bool) -> Result<Tally> {
             "POST",
             "/publish",
             "application/json",
-            "",
+            auth,
             &body,
             Duration::from_secs(60),
         )
@@ -209,7 +211,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub async fn run(cfg: &SimConfig) -> Result<SimReport> {
     let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let (events, unique) = plan(cfg, &run);
-    let before = get_stats(&cfg.url).await?;
+    let auth = muara_api::client::bearer(cfg.token.as_deref());
+    let before = get_stats(&cfg.url, &auth).await?;
     let single = cfg.batch_size <= 1;
     let chunks: Vec<Vec<Value>> = events
         .chunks(cfg.batch_size.max(1))
@@ -221,8 +224,8 @@ pub async fn run(cfg: &SimConfig) -> Result<SimReport> {
     use futures::stream::{self, StreamExt as _};
     let results: Vec<Result<Tally>> = stream::iter(chunks)
         .map(|c| {
-            let url = url.clone();
-            async move { send(&url, c, single).await }
+            let (url, auth) = (url.clone(), auth.clone());
+            async move { send(&url, &auth, c, single).await }
         })
         .buffer_unordered(cfg.concurrency.max(1))
         .collect()
@@ -243,13 +246,13 @@ pub async fn run(cfg: &SimConfig) -> Result<SimReport> {
     // Wait for the worker: nothing pending and everything sent stored.
     let settle_started = Instant::now();
     let n = |v: &Value, k: &str| v[k].as_i64().unwrap_or(0);
-    let mut after = get_stats(&cfg.url).await?;
+    let mut after = get_stats(&cfg.url, &auth).await?;
     while settle_started.elapsed() < cfg.settle
         && (n(&after, "pending") > 0
             || n(&after, "unique_processed") - n(&before, "unique_processed") < unique as i64)
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        after = get_stats(&cfg.url).await?;
+        after = get_stats(&cfg.url, &auth).await?;
     }
     let settle_seconds = settle_started.elapsed().as_secs_f64();
     let keys = [
@@ -360,6 +363,7 @@ mod tests {
     fn the_plan_has_exactly_the_asked_share_of_repeats() {
         let cfg = SimConfig {
             url: String::new(),
+            token: None,
             events: 20_000,
             topics: 10,
             duplicate_rate: 0.3,

@@ -32,10 +32,16 @@ fn client() -> Result<Client<Https, Empty<Bytes>>> {
 
 const MAX_REDIRECTS: usize = 5;
 
-/// Follows up to five redirects; returns the final response.
-async fn request(url: &str, deadline: Duration) -> Result<hyper::Response<hyper::body::Incoming>> {
+/// Follows up to five redirects; returns the final response. A bearer token goes to the first
+/// URL only, never to where it redirects.
+async fn request(
+    url: &str,
+    bearer: Option<&str>,
+    deadline: Duration,
+) -> Result<hyper::Response<hyper::body::Incoming>> {
     let client = client()?;
     let mut url = url.to_string();
+    let mut bearer = bearer.map(|t| format!("Bearer {t}"));
     for _ in 0..=MAX_REDIRECTS {
         let uri: hyper::Uri = url.parse().map_err(|e| {
             Error::with_source(ErrorKind::Invalid, format!("{url:?} is not a URL"), e)
@@ -45,8 +51,12 @@ async fn request(url: &str, deadline: Duration) -> Result<hyper::Response<hyper:
                 "{url:?}: only http and https are supported"
             )));
         }
-        let req = hyper::Request::get(uri.clone())
-            .header("user-agent", concat!("muara/", env!("CARGO_PKG_VERSION")))
+        let mut req = hyper::Request::get(uri.clone())
+            .header("user-agent", concat!("muara/", env!("CARGO_PKG_VERSION")));
+        if let Some(b) = bearer.take() {
+            req = req.header(hyper::header::AUTHORIZATION, b);
+        }
+        let req = req
             .body(Empty::new())
             .map_err(|e| Error::with_source(ErrorKind::Invalid, "building a request", e))?;
         let res = tokio::time::timeout(deadline, client.request(req))
@@ -92,7 +102,7 @@ async fn request(url: &str, deadline: Duration) -> Result<hyper::Response<hyper:
 
 /// The whole body of a `GET`, at most `max_bytes`.
 pub async fn get(url: &str, max_bytes: usize, deadline: Duration) -> Result<Bytes> {
-    let res = request(url, deadline).await?;
+    let res = request(url, None, deadline).await?;
     let mut body = res.into_body();
     let mut out = Vec::new();
     while let Some(frame) = body.frame().await {
@@ -113,10 +123,11 @@ pub async fn get(url: &str, max_bytes: usize, deadline: Duration) -> Result<Byte
 /// Streams the body of a `GET` into `out` chunk by chunk; returns the bytes written.
 pub async fn download(
     url: &str,
+    bearer: Option<&str>,
     out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
     deadline: Duration,
 ) -> Result<u64> {
-    let res = request(url, deadline).await?;
+    let res = request(url, bearer, deadline).await?;
     let mut body = res.into_body();
     let mut written = 0u64;
     while let Some(frame) = body.frame().await {

@@ -16,6 +16,7 @@
 //!   [`pipelines`] hosts the pipelines (Task resources → in-process handlers, lake triggers);
 //!   [`tasks`] is the invoker before any pipeline registers.
 
+pub mod deadletters;
 pub mod dirstore;
 pub mod mailer;
 pub mod orchestrator;

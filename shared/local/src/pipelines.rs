@@ -71,62 +71,6 @@ impl ObjectEventHandler for BatchTrigger {
     }
 }
 
-/// `POST /clients/{client}/batches` → a batch run, as the trigger would request it; the read
-/// routes → the `tools` tables.
-#[derive(Debug, Clone)]
-pub struct BatchControl(pub muara_batch::Deps);
-
-/// The run outcome as the API and CLI report it.
-pub fn outcome_json(outcome: &muara_batch::runner::RunOutcome) -> Value {
-    use muara_batch::runner::RunOutcome as O;
-    match outcome {
-        O::Started {
-            execution_id,
-            name,
-            batch_id,
-        } => {
-            serde_json::json!({"outcome": "started", "execution_id": execution_id, "name": name, "batch_id": batch_id})
-        }
-        O::Duplicate { execution_id, name } => {
-            serde_json::json!({"outcome": "duplicate", "execution_id": execution_id, "name": name})
-        }
-        O::Busy => {
-            serde_json::json!({"outcome": "busy", "detail": "another batch of this client is running; it picks up new files when it finishes"})
-        }
-        O::NothingToDo => {
-            serde_json::json!({"outcome": "nothing_to_do", "detail": "no new file in raw/<client>/*/incoming/"})
-        }
-        O::UnknownClient { moved } => {
-            serde_json::json!({"outcome": "unknown_client", "moved_to_failed": moved})
-        }
-    }
-}
-
-#[async_trait]
-impl muara_api::BatchControl for BatchControl {
-    async fn request(
-        &self,
-        client: &str,
-        mode: &str,
-        batch_id: Option<&str>,
-    ) -> muara_core::Result<Value> {
-        let mode: muara_batch::model::Mode = mode.parse()?;
-        let outcome = muara_batch::runner::request(&self.0, client, mode, batch_id).await?;
-        Ok(outcome_json(&outcome))
-    }
-
-    async fn query(&self, query: muara_api::BatchQuery) -> muara_core::Result<Value> {
-        use muara_api::BatchQuery as Q;
-        use muara_batch::report;
-        let pool = &self.0.pool;
-        match query {
-            Q::List { client, limit } => report::batches(pool, &client, limit).await,
-            Q::Show { client, batch_id } => report::batch(pool, &client, &batch_id).await,
-            Q::Logs { client, batch_id } => report::logs(pool, &client, &batch_id).await,
-        }
-    }
-}
-
 /// Objects created under `recordings/` (sidecars) and `reports/agent/` → the indexer and the
 /// failure digest, as the S3 → SQS → recordings Lambda path does.
 #[derive(Debug, Clone)]

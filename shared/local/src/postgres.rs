@@ -147,6 +147,11 @@ pub struct Cluster {
 }
 
 /// A free TCP port on loopback (bound, then released).
+/// The URL of database `db` on an embedded cluster listening on `port`.
+pub fn embedded_url(port: u16, db: &str) -> String {
+    format!("postgres://{SUPERUSER}@127.0.0.1:{port}/{db}")
+}
+
 pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
@@ -225,7 +230,7 @@ impl Cluster {
 
     /// `postgres://muara@127.0.0.1:<port>/<db>`.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{db}", self.port)
+        embedded_url(self.port, db)
     }
 
     /// Creates `db` if missing.

@@ -127,6 +127,8 @@ pub struct Running {
     pub outbox: Option<PathBuf>,
     pub machines: Vec<String>,
     pub metrics: Arc<Metrics>,
+    /// The admin token made on the first start (when no live token existed): shown once.
+    pub admin_token: Option<String>,
 }
 
 /// Handles events on the lake queue whose key starts with a prefix. Pipelines register
@@ -381,12 +383,22 @@ async fn serve(
         "Objects the lake watcher announced",
     );
     let mut state = muara_api::AppState::new("local", metrics.clone());
-    state.batches = Some(Arc::new(crate::pipelines::BatchControl(batch.clone())));
+    state.batches = Some(Arc::new(muara_batch::control::BatchControl(batch.clone())));
     state.events = Some(Arc::new(events));
     state.recordings = Some(Arc::new(muara_recordings::search::Service {
         pool: pool.clone(),
     }));
     state.funnel = Some(Arc::new(funnel));
+    let tokens = Arc::new(muara_console::TokenStore::new(pool.clone()));
+    let admin_token = first_admin_token(&tokens).await?;
+    state.auth = Some(tokens.clone());
+    state.tokens = Some(tokens);
+    state.audit = Some(Arc::new(muara_console::PgAudit::new(pool.clone())));
+    state.console = Some(Arc::new(muara_console::PgConsole::new(pool.clone())));
+    state.dead_letters = Some(Arc::new(crate::deadletters::PgDeadLetters::new(
+        pool.clone(),
+    )));
+    state.allowed_origins = muara_core::config::list("MUARA_CONSOLE_ORIGIN");
     let state = state
         .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())))
         .with_probe(Arc::new(DirProbe(cfg.lake_dir.clone())))
@@ -572,6 +584,7 @@ async fn serve(
         outbox,
         machines,
         metrics: metrics.clone(),
+        admin_token,
     });
 
     let app = muara_api::app(state);
@@ -587,6 +600,24 @@ async fn serve(
     pool.close();
     tracing::info!("local runtime stopped");
     Ok(())
+}
+
+/// The first start makes an admin token, so a newcomer can open the console; later starts
+/// (or any start after tokens were made) make none.
+async fn first_admin_token(tokens: &muara_console::TokenStore) -> Result<Option<String>> {
+    if tokens.any_live().await? {
+        return Ok(None);
+    }
+    let system = muara_api::Principal {
+        subject: "muara up".into(),
+        role: muara_api::Role::Admin,
+        via: "local",
+    };
+    let made = tokens
+        .create_token(&system, "admin", muara_api::Role::Admin, None)
+        .await?;
+    tracing::info!("no API token existed: an admin token named \"admin\" was made");
+    Ok(Some(made.token))
 }
 
 /// A queue with its dead-letter queue (`<name>-dlq`) after `max_receives` deliveries.

@@ -113,6 +113,30 @@ pub struct Service {
 
 #[async_trait::async_trait]
 impl muara_api::RecordingsApi for Service {
+    async fn daily(&self, days: i64) -> Result<serde_json::Value> {
+        let c = self.pool.get().await.map_err(pool_error)?;
+        let days = i32::try_from(days).map_err(|_| Error::invalid("days out of range"))?;
+        // Migrated: recordings indexed that day. Failed: files the agents reported failing
+        // plus sidecars the indexer refused.
+        let row = c
+            .query_one(
+                "WITH span AS (SELECT generate_series(current_date - ($1::int - 1), current_date, '1 day')::date AS day)
+                 SELECT json_agg(json_build_object(
+                     'day', s.day,
+                     'migrated', (SELECT count(*) FROM recordings.recording r
+                                  WHERE r.indexed_at >= s.day AND r.indexed_at < s.day + 1),
+                     'failed', (SELECT coalesce(sum(a.failures), 0) FROM recordings.agent_run a
+                                WHERE a.finished_at >= s.day AND a.finished_at < s.day + 1)
+                             + (SELECT count(*) FROM recordings.index_error e
+                                WHERE e.at >= s.day AND e.at < s.day + 1)) ORDER BY s.day)
+                 FROM span s",
+                &[&days],
+            )
+            .await
+            .map_err(|e| pg_error("reading recordings per day", e))?;
+        Ok(serde_json::json!({"days": row.get::<_, serde_json::Value>(0)}))
+    }
+
     async fn search(
         &self,
         params: &std::collections::BTreeMap<String, String>,

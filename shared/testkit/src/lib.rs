@@ -14,7 +14,8 @@
 mod moto;
 mod pg;
 
-pub use moto::{Moto, moto, request};
+pub mod browser;
+pub use moto::{Moto, moto, request, request_as};
 pub use pg::{TestPostgres, postgres, private_cluster};
 
 use std::future::Future;

@@ -144,12 +144,23 @@ pub async fn request(
     path: &str,
     body: &str,
 ) -> anyhow::Result<(u16, String)> {
+    request_as(endpoint, None, method, path, body).await
+}
+
+/// [`request`] with a bearer token.
+pub async fn request_as(
+    endpoint: &str,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
     Ok(muara_api::client::send(
         endpoint,
         method,
         path,
         "application/json",
-        "",
+        &muara_api::client::bearer(token),
         body,
         Duration::from_secs(30),
     )

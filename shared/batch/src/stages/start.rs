@@ -76,6 +76,8 @@ fn item(c: &ConfigRow, client: &str, physical: &str, raw: String) -> FileItem {
         target_table: c.target_table.clone(),
         config_id: c.config_id,
         row_validation_policy: c.row_validation_policy.clone(),
+        mapping: None,
+        required: None,
         raw_key: raw,
         parquet_key: data_key(
             client,
@@ -270,6 +272,12 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                 Err(e) => return Err(e),
             }
         }
+    }
+    // The run keeps the mapping it started with: an edit made while it runs applies to the
+    // next run, never to half of this one.
+    for f in &mut files {
+        f.mapping = Some(repo::mapping(&deps.pool, f.config_id).await?);
+        f.required = Some(repo::required(&deps.pool, f.config_id).await?);
     }
     let key = manifest_key(&input.client, "incoming", batch_id);
     deps.store

@@ -1,0 +1,375 @@
+//! The operator console: its static files, `GET /me`, and the routes behind the pages that no
+//! pipeline port serves — clients, batch configuration, KPIs, the audit log and local tokens —
+//! through the [`ConsoleApi`], [`AuditSink`] and [`Tokens`] ports.
+
+use crate::AppState;
+use crate::auth::{Principal, Role};
+use crate::events::failed;
+use async_trait::async_trait;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Clients, their configuration tables, and KPIs (PostgreSQL `tools` schema).
+#[async_trait]
+pub trait ConsoleApi: Send + Sync {
+    async fn clients(&self) -> muara_core::Result<Value>;
+    async fn create_client(&self, actor: &Principal, client: &str) -> muara_core::Result<Value>;
+    /// Every configuration table of one client, with the schema the forms are drawn from.
+    async fn config(&self, client: &str) -> muara_core::Result<Value>;
+    async fn create_row(
+        &self,
+        actor: &Principal,
+        client: &str,
+        table: &str,
+        row: Value,
+    ) -> muara_core::Result<Value>;
+    async fn update_row(
+        &self,
+        actor: &Principal,
+        client: &str,
+        table: &str,
+        id: &str,
+        row: Value,
+    ) -> muara_core::Result<Value>;
+    async fn delete_row(
+        &self,
+        actor: &Principal,
+        client: &str,
+        table: &str,
+        id: &str,
+    ) -> muara_core::Result<Value>;
+    /// Runs, success rate, durations and rows loaded per day.
+    async fn kpis(&self, client: Option<&str>, days: i64) -> muara_core::Result<Value>;
+}
+
+/// One change made through the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub actor: Principal,
+    /// What was done: `batch.restart`, `keywords.replace`, `dead_letters.redrive`, …
+    pub action: String,
+    /// What it was done to: `client demo`, `queue funnel`, …
+    pub target: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// Where changes are recorded (`audit.change`).
+#[async_trait]
+pub trait AuditSink: Send + Sync {
+    async fn record(&self, entry: AuditEntry) -> muara_core::Result<()>;
+    async fn entries(&self, limit: i64) -> muara_core::Result<Value>;
+}
+
+/// Local API tokens (hashed at rest). In AWS users live in Cognito and this is not served.
+#[async_trait]
+pub trait Tokens: Send + Sync {
+    async fn list(&self) -> muara_core::Result<Value>;
+    /// Returns the secret once, with the token's row.
+    async fn create(
+        &self,
+        actor: &Principal,
+        name: &str,
+        role: Role,
+        ttl_days: Option<u32>,
+    ) -> muara_core::Result<Value>;
+    async fn revoke(&self, actor: &Principal, id: i64) -> muara_core::Result<Value>;
+}
+
+/// Records a change made through a pipeline port. A change is done by then; a failure to
+/// record it is logged loudly rather than reported as a failed change.
+pub(crate) async fn audit(state: &AppState, entry: AuditEntry) {
+    let Some(sink) = state.audit.clone() else {
+        tracing::warn!(action = %entry.action, "no audit log on this host: change not recorded");
+        return;
+    };
+    let action = entry.action.clone();
+    if let Err(e) = sink.record(entry).await {
+        tracing::error!(%action, error = %e.chain(), "the change could not be written to the audit log");
+    }
+}
+
+fn missing(what: &str) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": format!("{what} not served here")})),
+    )
+}
+
+fn unprocessable(message: String) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({"error": message})),
+    )
+}
+
+fn answer(r: muara_core::Result<Value>, created: bool) -> (StatusCode, Json<Value>) {
+    match r {
+        Ok(v) if created => (StatusCode::CREATED, Json(v)),
+        Ok(v) => (StatusCode::OK, Json(v)),
+        Err(e) => failed(e),
+    }
+}
+
+// ----------------------------------------------------------------- static files
+
+const INDEX_HTML: &str = include_str!("../console/index.html");
+const APP_JS: &str = include_str!("../console/app.js");
+const APP_CSS: &str = include_str!("../console/app.css");
+
+/// Scripts and styles from this origin only; nothing inline, nothing framed. The page may
+/// call this API and, when it logs in with Cognito, that region's Cognito endpoint.
+pub fn content_security_policy(login: &Value) -> String {
+    let cognito = login["region"]
+        .as_str()
+        .filter(|r| {
+            !r.is_empty()
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+        .map(|r| format!(" https://cognito-idp.{r}.amazonaws.com"))
+        .unwrap_or_default();
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'{cognito}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+}
+
+fn asset(state: &AppState, content_type: &'static str, body: &'static str) -> Response {
+    let mut res = body.into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(&state.login)) {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
+pub(crate) async fn index(State(state): State<AppState>) -> Response {
+    asset(&state, "text/html; charset=utf-8", INDEX_HTML)
+}
+
+pub(crate) async fn static_file(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Response {
+    match name.as_str() {
+        "app.js" => asset(&state, "text/javascript; charset=utf-8", APP_JS),
+        "app.css" => asset(&state, "text/css; charset=utf-8", APP_CSS),
+        "index.html" => asset(&state, "text/html; charset=utf-8", INDEX_HTML),
+        _ => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("the console has no file {name:?}")})),
+        )
+            .into_response(),
+    }
+}
+
+/// How the console logs in: `{"auth": "token"}` locally, Cognito's settings in AWS.
+pub(crate) async fn login_settings(State(state): State<AppState>) -> Json<Value> {
+    Json(state.login.clone())
+}
+
+pub(crate) async fn me(Extension(p): Extension<Principal>) -> Json<Value> {
+    Json(json!({"subject": p.subject, "role": p.role, "via": p.via}))
+}
+
+// ----------------------------------------------------------------- clients and configuration
+
+pub(crate) async fn clients(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let Some(c) = state.console.clone() else {
+        return missing("clients are");
+    };
+    answer(c.clients().await, false)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewClient {
+    client: String,
+}
+
+pub(crate) async fn create_client(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Principal>,
+    body: Result<Json<NewClient>, axum::extract::rejection::JsonRejection>,
+) -> (StatusCode, Json<Value>) {
+    let Some(c) = state.console.clone() else {
+        return missing("clients are");
+    };
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return unprocessable(e.body_text()),
+    };
+    answer(c.create_client(&actor, &body.client).await, true)
+}
+
+pub(crate) async fn config(
+    State(state): State<AppState>,
+    Path(client): Path<String>,
+) -> (StatusCode, Json<Value>) {
+    let Some(c) = state.console.clone() else {
+        return missing("configuration is");
+    };
+    answer(c.config(&client).await, false)
+}
+
+type JsonBody = Result<Json<Value>, axum::extract::rejection::JsonRejection>;
+
+pub(crate) async fn create_row(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Principal>,
+    Path((client, table)): Path<(String, String)>,
+    body: JsonBody,
+) -> (StatusCode, Json<Value>) {
+    let Some(c) = state.console.clone() else {
+        return missing("configuration is");
+    };
+    let Json(row) = match body {
+        Ok(b) => b,
+        Err(e) => return unprocessable(e.body_text()),
+    };
+    answer(c.create_row(&actor, &client, &table, row).await, true)
+}
+
+pub(crate) async fn update_row(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Principal>,
+    Path((client, table, id)): Path<(String, String, String)>,
+    body: JsonBody,
+) -> (StatusCode, Json<Value>) {
+    let Some(c) = state.console.clone() else {
+        return missing("configuration is");
+    };
+    let Json(row) = match body {
+        Ok(b) => b,
+        Err(e) => return unprocessable(e.body_text()),
+    };
+    answer(c.update_row(&actor, &client, &table, &id, row).await, false)
+}
+
+pub(crate) async fn delete_row(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Principal>,
+    Path((client, table, id)): Path<(String, String, String)>,
+) -> (StatusCode, Json<Value>) {
+    let Some(c) = state.console.clone() else {
+        return missing("configuration is");
+    };
+    answer(c.delete_row(&actor, &client, &table, &id).await, false)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct KpiParams {
+    client: Option<String>,
+    days: Option<i64>,
+}
+
+pub(crate) async fn kpis(
+    State(state): State<AppState>,
+    params: Result<Query<KpiParams>, axum::extract::rejection::QueryRejection>,
+) -> (StatusCode, Json<Value>) {
+    let Some(c) = state.console.clone() else {
+        return missing("KPIs are");
+    };
+    let Query(p) = match params {
+        Ok(p) => p,
+        Err(e) => return unprocessable(e.body_text()),
+    };
+    let days = p.days.unwrap_or(30);
+    if !(1..=366).contains(&days) {
+        return unprocessable("days must be between 1 and 366".into());
+    }
+    let client = p.client.as_deref().filter(|c| !c.is_empty());
+    answer(c.kpis(client, days).await, false)
+}
+
+// ----------------------------------------------------------------- audit and tokens
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct LimitParams {
+    limit: Option<i64>,
+}
+
+pub(crate) async fn audit_log(
+    State(state): State<AppState>,
+    params: Result<Query<LimitParams>, axum::extract::rejection::QueryRejection>,
+) -> (StatusCode, Json<Value>) {
+    let Some(sink) = state.audit.clone() else {
+        return missing("the audit log is");
+    };
+    let limit = match params {
+        Ok(Query(p)) => p.limit.unwrap_or(100),
+        Err(e) => return unprocessable(e.body_text()),
+    };
+    if !(1..=1000).contains(&limit) {
+        return unprocessable("limit must be between 1 and 1000".into());
+    }
+    answer(sink.entries(limit).await, false)
+}
+
+pub(crate) async fn tokens(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let Some(t) = state.tokens.clone() else {
+        return missing("tokens are (users are managed by the identity provider)");
+    };
+    answer(t.list().await, false)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewToken {
+    name: String,
+    role: String,
+    #[serde(default)]
+    ttl_days: Option<u32>,
+}
+
+pub(crate) async fn create_token(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Principal>,
+    body: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
+) -> (StatusCode, Json<Value>) {
+    let Some(t) = state.tokens.clone() else {
+        return missing("tokens are (users are managed by the identity provider)");
+    };
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return unprocessable(e.body_text()),
+    };
+    let role = match body.role.parse::<Role>() {
+        Ok(r) => r,
+        Err(e) => return unprocessable(e),
+    };
+    answer(
+        t.create(&actor, &body.name, role, body.ttl_days).await,
+        true,
+    )
+}
+
+pub(crate) async fn revoke_token(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Principal>,
+    Path(id): Path<String>,
+) -> (StatusCode, Json<Value>) {
+    let Some(t) = state.tokens.clone() else {
+        return missing("tokens are (users are managed by the identity provider)");
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return unprocessable(format!("token id {id:?} is not a number"));
+    };
+    answer(t.revoke(&actor, id).await, false)
+}

@@ -1,0 +1,37 @@
+//! Test support: an authenticator whose tokens are role names, for router unit tests only.
+//! (The integration tests use the real PostgreSQL token store.)
+
+use crate::auth::{AuthError, Authenticator, Principal, Role, bearer};
+use async_trait::async_trait;
+use axum::http::request::Parts;
+
+#[derive(Debug)]
+pub(crate) struct RoleNamedTokens;
+
+#[async_trait]
+impl Authenticator for RoleNamedTokens {
+    async fn authenticate(&self, parts: &Parts) -> Result<Principal, AuthError> {
+        let token = bearer(&parts.headers)?;
+        if token == "expired" {
+            return Err(AuthError::Expired);
+        }
+        let role: Role = token
+            .parse()
+            .map_err(|_| AuthError::Invalid("unknown token".into()))?;
+        Ok(Principal {
+            subject: format!("test-{role}"),
+            role,
+            via: "token",
+        })
+    }
+}
+
+/// A state whose callers authenticate with `Bearer viewer|operator|admin`.
+pub(crate) fn state() -> crate::AppState {
+    let mut s = crate::AppState::new(
+        "local",
+        std::sync::Arc::new(muara_core::metrics::Metrics::new()),
+    );
+    s.auth = Some(std::sync::Arc::new(RoleNamedTokens));
+    s
+}

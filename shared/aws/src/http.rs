@@ -1,0 +1,63 @@
+//! Serving the HTTP API in Lambda behind API Gateway's HTTP API: the JWT authorizer's verified
+//! claims become [`GatewayClaims`] on each request, and the callers' role comes from them.
+
+use axum::extract::Request;
+use lambda_http::request::RequestContext;
+use muara_api::AppState;
+use muara_api::auth::{GatewayClaims, GatewayJwt};
+use std::sync::Arc;
+
+/// The claims API Gateway's JWT authorizer put on the request, if any.
+pub fn claims_of(req: &Request) -> Option<GatewayClaims> {
+    match req.extensions().get::<RequestContext>()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx
+            .authorizer
+            .as_ref()?
+            .jwt
+            .as_ref()
+            .map(|j| GatewayClaims(j.claims.clone())),
+        _ => None,
+    }
+}
+
+/// Authentication as configured: `MUARA_AUTH=jwt` (the only mode in Lambda). Anything else is
+/// a configuration error: a Lambda never serves its routes without it.
+pub fn configure(state: &mut AppState) -> muara_core::Result<()> {
+    match muara_core::config::required("MUARA_AUTH")?.as_str() {
+        "jwt" => state.auth = Some(Arc::new(GatewayJwt)),
+        other => {
+            return Err(muara_core::Error::config(format!(
+                "MUARA_AUTH={other:?}: only \"jwt\" (API Gateway's JWT authorizer) is served in Lambda"
+            )));
+        }
+    }
+    state.allowed_origins = muara_core::config::list("MUARA_CONSOLE_ORIGIN");
+    if let (Some(region), Some(client_id)) = (
+        muara_core::config::optional("MUARA_COGNITO_REGION"),
+        muara_core::config::optional("MUARA_COGNITO_CLIENT_ID"),
+    ) {
+        state.login =
+            serde_json::json!({"auth": "cognito", "region": region, "client_id": client_id});
+    }
+    Ok(())
+}
+
+/// The router with the authorizer's claims (and only those) on every request.
+pub fn router(state: AppState) -> axum::Router {
+    muara_api::app(state).layer(axum::middleware::map_request(
+        |mut req: Request| async move {
+            // Never trust a caller-supplied value: only what the Lambda event carries.
+            req.extensions_mut().remove::<GatewayClaims>();
+            if let Some(c) = claims_of(&req) {
+                req.extensions_mut().insert(c);
+            }
+            req
+        },
+    ))
+}
+
+/// Runs the router as the Lambda's handler, authentication configured from the environment.
+pub async fn serve(mut state: AppState) -> Result<(), lambda_http::Error> {
+    configure(&mut state)?;
+    lambda_http::run(router(state)).await
+}
