@@ -49,11 +49,13 @@ pids+=($!)
 for _ in $(seq 1 120); do curl -fs "$api/health" >/dev/null 2>&1 && break; sleep 0.5; done
 curl -fs "$api/health" >/dev/null || die "muara up did not become healthy (log: $work/muara.log)"
 db="postgres://muara@127.0.0.1:$pg_port/muara"
+token=$(env -u DATABASE_URL "$muara" token create --role admin --name bench --pg-port "$pg_port" | head -1)
+auth="Authorization: Bearer $token"
 sql() { psql -X -Atq "$db" -c "$1"; }
 
 # The demo's keyword set (muara_funnel::demo::keywords()).
 "$load" --keywords >"$work/keywords.json"
-curl -fsS -X PUT -H 'Content-Type: application/json' --data-binary @"$work/keywords.json" "$api/keywords" >&2
+curl -fsS -X PUT -H "$auth" -H 'Content-Type: application/json' --data-binary @"$work/keywords.json" "$api/keywords" >&2
 echo >&2
 
 # Appends "epoch count" lines to $2 every 0.1 s until funnel.message holds $1 rows (or $3 s pass).
@@ -75,7 +77,7 @@ check_run() {
     local run=$1 day next report
     day=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["day"])' "$2")
     next=$(date -d "$day + 1 day" +%F)
-    report=$(curl -fsS "$api/funnel-report?from=$day&to=$next")
+    report=$(curl -fsS -H "$auth" "$api/funnel-report?from=$day&to=$next")
     # Handled messages leave the queue just after their transaction commits.
     for _ in $(seq 1 100); do
         [[ $(sql "SELECT count(*) FROM muara_local.messages WHERE queue IN ('funnel', 'funnel-dlq')") == 0 ]] && break

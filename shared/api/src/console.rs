@@ -100,7 +100,7 @@ fn missing(what: &str) -> (StatusCode, Json<Value>) {
     )
 }
 
-fn unprocessable(message: String) -> (StatusCode, Json<Value>) {
+pub(crate) fn unprocessable(message: String) -> (StatusCode, Json<Value>) {
     (
         StatusCode::UNPROCESSABLE_ENTITY,
         Json(json!({"error": message})),
@@ -190,11 +190,36 @@ pub(crate) async fn me(Extension(p): Extension<Principal>) -> Json<Value> {
 
 // ----------------------------------------------------------------- clients and configuration
 
-pub(crate) async fn clients(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let Some(c) = state.console.clone() else {
-        return missing("clients are");
-    };
-    answer(c.clients().await, false)
+/// A handler's answer: `Err` carries the refusal (status and `{"error"}`), so `?` works.
+pub(crate) type Reply = Result<(StatusCode, Json<Value>), (StatusCode, Json<Value>)>;
+
+/// The request body, or a 422 naming what is wrong with it.
+fn body<T>(
+    b: Result<Json<T>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, (StatusCode, Json<Value>)> {
+    b.map(|Json(v)| v).map_err(|e| unprocessable(e.body_text()))
+}
+
+/// The query parameters, or a 422.
+pub(crate) fn query<T>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, (StatusCode, Json<Value>)> {
+    q.map(|Query(v)| v)
+        .map_err(|e| unprocessable(e.body_text()))
+}
+
+pub(crate) fn port<T: ?Sized>(
+    p: &Option<std::sync::Arc<T>>,
+    what: &str,
+) -> Result<std::sync::Arc<T>, (StatusCode, Json<Value>)> {
+    p.clone().ok_or_else(|| missing(what))
+}
+
+const NO_TOKENS: &str = "tokens are (users are managed by the identity provider)";
+
+pub(crate) async fn clients(State(state): State<AppState>) -> Reply {
+    let c = port(&state.console, "clients are")?;
+    Ok(answer(c.clients().await, false))
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,26 +231,16 @@ pub(crate) struct NewClient {
 pub(crate) async fn create_client(
     State(state): State<AppState>,
     Extension(actor): Extension<Principal>,
-    body: Result<Json<NewClient>, axum::extract::rejection::JsonRejection>,
-) -> (StatusCode, Json<Value>) {
-    let Some(c) = state.console.clone() else {
-        return missing("clients are");
-    };
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return unprocessable(e.body_text()),
-    };
-    answer(c.create_client(&actor, &body.client).await, true)
+    b: Result<Json<NewClient>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
+    let c = port(&state.console, "clients are")?;
+    let new = body(b)?;
+    Ok(answer(c.create_client(&actor, &new.client).await, true))
 }
 
-pub(crate) async fn config(
-    State(state): State<AppState>,
-    Path(client): Path<String>,
-) -> (StatusCode, Json<Value>) {
-    let Some(c) = state.console.clone() else {
-        return missing("configuration is");
-    };
-    answer(c.config(&client).await, false)
+pub(crate) async fn config(State(state): State<AppState>, Path(client): Path<String>) -> Reply {
+    let c = port(&state.console, "configuration is")?;
+    Ok(answer(c.config(&client).await, false))
 }
 
 type JsonBody = Result<Json<Value>, axum::extract::rejection::JsonRejection>;
@@ -234,43 +249,40 @@ pub(crate) async fn create_row(
     State(state): State<AppState>,
     Extension(actor): Extension<Principal>,
     Path((client, table)): Path<(String, String)>,
-    body: JsonBody,
-) -> (StatusCode, Json<Value>) {
-    let Some(c) = state.console.clone() else {
-        return missing("configuration is");
-    };
-    let Json(row) = match body {
-        Ok(b) => b,
-        Err(e) => return unprocessable(e.body_text()),
-    };
-    answer(c.create_row(&actor, &client, &table, row).await, true)
+    b: JsonBody,
+) -> Reply {
+    let c = port(&state.console, "configuration is")?;
+    let row = body(b)?;
+    Ok(answer(
+        c.create_row(&actor, &client, &table, row).await,
+        true,
+    ))
 }
 
 pub(crate) async fn update_row(
     State(state): State<AppState>,
     Extension(actor): Extension<Principal>,
     Path((client, table, id)): Path<(String, String, String)>,
-    body: JsonBody,
-) -> (StatusCode, Json<Value>) {
-    let Some(c) = state.console.clone() else {
-        return missing("configuration is");
-    };
-    let Json(row) = match body {
-        Ok(b) => b,
-        Err(e) => return unprocessable(e.body_text()),
-    };
-    answer(c.update_row(&actor, &client, &table, &id, row).await, false)
+    b: JsonBody,
+) -> Reply {
+    let c = port(&state.console, "configuration is")?;
+    let row = body(b)?;
+    Ok(answer(
+        c.update_row(&actor, &client, &table, &id, row).await,
+        false,
+    ))
 }
 
 pub(crate) async fn delete_row(
     State(state): State<AppState>,
     Extension(actor): Extension<Principal>,
     Path((client, table, id)): Path<(String, String, String)>,
-) -> (StatusCode, Json<Value>) {
-    let Some(c) = state.console.clone() else {
-        return missing("configuration is");
-    };
-    answer(c.delete_row(&actor, &client, &table, &id).await, false)
+) -> Reply {
+    let c = port(&state.console, "configuration is")?;
+    Ok(answer(
+        c.delete_row(&actor, &client, &table, &id).await,
+        false,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -281,21 +293,16 @@ pub(crate) struct KpiParams {
 
 pub(crate) async fn kpis(
     State(state): State<AppState>,
-    params: Result<Query<KpiParams>, axum::extract::rejection::QueryRejection>,
-) -> (StatusCode, Json<Value>) {
-    let Some(c) = state.console.clone() else {
-        return missing("KPIs are");
-    };
-    let Query(p) = match params {
-        Ok(p) => p,
-        Err(e) => return unprocessable(e.body_text()),
-    };
+    q: Result<Query<KpiParams>, axum::extract::rejection::QueryRejection>,
+) -> Reply {
+    let c = port(&state.console, "KPIs are")?;
+    let p = query(q)?;
     let days = p.days.unwrap_or(30);
     if !(1..=366).contains(&days) {
-        return unprocessable("days must be between 1 and 366".into());
+        return Err(unprocessable("days must be between 1 and 366".into()));
     }
     let client = p.client.as_deref().filter(|c| !c.is_empty());
-    answer(c.kpis(client, days).await, false)
+    Ok(answer(c.kpis(client, days).await, false))
 }
 
 // ----------------------------------------------------------------- audit and tokens
@@ -307,26 +314,19 @@ pub(crate) struct LimitParams {
 
 pub(crate) async fn audit_log(
     State(state): State<AppState>,
-    params: Result<Query<LimitParams>, axum::extract::rejection::QueryRejection>,
-) -> (StatusCode, Json<Value>) {
-    let Some(sink) = state.audit.clone() else {
-        return missing("the audit log is");
-    };
-    let limit = match params {
-        Ok(Query(p)) => p.limit.unwrap_or(100),
-        Err(e) => return unprocessable(e.body_text()),
-    };
+    q: Result<Query<LimitParams>, axum::extract::rejection::QueryRejection>,
+) -> Reply {
+    let sink = port(&state.audit, "the audit log is")?;
+    let limit = query(q)?.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return unprocessable("limit must be between 1 and 1000".into());
+        return Err(unprocessable("limit must be between 1 and 1000".into()));
     }
-    answer(sink.entries(limit).await, false)
+    Ok(answer(sink.entries(limit).await, false))
 }
 
-pub(crate) async fn tokens(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let Some(t) = state.tokens.clone() else {
-        return missing("tokens are (users are managed by the identity provider)");
-    };
-    answer(t.list().await, false)
+pub(crate) async fn tokens(State(state): State<AppState>) -> Reply {
+    let t = port(&state.tokens, NO_TOKENS)?;
+    Ok(answer(t.list().await, false))
 }
 
 #[derive(Debug, Deserialize)]
@@ -341,35 +341,25 @@ pub(crate) struct NewToken {
 pub(crate) async fn create_token(
     State(state): State<AppState>,
     Extension(actor): Extension<Principal>,
-    body: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
-) -> (StatusCode, Json<Value>) {
-    let Some(t) = state.tokens.clone() else {
-        return missing("tokens are (users are managed by the identity provider)");
-    };
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return unprocessable(e.body_text()),
-    };
-    let role = match body.role.parse::<Role>() {
-        Ok(r) => r,
-        Err(e) => return unprocessable(e),
-    };
-    answer(
-        t.create(&actor, &body.name, role, body.ttl_days).await,
+    b: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
+    let t = port(&state.tokens, NO_TOKENS)?;
+    let new = body(b)?;
+    let role = new.role.parse::<Role>().map_err(unprocessable)?;
+    Ok(answer(
+        t.create(&actor, &new.name, role, new.ttl_days).await,
         true,
-    )
+    ))
 }
 
 pub(crate) async fn revoke_token(
     State(state): State<AppState>,
     Extension(actor): Extension<Principal>,
     Path(id): Path<String>,
-) -> (StatusCode, Json<Value>) {
-    let Some(t) = state.tokens.clone() else {
-        return missing("tokens are (users are managed by the identity provider)");
-    };
-    let Ok(id) = id.parse::<i64>() else {
-        return unprocessable(format!("token id {id:?} is not a number"));
-    };
-    answer(t.revoke(&actor, id).await, false)
+) -> Reply {
+    let t = port(&state.tokens, NO_TOKENS)?;
+    let id = id
+        .parse::<i64>()
+        .map_err(|_| unprocessable(format!("token id {id:?} is not a number")))?;
+    Ok(answer(t.revoke(&actor, id).await, false))
 }

@@ -4,7 +4,7 @@
 
 use crate::AppState;
 use crate::auth::Principal;
-use crate::console::{AuditEntry, audit};
+use crate::console::{AuditEntry, Reply, audit, port, query, unprocessable};
 use crate::events::failed;
 use async_trait::async_trait;
 use axum::extract::{Path, Query, State};
@@ -45,28 +45,12 @@ pub trait DeadLetters: Send + Sync {
     async fn discard(&self, queue: &str, ids: &[String]) -> muara_core::Result<u64>;
 }
 
-fn missing() -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::NOT_FOUND,
-        Json(json!({"error": "dead-letter queues are not served here"})),
-    )
-}
+const WHAT: &str = "dead-letter queues are";
 
-fn unprocessable(message: String) -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Json(json!({"error": message})),
-    )
-}
-
-pub(crate) async fn list(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let Some(dl) = state.dead_letters.clone() else {
-        return missing();
-    };
-    match dl.queues().await {
-        Ok(q) => (StatusCode::OK, Json(json!({"queues": q}))),
-        Err(e) => failed(e),
-    }
+pub(crate) async fn list(State(state): State<AppState>) -> Reply {
+    let dl = port(&state.dead_letters, WHAT)?;
+    let q = dl.queues().await.map_err(failed)?;
+    Ok((StatusCode::OK, Json(json!({"queues": q}))))
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,22 +61,15 @@ pub(crate) struct PeekParams {
 pub(crate) async fn peek(
     State(state): State<AppState>,
     Path(queue): Path<String>,
-    params: Result<Query<PeekParams>, axum::extract::rejection::QueryRejection>,
-) -> (StatusCode, Json<Value>) {
-    let Some(dl) = state.dead_letters.clone() else {
-        return missing();
-    };
-    let limit = match params {
-        Ok(Query(p)) => p.limit.unwrap_or(10),
-        Err(e) => return unprocessable(e.body_text()),
-    };
+    q: Result<Query<PeekParams>, axum::extract::rejection::QueryRejection>,
+) -> Reply {
+    let dl = port(&state.dead_letters, WHAT)?;
+    let limit = query(q)?.limit.unwrap_or(10);
     if !(1..=100).contains(&limit) {
-        return unprocessable("limit must be between 1 and 100".into());
+        return Err(unprocessable("limit must be between 1 and 100".into()));
     }
-    match dl.peek(&queue, limit).await {
-        Ok(m) => (StatusCode::OK, Json(json!({"queue": queue, "messages": m}))),
-        Err(e) => failed(e),
-    }
+    let m = dl.peek(&queue, limit).await.map_err(failed)?;
+    Ok((StatusCode::OK, Json(json!({"queue": queue, "messages": m}))))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -102,10 +79,11 @@ pub(crate) struct Ids {
     ids: Option<Vec<String>>,
 }
 
+/// The ids asked for; a request without a JSON body means "all".
 fn ids_of(
-    body: Result<Json<Ids>, axum::extract::rejection::JsonRejection>,
+    b: Result<Json<Ids>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Option<Vec<String>>, (StatusCode, Json<Value>)> {
-    match body {
+    match b {
         Ok(Json(b)) => Ok(b.ids),
         Err(axum::extract::rejection::JsonRejection::MissingJsonContentType(_)) => Ok(None),
         Err(e) => Err(unprocessable(e.body_text())),
@@ -116,75 +94,50 @@ pub(crate) async fn redrive(
     State(state): State<AppState>,
     Extension(actor): Extension<Principal>,
     Path(queue): Path<String>,
-    body: Result<Json<Ids>, axum::extract::rejection::JsonRejection>,
-) -> (StatusCode, Json<Value>) {
-    let Some(dl) = state.dead_letters.clone() else {
-        return missing();
+    b: Result<Json<Ids>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
+    let dl = port(&state.dead_letters, WHAT)?;
+    let ids = ids_of(b)?;
+    let moved = dl.redrive(&queue, ids.as_deref()).await.map_err(failed)?;
+    let entry = AuditEntry {
+        actor,
+        action: "dead_letters.redrive".into(),
+        target: format!("queue {queue}"),
+        before: Some(json!({"ids": ids})),
+        after: Some(json!({"moved": moved})),
     };
-    let ids = match ids_of(body) {
-        Ok(ids) => ids,
-        Err(r) => return r,
-    };
-    match dl.redrive(&queue, ids.as_deref()).await {
-        Ok(moved) => {
-            audit(
-                &state,
-                AuditEntry {
-                    actor,
-                    action: "dead_letters.redrive".into(),
-                    target: format!("queue {queue}"),
-                    before: Some(json!({"ids": ids})),
-                    after: Some(json!({"moved": moved})),
-                },
-            )
-            .await;
-            (StatusCode::OK, Json(json!({"moved": moved})))
-        }
-        Err(e) => failed(e),
-    }
+    audit(&state, entry).await;
+    Ok((StatusCode::OK, Json(json!({"moved": moved}))))
 }
 
 pub(crate) async fn discard(
     State(state): State<AppState>,
     Extension(actor): Extension<Principal>,
     Path(queue): Path<String>,
-    body: Result<Json<Ids>, axum::extract::rejection::JsonRejection>,
-) -> (StatusCode, Json<Value>) {
-    let Some(dl) = state.dead_letters.clone() else {
-        return missing();
-    };
-    let ids = match ids_of(body) {
-        Ok(Some(ids)) if !ids.is_empty() => ids,
-        Ok(_) => return unprocessable("discard needs the ids of the messages to delete".into()),
-        Err(r) => return r,
+    b: Result<Json<Ids>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
+    let dl = port(&state.dead_letters, WHAT)?;
+    let Some(ids) = ids_of(b)?.filter(|i| !i.is_empty()) else {
+        return Err(unprocessable(
+            "discard needs the ids of the messages to delete".into(),
+        ));
     };
     // What is thrown away is kept in the audit log: the bodies are the only copy left.
-    let before = dl
-        .peek(&queue, 100)
-        .await
-        .map(|m| {
-            json!(
-                m.into_iter()
-                    .filter(|d| ids.contains(&d.id))
-                    .collect::<Vec<_>>()
-            )
-        })
-        .ok();
-    match dl.discard(&queue, &ids).await {
-        Ok(n) => {
-            audit(
-                &state,
-                AuditEntry {
-                    actor,
-                    action: "dead_letters.discard".into(),
-                    target: format!("queue {queue}"),
-                    before,
-                    after: Some(json!({"discarded": n})),
-                },
-            )
-            .await;
-            (StatusCode::OK, Json(json!({"discarded": n})))
-        }
-        Err(e) => failed(e),
-    }
+    let before = dl.peek(&queue, 100).await.ok().map(|m| {
+        json!(
+            m.into_iter()
+                .filter(|d| ids.contains(&d.id))
+                .collect::<Vec<_>>()
+        )
+    });
+    let n = dl.discard(&queue, &ids).await.map_err(failed)?;
+    let entry = AuditEntry {
+        actor,
+        action: "dead_letters.discard".into(),
+        target: format!("queue {queue}"),
+        before,
+        after: Some(json!({"discarded": n})),
+    };
+    audit(&state, entry).await;
+    Ok((StatusCode::OK, Json(json!({"discarded": n}))))
 }

@@ -524,6 +524,13 @@ async fn check_refs(
     Ok(())
 }
 
+/// `$1` = the client, then the key's parameters.
+fn keyed<'a>(client_id: &'a i32, key: &'a [i32]) -> Vec<&'a (dyn ToSql + Sync)> {
+    std::iter::once(client_id as &(dyn ToSql + Sync))
+        .chain(key.iter().map(|k| k as &(dyn ToSql + Sync)))
+        .collect()
+}
+
 /// The key condition and its parameters (after `$1` = client id).
 fn key_sql(t: &Table, id: &str) -> Result<(String, Vec<i32>)> {
     let bad = || Error::invalid(format!("{:?} is not a {} of {}", id, t.key, t.name));
@@ -632,18 +639,13 @@ pub async fn update(
                 t.name,
                 scope_sql(t)
             ),
-            &std::iter::once(&client_id as &(dyn ToSql + Sync))
-                .chain(key_params.iter().map(|k| k as &(dyn ToSql + Sync)))
-                .collect::<Vec<_>>(),
+            &keyed(&client_id, &key_params),
         )
         .await
         .map_err(|e| pg_error(&format!("reading tools.{}", t.name), e))?
         .ok_or_else(|| Error::not_found(format!("client {client:?} has no {} {id}", t.name)))?
         .get::<_, Value>(0);
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&client_id];
-    for k in &key_params {
-        params.push(k);
-    }
+    let mut params = keyed(&client_id, &key_params);
     let mut sets = Vec::new();
     for (f, v) in &values {
         params.push(v.as_sql());
@@ -690,10 +692,7 @@ pub async fn delete(
     id: &str,
 ) -> Result<Value> {
     let (key_cond, key_params) = key_sql(t, id)?;
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&client_id];
-    for k in &key_params {
-        params.push(k);
-    }
+    let params = keyed(&client_id, &key_params);
     let sql = format!(
         "DELETE FROM tools.{} t WHERE {} AND {key_cond} RETURNING {}",
         t.name,

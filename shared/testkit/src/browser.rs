@@ -42,6 +42,17 @@ fn find_binary(env: &str, candidates: &[&str]) -> anyhow::Result<PathBuf> {
         })
 }
 
+/// The elements of a WebDriver answer's list.
+fn elements(v: &Value) -> Vec<Element> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e[ELEMENT].as_str().map(|s| Element(s.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -164,13 +175,7 @@ impl Browser {
                 json!({"using": "css selector", "value": css}),
             )
             .await?;
-        Ok(v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e[ELEMENT].as_str().map(|s| Element(s.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(elements(&v))
     }
 
     /// The first element matching `css`, waiting up to `within` for it to appear.
@@ -240,13 +245,7 @@ impl Browser {
                 json!({"using": "css selector", "value": css}),
             )
             .await?;
-        Ok(v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e[ELEMENT].as_str().map(|s| Element(s.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(elements(&v))
     }
 
     /// Runs an async script (its last argument is the callback) and returns what it passes.
