@@ -37,8 +37,6 @@ fn file() -> FileItem {
         target_table: "crm_cust_info".into(),
         config_id: 1,
         row_validation_policy: "fatal".into(),
-        mapping: None,
-        required: None,
         raw_key: "raw/acme/crm/incoming/cust_info_BATCH000001.csv".into(),
         parquet_key: "data/acme/crm/incoming/cust_info_BATCH000001.parquet".into(),
     }

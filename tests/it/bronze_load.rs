@@ -191,8 +191,6 @@ fn input(fx: &Fx, policy: &str) -> FileInput {
             target_table: "typed".into(),
             config_id: fx.config_id,
             row_validation_policy: policy.into(),
-            mapping: None,
-            required: None,
             raw_key: "raw/t/s/incoming/typed_BATCH000001.csv".into(),
             parquet_key: "data/t/s/incoming/typed_BATCH000001.parquet".into(),
         },

@@ -465,12 +465,17 @@ async fn dead_letters_contract(
         .id
         .clone();
     // Discard one, redrive the other: it is delivered again on the source queue.
-    assert_eq!(dl.discard(name, std::slice::from_ref(&first)).await?, 1);
-    assert_eq!(
-        dl.redrive(name, Some(std::slice::from_ref(&second)))
-            .await?,
-        1
+    let discarded = dl.discard(name, std::slice::from_ref(&first)).await?;
+    assert_eq!(discarded.stopped, None);
+    assert_eq!(discarded.done.len(), 1);
+    assert!(
+        discarded.done[0].body.contains("\"n\":1"),
+        "the discarded body comes back for the audit log"
     );
+    let moved = dl
+        .redrive(name, Some(std::slice::from_ref(&second)))
+        .await?;
+    assert_eq!((moved.done.len(), moved.stopped), (1, None));
     assert!(dl.peek(name, 10).await?.is_empty());
     let back =
         muara_testkit::eventually(Duration::from_secs(30), "the redriven message", || async {
@@ -565,11 +570,9 @@ async fn a_running_batch_keeps_the_mapping_it_started_with() -> anyhow::Result<(
         .find(|f| f.physical_file_name.starts_with("LOC_A101"))
         .expect("the locations file")
         .clone();
-    let snapshot = loc
-        .mapping
-        .clone()
-        .expect("the mapping is kept with the run");
-    assert!(snapshot.iter().any(|m| m.source_column == "COUNTRY"));
+    let (execution, config_id) = (started.batch.execution_name.clone(), loc.config_id);
+    let kept = muara_batch::repo::mapping_of(&fx.deps.pool, &execution, config_id).await?;
+    assert!(kept.iter().any(|m| m.source_column == "COUNTRY"));
 
     // WHEN an admin fixes the mapping while the batch runs
     let console = PgConsole::new(fx.deps.pool.clone());
@@ -606,17 +609,13 @@ async fn a_running_batch_keeps_the_mapping_it_started_with() -> anyhow::Result<(
         .await
         .expect_err("the old mapping does not fit the file");
     assert!(err.to_string().contains("missing: COUNTRY"), "{err}");
-    // … and the next run reads the fixed one.
-    let now = muara_batch::repo::mapping(&fx.deps.pool, snapshot_config(&started)).await?;
-    assert!(now.iter().any(|m| m.source_column == "CNTRY"));
+    // … a retried start keeps that copy, and the next run reads the fixed mapping.
+    muara_batch::repo::snapshot_configs(&fx.deps.pool, &execution, &[config_id]).await?;
+    let kept = muara_batch::repo::mapping_of(&fx.deps.pool, &execution, config_id).await?;
+    assert!(kept.iter().any(|m| m.source_column == "COUNTRY"));
+    let next =
+        muara_batch::repo::mapping_of(&fx.deps.pool, "demo-BATCH000001-restart-1", config_id)
+            .await?;
+    assert!(next.iter().any(|m| m.source_column == "CNTRY"));
     Ok(())
-}
-
-fn snapshot_config(started: &muara_batch::model::StartOutput) -> i32 {
-    started
-        .files
-        .iter()
-        .find(|f| f.physical_file_name.starts_with("LOC_A101"))
-        .map(|f| f.config_id)
-        .unwrap_or_default()
 }

@@ -288,6 +288,61 @@ async fn scenario() -> anyhow::Result<()> {
     )
     .await?;
     shot(&b, "batch-succeeded").await?;
+    // The batch's lake objects are listed and can be fetched; nothing else can.
+    b.wait_for(
+        "tr[data-object$='.parquet'] button[data-action=download]",
+        WAIT,
+    )
+    .await?;
+    let (status, objects) = api(
+        &base,
+        &viewer,
+        "GET",
+        "/clients/demo/batches/BATCH000001/objects",
+        Value::Null,
+    )
+    .await?;
+    assert_eq!(status, 200, "{objects}");
+    let manifests: Vec<String> = objects["objects"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|o| o["kind"] == "manifest")
+                .filter_map(|o| o["key"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(!manifests.is_empty(), "a manifest among {objects}");
+    let mut statuses = vec![];
+    for key in &manifests {
+        let (status, body) = request_as(
+            &base,
+            Some(&viewer),
+            "GET",
+            &format!("/clients/demo/batches/BATCH000001/object?key={key}"),
+            "",
+        )
+        .await?;
+        assert_eq!(status, 200, "{key}");
+        let v: Value = serde_json::from_str(&body)?;
+        statuses.push(v["status"].as_str().unwrap_or_default().to_string());
+    }
+    assert!(statuses.iter().any(|s| s == "SUCCESS"), "{statuses:?}");
+    for key in [
+        "raw/other/crm/incoming/x.csv",
+        "../../etc/passwd",
+        "batch_info/demo/x.json",
+    ] {
+        let (status, _) = request_as(
+            &base,
+            Some(&viewer),
+            "GET",
+            &format!("/clients/demo/batches/BATCH000001/object?key={key}"),
+            "",
+        )
+        .await?;
+        assert_eq!(status, 404, "{key}");
+    }
 
     // The rows are loaded once, and the audit log says who did what.
     let pool = muara_db::connect(&up.running.database_url, 2, Duration::from_secs(10)).await?;
@@ -323,6 +378,33 @@ async fn scenario() -> anyhow::Result<()> {
     assert!(
         !actions.iter().any(|(_, who)| who == "vera"),
         "the viewer changed nothing"
+    );
+
+    // Markup in configuration values is shown as text, never run.
+    let evil = "<img src=x onerror=\"window.__xss=1\"><script>window.__xss=2</script>";
+    let (status, _) = api(&base, &admin, "POST", "/clients", json!({"client": "xss"})).await?;
+    assert_eq!(status, 201);
+    let (status, row) = api(
+        &base,
+        &admin,
+        "POST",
+        "/clients/xss/config/client_config",
+        json!({"logical_source_file": evil, "source_system": "s", "source_type": "csv",
+               "target_schema": "bronze_xss", "target_table": "t"}),
+    )
+    .await?;
+    assert_eq!(status, 201, "{row}");
+    b.goto(&format!("{base}/console#/clients/xss")).await?;
+    b.wait_text(
+        "table[data-table=client_config] td[data-field=logical_source_file]",
+        WAIT,
+        |t| t == evil,
+    )
+    .await?;
+    assert_eq!(
+        b.run("return window.__xss === undefined;", json!([]))
+            .await?,
+        json!(true)
     );
 
     // Screenshots of the other pages.

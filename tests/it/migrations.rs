@@ -7,6 +7,7 @@ const TOOLS_TABLES: &[&str] = &[
     "client_config",
     "client_reference",
     "column_mapping",
+    "config_snapshot",
     "file_audit_log",
     "integration_config",
     "integration_dependencies",

@@ -97,8 +97,9 @@ async fn the_authorizers_groups_claim_decides_the_role() {
 
 #[tokio::test]
 async fn a_bearer_header_without_the_authorizers_claims_is_not_trusted() {
-    // A token the gateway did not verify (a route without the authorizer, a direct invoke)
-    // proves nothing, whatever it claims to be.
+    // A bearer token without the authorizer's claims in the event (a route without the
+    // authorizer) proves nothing, whatever it claims to be. (Whoever may invoke the function
+    // directly can write any event: that is an IAM boundary, see docs/console.md.)
     let forged = "Bearer eyJhbGciOiJub25lIn0.eyJjb2duaXRvOmdyb3VwcyI6WyJhZG1pbiJdfQ.";
     let h = json!({"host": "abc123.execute-api.ap-southeast-3.amazonaws.com",
                    "authorization": forged});

@@ -406,6 +406,8 @@
       } catch {
         break;
       }
+      // "." and ".." would become path segments of the API calls: no such page.
+      if (args.some((a) => a === "." || a === "..")) break;
       const ctx = makeCtx(seq, render, args);
       loading();
       Promise.resolve()
@@ -1039,7 +1041,12 @@
 
   async function viewBatch(ctx, client, batchId) {
     const path = `/clients/${enc(client)}/batches/${enc(batchId)}`;
-    const [b, logs] = await Promise.all([api("GET", path), api("GET", `${path}/logs`)]);
+    const [b, logs, objects] = await Promise.all([
+      api("GET", path),
+      api("GET", `${path}/logs`),
+      // The lake listing is a convenience: the page still shows when it fails.
+      api("GET", `${path}/objects`).catch((err) => ({ error: err })),
+    ]);
     if (!ctx.alive()) return;
     const executions = b.executions || [];
     const latest = executions[executions.length - 1] || {};
@@ -1114,7 +1121,19 @@
       { key: "logged_at", label: "Logged", cell: (l) => timeCell(l.logged_at) },
     ], logs.load_errors || [], { name: "load-errors", empty: "No load error." }));
 
-    ctx.show(head, execs, fileTable, steps, mails, h("h2", { class: "group", text: "Logs" }), mapping, rowsVal, loadErr);
+    const lake = section("Lake objects", objects.error
+      ? h("p", { class: "error", text: `The batch's objects could not be listed: ${objects.error.message}` })
+      : table([
+        { key: "kind", label: "Kind" },
+        { key: "key", label: "Key", cls: "wrap", cell: (o) => mono(o.key) },
+        { key: "size", label: "Size", cls: "num", cell: (o) => fmtBytes(o.size) },
+        { key: "download", label: "", cell: (o) => h("button", {
+          type: "button", class: "small", "data-action": "download", text: "Download",
+          onclick: (e) => downloadObject(path, o.key, e.currentTarget),
+        }) },
+      ], objects.objects || [], { name: "objects", rowAttrs: (o) => ({ "data-object": o.key }), empty: "No object of this batch is in the lake." }));
+
+    ctx.show(head, execs, fileTable, lake, steps, mails, h("h2", { class: "group", text: "Logs" }), mapping, rowsVal, loadErr);
 
     // While the latest execution runs, read the batch again every 2 s (without the
     // "Loading…" flash; scrolling and the flash message stay).
@@ -1395,17 +1414,35 @@
       keywordsPanel(ctx, kw));
   }
 
+  /** Saves a Blob under a file name through a temporary object URL. */
+  function saveBlob(blob, name) {
+    const url = URL.createObjectURL(blob);
+    const a = h("a", { href: url, download: name, class: "offscreen" });
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
+  /** One lake object of a batch (raw file, Parquet, manifest), fetched with the bearer header. */
+  async function downloadObject(batchPath, key, button) {
+    await busy(button, async () => {
+      try {
+        const blob = await api("GET", `${batchPath}/object?key=${encodeURIComponent(key)}`, undefined, { as: "blob" });
+        saveBlob(blob, key.split("/").pop() || "object");
+        flash("ok", `${key} downloaded (${fmtBytes(blob.size)}).`);
+      } catch (err) {
+        flashError(err);
+      }
+    });
+  }
+
   /** GET /funnel-report.csv with the bearer header, saved through a Blob URL. */
   async function downloadCsv(f, button) {
     await busy(button, async () => {
       try {
         const blob = await api("GET", `/funnel-report.csv${query(f)}`, undefined, { as: "blob" });
-        const url = URL.createObjectURL(blob);
-        const a = h("a", { href: url, download: `funnel-${f.from || "start"}-${f.to || "today"}.csv`, class: "offscreen" });
-        document.body.appendChild(a);
-        a.click();
-        a.remove();
-        setTimeout(() => URL.revokeObjectURL(url), 10000);
+        saveBlob(blob, `funnel-${f.from || "start"}-${f.to || "today"}.csv`);
         flash("ok", `Funnel CSV downloaded (${fmtBytes(blob.size)}).`);
       } catch (err) {
         flashError(err);
@@ -1495,8 +1532,9 @@
   async function redrive(ctx, queue, ids, button) {
     await busy(button, async () => {
       try {
-        const r = await api("POST", `/dead-letters/${enc(queue)}/redrive`, ids ? { ids } : {});
-        flash("ok", `Redrive: ${fmtNum(r.moved)} message(s) moved back to the source queue.`);
+        const r = await api("POST", `/dead-letters/${enc(queue)}/redrive`, ids ? { ids } : { all: true });
+        const note = r.stopped ? ` Stopped early: ${r.stopped}` : "";
+        flash(r.stopped ? "error" : "ok", `Redrive: ${fmtNum(r.moved)} message(s) moved back to the source queue.${note}`);
         ctx.reload();
       } catch (err) {
         flashError(err);
@@ -1553,7 +1591,8 @@
           await busy(e.currentTarget, async () => {
             try {
               const r = await api("POST", `/dead-letters/${enc(q.name)}/discard`, { ids });
-              flash("ok", `Discarded ${fmtNum(r.discarded)} message(s).`);
+              const note = r.stopped ? ` Stopped early: ${r.stopped}` : "";
+              flash(r.stopped ? "error" : "ok", `Discarded ${fmtNum(r.discarded)} message(s).${note}`);
               ctx.reload();
             } catch (err) {
               flashError(err);

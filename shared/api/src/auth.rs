@@ -193,12 +193,12 @@ fn foreign_origin(state: &AppState, parts: &Parts) -> bool {
     if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return false;
     }
-    let Some(origin) = parts
-        .headers
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-    else {
+    let Some(origin) = parts.headers.get(header::ORIGIN) else {
         return false;
+    };
+    // An Origin that is not ASCII is no origin this API serves.
+    let Ok(origin) = origin.to_str() else {
+        return true;
     };
     if state.allowed_origins.iter().any(|o| o == origin) {
         return false;
@@ -226,18 +226,20 @@ pub async fn guard(
     };
     let (mut parts, body) = req.into_parts();
     let Some(auth) = state.auth.clone() else {
+        tracing::error!("a guarded route was called on a host without an authenticator");
         return deny(
-            StatusCode::UNAUTHORIZED,
+            StatusCode::INTERNAL_SERVER_ERROR,
             "no authenticator is configured on this host".into(),
         );
     };
     let principal = match auth.authenticate(&parts).await {
         Ok(p) => p,
         Err(AuthError::Unavailable(e)) => {
+            // The cause is for the logs, not for a caller who is not yet known.
             tracing::error!(error = %e, "credentials could not be checked");
             return deny(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("credentials cannot be checked now: {e}"),
+                "credentials cannot be checked now; try again".into(),
             );
         }
         Err(e @ AuthError::NoRole(_)) => return deny(StatusCode::FORBIDDEN, e.to_string()),

@@ -26,6 +26,28 @@ pub trait BatchControl: Send + Sync {
 
     /// Reads what operators see: the client's batches, one batch, or one batch's logs.
     async fn query(&self, query: BatchQuery) -> muara_core::Result<Value>;
+
+    /// The lake objects of one batch (raw files, Parquet, manifest) wherever they are now:
+    /// `{"objects": [{"key", "size", "kind"}]}`.
+    async fn objects(&self, client: &str, batch_id: &str) -> muara_core::Result<Value> {
+        let _ = (client, batch_id);
+        Err(muara_core::Error::not_found(
+            "lake objects are not served here",
+        ))
+    }
+
+    /// One of those objects' bytes; a key that is not one of the batch's objects is not found.
+    async fn object(
+        &self,
+        client: &str,
+        batch_id: &str,
+        key: &str,
+    ) -> muara_core::Result<bytes::Bytes> {
+        let _ = (client, batch_id, key);
+        Err(muara_core::Error::not_found(
+            "lake objects are not served here",
+        ))
+    }
 }
 
 /// The read routes' questions.
@@ -108,6 +130,93 @@ pub(crate) async fn show_batch(
     Path((client, batch_id)): Path<(String, String)>,
 ) -> (StatusCode, Json<Value>) {
     answer(&state, BatchQuery::Show { client, batch_id }).await
+}
+
+/// Checks the client and batch of a path; the refusal as an answer.
+fn checked(client: &str, batch: &str) -> Result<(), (StatusCode, Json<Value>)> {
+    if !valid_client(client) {
+        return Err(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "client {client:?} must be lowercase letters, digits and _, starting with a letter"
+            ),
+        ));
+    }
+    if !valid_batch(batch) {
+        return Err(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("batch id {batch:?} is not of the form BATCH000001"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn batch_objects(
+    State(state): State<AppState>,
+    Path((client, batch_id)): Path<(String, String)>,
+) -> crate::console::Reply {
+    let control = crate::console::port(&state.batches, "batches are")?;
+    checked(&client, &batch_id)?;
+    let v = control
+        .objects(&client, &batch_id)
+        .await
+        .map_err(crate::events::failed)?;
+    Ok((StatusCode::OK, Json(v)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct KeyParam {
+    key: String,
+}
+
+/// One lake object of the batch, as a download.
+pub(crate) async fn batch_object(
+    State(state): State<AppState>,
+    Path((client, batch_id)): Path<(String, String)>,
+    q: Result<Query<KeyParam>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, (StatusCode, Json<Value>)> {
+    use axum::response::IntoResponse as _;
+    let control = crate::console::port(&state.batches, "batches are")?;
+    checked(&client, &batch_id)?;
+    let key = crate::console::query(q)?.key;
+    let bytes = control
+        .object(&client, &batch_id, &key)
+        .await
+        .map_err(crate::events::failed)?;
+    // The file name is the key's last segment, reduced to characters safe in a header.
+    let name: String = key
+        .rsplit('/')
+        .next()
+        .unwrap_or("object")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let content_type = if name.ends_with(".json") {
+        "application/json"
+    } else {
+        "application/octet-stream"
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_string()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (
+                axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                "nosniff".to_string(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 pub(crate) async fn batch_logs(

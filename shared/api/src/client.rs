@@ -77,21 +77,28 @@ async fn read_response(stream: &mut tokio::net::TcpStream) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     let mut expected: Option<usize> = None;
-    let mut chunked = false;
+    let mut chunked_from: Option<usize> = None;
     loop {
         if expected.is_none()
-            && !chunked
+            && chunked_from.is_none()
             && let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n")
         {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            chunked = head.contains("transfer-encoding: chunked");
+            if head.contains("transfer-encoding: chunked") {
+                chunked_from = Some(end + 4);
+            }
             expected = head
                 .lines()
                 .find_map(|l| l.strip_prefix("content-length:"))
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .map(|n| end + 4 + n);
         }
-        if expected.is_some_and(|n| buf.len() >= n) || (chunked && buf.ends_with(b"0\r\n\r\n")) {
+        let done = match (expected, chunked_from) {
+            (_, Some(from)) => chunked_complete(&buf[from..]),
+            (Some(n), None) => buf.len() >= n,
+            (None, None) => false,
+        };
+        if done {
             return Ok(buf);
         }
         let n = stream.read(&mut chunk).await?;
@@ -99,6 +106,30 @@ async fn read_response(stream: &mut tokio::net::TcpStream) -> Result<Vec<u8>> {
             return Ok(buf);
         }
         buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Whether a chunked body has arrived whole: walks the chunk sizes to the last (empty) chunk
+/// and the blank line after it.
+fn chunked_complete(mut body: &[u8]) -> bool {
+    loop {
+        let Some(eol) = body.windows(2).position(|w| w == b"\r\n") else {
+            return false;
+        };
+        let size_text = String::from_utf8_lossy(&body[..eol]);
+        let size_text = size_text.split(';').next().unwrap_or("").trim().to_string();
+        let Ok(size) = usize::from_str_radix(&size_text, 16) else {
+            return true; // malformed: stop reading, the parser reports it
+        };
+        let rest = &body[eol + 2..];
+        if size == 0 {
+            // Optional trailers, then a blank line.
+            return rest.starts_with(b"\r\n") || rest.windows(4).any(|w| w == b"\r\n\r\n");
+        }
+        if rest.len() < size + 2 {
+            return false;
+        }
+        body = &rest[size + 2..];
     }
 }
 
@@ -126,5 +157,15 @@ mod tests {
             super::dechunk("4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n"),
             "Wikipedia"
         );
+    }
+
+    #[test]
+    fn a_chunked_body_is_whole_only_after_its_last_chunk() {
+        assert!(!super::chunked_complete(b""));
+        assert!(!super::chunked_complete(b"5\r\nab"));
+        // A chunk whose data ends in "0\r\n\r\n" is not the end.
+        assert!(!super::chunked_complete(b"5\r\n0\r\n\r\n\r\n"));
+        assert!(super::chunked_complete(b"5\r\n0\r\n\r\n\r\n0\r\n\r\n"));
+        assert!(super::chunked_complete(b"3\r\nabc\r\n0\r\n\r\n"));
     }
 }

@@ -342,14 +342,17 @@ pub(crate) async fn create_token(
     State(state): State<AppState>,
     Extension(actor): Extension<Principal>,
     b: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
-) -> Reply {
+) -> Result<Response, (StatusCode, Json<Value>)> {
     let t = port(&state.tokens, NO_TOKENS)?;
     let new = body(b)?;
     let role = new.role.parse::<Role>().map_err(unprocessable)?;
-    Ok(answer(
-        t.create(&actor, &new.name, role, new.ttl_days).await,
-        true,
-    ))
+    let made = answer(t.create(&actor, &new.name, role, new.ttl_days).await, true);
+    // The answer carries a secret: no cache may keep it.
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        made,
+    )
+        .into_response())
 }
 
 pub(crate) async fn revoke_token(

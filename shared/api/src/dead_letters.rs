@@ -34,15 +34,23 @@ pub struct DeadLetter {
     pub sent_at: Option<String>,
 }
 
+/// What a redrive or discard did: the messages it acted on (with their bodies), and why it
+/// stopped before the end, if it did (a deadline, an outage). What is done stays done.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Swept {
+    pub done: Vec<DeadLetter>,
+    pub stopped: Option<String>,
+}
+
 #[async_trait]
 pub trait DeadLetters: Send + Sync {
     async fn queues(&self) -> muara_core::Result<Vec<DeadLetterQueue>>;
     /// Up to `limit` messages, left where they are.
     async fn peek(&self, queue: &str, limit: usize) -> muara_core::Result<Vec<DeadLetter>>;
     /// Moves the messages with these ids (all when `None`) back to the source queue.
-    async fn redrive(&self, queue: &str, ids: Option<&[String]>) -> muara_core::Result<u64>;
+    async fn redrive(&self, queue: &str, ids: Option<&[String]>) -> muara_core::Result<Swept>;
     /// Deletes the messages with these ids.
-    async fn discard(&self, queue: &str, ids: &[String]) -> muara_core::Result<u64>;
+    async fn discard(&self, queue: &str, ids: &[String]) -> muara_core::Result<Swept>;
 }
 
 const WHAT: &str = "dead-letter queues are";
@@ -72,72 +80,182 @@ pub(crate) async fn peek(
     Ok((StatusCode::OK, Json(json!({"queue": queue, "messages": m}))))
 }
 
+/// Which messages: `{"ids": [...]}`, or `{"all": true}` for a whole queue (never implied).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Ids {
+pub(crate) struct Which {
     #[serde(default)]
     ids: Option<Vec<String>>,
+    #[serde(default)]
+    all: bool,
 }
 
-/// The ids asked for; a request without a JSON body means "all".
-fn ids_of(
-    b: Result<Json<Ids>, axum::extract::rejection::JsonRejection>,
+/// `Some(ids)` or `None` for all; anything unclear is a 422.
+fn which(
+    b: Result<Json<Which>, axum::extract::rejection::JsonRejection>,
+    all_allowed: bool,
 ) -> Result<Option<Vec<String>>, (StatusCode, Json<Value>)> {
-    match b {
-        Ok(Json(b)) => Ok(b.ids),
-        Err(axum::extract::rejection::JsonRejection::MissingJsonContentType(_)) => Ok(None),
-        Err(e) => Err(unprocessable(e.body_text())),
+    let w = b
+        .map(|Json(w)| w)
+        .map_err(|e| unprocessable(e.body_text()))?;
+    match (w.ids, w.all) {
+        (Some(ids), false) if !ids.is_empty() => Ok(Some(ids)),
+        (None, true) if all_allowed => Ok(None),
+        _ if all_allowed => Err(unprocessable(
+            "name the messages (\"ids\": [...], not empty) or ask for {\"all\": true}".into(),
+        )),
+        _ => Err(unprocessable(
+            "name the messages to delete (\"ids\": [...], not empty)".into(),
+        )),
     }
+}
+
+/// Records what was done (also when it stopped early), then answers.
+async fn swept(
+    state: &AppState,
+    actor: Principal,
+    action: &str,
+    queue: &str,
+    asked: Option<&[String]>,
+    result: muara_core::Result<Swept>,
+    count_key: &str,
+) -> Reply {
+    let s = result.map_err(failed)?;
+    let ids: Vec<&str> = s.done.iter().map(|d| d.id.as_str()).collect();
+    let entry = AuditEntry {
+        actor,
+        action: format!("dead_letters.{action}"),
+        target: format!("queue {queue}"),
+        // A discard keeps the bodies: they are the only copy left.
+        before: Some(json!({"asked": asked, "messages": s.done})),
+        after: Some(json!({count_key: ids.len(), "ids": ids, "stopped": s.stopped})),
+    };
+    audit(state, entry).await;
+    Ok((
+        StatusCode::OK,
+        Json(json!({count_key: ids.len(), "ids": ids, "stopped": s.stopped})),
+    ))
 }
 
 pub(crate) async fn redrive(
     State(state): State<AppState>,
     Extension(actor): Extension<Principal>,
     Path(queue): Path<String>,
-    b: Result<Json<Ids>, axum::extract::rejection::JsonRejection>,
+    b: Result<Json<Which>, axum::extract::rejection::JsonRejection>,
 ) -> Reply {
     let dl = port(&state.dead_letters, WHAT)?;
-    let ids = ids_of(b)?;
-    let moved = dl.redrive(&queue, ids.as_deref()).await.map_err(failed)?;
-    let entry = AuditEntry {
+    let ids = which(b, true)?;
+    let result = dl.redrive(&queue, ids.as_deref()).await;
+    swept(
+        &state,
         actor,
-        action: "dead_letters.redrive".into(),
-        target: format!("queue {queue}"),
-        before: Some(json!({"ids": ids})),
-        after: Some(json!({"moved": moved})),
-    };
-    audit(&state, entry).await;
-    Ok((StatusCode::OK, Json(json!({"moved": moved}))))
+        "redrive",
+        &queue,
+        ids.as_deref(),
+        result,
+        "moved",
+    )
+    .await
 }
 
 pub(crate) async fn discard(
     State(state): State<AppState>,
     Extension(actor): Extension<Principal>,
     Path(queue): Path<String>,
-    b: Result<Json<Ids>, axum::extract::rejection::JsonRejection>,
+    b: Result<Json<Which>, axum::extract::rejection::JsonRejection>,
 ) -> Reply {
     let dl = port(&state.dead_letters, WHAT)?;
-    let Some(ids) = ids_of(b)?.filter(|i| !i.is_empty()) else {
-        return Err(unprocessable(
-            "discard needs the ids of the messages to delete".into(),
-        ));
+    let Some(ids) = which(b, false)? else {
+        return Err(unprocessable("name the messages to delete".into()));
     };
-    // What is thrown away is kept in the audit log: the bodies are the only copy left.
-    let before = dl.peek(&queue, 100).await.ok().map(|m| {
-        json!(
-            m.into_iter()
-                .filter(|d| ids.contains(&d.id))
-                .collect::<Vec<_>>()
-        )
-    });
-    let n = dl.discard(&queue, &ids).await.map_err(failed)?;
-    let entry = AuditEntry {
+    let result = dl.discard(&queue, &ids).await;
+    swept(
+        &state,
         actor,
-        action: "dead_letters.discard".into(),
-        target: format!("queue {queue}"),
-        before,
-        after: Some(json!({"discarded": n})),
-    };
-    audit(&state, entry).await;
-    Ok((StatusCode::OK, Json(json!({"discarded": n}))))
+        "discard",
+        &queue,
+        Some(&ids),
+        result,
+        "discarded",
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    /// A redrive or discard must say which messages: a whole queue is never implied.
+    #[tokio::test]
+    async fn the_messages_are_named_or_all_is_asked_for_explicitly() {
+        for (path, body, ct) in [
+            ("/dead-letters/funnel/redrive", "", None),
+            (
+                "/dead-letters/funnel/redrive",
+                "ids=1",
+                Some("application/x-www-form-urlencoded"),
+            ),
+            (
+                "/dead-letters/funnel/redrive",
+                "{}",
+                Some("application/json"),
+            ),
+            (
+                "/dead-letters/funnel/redrive",
+                r#"{"ids": null}"#,
+                Some("application/json"),
+            ),
+            (
+                "/dead-letters/funnel/redrive",
+                r#"{"ids": []}"#,
+                Some("application/json"),
+            ),
+            (
+                "/dead-letters/funnel/redrive",
+                r#"{"ids": ["a"], "all": true}"#,
+                Some("application/json"),
+            ),
+            (
+                "/dead-letters/funnel/discard",
+                r#"{"all": true}"#,
+                Some("application/json"),
+            ),
+        ] {
+            let mut req = Request::post(path).header("authorization", "Bearer operator");
+            if let Some(ct) = ct {
+                req = req.header("content-type", ct);
+            }
+            let mut state = crate::testing::state();
+            state.dead_letters = Some(std::sync::Arc::new(Nothing));
+            let res = crate::app(state)
+                .oneshot(req.body(Body::from(body)).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(
+                res.status(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{path} {body}"
+            );
+        }
+    }
+
+    struct Nothing;
+
+    #[async_trait::async_trait]
+    impl super::DeadLetters for Nothing {
+        async fn queues(&self) -> muara_core::Result<Vec<super::DeadLetterQueue>> {
+            Ok(vec![])
+        }
+        async fn peek(&self, _: &str, _: usize) -> muara_core::Result<Vec<super::DeadLetter>> {
+            Ok(vec![])
+        }
+        async fn redrive(&self, _: &str, _: Option<&[String]>) -> muara_core::Result<super::Swept> {
+            panic!("a redrive reached the port")
+        }
+        async fn discard(&self, _: &str, _: &[String]) -> muara_core::Result<super::Swept> {
+            panic!("a discard reached the port")
+        }
+    }
 }

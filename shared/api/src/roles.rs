@@ -23,6 +23,12 @@ const EXPECTED: &[(&str, &str, Option<Role>)] = &[
     ("POST", "/clients/{client}/batches", OPERATOR),
     ("GET", "/clients/{client}/batches/{batch_id}", VIEWER),
     ("GET", "/clients/{client}/batches/{batch_id}/logs", VIEWER),
+    (
+        "GET",
+        "/clients/{client}/batches/{batch_id}/objects",
+        VIEWER,
+    ),
+    ("GET", "/clients/{client}/batches/{batch_id}/object", VIEWER),
     ("GET", "/clients/{client}/config", VIEWER),
     ("POST", "/clients/{client}/config/{table}", ADMIN),
     ("PUT", "/clients/{client}/config/{table}/{id}", ADMIN),

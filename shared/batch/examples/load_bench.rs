@@ -107,8 +107,6 @@ async fn main() -> anyhow::Result<()> {
             target_table: "orders".into(),
             config_id,
             row_validation_policy: "fatal".into(),
-            mapping: None,
-            required: None,
             raw_key: "raw/bench/orders/incoming/orders_BATCH000001.csv".into(),
             parquet_key: key.into(),
         },

@@ -59,4 +59,73 @@ impl muara_api::BatchControl for BatchControl {
             Q::Logs { client, batch_id } => report::logs(pool, &client, &batch_id).await,
         }
     }
+
+    async fn objects(&self, client: &str, batch_id: &str) -> muara_core::Result<Value> {
+        let objects = batch_objects(&self.0, client, batch_id).await?;
+        Ok(
+            serde_json::json!({"client": client, "batch_id": batch_id, "objects": objects.iter().map(|o| {
+            serde_json::json!({"key": o.key, "size": o.size, "kind": o.kind})
+        }).collect::<Vec<_>>()}),
+        )
+    }
+
+    async fn object(
+        &self,
+        client: &str,
+        batch_id: &str,
+        key: &str,
+    ) -> muara_core::Result<bytes::Bytes> {
+        // Only what the listing shows: no path of the caller's choosing reaches the store.
+        let objects = batch_objects(&self.0, client, batch_id).await?;
+        if !objects.iter().any(|o| o.key == key) {
+            return Err(muara_core::Error::not_found(format!(
+                "{key:?} is not an object of {client} {batch_id}"
+            )));
+        }
+        self.0.store.get(key).await
+    }
+}
+
+/// A lake object of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchObject {
+    pub key: String,
+    pub size: u64,
+    /// `raw`, `parquet` or `manifest`.
+    pub kind: &'static str,
+}
+
+/// The batch's raw files, Parquet files and manifest, in whichever area they are now.
+pub async fn batch_objects(
+    deps: &Deps,
+    client: &str,
+    batch_id: &str,
+) -> muara_core::Result<Vec<BatchObject>> {
+    let batch: crate::ids::BatchId = batch_id.parse()?;
+    let mut out = Vec::new();
+    for (zone, kind) in [("raw", "raw"), ("data", "parquet")] {
+        for o in deps.store.list(&format!("{zone}/{client}/")).await? {
+            let Some(k) = crate::layout::LakeKey::parse(&o.key) else {
+                continue;
+            };
+            if matches!(crate::ids::batch_of(&k.file), Some((id, _)) if id == batch) {
+                out.push(BatchObject {
+                    key: o.key,
+                    size: o.size,
+                    kind,
+                });
+            }
+        }
+    }
+    let manifest_suffix = format!("/batch_output_{client}_{batch}.json");
+    for o in deps.store.list(&format!("batch_info/{client}/")).await? {
+        if o.key.ends_with(&manifest_suffix) {
+            out.push(BatchObject {
+                key: o.key,
+                size: o.size,
+                kind: "manifest",
+            });
+        }
+    }
+    Ok(out)
 }

@@ -140,12 +140,6 @@ pub struct FileItem {
     pub target_table: String,
     pub config_id: i32,
     pub row_validation_policy: String,
-    /// The column mapping and required columns as they were when the run started (read again
-    /// when absent, as in inputs from before this field existed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mapping: Option<Vec<crate::repo::MappingRow>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub required: Option<Vec<crate::repo::RequiredRow>>,
     /// Where the raw file is now.
     pub raw_key: String,
     /// Where the Parquet is (or will be) while the file is processed.

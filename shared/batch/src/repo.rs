@@ -160,19 +160,70 @@ pub async fn procedures(
     ))
 }
 
-/// The file's mapping: the run's snapshot, or the table when the input has none.
-pub async fn mapping_of(pool: &Pool, file: &crate::model::FileItem) -> Result<Vec<MappingRow>> {
-    match &file.mapping {
-        Some(m) => Ok(m.clone()),
-        None => mapping(pool, file.config_id).await,
+/// Copies the mapping and required columns of `config_ids` for one execution, all read in one
+/// snapshot. A retried start keeps the first copy.
+pub async fn snapshot_configs(pool: &Pool, execution: &str, config_ids: &[i32]) -> Result<()> {
+    let mut c = client(pool).await?;
+    let tx = c
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .start()
+        .await
+        .map_err(|e| pg_error("snapshotting the configuration", e))?;
+    tx.execute(
+        "INSERT INTO tools.config_snapshot (execution_name, config_id, mapping, required)
+         SELECT $1, k.config_id,
+                coalesce((SELECT jsonb_agg(jsonb_build_object('source_column', m.source_column,
+                                   'target_column', m.target_column, 'target_data_type', m.target_data_type)
+                                   ORDER BY m.ordinal NULLS LAST, m.mapping_id)
+                          FROM tools.column_mapping m WHERE m.config_id = k.config_id), '[]'),
+                coalesce((SELECT jsonb_agg(jsonb_build_object('column_name', r.column_name, 'is_key', r.is_key)
+                                   ORDER BY r.required_id)
+                          FROM tools.required_columns r WHERE r.config_id = k.config_id), '[]')
+         FROM unnest($2::int[]) AS k(config_id)
+         ON CONFLICT (execution_name, config_id) DO NOTHING",
+        &[&execution, &config_ids],
+    )
+    .await
+    .map_err(|e| pg_error("snapshotting the configuration", e))?;
+    tx.commit()
+        .await
+        .map_err(|e| pg_error("snapshotting the configuration", e))?;
+    Ok(())
+}
+
+/// The run's copy of one configuration, if it took one.
+async fn snapshot(pool: &Pool, execution: &str, config_id: i32) -> Result<Option<(Value, Value)>> {
+    let c = client(pool).await?;
+    let row = c
+        .query_opt(
+            "SELECT mapping, required FROM tools.config_snapshot WHERE execution_name = $1 AND config_id = $2",
+            &[&execution, &config_id],
+        )
+        .await
+        .map_err(|e| pg_error("reading tools.config_snapshot", e))?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+fn from_snapshot<T: serde::de::DeserializeOwned>(v: Value) -> Result<T> {
+    serde_json::from_value(v)
+        .map_err(|e| Error::fatal(format!("tools.config_snapshot does not read back: {e}")))
+}
+
+/// The mapping a file is processed with: the execution's copy, or the table for an execution
+/// that started before copies were taken.
+pub async fn mapping_of(pool: &Pool, execution: &str, config_id: i32) -> Result<Vec<MappingRow>> {
+    match snapshot(pool, execution, config_id).await? {
+        Some((m, _)) => from_snapshot(m),
+        None => mapping(pool, config_id).await,
     }
 }
 
-/// The file's required columns: the run's snapshot, or the table.
-pub async fn required_of(pool: &Pool, file: &crate::model::FileItem) -> Result<Vec<RequiredRow>> {
-    match &file.required {
-        Some(r) => Ok(r.clone()),
-        None => required(pool, file.config_id).await,
+/// The required columns a file is checked against, as [`mapping_of`].
+pub async fn required_of(pool: &Pool, execution: &str, config_id: i32) -> Result<Vec<RequiredRow>> {
+    match snapshot(pool, execution, config_id).await? {
+        Some((_, r)) => from_snapshot(r),
+        None => required(pool, config_id).await,
     }
 }
 

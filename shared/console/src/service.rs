@@ -201,7 +201,7 @@ impl muara_api::ConsoleApi for PgConsole {
                                  GROUP BY 1),
                       daily AS (SELECT s.day,
                                        count(r.status) AS runs,
-                                       count(*) FILTER (WHERE r.status = 'SUCCESS') AS succeeded,
+                                       count(*) FILTER (WHERE r.status IN ('SUCCESS', 'NO_FILES')) AS succeeded,
                                        count(*) FILTER (WHERE r.status IN ('FAILED', 'PARTIAL')) AS failed,
                                        round(avg(r.ms))::bigint AS avg_duration_ms,
                                        coalesce(max(l.n), 0)::bigint AS rows_loaded
@@ -210,9 +210,9 @@ impl muara_api::ConsoleApi for PgConsole {
                  SELECT (SELECT json_agg(d ORDER BY d.day) FROM daily d),
                         (SELECT json_build_object(
                             'runs', count(*),
-                            'succeeded', count(*) FILTER (WHERE status = 'SUCCESS'),
+                            'succeeded', count(*) FILTER (WHERE status IN ('SUCCESS', 'NO_FILES')),
                             'failed', count(*) FILTER (WHERE status IN ('FAILED', 'PARTIAL')),
-                            'success_rate', round(count(*) FILTER (WHERE status = 'SUCCESS')::numeric
+                            'success_rate', round(count(*) FILTER (WHERE status IN ('SUCCESS', 'NO_FILES'))::numeric
                                                   / nullif(count(*) FILTER (WHERE status <> 'RUNNING'), 0), 4),
                             'avg_duration_ms', round(avg(ms))::bigint,
                             'p95_duration_ms', round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric)::bigint,

@@ -50,10 +50,19 @@ pub struct TokenStore {
 }
 
 /// A token just made: the secret (shown once) and its row.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Created {
     pub token: String,
     pub row: Value,
+}
+
+impl std::fmt::Debug for Created {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Created")
+            .field("token", &"<secret>")
+            .field("row", &self.row)
+            .finish()
+    }
 }
 
 impl TokenStore {
@@ -87,6 +96,14 @@ impl TokenStore {
             .map(i32::try_from)
             .transpose()
             .map_err(|_| Error::invalid("ttl_days too large"))?;
+        // An expired token gives its name up: it is revoked as the new one is made.
+        tx.execute(
+            "UPDATE auth.api_token SET revoked_at = now()
+             WHERE name = $1 AND revoked_at IS NULL AND expires_at <= now()",
+            &[&name],
+        )
+        .await
+        .map_err(|e| pg_error("creating a token", e))?;
         let row = tx
             .query_one(
                 "INSERT INTO auth.api_token (name, role, token_sha256, created_by, expires_at)

@@ -60,6 +60,11 @@ pub const PLATFORM: MigrationSet = MigrationSet {
             name: "console",
             sql: include_str!("../migrations/0006_console.sql"),
         },
+        Migration {
+            version: 7,
+            name: "config_snapshot",
+            sql: include_str!("../migrations/0007_config_snapshot.sql"),
+        },
     ],
 };
 

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
-use muara_api::{DeadLetter, DeadLetterQueue};
+use muara_api::{DeadLetter, DeadLetterQueue, Swept};
 use muara_core::{Error, Result};
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
@@ -76,40 +76,56 @@ impl muara_api::DeadLetters for PgDeadLetters {
             )
             .await
             .map_err(|e| pg_error("peeking a dead-letter queue", e))?;
-        Ok(rows
-            .iter()
-            .map(|r| DeadLetter {
-                id: r.get(0),
-                body: r.get(1),
-                receives: u32::try_from(r.get::<_, i32>(2)).unwrap_or(0),
-                sent_at: r.get(3),
-            })
-            .collect())
+        Ok(rows.iter().map(letter).collect())
     }
 
-    async fn redrive(&self, queue: &str, ids: Option<&[String]>) -> Result<u64> {
+    async fn redrive(&self, queue: &str, ids: Option<&[String]>) -> Result<Swept> {
         let c = self.pool.get().await.map_err(pool_error)?;
         let dlq = self.dlq_of(&c, queue).await?;
         let ids = ids.map(uuids).transpose()?;
-        c.execute(
-            "UPDATE muara_local.messages SET queue = $2, visible_at = clock_timestamp(), receive_count = 0,
-                    receipt = NULL
-             WHERE queue = $1 AND ($3::uuid[] IS NULL OR id = ANY($3))",
-            &[&dlq, &queue, &ids],
-        )
-        .await
-        .map_err(|e| pg_error("redriving dead letters", e))
+        let rows = c
+            .query(
+                "UPDATE muara_local.messages m SET queue = $2, visible_at = clock_timestamp(),
+                        receive_count = 0, receipt = NULL
+                 FROM (SELECT id, receive_count AS receives FROM muara_local.messages
+                       WHERE queue = $1 AND ($3::uuid[] IS NULL OR id = ANY($3)) FOR UPDATE) old
+                 WHERE m.id = old.id
+                 RETURNING m.id::text, m.body, old.receives, m.sent_at::text",
+                &[&dlq, &queue, &ids],
+            )
+            .await
+            .map_err(|e| pg_error("redriving dead letters", e))?;
+        Ok(Swept {
+            done: rows.iter().map(letter).collect(),
+            stopped: None,
+        })
     }
 
-    async fn discard(&self, queue: &str, ids: &[String]) -> Result<u64> {
+    async fn discard(&self, queue: &str, ids: &[String]) -> Result<Swept> {
         let c = self.pool.get().await.map_err(pool_error)?;
         let dlq = self.dlq_of(&c, queue).await?;
         let ids = uuids(ids)?;
-        c.execute(
-            "DELETE FROM muara_local.messages WHERE queue = $1 AND id = ANY($2)",
-            &[&dlq, &ids],
-        )
-        .await
-        .map_err(|e| pg_error("discarding dead letters", e))
+        let rows = c
+            .query(
+                "DELETE FROM muara_local.messages WHERE queue = $1 AND id = ANY($2)
+                 RETURNING id::text, body, receive_count, sent_at::text",
+                &[&dlq, &ids],
+            )
+            .await
+            .map_err(|e| pg_error("discarding dead letters", e))?;
+        Ok(Swept {
+            done: rows.iter().map(letter).collect(),
+            stopped: None,
+        })
+    }
+}
+
+/// A message row: id, body, receive count, sent at.
+fn letter(r: &tokio_postgres::Row) -> DeadLetter {
+    DeadLetter {
+        id: r.get(0),
+        body: r.get(1),
+        receives: u32::try_from(r.get::<_, i32>(2)).unwrap_or(0),
+        sent_at: r.get(3),
     }
 }

@@ -119,7 +119,7 @@ impl UpConfig {
 }
 
 /// What a running runtime exposes to its caller (the CLI prints it; tests use it).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Running {
     pub http: SocketAddr,
     pub database_url: String,
@@ -129,6 +129,21 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     /// The admin token made on the first start (when no live token existed): shown once.
     pub admin_token: Option<String>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("http", &self.http)
+            .field("lake_dir", &self.lake_dir)
+            .field("outbox", &self.outbox)
+            .field("machines", &self.machines)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<secret>"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// Handles events on the lake queue whose key starts with a prefix. Pipelines register

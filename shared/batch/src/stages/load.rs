@@ -163,7 +163,7 @@ fn csv_field(out: &mut String, v: Option<&str>) {
 pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
     let (b, f) = (&input.batch, &input.file);
     let table = qualified(&f.target_schema, &f.target_table)?;
-    let mapping = repo::mapping_of(&deps.pool, f).await?;
+    let mapping = repo::mapping_of(&deps.pool, &b.execution_name, f.config_id).await?;
     if mapping.is_empty() {
         return Err(Error::invalid(format!(
             "load {}: no column_mapping configured",

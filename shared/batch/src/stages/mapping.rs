@@ -59,7 +59,7 @@ pub async fn validate_mapping(deps: &Deps, input: FileInput) -> Result<FileInput
         "mapping",
     )
     .await?;
-    let mapping = repo::mapping_of(&deps.pool, f).await?;
+    let mapping = repo::mapping_of(&deps.pool, &b.execution_name, f.config_id).await?;
     let dir = staging(deps)?;
     let parquet = fetch(deps, &f.parquet_key, &dir, "in.parquet").await?;
     let columns = blocking(move || {

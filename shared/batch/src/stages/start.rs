@@ -76,8 +76,6 @@ fn item(c: &ConfigRow, client: &str, physical: &str, raw: String) -> FileItem {
         target_table: c.target_table.clone(),
         config_id: c.config_id,
         row_validation_policy: c.row_validation_policy.clone(),
-        mapping: None,
-        required: None,
         raw_key: raw,
         parquet_key: data_key(
             client,
@@ -274,11 +272,12 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
         }
     }
     // The run keeps the mapping it started with: an edit made while it runs applies to the
-    // next run, never to half of this one.
-    for f in &mut files {
-        f.mapping = Some(repo::mapping(&deps.pool, f.config_id).await?);
-        f.required = Some(repo::required(&deps.pool, f.config_id).await?);
-    }
+    // next run, never to half of this one. (Kept in the database, not in the execution's
+    // state: Step Functions' state is limited to 256 KiB.)
+    let mut config_ids: Vec<i32> = files.iter().map(|f| f.config_id).collect();
+    config_ids.sort_unstable();
+    config_ids.dedup();
+    repo::snapshot_configs(&deps.pool, &input.execution_name, &config_ids).await?;
     let key = manifest_key(&input.client, "incoming", batch_id);
     deps.store
         .put(
