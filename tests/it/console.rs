@@ -142,6 +142,20 @@ async fn tokens_are_hashed_at_rest_and_stop_working_when_expired_or_revoked() ->
         (401, json!("the token has expired"))
     );
 
+    // An expired token gives its name up (the first `muara up` after every token expired
+    // makes "admin" again).
+    let again = fx
+        .store
+        .create_token(&system(), "short-lived", Role::Viewer, None)
+        .await?;
+    let (status, _) = call_with(&fx, Some(&again.token), "GET", "/me", json!(null)).await;
+    assert_eq!(status, 200);
+    let live = fx
+        .store
+        .create_token(&system(), "short-lived", Role::Viewer, None)
+        .await;
+    assert!(live.is_err(), "a live token keeps its name");
+
     // An admin makes and revokes tokens through the API; each is audited.
     let (status, made) = call(
         &fx,
