@@ -37,7 +37,7 @@ ensure_postgres() {
 ensure_chromium() {
     local driver=${MUARA_CHROMEDRIVER:-chromedriver} browser=${MUARA_CHROMIUM:-chromium}
     if command -v "$driver" >/dev/null 2>&1 && command -v "$browser" >/dev/null 2>&1; then
-        say "Chromium and ChromeDriver: present"; return 0
+        say "Chromium and ChromeDriver: present"; export_chromium; return 0
     fi
     if command -v apt-get >/dev/null 2>&1; then
         say "Chromium and ChromeDriver: installing the chromium and chromium-driver packages"
@@ -50,6 +50,14 @@ ensure_chromium() {
     fi
     command -v "$driver" >/dev/null 2>&1 && command -v "$browser" >/dev/null 2>&1 \
         || die "Chromium and ChromeDriver are missing and could not be installed (the console's browser test needs them)"
+    export_chromium
+}
+
+# Tells the browser test where the ones found on PATH are.
+export_chromium() {
+    MUARA_CHROMEDRIVER=$(command -v "${MUARA_CHROMEDRIVER:-chromedriver}")
+    MUARA_CHROMIUM=$(command -v "${MUARA_CHROMIUM:-chromium}")
+    export MUARA_CHROMEDRIVER MUARA_CHROMIUM
 }
 
 ensure_rust() {

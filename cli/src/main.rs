@@ -40,10 +40,7 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
-        /// The runtime's data folder (its embedded PostgreSQL), when DATABASE_URL is unset.
-        #[arg(long, global = true, env = "MUARA_DATA_DIR", default_value = ".muara")]
-        data_dir: PathBuf,
-        /// Port of the embedded PostgreSQL cluster (ignored when DATABASE_URL is set).
+        /// Port of the running `muara up`'s embedded PostgreSQL cluster (ignored when DATABASE_URL is set).
         #[arg(long, global = true, env = "MUARA_PG_PORT", default_value_t = 54329)]
         pg_port: u16,
     },
@@ -206,7 +203,7 @@ enum TokenCommand {
     Create {
         /// viewer (read), operator (+ run batches, publish, redrive), admin (+ configuration, tokens).
         #[arg(long)]
-        role: String,
+        role: muara_api::Role,
         /// Who holds it: the name the audit log records.
         #[arg(long)]
         name: String,
@@ -263,11 +260,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => run_up(args).await,
         Command::Agent { command } => agent::run(command, shutdown_signal()).await,
         Command::Funnel { command, api } => funnel(command, &api).await,
-        Command::Token {
-            command,
-            data_dir: _,
-            pg_port,
-        } => token(command, pg_port).await,
+        Command::Token { command, pg_port } => token(command, pg_port).await,
         Command::PublishSim(a) => {
             if !(0.0..=0.9).contains(&a.duplicates) {
                 anyhow::bail!("--duplicates must be between 0.0 and 0.9");
@@ -359,23 +352,20 @@ async fn token(command: TokenCommand, pg_port: u16) -> anyhow::Result<()> {
     let pool = muara_db::connect(&url, 2, db_connect_timeout()?)
         .await
         .context("connecting to the database (is `muara up` running, or DATABASE_URL set?)")?;
-    muara_db::PLATFORM.apply(&pool).await?;
     let store = muara_console::TokenStore::new(pool);
-    let actor = muara_api::Principal {
-        subject: format!(
+    let actor = muara_api::Principal::system(
+        format!(
             "cli:{}",
             std::env::var("USER").unwrap_or_else(|_| "unknown".into())
         ),
-        role: muara_api::Role::Admin,
-        via: "cli",
-    };
+        "cli",
+    );
     match command {
         TokenCommand::Create {
             role,
             name,
             ttl_days,
         } => {
-            let role: muara_api::Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
             let made = store.create_token(&actor, &name, role, ttl_days).await?;
             report(&format!(
                 "{}\n(token {name}, role {role}; shown once: keep it. Use it as MUARA_TOKEN or in the console.)",
@@ -540,7 +530,11 @@ async fn funnel(cmd: FunnelCommand, api: &str) -> anyhow::Result<()> {
             let mut query = Vec::new();
             for (k, v) in [("from", from), ("to", to), ("channel", channel)] {
                 if let Some(v) = v {
-                    query.push(format!("{k}={}", v.replace(['&', '=', ' ', '#'], "")));
+                    let v = percent_encoding::utf8_percent_encode(
+                        &v,
+                        percent_encoding::NON_ALPHANUMERIC,
+                    );
+                    query.push(format!("{k}={v}"));
                 }
             }
             let url = format!(
@@ -562,16 +556,9 @@ async fn funnel(cmd: FunnelCommand, api: &str) -> anyhow::Result<()> {
             Ok(())
         }
         FunnelCommand::SyncKeywords { csv_url } => {
-            let body = muara_funnel::http::get(
-                &csv_url,
-                muara_funnel::sheet::MAX_SHEET_BYTES,
-                Duration::from_secs(30),
-            )
-            .await
-            .with_context(|| format!("fetching the sheet {csv_url}"))?;
-            let text = std::str::from_utf8(&body).context("the sheet is not UTF-8 text")?;
-            let keywords = muara_funnel::sheet::parse(text)
-                .map_err(|e| anyhow::anyhow!("the sheet was not applied: {e}"))?;
+            let keywords = muara_funnel::sheet::fetch(&csv_url)
+                .await
+                .with_context(|| format!("the sheet {csv_url} was not applied"))?;
             let put =
                 serde_json::json!({"keywords": keywords, "source": format!("sheet {csv_url}")});
             let (status, answer) = http::send(api, "PUT", "/keywords", &put.to_string()).await?;

@@ -22,11 +22,7 @@ struct Fx {
 }
 
 fn system() -> Principal {
-    Principal {
-        subject: "test".into(),
-        role: Role::Admin,
-        via: "test",
-    }
+    Principal::system("test", "test")
 }
 
 async fn fixture() -> anyhow::Result<Fx> {
@@ -628,9 +624,9 @@ async fn a_running_batch_keeps_the_mapping_it_started_with() -> anyhow::Result<(
     muara_batch::repo::snapshot_configs(&fx.deps.pool, &execution, &[config_id]).await?;
     let kept = muara_batch::repo::mapping_of(&fx.deps.pool, &execution, config_id).await?;
     assert!(kept.iter().any(|m| m.source_column == "COUNTRY"));
-    let next =
-        muara_batch::repo::mapping_of(&fx.deps.pool, "demo-BATCH000001-restart-1", config_id)
-            .await?;
+    let restart = "demo-BATCH000001-restart-1";
+    muara_batch::repo::snapshot_configs(&fx.deps.pool, restart, &[config_id]).await?;
+    let next = muara_batch::repo::mapping_of(&fx.deps.pool, restart, config_id).await?;
     assert!(next.iter().any(|m| m.source_column == "CNTRY"));
     Ok(())
 }

@@ -377,11 +377,7 @@ pub async fn with_admin(
     pool: &muara_db::Pool,
 ) -> anyhow::Result<String> {
     let tokens = Arc::new(muara_console::TokenStore::new(pool.clone()));
-    let admin = muara_api::Principal {
-        subject: "test".into(),
-        role: muara_api::Role::Admin,
-        via: "test",
-    };
+    let admin = muara_api::Principal::system("test", "test");
     let made = tokens
         .create_token(&admin, &unique("admin"), muara_api::Role::Admin, None)
         .await?;

@@ -16,6 +16,8 @@ pub struct Config {
     pub deps: Deps,
     /// How old log rows get before housekeeping removes them.
     pub retention: Duration,
+    /// The SDK configuration the adapters were made with (the console also reaches SQS).
+    pub sdk: aws_config::SdkConfig,
 }
 
 /// What this function does: `trigger`, `housekeeping`, `console` (the console's HTTP API), or a
@@ -77,6 +79,7 @@ pub async fn from_env() -> Result<(String, Config), muara_core::Error> {
         Config {
             deps,
             retention: settings.retention,
+            sdk,
         },
     ))
 }

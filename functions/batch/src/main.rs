@@ -32,7 +32,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 async fn console(cfg: config::Config) -> Result<(), lambda_runtime::Error> {
     use std::sync::Arc;
     let pool = cfg.deps.pool.clone();
-    let sdk = muara_aws::load_sdk_config().await;
+    let sdk = cfg.sdk.clone();
     let mut state =
         muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
             .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())));

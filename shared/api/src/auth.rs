@@ -83,6 +83,18 @@ pub struct Principal {
     pub via: &'static str,
 }
 
+impl Principal {
+    /// The platform acting on an operator's behalf outside the API (first start, CLI, tests):
+    /// an admin, named for the audit log.
+    pub fn system(subject: impl Into<String>, via: &'static str) -> Self {
+        Self {
+            subject: subject.into(),
+            role: Role::Admin,
+            via,
+        }
+    }
+}
+
 /// Why a request was not authenticated. Each is a 401 except `Unavailable` (503) and
 /// `NoRole` (403).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -76,27 +76,14 @@ async fn answer(state: &AppState, query: BatchQuery) -> (StatusCode, Json<Value>
     let Some(control) = state.batches.clone() else {
         return refuse(StatusCode::NOT_FOUND, "batches are not served here".into());
     };
-    let (client, batch) = match &query {
-        BatchQuery::List { client, .. } => (client, None),
+    let checked = match &query {
+        BatchQuery::List { client, .. } => check_client(client),
         BatchQuery::Show { client, batch_id } | BatchQuery::Logs { client, batch_id } => {
-            (client, Some(batch_id))
+            checked(client, batch_id)
         }
     };
-    if !valid_client(client) {
-        return refuse(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "client {client:?} must be lowercase letters, digits and _, starting with a letter"
-            ),
-        );
-    }
-    if let Some(b) = batch
-        && !valid_batch(b)
-    {
-        return refuse(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("batch id {b:?} is not of the form BATCH000001"),
-        );
+    if let Err(refusal) = checked {
+        return refusal;
     }
     match control.query(query).await {
         Ok(v) => (StatusCode::OK, Json(v)),
@@ -132,16 +119,14 @@ pub(crate) async fn show_batch(
     answer(&state, BatchQuery::Show { client, batch_id }).await
 }
 
+/// Checks a client name; the refusal as an answer.
+fn check_client(client: &str) -> Result<(), (StatusCode, Json<Value>)> {
+    muara_core::names::check_client(client).map_err(crate::events::failed)
+}
+
 /// Checks the client and batch of a path; the refusal as an answer.
 fn checked(client: &str, batch: &str) -> Result<(), (StatusCode, Json<Value>)> {
-    if !valid_client(client) {
-        return Err(refuse(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "client {client:?} must be lowercase letters, digits and _, starting with a letter"
-            ),
-        ));
-    }
+    check_client(client)?;
     if !valid_batch(batch) {
         return Err(refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -234,13 +219,6 @@ pub(crate) struct BatchRequest {
     batch_id: Option<String>,
 }
 
-fn valid_client(c: &str) -> bool {
-    let mut chars = c.chars();
-    matches!(chars.next(), Some(ch) if ch.is_ascii_lowercase())
-        && chars.all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
-        && c.len() <= 63
-}
-
 /// Maps an error class to an HTTP status (the body carries the message).
 pub(crate) fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
@@ -273,13 +251,8 @@ pub(crate) async fn request_batch(
             );
         }
     };
-    if !valid_client(&client) {
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(
-                json!({"error": format!("client {client:?} must be lowercase letters, digits and _, starting with a letter")}),
-            ),
-        );
+    if let Err(refusal) = check_client(&client) {
+        return refusal;
     }
     match control
         .request(&client, &req.mode, req.batch_id.as_deref())

@@ -75,9 +75,23 @@ impl muara_api::BatchControl for BatchControl {
         batch_id: &str,
         key: &str,
     ) -> muara_core::Result<bytes::Bytes> {
-        // Only what the listing shows: no path of the caller's choosing reaches the store.
-        let objects = batch_objects(&self.0, client, batch_id).await?;
-        if !objects.iter().any(|o| o.key == key) {
+        // Only keys of this client's batch: no other path of the caller's choosing reaches
+        // the store.
+        let batch: crate::ids::BatchId = batch_id.parse()?;
+        let ours = match crate::layout::LakeKey::parse(key) {
+            Some(k) => {
+                k.client == client
+                    && matches!(
+                        k.area.as_str(),
+                        "incoming" | "success" | "failed" | "archive"
+                    )
+                    && matches!(crate::ids::batch_of(&k.file), Some((id, _)) if id == batch)
+            }
+            None => ["incoming", "success", "failed", "archive", "refreshed"]
+                .iter()
+                .any(|area| key == crate::layout::manifest_key(client, area, batch)),
+        };
+        if !ours {
             return Err(muara_core::Error::not_found(format!(
                 "{key:?} is not an object of {client} {batch_id}"
             )));

@@ -6,11 +6,7 @@ use muara_core::{Error, Result};
 /// Accepts `[A-Za-z_][A-Za-z0-9_$]{0,62}` (PostgreSQL's unquoted identifier shape, so the
 /// names operators write in SQL keep working) and returns it double-quoted.
 pub fn quote(name: &str) -> Result<String> {
-    let mut chars = name.chars();
-    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-        && name.len() <= 63;
-    if !ok {
+    if !muara_core::names::is_sql_identifier(name) {
         return Err(Error::invalid(format!(
             "{name:?} is not an accepted SQL identifier (letters, digits, _ and $; starting with a letter or _; at most 63 characters)"
         )));

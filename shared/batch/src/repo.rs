@@ -219,11 +219,19 @@ pub async fn mapping_of(pool: &Pool, execution: &str, config_id: i32) -> Result<
     }
 }
 
-/// The required columns a file is checked against, as [`mapping_of`].
-pub async fn required_of(pool: &Pool, execution: &str, config_id: i32) -> Result<Vec<RequiredRow>> {
+/// The mapping and required columns a file is checked against (one read of the copy), as
+/// [`mapping_of`].
+pub async fn config_of(
+    pool: &Pool,
+    execution: &str,
+    config_id: i32,
+) -> Result<(Vec<MappingRow>, Vec<RequiredRow>)> {
     match snapshot(pool, execution, config_id).await? {
-        Some((_, r)) => from_snapshot(r),
-        None => required(pool, config_id).await,
+        Some((m, r)) => Ok((from_snapshot(m)?, from_snapshot(r)?)),
+        None => Ok((
+            mapping(pool, config_id).await?,
+            required(pool, config_id).await?,
+        )),
     }
 }
 

@@ -69,21 +69,10 @@ pub async fn step_runs(
         .collect())
 }
 
-async fn client_id(c: &deadpool_postgres::Object, client: &str) -> Result<i32> {
-    c.query_opt(
-        "SELECT client_id FROM tools.client_reference WHERE client_schema = $1",
-        &[&client],
-    )
-    .await
-    .map_err(|e| pg_error("reading tools.client_reference", e))?
-    .map(|r| r.get(0))
-    .ok_or_else(|| Error::not_found(format!("no client {client:?}")))
-}
-
 /// The client's batches, newest first: each with its latest execution and file counts.
 pub async fn batches(pool: &Pool, client: &str, limit: i64) -> Result<Value> {
     let c = pool.get().await.map_err(pool_error)?;
-    let id = client_id(&c, client).await?;
+    let id = muara_db::tools::client_id(&**c, client).await?;
     let row = c
         .query_one(
             "SELECT coalesce(json_agg(b ORDER BY b.batch_id DESC), '[]') FROM (
@@ -122,7 +111,7 @@ async fn json_of(
 /// One batch: its executions, files (audit rows), SQL step runs and failure mails.
 pub async fn batch(pool: &Pool, client: &str, batch: &str) -> Result<Value> {
     let c = pool.get().await.map_err(pool_error)?;
-    let id = client_id(&c, client).await?;
+    let id = muara_db::tools::client_id(&**c, client).await?;
     let q = |sql: &'static str| json_of(&c, sql, id, batch);
     let executions = q("SELECT coalesce(json_agg(j ORDER BY j.job_id), '[]') FROM (
             SELECT job_id, mode, execution_name, status, error_message, started_at, finished_at,
@@ -157,7 +146,7 @@ pub async fn batch(pool: &Pool, client: &str, batch: &str) -> Result<Value> {
 /// One batch's validation, load and step logs.
 pub async fn logs(pool: &Pool, client: &str, batch: &str) -> Result<Value> {
     let c = pool.get().await.map_err(pool_error)?;
-    let id = client_id(&c, client).await?;
+    let id = muara_db::tools::client_id(&**c, client).await?;
     let q = |sql: &'static str| json_of(&c, sql, id, batch);
     let mapping = q("SELECT coalesce(json_agg(l ORDER BY l.log_id), '[]') FROM (
             SELECT log_id, physical_file_name, status, missing_columns, extra_columns, message, logged_at

@@ -5,6 +5,7 @@
 //! client's configuration is refused.
 
 use muara_api::{AuditEntry, Principal};
+use muara_core::names::is_sql_identifier as is_ident;
 use muara_core::{Error, Result};
 use muara_db::pg_error;
 use serde_json::{Map, Value, json};
@@ -268,13 +269,6 @@ pub fn schema() -> Value {
         );
     }
     Value::Object(out)
-}
-
-pub(crate) fn is_ident(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-        && s.len() <= 63
 }
 
 fn is_type_name(s: &str) -> bool {

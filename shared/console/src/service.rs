@@ -20,17 +20,6 @@ impl PgConsole {
     }
 }
 
-async fn client_id(c: &impl tokio_postgres::GenericClient, client: &str) -> Result<i32> {
-    c.query_opt(
-        "SELECT client_id FROM tools.client_reference WHERE client_schema = $1",
-        &[&client],
-    )
-    .await
-    .map_err(|e| pg_error("reading tools.client_reference", e))?
-    .map(|r| r.get(0))
-    .ok_or_else(|| Error::not_found(format!("no client {client:?}")))
-}
-
 /// Runs one configuration change in a transaction (the change and its audit entry commit
 /// together).
 async fn in_tx<F>(pool: &Pool, client: &str, f: F) -> Result<Value>
@@ -45,7 +34,7 @@ where
         .transaction()
         .await
         .map_err(|e| pg_error("changing configuration", e))?;
-    let id = client_id(&*tx, client).await?;
+    let id = muara_db::tools::client_id(&*tx, client).await?;
     let out = f(&tx, id).await?;
     tx.commit()
         .await
@@ -78,15 +67,7 @@ impl muara_api::ConsoleApi for PgConsole {
     }
 
     async fn create_client(&self, actor: &Principal, client: &str) -> Result<Value> {
-        let mut chars = client.chars();
-        let ok = matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            && client.len() <= 63;
-        if !ok {
-            return Err(Error::invalid(format!(
-                "client {client:?} must be lowercase letters, digits and _, starting with a letter"
-            )));
-        }
+        muara_core::names::check_client(client)?;
         let mut c = self.pool.get().await.map_err(pool_error)?;
         let tx = c
             .transaction()
@@ -119,7 +100,7 @@ impl muara_api::ConsoleApi for PgConsole {
 
     async fn config(&self, client: &str) -> Result<Value> {
         let c = self.pool.get().await.map_err(pool_error)?;
-        let id = client_id(&**c, client).await?;
+        let id = muara_db::tools::client_id(&**c, client).await?;
         let mut tables = serde_json::Map::new();
         for t in config::TABLES {
             tables.insert(t.name.into(), config::rows(&**c, id, t).await?);
@@ -181,7 +162,7 @@ impl muara_api::ConsoleApi for PgConsole {
     async fn kpis(&self, client: Option<&str>, days: i64) -> Result<Value> {
         let c = self.pool.get().await.map_err(pool_error)?;
         let id = match client {
-            Some(name) => Some(client_id(&**c, name).await?),
+            Some(name) => Some(muara_db::tools::client_id(&**c, name).await?),
             None => None,
         };
         let days = i32::try_from(days).map_err(|_| Error::invalid("days out of range"))?;

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 const PREFIX: &str = "muara_";
 
 /// A new secret token.
-pub fn generate() -> String {
+fn generate() -> String {
     format!(
         "{PREFIX}{}{}",
         uuid::Uuid::new_v4().simple(),
@@ -25,7 +25,7 @@ pub fn generate() -> String {
     )
 }
 
-pub fn digest(token: &str) -> String {
+fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -57,7 +57,7 @@ pub struct TokenStore {
 type Cached = (Principal, std::time::Instant, Option<time::OffsetDateTime>);
 
 /// How long a checked token is trusted without asking the database again.
-pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 const CACHE_MAX: usize = 10_000;
 
 /// A token just made: the secret (shown once) and its row.
@@ -227,15 +227,12 @@ impl TokenStore {
         Ok(json!({"tokens": row.get::<_, Value>(0)}))
     }
 
-    /// Whether any live token exists (the first `muara up` makes an admin token otherwise).
-    pub async fn any_live(&self) -> Result<bool> {
+    /// Whether a token was ever made (the first `muara up` makes an admin token otherwise; a
+    /// database whose tokens were all revoked stays locked).
+    pub async fn any(&self) -> Result<bool> {
         let c = self.pool.get().await.map_err(pool_error)?;
         let row = c
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM auth.api_token
-                                WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()))",
-                &[],
-            )
+            .query_one("SELECT EXISTS (SELECT 1 FROM auth.api_token)", &[])
             .await
             .map_err(|e| pg_error("reading auth.api_token", e))?;
         Ok(row.get(0))

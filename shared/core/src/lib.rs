@@ -22,6 +22,7 @@ pub mod health;
 pub mod lcg;
 pub mod logging;
 pub mod metrics;
+pub mod names;
 pub mod ports;
 pub mod s3event;
 pub mod sqs;

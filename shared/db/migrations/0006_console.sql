@@ -32,4 +32,3 @@ CREATE TABLE audit.change (
     before      jsonb,
     after       jsonb
 );
-CREATE INDEX change_at ON audit.change (at DESC);

@@ -13,6 +13,7 @@ pub mod error;
 pub mod migrate;
 pub mod pool;
 pub mod tls;
+pub mod tools;
 
 pub use error::pg_error;
 pub use migrate::{Migration, MigrationSet, PLATFORM};

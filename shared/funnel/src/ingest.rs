@@ -20,8 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// Largest webhook body accepted.
-pub const BODY_LIMIT: usize = 1 << 20;
 const CLAIM_TTL: Duration = Duration::from_secs(60);
 const RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
 

@@ -171,9 +171,8 @@ pub fn csv_field(v: &str) -> String {
     }
 }
 
-/// The funnel rows whose lead date is in the filter's range (rows without an opening yet are
-/// included when `f.channel` is unset and their first message falls in it), as CSV, streamed
-/// from PostgreSQL row by row.
+/// The funnel rows whose lead date (first opening) is in the filter's range, as CSV, streamed
+/// from PostgreSQL row by row. A phone with no opening yet is not a lead and is not exported.
 pub async fn export(
     pool: &Pool,
     f: &Filter,

@@ -89,16 +89,20 @@ pub async fn record(
     Ok(())
 }
 
+/// Fetches and checks the sheet at `url` (http or https, redirects followed).
+pub async fn fetch(url: &str) -> Result<Vec<Keyword>> {
+    let body = crate::http::get(url, MAX_SHEET_BYTES, Duration::from_secs(30)).await?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| Error::invalid("the sheet is not UTF-8 text"))?;
+    parse(text).map_err(Error::invalid)
+}
+
 /// Fetches the sheet at `url` and replaces the keyword set with it. `Ok(n)` keywords stored;
 /// `Err` with the reason when the sheet was unreachable or invalid (the old set stays). Every
 /// attempt is recorded.
 pub async fn sync(pool: &Pool, url: &str) -> Result<usize> {
-    let fetched = crate::http::get(url, MAX_SHEET_BYTES, Duration::from_secs(30)).await;
     let outcome: std::result::Result<usize, Error> = async {
-        let body = fetched?;
-        let text = std::str::from_utf8(&body)
-            .map_err(|_| Error::invalid("the sheet is not UTF-8 text"))?;
-        let keywords = parse(text).map_err(Error::invalid)?;
+        let keywords = fetch(url).await?;
         crate::service::replace_keywords(pool, &keywords, &format!("sheet {url}")).await
     }
     .await;

@@ -159,7 +159,7 @@ pub async fn bump<C: deadpool_postgres::GenericClient + Sync>(
     shard: i16,
     counts: &[(&str, i64)],
 ) -> Result<()> {
-    for (name, n) in counts {
+    for (name, n) in counts.iter().filter(|(_, n)| *n != 0) {
         c.execute(
             "INSERT INTO funnel.counter (name, shard, value) VALUES ($1, $2, $3)
              ON CONFLICT (name, shard) DO UPDATE SET value = funnel.counter.value + excluded.value",
@@ -202,4 +202,32 @@ pub async fn counters(pool: &Pool) -> Result<std::collections::BTreeMap<String, 
         .await
         .map_err(|e| pg_error("reading funnel counters", e))?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The text from `ON CONFLICT (phone)` to the end of the SET list, whitespace collapsed.
+    fn merge_clause(source: &str) -> String {
+        let start = source
+            .find("ON CONFLICT (phone) DO UPDATE SET")
+            .expect("the lead upsert");
+        let end = start
+            + source[start..]
+                .find("updated_at = now()")
+                .expect("the end of the SET list");
+        source[start..end]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// bench/funnel/run.sh measures PostgreSQL's limit with this module's upsert written out
+    /// for pgbench: it must stay the same statement.
+    #[test]
+    fn the_benchmarks_raw_upsert_is_the_workers() {
+        assert_eq!(
+            merge_clause(include_str!("../../../bench/funnel/run.sh")),
+            merge_clause(include_str!("store.rs"))
+        );
+    }
 }

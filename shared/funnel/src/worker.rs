@@ -157,20 +157,12 @@ impl Worker {
         let matched = classifier.classify(&incoming.text, &incoming.channel);
         let kind = matched.as_ref().map(|m| m.kind);
         let mut amount = None;
+        let mut unreadable_amount = None;
         if kind == Some(Kind::Transaction) {
             match crate::amount::find_amount(&incoming.text) {
                 Ok(a) => amount = a,
-                Err(e) => {
-                    // Still a transaction; its value is unknown, and that is reported.
-                    store::reject(
-                        &self.pool,
-                        Some(&r.key),
-                        Some(&r.message_id),
-                        "amount",
-                        &e.to_string(),
-                    )
-                    .await?;
-                }
+                // Still a transaction; its value is unknown, and that is reported (once).
+                Err(e) => unreadable_amount = Some(e.to_string()),
             }
         }
         let c = Classified {
@@ -184,11 +176,20 @@ impl Worker {
             campaign: incoming.campaign,
             raw_key: r.key.clone(),
         };
-        if store::apply(&self.pool, &c).await? {
-            Ok(Handled::Applied { kind })
-        } else {
-            Ok(Handled::Duplicate)
+        if !store::apply(&self.pool, &c).await? {
+            return Ok(Handled::Duplicate);
         }
+        if let Some(reason) = unreadable_amount {
+            store::reject(
+                &self.pool,
+                Some(&r.key),
+                Some(&r.message_id),
+                "amount",
+                &reason,
+            )
+            .await?;
+        }
+        Ok(Handled::Applied { kind })
     }
 
     async fn rejected(

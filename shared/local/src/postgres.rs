@@ -146,12 +146,12 @@ pub struct Cluster {
     bins: Binaries,
 }
 
-/// A free TCP port on loopback (bound, then released).
 /// The URL of database `db` on an embedded cluster listening on `port`.
 pub fn embedded_url(port: u16, db: &str) -> String {
     format!("postgres://{SUPERUSER}@127.0.0.1:{port}/{db}")
 }
 
+/// A free TCP port on loopback (bound, then released).
 pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())

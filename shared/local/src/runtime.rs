@@ -510,9 +510,6 @@ async fn serve(
         let (worker, queue) = (funnel_worker.clone(), funnel_queue.clone());
         tasks.spawn(async move {
             loop {
-                if let Ok(depth) = queue.depth().await {
-                    worker.observe.pending(depth);
-                }
                 tokio::select! {
                     r = muara_funnel::worker::round(&worker, queue.as_ref(), Duration::from_secs(1)) => {
                         if let Err(e) = r {
@@ -520,6 +517,23 @@ async fn serve(
                             tokio::time::sleep(Duration::from_secs(1)).await;
                         }
                     }
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+    {
+        // The pending gauge, read every few seconds (a count of the queue, kept off the
+        // workers' rounds).
+        let mut stop = shutdown.clone();
+        let (observe, queue) = (funnel_worker.observe.clone(), funnel_queue.clone());
+        tasks.spawn(async move {
+            loop {
+                if let Ok(depth) = queue.depth().await {
+                    observe.pending(depth);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                     _ = stop.changed() => break,
                 }
             }
@@ -620,14 +634,10 @@ async fn serve(
 /// The first start makes an admin token, so a newcomer can open the console; later starts
 /// (or any start after tokens were made) make none.
 async fn first_admin_token(tokens: &muara_console::TokenStore) -> Result<Option<String>> {
-    if tokens.any_live().await? {
+    if tokens.any().await? {
         return Ok(None);
     }
-    let system = muara_api::Principal {
-        subject: "muara up".into(),
-        role: muara_api::Role::Admin,
-        via: "local",
-    };
+    let system = muara_api::Principal::system("muara up", "local");
     let made = tokens
         .create_token(&system, "admin", muara_api::Role::Admin, None)
         .await?;

@@ -53,12 +53,6 @@ fn elements(v: &Value) -> Vec<Element> {
         .unwrap_or_default()
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 impl Browser {
     /// Starts ChromeDriver and a headless Chromium with a fresh profile, 1366×900.
     pub async fn start() -> anyhow::Result<Self> {
@@ -70,7 +64,7 @@ impl Browser {
             "MUARA_CHROMIUM",
             &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
         )?;
-        let port = free_port()?;
+        let port = muara_local::postgres::free_port()?;
         let driver = Command::new(&driver_bin)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())

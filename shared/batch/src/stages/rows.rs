@@ -134,8 +134,7 @@ pub async fn validate_rows(deps: &Deps, input: FileInput) -> Result<FileInput> {
         "rows",
     )
     .await?;
-    let required = repo::required_of(&deps.pool, &b.execution_name, f.config_id).await?;
-    let mapping = repo::mapping_of(&deps.pool, &b.execution_name, f.config_id).await?;
+    let (mapping, required) = repo::config_of(&deps.pool, &b.execution_name, f.config_id).await?;
     let dir = staging(deps)?;
     let parquet = fetch(deps, &f.parquet_key, &dir, "in.parquet").await?;
     let (rows, findings) = blocking(move || check(&parquet, &required, &mapping)).await?;
