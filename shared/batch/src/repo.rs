@@ -339,6 +339,32 @@ pub async fn audit_facts(
     Ok(())
 }
 
+/// Whether `physical` is the only file of the batch whose configuration targets
+/// `schema.table` (rows of the batch with no file name can then only be this file's).
+pub async fn sole_file_for_table(
+    pool: &Pool,
+    client_id: i32,
+    batch: &str,
+    physical: &str,
+    schema: &str,
+    table: &str,
+) -> Result<bool> {
+    let c = client(pool).await?;
+    let others: i64 = c
+        .query_one(
+            "SELECT count(*) FROM tools.file_audit_log a
+             JOIN tools.client_config cc ON cc.client_id = a.client_id
+              AND cc.logical_source_file = a.logical_source_file AND cc.source_system = a.source_system
+             WHERE a.client_id = $1 AND a.batch_id = $2 AND a.physical_file_name <> $3
+               AND cc.target_schema = $4 AND cc.target_table = $5",
+            &[&client_id, &batch, &physical, &schema, &table],
+        )
+        .await
+        .map_err(|e| pg_error("reading tools.file_audit_log", e))?
+        .get(0);
+    Ok(others == 0)
+}
+
 /// Records a file set aside (failed) with its reason, creating the audit row if needed.
 pub async fn audit_failed(
     pool: &Pool,

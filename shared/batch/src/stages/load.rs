@@ -1,6 +1,7 @@
-//! Load bronze: one transaction per file — delete the batch's rows, `COPY` the file's rows
-//! with `dwh_batch_id` and `dwh_load_ts` — then archive the raw file and the Parquet.
-//! Re-running it leaves the same rows.
+//! Load bronze: one transaction per file — delete the rows *this file* loaded in this batch
+//! before, `COPY` the file's rows with `dwh_batch_id`, `dwh_source_file` and `dwh_load_ts` —
+//! then archive the raw file and the Parquet. Re-running it leaves the same rows, and it never
+//! removes rows another file wrote (files of one batch may share a table).
 
 use super::util::{audit, blocking, convert_error, fetch, move_if_present, staging};
 use crate::cast::castable;
@@ -32,16 +33,27 @@ async fn column_kinds(deps: &Deps, table: &str, cols: &[String]) -> Result<Vec<O
     Ok(stmt.columns().iter().map(|c| Kind::of(c.type_())).collect())
 }
 
+/// The column every bronze row carries with the name of the file it came from (next to
+/// `dwh_batch_id`): the scope of a load's replace. Added to a table that lacks it on its first
+/// load; rows loaded before that keep NULL.
+pub const FILE_COLUMN: &str = "dwh_source_file";
+
+/// What the loader adds to every row, after the mapped columns: `dwh_batch_id`,
+/// `dwh_load_ts`, `dwh_source_file`, in that order.
+struct Stamp {
+    batch_id: String,
+    file: String,
+    load_ts: String,
+    load_at: time::OffsetDateTime,
+}
+
 /// Reads the Parquet and sends encoded chunks; returns the number of rows.
-#[allow(clippy::too_many_arguments)]
 fn encode_rows(
     parquet: &std::path::Path,
     sources: &[(String, Option<String>)],
     encoder: &Encoder,
     warning_policy: bool,
-    batch_id: &str,
-    load_ts: &str,
-    load_at: time::OffsetDateTime,
+    stamp: &Stamp,
     tx: &tokio::sync::mpsc::Sender<Result<Bytes>>,
 ) -> Result<u64> {
     let batches = muara_convert::read_string_batches(parquet, 8192)
@@ -70,9 +82,11 @@ fn encode_rows(
                         csv_field(&mut buf, v);
                         buf.push(',');
                     }
-                    csv_field(&mut buf, Some(batch_id));
+                    csv_field(&mut buf, Some(&stamp.batch_id));
                     buf.push(',');
-                    csv_field(&mut buf, Some(load_ts));
+                    csv_field(&mut buf, Some(&stamp.load_ts));
+                    buf.push(',');
+                    csv_field(&mut buf, Some(&stamp.file));
                     buf.push('\n');
                 }
                 Bytes::from(buf)
@@ -89,18 +103,16 @@ fn encode_rows(
                 for r in 0..batch.rows {
                     buf.put_i16(fields);
                     for (j, kind) in kinds.iter().enumerate() {
-                        let value = match j.cmp(&sources.len()) {
-                            std::cmp::Ordering::Less => {
-                                idx[j].and_then(|i| batch.values[i][r].as_deref())
+                        let value = match j.checked_sub(sources.len()) {
+                            None => idx[j].and_then(|i| batch.values[i][r].as_deref()),
+                            Some(0) => Some(stamp.batch_id.as_str()),
+                            Some(1) => {
+                                buf.put_i32(8);
+                                buf.put_i64(pg_micros(stamp.load_at));
+                                continue;
                             }
-                            std::cmp::Ordering::Equal => Some(batch_id),
-                            std::cmp::Ordering::Greater => None, // dwh_load_ts, below
+                            Some(_) => Some(stamp.file.as_str()),
                         };
-                        if j == sources.len() + 1 {
-                            buf.put_i32(8);
-                            buf.put_i64(pg_micros(load_at));
-                            continue;
-                        }
                         let Some(v) = value.filter(|v| *kind == Kind::Text || !v.trim().is_empty())
                         else {
                             buf.put_i32(-1);
@@ -146,6 +158,31 @@ fn encode_rows(
     Ok(rows)
 }
 
+/// Adds [`FILE_COLUMN`] to a bronze table that does not have it yet (tables made before loads
+/// were scoped by file). Checked first, so a load takes no exclusive lock on a table that has it.
+async fn ensure_file_column(deps: &Deps, table: &str) -> Result<()> {
+    let client = deps.pool.get().await.map_err(pool_error)?;
+    let has: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute
+                            WHERE attrelid = $1::text::regclass AND attname = $2 AND NOT attisdropped)",
+            &[&table, &FILE_COLUMN],
+        )
+        .await
+        .map_err(|e| pg_error(&format!("load: reading the columns of {table}"), e))?
+        .get(0);
+    if !has {
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {FILE_COLUMN} text"
+            ))
+            .await
+            .map_err(|e| pg_error(&format!("load: adding {FILE_COLUMN} to {table}"), e))?;
+        tracing::info!(%table, "bronze table given its {FILE_COLUMN} column");
+    }
+    Ok(())
+}
+
 fn pg_micros(t: time::OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX) - 946_684_800_000_000
 }
@@ -176,7 +213,22 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
     }
     target_cols.push("\"dwh_batch_id\"".into());
     target_cols.push("\"dwh_load_ts\"".into());
-    let delete_sql = format!("DELETE FROM {table} WHERE dwh_batch_id = $1");
+    target_cols.push(format!("\"{FILE_COLUMN}\""));
+    ensure_file_column(deps, &table).await?;
+    // Rows of this batch loaded before the table had a file column carry no file name: they
+    // are this load's to replace only when no other file of the batch goes to this table.
+    let legacy = repo::sole_file_for_table(
+        &deps.pool,
+        b.client_id,
+        &b.batch_id,
+        &f.physical_file_name,
+        &f.target_schema,
+        &f.target_table,
+    )
+    .await?;
+    let delete_sql = format!(
+        "DELETE FROM {table} WHERE dwh_batch_id = $1 AND ({FILE_COLUMN} = $2 OR ({FILE_COLUMN} IS NULL AND $3))"
+    );
 
     let dir = staging(deps)?;
     let parquet = fetch(deps, &f.parquet_key, &dir, "in.parquet").await?;
@@ -207,19 +259,14 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
         .iter()
         .map(|m| (m.source_column.clone(), m.target_data_type.clone()))
         .collect();
-    let batch_id = b.batch_id.clone();
-    let load_at = time::OffsetDateTime::now_utc();
+    let stamp = Stamp {
+        batch_id: b.batch_id.clone(),
+        file: f.physical_file_name.clone(),
+        load_ts,
+        load_at: time::OffsetDateTime::now_utc(),
+    };
     let producer = blocking(move || {
-        let result = encode_rows(
-            &parquet,
-            &sources,
-            &encoder,
-            warning_policy,
-            &batch_id,
-            &load_ts,
-            load_at,
-            &tx,
-        );
+        let result = encode_rows(&parquet, &sources, &encoder, warning_policy, &stamp, &tx);
         if result.is_err() {
             // The loader must not commit what it received so far: tell it to abort.
             let _ = tx.blocking_send(Err(Error::invalid(
@@ -236,11 +283,14 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
             .await
             .map_err(|e| pg_error("load: begin", e))?;
         tx_db
-            .execute(&delete_sql, &[&b.batch_id])
+            .execute(&delete_sql, &[&b.batch_id, &f.physical_file_name, &legacy])
             .await
             .map_err(|e| {
                 pg_error(
-                    &format!("load: deleting batch {} from {table}", b.batch_id),
+                    &format!(
+                        "load: deleting the rows of {} (batch {}) from {table}",
+                        f.physical_file_name, b.batch_id
+                    ),
                     e,
                 )
             })?;

@@ -65,6 +65,45 @@ pub(crate) fn match_config<'c>(
     }
 }
 
+/// Files of one run that match the same configured file, by object key, with the reason each
+/// is refused: which one is meant cannot be known, so none is loaded (both are kept).
+/// A listed file: its key, where it is, its name in the batch, and its configuration.
+type Candidate<'c> = (
+    String,
+    LakeKey,
+    String,
+    std::result::Result<&'c ConfigRow, String>,
+);
+
+fn collisions(candidates: &[Candidate<'_>]) -> std::collections::HashMap<String, String> {
+    let mut by_config: std::collections::BTreeMap<i32, Vec<(&String, &LakeKey)>> =
+        Default::default();
+    for (key, k, _, matched) in candidates {
+        if let Ok(c) = matched {
+            by_config.entry(c.config_id).or_default().push((key, k));
+        }
+    }
+    let mut out = std::collections::HashMap::new();
+    for (config_id, files) in by_config.into_iter().filter(|(_, f)| f.len() > 1) {
+        let names: Vec<String> = files.iter().map(|(_, k)| format!("{:?}", k.file)).collect();
+        let logical = candidates
+            .iter()
+            .find_map(|(.., m)| m.as_ref().ok().filter(|c| c.config_id == config_id))
+            .map(|c| c.logical_source_file.clone())
+            .unwrap_or_default();
+        let reason = format!(
+            "{} are all file {logical:?} of source {:?}: a batch takes one file per configured file, \
+             and which one is meant cannot be told; none was loaded (all kept in failed/) — send one",
+            names.join(", "),
+            files[0].1.source
+        );
+        for (key, _) in files {
+            out.insert(key.clone(), reason.clone());
+        }
+    }
+    out
+}
+
 fn item(c: &ConfigRow, client: &str, physical: &str, raw: String) -> FileItem {
     FileItem {
         physical_file_name: physical.to_string(),
@@ -104,6 +143,9 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
     match input.mode {
         Mode::Start | Mode::Restart => {
             let listed = deps.store.list(&format!("raw/{}/", input.client)).await?;
+            // First what each file is, then act: two files for one configured file are a
+            // collision (`cust.csv` and `CUST.csv`, `x.csv` and `x.txt`) and neither is taken.
+            let mut candidates = Vec::new();
             for obj in listed {
                 let Some(k) = LakeKey::parse(&obj.key) else {
                     continue;
@@ -121,10 +163,19 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                     }
                     None => continue,
                 };
-                match match_config(&configs, &k.source, &plain) {
+                let matched = match_config(&configs, &k.source, &plain);
+                candidates.push((obj.key, k, physical, matched));
+            }
+            let collisions = collisions(&candidates);
+            for (key, k, physical, matched) in candidates {
+                let matched = match (matched, collisions.get(&key)) {
+                    (_, Some(reason)) => Err(reason.clone()),
+                    (m, None) => m,
+                };
+                match matched {
                     Ok(c) => {
                         let dest = raw_key(&input.client, &k.source, "incoming", &physical);
-                        move_if_present(deps, &obj.key, &dest).await?;
+                        move_if_present(deps, &key, &dest).await?;
                         repo::audit_begin(
                             &deps.pool,
                             client.client_id,
@@ -138,7 +189,7 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                     }
                     Err(reason) => {
                         let dest = k.in_area("failed").key();
-                        move_if_present(deps, &obj.key, &dest).await?;
+                        move_if_present(deps, &key, &dest).await?;
                         repo::audit_failed(
                             &deps.pool,
                             client.client_id,
@@ -148,7 +199,7 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                             &reason,
                         )
                         .await?;
-                        tracing::warn!(key = %obj.key, %reason, "file set aside in failed/");
+                        tracing::warn!(%key, %reason, "file set aside in failed/");
                         rejected.push(FileResult::failed(&k.file, &k.source, None, reason));
                     }
                 }

@@ -1,0 +1,273 @@
+//! A load replaces only the rows its own file wrote in its own batch: files of one batch may
+//! share a bronze table, a restart of a PARTIAL batch leaves the files that loaded alone, and
+//! two files for one configured file (names differing only in case) are refused, never merged
+//! or overwritten. Row counts are checked per file.
+
+use crate::batch_lifecycle::{Fx, count, finished, fixture, keys};
+use muara_batch::model::Mode;
+use muara_batch::runner::{RunOutcome, request};
+use muara_core::ports::ExecutionStatus;
+
+const CLIENT: &str = "acme";
+
+/// Client `acme`: two CSV files (`crm/people_a`, `crm/people_b`), policy fatal, both loaded
+/// into `bronze_acme.people`. With `file_column` false the table is made as tables were before
+/// loads were scoped by file (no `dwh_source_file`).
+async fn shared_table_client(fx: &Fx, file_column: bool) -> anyhow::Result<()> {
+    let c = fx.deps.pool.get().await?;
+    c.batch_execute(&format!(
+        "CREATE SCHEMA bronze_acme;
+         CREATE TABLE bronze_acme.people (id integer, name text, dwh_batch_id text NOT NULL,
+                                          dwh_load_ts timestamptz NOT NULL{});
+         INSERT INTO tools.client_reference (client_schema) VALUES ('acme');
+         INSERT INTO tools.client_config (client_id, logical_source_file, source_system, source_type,
+                                          target_schema, target_table, row_validation_policy)
+         SELECT client_id, f, 'crm', 'csv', 'bronze_acme', 'people', 'fatal'
+         FROM tools.client_reference, unnest(ARRAY['people_a', 'people_b']) AS f
+         WHERE client_schema = 'acme';
+         INSERT INTO tools.column_mapping (config_id, source_column, target_column, target_data_type, ordinal)
+         SELECT config_id, c, c, t, o FROM tools.client_config,
+                (VALUES ('id', 'integer', 1), ('name', 'text', 2)) AS m(c, t, o);
+         INSERT INTO tools.required_columns (config_id, column_name, is_key)
+         SELECT config_id, 'id', true FROM tools.client_config;",
+        if file_column {
+            ", dwh_source_file text"
+        } else {
+            ""
+        }
+    ))
+    .await?;
+    Ok(())
+}
+
+fn people(first: usize, n: usize) -> String {
+    let mut s = String::from("id,name\n");
+    for i in first..first + n {
+        s.push_str(&format!("{i},person {i}\n"));
+    }
+    s
+}
+
+async fn put(fx: &Fx, key: &str, body: String) -> anyhow::Result<()> {
+    fx.deps
+        .store
+        .put(key, bytes::Bytes::from(body), &Default::default())
+        .await?;
+    Ok(())
+}
+
+/// Requests a run of `acme`, waits for it and returns its output.
+async fn run(fx: &Fx, mode: Mode, batch: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    let RunOutcome::Started { execution_id, .. } = request(&fx.deps, CLIENT, mode, batch).await?
+    else {
+        anyhow::bail!("expected a started {mode:?} run");
+    };
+    let info = finished(fx, &execution_id).await?;
+    anyhow::ensure!(info.status == ExecutionStatus::Succeeded, "{info:?}");
+    Ok(info.output.unwrap_or_default())
+}
+
+/// Rows in bronze per source file, as `(file, rows)` in file order.
+async fn per_file(fx: &Fx) -> anyhow::Result<Vec<(Option<String>, i64)>> {
+    Ok(fx
+        .deps
+        .pool
+        .get()
+        .await?
+        .query(
+            "SELECT dwh_source_file, count(*) FROM bronze_acme.people
+             GROUP BY 1 ORDER BY 1 NULLS FIRST",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
+fn files(list: &[(&str, i64)]) -> Vec<(Option<String>, i64)> {
+    list.iter()
+        .map(|(f, n)| (Some(f.to_string()), *n))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_files_of_one_batch_share_a_table_and_both_keep_their_rows() -> anyhow::Result<()> {
+    let fx = fixture().await?;
+    shared_table_client(&fx, true).await?;
+    put(&fx, "raw/acme/crm/incoming/people_a.csv", people(1, 3)).await?;
+    put(
+        &fx,
+        "raw/acme/crm/incoming/people_b.csv",
+        people(1000, 20_000),
+    )
+    .await?;
+
+    let out = run(&fx, Mode::Start, None).await?;
+    assert_eq!(out["status"], "SUCCESS", "{out}");
+    assert_eq!(out["loaded"], 2, "{out}");
+    let expected = files(&[
+        ("people_a_BATCH000001.csv", 3),
+        ("people_b_BATCH000001.csv", 20_000),
+    ]);
+    assert_eq!(per_file(&fx).await?, expected);
+    assert_eq!(
+        count(
+            &fx,
+            "SELECT sum(total_rows)::bigint FROM tools.file_audit_log WHERE load_status = 'SUCCESS'"
+        )
+        .await?,
+        20_003,
+        "the audit's row counts are what bronze holds"
+    );
+
+    // Reprocessing one file, twice, replaces only that file's rows.
+    for _ in 0..2 {
+        let parquet = "data/acme/crm/archive/people_b_BATCH000001.parquet";
+        fx.deps
+            .store
+            .rename(parquet, &parquet.replace("/archive/", "/incoming/"))
+            .await?;
+        let out = run(&fx, Mode::Reprocessing, Some("BATCH000001")).await?;
+        assert_eq!(out["loaded"], 1, "{out}");
+        assert_eq!(per_file(&fx).await?, expected);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restart_of_a_partial_batch_leaves_the_loaded_file_untouched() -> anyhow::Result<()> {
+    let fx = fixture().await?;
+    shared_table_client(&fx, true).await?;
+    put(&fx, "raw/acme/crm/incoming/people_a.csv", people(1, 3)).await?;
+    // people_b has a value that is not an integer (policy fatal): it fails row validation.
+    let mut bad = people(1000, 500);
+    bad.push_str("twelve,not a number\n");
+    put(&fx, "raw/acme/crm/incoming/people_b.csv", bad).await?;
+
+    let out = run(&fx, Mode::Start, None).await?;
+    assert_eq!(out["status"], "PARTIAL", "{out}");
+    assert_eq!(
+        per_file(&fx).await?,
+        files(&[("people_a_BATCH000001.csv", 3)])
+    );
+    let loaded_at = count(
+        &fx,
+        "SELECT (extract(epoch FROM max(dwh_load_ts)) * 1e6)::bigint FROM bronze_acme.people",
+    )
+    .await?;
+
+    // The operator sends the corrected file under the batch's name and restarts.
+    put(
+        &fx,
+        "raw/acme/crm/incoming/people_b_BATCH000001.csv",
+        people(1000, 501),
+    )
+    .await?;
+    let out = run(&fx, Mode::Restart, Some("BATCH000001")).await?;
+    assert_eq!(out["status"], "SUCCESS", "{out}");
+    assert_eq!(
+        per_file(&fx).await?,
+        files(&[
+            ("people_a_BATCH000001.csv", 3),
+            ("people_b_BATCH000001.csv", 501)
+        ])
+    );
+    assert_eq!(
+        count(
+            &fx,
+            "SELECT (extract(epoch FROM max(dwh_load_ts)) * 1e6)::bigint FROM bronze_acme.people
+             WHERE dwh_source_file = 'people_a_BATCH000001.csv'"
+        )
+        .await?,
+        loaded_at,
+        "people_a's rows are the ones loaded by the first run, not reloaded"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn names_that_differ_only_in_case_are_both_refused_and_kept() -> anyhow::Result<()> {
+    let fx = fixture().await?;
+    shared_table_client(&fx, true).await?;
+    put(&fx, "raw/acme/crm/incoming/people_a.csv", people(1, 2)).await?;
+    put(&fx, "raw/acme/crm/incoming/PEOPLE_A.csv", people(100, 40)).await?;
+    put(&fx, "raw/acme/crm/incoming/people_b.csv", people(1000, 7)).await?;
+
+    let out = run(&fx, Mode::Start, None).await?;
+    assert_eq!(out["status"], "PARTIAL", "{out}");
+    assert_eq!(out["loaded"], 1, "{out}");
+    assert_eq!(out["failed"], 2, "{out}");
+    assert_eq!(
+        per_file(&fx).await?,
+        files(&[("people_b_BATCH000001.csv", 7)])
+    );
+    let mut failed = keys(&fx, "raw/acme/crm/failed/").await?;
+    failed.sort();
+    assert_eq!(
+        failed,
+        [
+            "raw/acme/crm/failed/PEOPLE_A.csv",
+            "raw/acme/crm/failed/people_a.csv"
+        ]
+    );
+    let reasons: Vec<String> = fx
+        .deps
+        .pool
+        .get()
+        .await?
+        .query(
+            "SELECT error_message FROM tools.file_audit_log WHERE physical_file_name ILIKE 'people_a.csv'",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    for r in &reasons {
+        assert!(
+            r.contains("\"PEOPLE_A.csv\"")
+                && r.contains("\"people_a.csv\"")
+                && r.contains("send one"),
+            "{r}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_table_without_the_file_column_gets_it_and_its_batch_rows_are_replaced_once()
+-> anyhow::Result<()> {
+    let fx = fixture().await?;
+    shared_table_client(&fx, false).await?;
+    put(&fx, "raw/acme/crm/incoming/people_b.csv", people(1, 10)).await?;
+    // Rows this batch id loaded before loads were scoped (no file name), and another batch's.
+    fx.deps
+        .pool
+        .get()
+        .await?
+        .batch_execute(
+            "INSERT INTO bronze_acme.people SELECT g, 'old', 'BATCH000001', now() FROM generate_series(1, 4) g;
+             INSERT INTO bronze_acme.people SELECT g, 'other', 'BATCH000009', now() FROM generate_series(1, 6) g;",
+        )
+        .await?;
+
+    let out = run(&fx, Mode::Start, None).await?;
+    assert_eq!(out["status"], "SUCCESS", "{out}");
+    // The only file of its batch for this table replaced the batch's unnamed rows; the other
+    // batch's rows are untouched.
+    assert_eq!(
+        per_file(&fx).await?,
+        vec![(None, 6), (Some("people_b_BATCH000001.csv".into()), 10)]
+    );
+    assert_eq!(
+        count(
+            &fx,
+            "SELECT count(*) FROM bronze_acme.people WHERE name = 'other'"
+        )
+        .await?,
+        6
+    );
+    Ok(())
+}
