@@ -146,7 +146,7 @@ INSERT INTO funnel.message (message_id, channel, phone, sent_at, kind, keyword, 
              CASE WHEN :r::int < 45 THEN 'halo' WHEN :r::int < 65 THEN 'booking' WHEN :r::int < 75 THEN 'transfer' END,
              CASE WHEN :r::int >= 65 AND :r::int < 75 THEN :a::bigint * 100000 END,
              'ads-bench', 'raw-messages/2026/01/01/$1-' || :k || '.json')
-     ON CONFLICT (message_id) DO NOTHING;
+     ON CONFLICT (channel, source, message_id) DO NOTHING;
 INSERT INTO funnel.lead AS l (phone, leads_date, channel, first_message_id, last_opening_at,
      last_channel, last_message_id, booking_date, transaction_date, last_transaction_date,
      transaction_value, transaction_count, messages)

@@ -23,8 +23,15 @@ struct Fx {
     queue: Arc<dyn Queue>,
     store: Arc<dyn ObjectStore>,
     worker: muara_funnel::worker::Worker,
+    idem: Arc<dyn IdempotencyStore>,
     token: String,
     _dir: Option<tempfile::TempDir>,
+}
+
+impl Fx {
+    async fn idem_begin(&self, key: &str, hash: &str) -> anyhow::Result<muara_core::ports::Begin> {
+        Ok(self.idem.begin(key, hash, Duration::from_secs(60)).await?)
+    }
 }
 
 fn keywords() -> Vec<Keyword> {
@@ -58,7 +65,7 @@ async fn fx_from(
         ingest: Ingest {
             store: store.clone(),
             queue: queue.clone(),
-            idem,
+            idem: idem.clone(),
             pool: pool.clone(),
             secret: Some(SECRET.to_vec()),
             verify_token: Some("verify-me".into()),
@@ -86,6 +93,7 @@ async fn fx_from(
         queue,
         store,
         worker,
+        idem,
         token,
         _dir: dir,
     })
@@ -163,8 +171,13 @@ async fn drain(fx: &Fx) -> anyhow::Result<()> {
 }
 
 fn wa(id: &str, from: &str, ts: i64, text: &str) -> String {
+    wa_to("1", id, from, ts, text)
+}
+
+/// A WhatsApp webhook for one text message to business number `number`.
+fn wa_to(number: &str, id: &str, from: &str, ts: i64, text: &str) -> String {
     json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
-        "messaging_product": "whatsapp", "metadata": {"phone_number_id": "1"},
+        "messaging_product": "whatsapp", "metadata": {"phone_number_id": number},
         "contacts": [{"profile": {"name": "Budi"}, "wa_id": from}],
         "messages": [{"from": from, "id": id, "timestamp": ts.to_string(), "type": "text", "text": {"body": text}}]
     }}]}]})
@@ -188,6 +201,8 @@ crate::support::contract!(
     [
         a_lead_books_and_transacts_through_the_webhook,
         bad_bodies_are_kept_counted_and_refused_clearly,
+        equal_ids_from_different_sources_are_different_messages,
+        a_message_another_delivery_holds_is_answered_retry_not_duplicate,
     ],
     local_pg => local,
     aws_s3_sqs_dynamodb => aws,
@@ -263,7 +278,7 @@ async fn a_lead_books_and_transacts_through_the_webhook(fx: &Fx) -> anyhow::Resu
     // Raw bodies are in the lake under their day and message id.
     assert!(
         fx.store
-            .head("raw-messages/2026/11/22/wamid.3.json")
+            .head("raw-messages/2026/11/22/whatsapp/1/wamid.3.json")
             .await?
             .is_some()
     );
@@ -310,6 +325,139 @@ async fn a_lead_books_and_transacts_through_the_webhook(fx: &Fx) -> anyhow::Resu
     )
     .await?;
     assert_eq!(s, 422);
+    Ok(())
+}
+
+/// Rows of `funnel.message` as `(channel, source, message_id, phone)`, sorted.
+async fn stored(fx: &Fx) -> anyhow::Result<Vec<(String, String, String, String)>> {
+    Ok(fx
+        .pool
+        .get()
+        .await?
+        .query(
+            "SELECT channel, source, message_id, phone FROM funnel.message ORDER BY 1, 2, 3",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect())
+}
+
+async fn equal_ids_from_different_sources_are_different_messages(fx: &Fx) -> anyhow::Result<()> {
+    let t0 = 1_795_320_000;
+    let generic = |phone: &str, text: &str| {
+        json!({"message_id": "1", "phone": phone, "text": text, "timestamp": t0}).to_string()
+    };
+    let (s, v) = post(fx, "chan-a", &generic("081234567890", "halo, info dong")).await?;
+    assert_eq!((s, v["accepted"].as_i64()), (200, Some(1)), "{v}");
+    let (s, v) = post(fx, "chan-b", &generic("081299990000", "mau booking")).await?;
+    assert_eq!(
+        (s, v["accepted"].as_i64(), v["duplicates"].as_i64()),
+        (200, Some(1), Some(0)),
+        "the same id on another channel is another message: {v}"
+    );
+    // One WhatsApp id seen by two business numbers.
+    for number in ["111", "222"] {
+        let body = wa_to(number, "wamid.same", "6281200000001", t0, "halo");
+        let (s, v) = post(fx, "whatsapp", &body).await?;
+        assert_eq!((s, v["accepted"].as_i64()), (200, Some(1)), "{v}");
+    }
+    // A true repeat is still a duplicate.
+    let (s, v) = post(fx, "chan-a", &generic("081234567890", "halo, info dong")).await?;
+    assert_eq!((s, v["duplicates"].as_i64()), (200, Some(1)), "{v}");
+    drain(fx).await?;
+    assert_eq!(
+        stored(fx).await?,
+        vec![
+            (
+                "chan-a".into(),
+                "".into(),
+                "1".into(),
+                "+6281234567890".into()
+            ),
+            (
+                "chan-b".into(),
+                "".into(),
+                "1".into(),
+                "+6281299990000".into()
+            ),
+            (
+                "whatsapp".into(),
+                "111".into(),
+                "wamid.same".into(),
+                "+6281200000001".into()
+            ),
+            (
+                "whatsapp".into(),
+                "222".into(),
+                "wamid.same".into(),
+                "+6281200000001".into()
+            ),
+        ]
+    );
+    // Each keeps its own raw body.
+    for key in [
+        "raw-messages/2026/11/22/chan-a/1.json",
+        "raw-messages/2026/11/22/chan-b/1.json",
+        "raw-messages/2026/11/22/whatsapp/111/wamid.same.json",
+        "raw-messages/2026/11/22/whatsapp/222/wamid.same.json",
+    ] {
+        assert!(fx.store.head(key).await?.is_some(), "{key}");
+    }
+    let chan_b = String::from_utf8(
+        fx.store
+            .get("raw-messages/2026/11/22/chan-b/1.json")
+            .await?
+            .to_vec(),
+    )?;
+    assert!(chan_b.contains("mau booking"), "{chan_b}");
+    // The same id with other content on the same channel is refused with a reason, and kept.
+    let (s, v) = post(fx, "chan-a", &generic("081234567890", "something else")).await?;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["accepted"], 0, "{v}");
+    assert_eq!(v["rejected"][0]["message_id"], "1", "{v}");
+    let n: i64 = fx
+        .pool
+        .get()
+        .await?
+        .query_one(
+            "SELECT count(*) FROM funnel.rejected WHERE stage = 'conflict' AND message_id = '1' AND raw_key LIKE 'raw-messages/conflict/%'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(n, 1);
+    Ok(())
+}
+
+async fn a_message_another_delivery_holds_is_answered_retry_not_duplicate(
+    fx: &Fx,
+) -> anyhow::Result<()> {
+    let body = wa("wamid.held", "6281234500000", 1_795_320_000, "halo kak");
+    // Another delivery claimed the message and has not finished (e.g. it lost the database
+    // before it could queue or release it).
+    let msg = match muara_funnel::webhook::parse(body.as_bytes(), "whatsapp") {
+        Ok(muara_funnel::webhook::Body::Messages { messages, .. }) => messages[0].clone(),
+        other => anyhow::bail!("{other:?}"),
+    };
+    let key = muara_funnel::ingest::claim_key(&msg);
+    let hash = muara_funnel::ingest::claim_hash(&msg);
+    let started = fx.idem_begin(&key, &hash).await?;
+    assert!(matches!(started, muara_core::ports::Begin::Started));
+    let (s, v) = post(fx, "whatsapp", &body).await?;
+    assert_eq!(s, 503, "not known to be stored: the sender must retry: {v}");
+    assert_eq!(
+        (v["status"].as_str(), v["in_progress"].as_i64()),
+        (Some("retry"), Some(1)),
+        "{v}"
+    );
+    // The holder gives up; the retry is the one that stores it.
+    fx.idem.abandon(&key).await?;
+    let (s, v) = post(fx, "whatsapp", &body).await?;
+    assert_eq!((s, v["accepted"].as_i64()), (200, Some(1)), "{v}");
+    drain(fx).await?;
+    assert_eq!(stored(fx).await?.len(), 1);
     Ok(())
 }
 
@@ -423,6 +571,7 @@ async fn funnel_rows_do_not_depend_on_arrival_order_or_repeats() -> anyhow::Resu
             let phone = i % 6;
             let kind = kinds[usize::try_from(rng.next(4)).unwrap_or(0)];
             let m = Classified {
+                source: String::new(),
                 message_id: format!("m{i:02}"),
                 channel: channels[usize::try_from(rng.next(4)).unwrap_or(0)].into(),
                 phone: String::new(),
@@ -477,6 +626,7 @@ async fn funnel_rows_do_not_depend_on_arrival_order_or_repeats() -> anyhow::Resu
         for i in order {
             let (phone, m) = &messages[i];
             let m = Classified {
+                source: String::new(),
                 message_id: format!("r{run}-{}", m.message_id),
                 phone: format!("+62{run:03}81200000{phone}"),
                 ..m.clone()

@@ -65,6 +65,11 @@ pub const PLATFORM: MigrationSet = MigrationSet {
             name: "config_snapshot",
             sql: include_str!("../migrations/0007_config_snapshot.sql"),
         },
+        Migration {
+            version: 8,
+            name: "funnel_identity",
+            sql: include_str!("../migrations/0008_funnel_identity.sql"),
+        },
     ],
 };
 

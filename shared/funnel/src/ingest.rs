@@ -1,11 +1,13 @@
 //! The webhook side: `POST /webhook/{channel}` and WhatsApp's verification `GET`.
 //!
 //! Per body: the signature (when a secret is configured) → parse → for each message, claim its
-//! id (an idempotency record: a message seen before is acknowledged and not processed twice) →
-//! keep the raw body in the lake at `raw-messages/{yyyy}/{mm}/{dd}/{message_id}.json` → queue a
-//! reference → complete the claims. The answer goes out once the references are queued: the
-//! worker does the rest. Bodies that are not JSON or of no known shape are kept raw under
-//! `raw-messages/rejected/` and `raw-messages/unknown/`, counted and reported.
+//! identity `(channel, source, message_id)` (an idempotency record: a message seen before is
+//! acknowledged and not processed twice) → keep the raw body in the lake at
+//! `raw-messages/{yyyy}/{mm}/{dd}/{channel}[/{source}]/{message_id}.json` → queue a reference →
+//! complete the claims. The answer goes out once the references are queued: the worker does
+//! the rest. A message another delivery is still handling is answered 503 (retry), never
+//! acknowledged as a duplicate. Bodies that are not JSON or of no known shape are kept raw
+//! under `raw-messages/rejected/` and `raw-messages/unknown/`, counted and reported.
 
 use crate::store;
 use crate::webhook::{self, Body, Incoming};
@@ -22,6 +24,17 @@ use time::OffsetDateTime;
 
 const CLAIM_TTL: Duration = Duration::from_secs(60);
 const RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// What claiming a body's messages found.
+#[derive(Debug, Default)]
+struct Accepted {
+    new: usize,
+    duplicates: usize,
+    /// Held by another delivery that has not finished.
+    in_progress: usize,
+    /// `(message_id, reason)` of messages that reuse an identity with other content.
+    conflicts: Vec<(String, String)>,
+}
 
 #[derive(Clone)]
 pub struct Ingest {
@@ -64,6 +77,37 @@ pub fn key_segment(id: &str) -> String {
         }
     }
     out
+}
+
+/// The idempotency key of a message's identity (each part a key segment, so it is injective).
+pub fn claim_key(m: &Incoming) -> String {
+    format!(
+        "funnel:{}:{}:{}",
+        m.channel,
+        key_segment(&m.source),
+        key_segment(&m.message_id)
+    )
+}
+
+/// The hash a message's claim carries: a repeat with other content is a conflict.
+pub fn claim_hash(m: &Incoming) -> String {
+    sha256_hex(serde_json::to_string(m).unwrap_or_default().as_bytes())
+}
+
+/// Where a message's raw body is kept: one object per identity, so equal ids from different
+/// channels or WhatsApp numbers never overwrite each other.
+pub fn raw_key(m: &Incoming) -> String {
+    let source = if m.source.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", key_segment(&m.source))
+    };
+    format!(
+        "raw-messages/{}/{}/{source}{}.json",
+        day_prefix(m.sent_at),
+        m.channel,
+        key_segment(&m.message_id)
+    )
 }
 
 fn day_prefix(t: OffsetDateTime) -> String {
@@ -175,62 +219,85 @@ impl Ingest {
                 rejected.push(json!({"message_id": u.message_id, "reason": u.reason}));
             }
         }
-        let (new, duplicates) = self.accept(&messages, body).await?;
+        let accepted = self.accept(channel, &messages, body).await?;
+        rejected.extend(
+            accepted
+                .conflicts
+                .iter()
+                .map(|(id, reason)| json!({"message_id": id, "reason": reason})),
+        );
         let key = messages.first().map_or(channel, |m| m.message_id.as_str());
         self.count(
             channel,
             key,
             &[
                 ("ingress", (messages.len() + unreadable.len()) as i64),
-                ("acked", new as i64),
-                ("duplicates", duplicates as i64),
+                ("acked", accepted.new as i64),
+                ("duplicates", accepted.duplicates as i64),
+                ("in_progress", accepted.in_progress as i64),
+                ("conflicts", accepted.conflicts.len() as i64),
                 ("statuses", statuses as i64),
             ],
         )
         .await;
+        // A message another delivery is still handling is not known to be stored: the sender
+        // must come back (its new messages are queued and will answer as duplicates then).
+        let (code, status) = if accepted.in_progress > 0 {
+            (503, "retry")
+        } else {
+            (200, "ok")
+        };
         Ok((
-            200,
+            code,
             json!({
-                "status": "ok",
-                "accepted": new,
-                "duplicates": duplicates,
+                "status": status,
+                "accepted": accepted.new,
+                "duplicates": accepted.duplicates,
+                "in_progress": accepted.in_progress,
                 "statuses": statuses,
                 "rejected": rejected,
             }),
         ))
     }
 
-    /// Claims, keeps and queues the new messages; returns (new, duplicates).
-    async fn accept(&self, messages: &[Incoming], body: &[u8]) -> Result<(usize, usize)> {
+    /// Claims, keeps and queues the new messages.
+    async fn accept(&self, route: &str, messages: &[Incoming], body: &[u8]) -> Result<Accepted> {
+        let mut out = Accepted::default();
         if messages.is_empty() {
-            return Ok((0, 0));
+            return Ok(out);
         }
-        let claims: Vec<(String, String)> = messages
-            .iter()
-            .map(|m| {
-                let hash = sha256_hex(serde_json::to_string(m).unwrap_or_default().as_bytes());
-                (format!("funnel:{}", m.message_id), hash)
-            })
-            .collect();
+        // One claim per identity: a message repeated within the body is a duplicate of its
+        // first occurrence (or a conflict when its content differs).
+        let mut claims: Vec<(String, String)> = Vec::with_capacity(messages.len());
+        let mut firsts: Vec<&Incoming> = Vec::with_capacity(messages.len());
+        let mut seen: std::collections::HashMap<String, String> = Default::default();
+        let mut conflicting: Vec<&Incoming> = Vec::new();
+        for m in messages {
+            let key = claim_key(m);
+            let hash = claim_hash(m);
+            match seen.get(&key) {
+                Some(h) if *h == hash => out.duplicates += 1,
+                Some(_) => conflicting.push(m),
+                None => {
+                    seen.insert(key.clone(), hash.clone());
+                    claims.push((key, hash));
+                    firsts.push(m);
+                }
+            }
+        }
         let answers = self.idem.begin_many(&claims, CLAIM_TTL).await?;
         let mut refs = Vec::new();
         let mut claimed = Vec::new();
-        let mut duplicates = 0;
-        for ((m, (claim, _)), answer) in messages.iter().zip(&claims).zip(answers) {
+        for ((m, (claim, _)), answer) in firsts.iter().zip(&claims).zip(answers) {
             match answer {
                 Begin::Started => {
                     claimed.push(claim.clone());
-                    refs.push((
-                        m,
-                        format!(
-                            "raw-messages/{}/{}.json",
-                            day_prefix(m.sent_at),
-                            key_segment(&m.message_id)
-                        ),
-                    ));
+                    refs.push((*m, raw_key(m)));
                 }
-                // Seen before (or being handled by a concurrent delivery): acknowledged, once.
-                Begin::Completed(_) | Begin::InProgress | Begin::Conflict { .. } => duplicates += 1,
+                Begin::Completed(_) => out.duplicates += 1,
+                // Another delivery holds it: not known to be stored yet.
+                Begin::InProgress => out.in_progress += 1,
+                Begin::Conflict { .. } => conflicting.push(m),
             }
         }
         let queued = async {
@@ -249,6 +316,8 @@ impl Ingest {
                         key: key.clone(),
                         message_id: m.message_id.clone(),
                         channel: m.channel.clone(),
+                        source: m.source.clone(),
+                        route: Some(route.to_string()),
                     })
                     .map(OutgoingMessage::new)
                 })
@@ -259,14 +328,41 @@ impl Ingest {
         .await;
         if let Err(e) = queued {
             for c in &claimed {
-                let _ = self.idem.abandon(c).await;
+                if let Err(err) = self.idem.abandon(c).await {
+                    tracing::warn!(error = %err.chain(), "could not abandon a claim; it expires on its own");
+                }
             }
             return Err(e);
         }
         self.idem
             .complete_many(&claimed, &json!({"queued": true}), RETENTION)
             .await?;
-        Ok((refs.len(), duplicates))
+        out.new = refs.len();
+        if !conflicting.is_empty() {
+            // Same identity, different content: the first one stays; this one is kept and
+            // reported, never silently dropped.
+            let reason = "a message with this id was received before with different content; the first is kept";
+            let key = self
+                .keep(
+                    "conflict",
+                    body,
+                    &format!("{} message(s) reuse an id", conflicting.len()),
+                )
+                .await?;
+            for m in conflicting {
+                store::reject(
+                    &self.pool,
+                    Some(&key),
+                    Some(&m.message_id),
+                    "conflict",
+                    reason,
+                )
+                .await?;
+                out.conflicts
+                    .push((m.message_id.clone(), reason.to_string()));
+            }
+        }
+        Ok(out)
     }
 
     /// WhatsApp's verification `GET /webhook/{channel}?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`:

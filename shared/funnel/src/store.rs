@@ -1,5 +1,6 @@
-//! Applying one classified message to PostgreSQL: the message is recorded once (its id is the
-//! primary key), and only a message recorded now changes its phone's funnel row.
+//! Applying one classified message to PostgreSQL: the message is recorded once (its identity
+//! `(channel, source, message_id)` is the primary key), and only a message recorded now changes
+//! its phone's funnel row.
 //!
 //! The row's update is commutative: dates are minima (first opening, first booking, first
 //! transaction) or maxima (latest opening, latest transaction), the first- and last-touch
@@ -18,6 +19,8 @@ use time::OffsetDateTime;
 pub struct Classified {
     pub message_id: String,
     pub channel: String,
+    /// The WhatsApp number it was sent to; empty for generic messages.
+    pub source: String,
     /// E.164.
     pub phone: String,
     pub sent_at: OffsetDateTime,
@@ -40,9 +43,9 @@ pub async fn apply(pool: &Pool, m: &Classified) -> Result<bool> {
     let kind = m.kind.map(Kind::as_str);
     let insert = tx
         .prepare_cached(
-            "INSERT INTO funnel.message (message_id, channel, phone, sent_at, kind, keyword, amount, campaign, raw_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (message_id) DO NOTHING",
+            "INSERT INTO funnel.message (message_id, channel, source, phone, sent_at, kind, keyword, amount, campaign, raw_key)
+             VALUES ($1, $2, $10, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (channel, source, message_id) DO NOTHING",
         )
         .await
         .map_err(|e| pg_error("preparing a funnel message insert", e))?;
@@ -59,6 +62,7 @@ pub async fn apply(pool: &Pool, m: &Classified) -> Result<bool> {
                 &m.amount,
                 &m.campaign,
                 &m.raw_key,
+                &m.source,
             ],
         )
         .await
@@ -159,7 +163,10 @@ pub async fn bump<C: deadpool_postgres::GenericClient + Sync>(
     shard: i16,
     counts: &[(&str, i64)],
 ) -> Result<()> {
-    for (name, n) in counts.iter().filter(|(_, n)| *n != 0) {
+    // In name order: concurrent writers lock the counter rows in the same order.
+    let mut counts: Vec<&(&str, i64)> = counts.iter().filter(|(_, n)| *n != 0).collect();
+    counts.sort_by_key(|(name, _)| *name);
+    for (name, n) in counts {
         c.execute(
             "INSERT INTO funnel.counter (name, shard, value) VALUES ($1, $2, $3)
              ON CONFLICT (name, shard) DO UPDATE SET value = funnel.counter.value + excluded.value",

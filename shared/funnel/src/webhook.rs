@@ -17,11 +17,17 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// One message as received, before normalisation.
+/// One message as received, before normalisation. Its identity is
+/// `(channel, source, message_id)`: equal ids from different channels or WhatsApp numbers are
+/// different messages.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Incoming {
     pub message_id: String,
     pub channel: String,
+    /// The account the message was sent to within its channel: WhatsApp's
+    /// `metadata.phone_number_id`; empty for generic messages.
+    #[serde(default)]
+    pub source: String,
     /// As sent; normalised to E.164 by the worker.
     pub phone: String,
     pub text: String,
@@ -141,6 +147,7 @@ fn generic(v: &Value, channel: &str) -> Result<Incoming, Unreadable> {
         channel: text_of(v, "channel")
             .filter(|c| !c.trim().is_empty())
             .unwrap_or_else(|| channel.to_string()),
+        source: String::new(),
         phone,
         text,
         sent_at,
@@ -164,6 +171,11 @@ fn whatsapp(v: &Value, channel: &str) -> Body {
                 continue;
             };
             values += 1;
+            let source = value
+                .get("metadata")
+                .and_then(|m| m.get("phone_number_id"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             statuses += value
                 .get("statuses")
                 .and_then(Value::as_array)
@@ -173,7 +185,7 @@ fn whatsapp(v: &Value, channel: &str) -> Body {
                 .and_then(Value::as_array)
                 .unwrap_or(&empty)
             {
-                match whatsapp_message(m, channel) {
+                match whatsapp_message(m, channel, source) {
                     Ok(i) => messages.push(i),
                     Err(u) => unreadable.push(u),
                 }
@@ -190,7 +202,7 @@ fn whatsapp(v: &Value, channel: &str) -> Body {
     }
 }
 
-fn whatsapp_message(m: &Value, channel: &str) -> Result<Incoming, Unreadable> {
+fn whatsapp_message(m: &Value, channel: &str, source: &str) -> Result<Incoming, Unreadable> {
     let id = text_of(m, "id");
     let bad = |reason: String| Unreadable {
         message_id: id.clone(),
@@ -219,6 +231,7 @@ fn whatsapp_message(m: &Value, channel: &str) -> Result<Incoming, Unreadable> {
     Ok(Incoming {
         message_id,
         channel: channel.to_string(),
+        source: source.to_string(),
         phone,
         text,
         sent_at,

@@ -14,12 +14,19 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What the webhook queues for each message: where its raw body is.
+/// What the webhook queues for each message: where its raw body is, and its identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuedRef {
     pub key: String,
     pub message_id: String,
     pub channel: String,
+    /// The WhatsApp number it was sent to (empty for generic messages and older references).
+    #[serde(default)]
+    pub source: String,
+    /// The channel of the webhook path the body came in on (the default channel of generic
+    /// messages without their own); `None` in older references, which used `channel`.
+    #[serde(default)]
+    pub route: Option<String>,
 }
 
 /// What handling one queued message did.
@@ -127,9 +134,12 @@ impl Worker {
             }
             Err(e) => return Err(e),
         };
-        let incoming = match webhook::parse(&raw, &r.channel) {
+        let route = r.route.as_deref().unwrap_or(&r.channel);
+        let incoming = match webhook::parse(&raw, route) {
             Ok(Body::Messages { messages, .. }) => {
-                match messages.into_iter().find(|m| m.message_id == r.message_id) {
+                match messages.into_iter().find(|m| {
+                    m.message_id == r.message_id && m.channel == r.channel && m.source == r.source
+                }) {
                     Some(m) => m,
                     None => {
                         return self
@@ -168,6 +178,7 @@ impl Worker {
         let c = Classified {
             message_id: incoming.message_id,
             channel: incoming.channel,
+            source: incoming.source,
             phone,
             sent_at: incoming.sent_at,
             kind,
