@@ -397,9 +397,9 @@ pub async fn seed(deps: &Deps) -> Result<bool> {
             .iter()
             .map(|(_, t, ty)| format!("{} {}", crate::ident::quote(t).unwrap_or_default(), ty))
             .collect();
-        // Bronze keeps what came: typed columns, plus the batch and load time of every row.
+        // Bronze keeps what came: typed columns, plus the batch, load time and source file of every row.
         tx.batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS bronze_demo.{} ({}, dwh_batch_id text NOT NULL, dwh_load_ts timestamptz NOT NULL);
+            "CREATE TABLE IF NOT EXISTS bronze_demo.{} ({}, dwh_batch_id text NOT NULL, dwh_load_ts timestamptz NOT NULL, dwh_source_file text);
              CREATE INDEX IF NOT EXISTS {}_batch ON bronze_demo.{} (dwh_batch_id);",
             crate::ident::quote(table)?,
             defs.join(", "),
