@@ -160,10 +160,14 @@ impl IdempotencyStore for PgLocks {
         let client = self.pool.get().await.map_err(pool_error)?;
         client
             .execute(
-                "UPDATE muara_local.idempotency
+                // Rows locked in key order first (as begin_many claims them), so two requests
+                // completing and claiming overlapping sets cannot deadlock.
+                "WITH locked AS (
+                   SELECT key FROM muara_local.idempotency WHERE key = ANY($1) ORDER BY key FOR UPDATE)
+                 UPDATE muara_local.idempotency i
                  SET state = 'completed', result = $2, expires_at = clock_timestamp() + ($3::float8 * interval '1 second'),
                      updated_at = now()
-                 WHERE key = ANY($1)",
+                 FROM locked WHERE i.key = locked.key",
                 &[&keys, result, &secs(retention)],
             )
             .await
