@@ -550,3 +550,125 @@ async fn publish_all(fx: &Arc<Fx>, plans: Vec<Vec<usize>>) -> anyhow::Result<usi
     }
     Ok(retried)
 }
+
+/// Reads one HTTP/1.1 request (headers, then `Content-Length` bytes) from `s`.
+async fn read_request(s: &mut tokio::net::TcpStream) -> anyhow::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return Ok(buf);
+            }
+        }
+        let n = s.read(&mut chunk).await?;
+        anyhow::ensure!(n > 0, "the client closed before its request ended");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A server that dies mid-answer: `muara publish-sim` treats the cut-off answer as no answer,
+/// sends those events again, and in the end every event is stored once and the stats add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn publish_sim_sends_again_what_a_dying_server_cut_off() -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let fx = Arc::new(local().await?);
+    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let backend_addr = backend.local_addr()?;
+    let app = fx.app.clone();
+    tokio::spawn(async move { axum::serve(backend, app).await });
+    // In front of it, a proxy that, of every six publishes, drops one before the server sees it
+    // (hangs up without a word) and lets another be handled but passes on only half of the
+    // answer and hangs up.
+    let front = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", front.local_addr()?);
+    let publishes = Arc::new(AtomicUsize::new(0));
+    let cut = Arc::new(AtomicUsize::new(0));
+    let (p2, c2) = (publishes.clone(), cut.clone());
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = front.accept().await {
+            let (publishes, cut) = (p2.clone(), c2.clone());
+            tokio::spawn(async move {
+                let request = read_request(&mut client).await?;
+                let publish = request.starts_with(b"POST /publish");
+                let n = if publish {
+                    publishes.fetch_add(1, Ordering::SeqCst)
+                } else {
+                    0
+                };
+                if publish && n % 6 == 5 {
+                    cut.fetch_add(1, Ordering::SeqCst);
+                    client.shutdown().await?;
+                    return anyhow::Ok(());
+                }
+                let mut server = tokio::net::TcpStream::connect(backend_addr).await?;
+                server.write_all(&request).await?;
+                let mut answer = Vec::new();
+                server.read_to_end(&mut answer).await?;
+                if publish && n % 6 == 2 {
+                    cut.fetch_add(1, Ordering::SeqCst);
+                    answer.truncate(answer.len() / 2);
+                }
+                client.write_all(&answer).await?;
+                client.shutdown().await?;
+                anyhow::Ok(())
+            });
+        }
+    });
+    // The worker stores what is queued while the simulator runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (fx, stop) = (fx.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                muara_events::worker::round(
+                    &fx.pool,
+                    fx.queue.as_ref(),
+                    Duration::from_millis(100),
+                )
+                .await?;
+            }
+            anyhow::Ok(())
+        })
+    };
+    let report = muara_events::sim::run(&muara_events::sim::SimConfig {
+        url,
+        token: Some(fx.token.clone()),
+        events: 1500,
+        topics: 3,
+        duplicate_rate: 0.3,
+        batch_size: 50,
+        concurrency: 4,
+        seed: 7,
+        settle: Duration::from_secs(60),
+    })
+    .await?;
+    stop.store(true, Ordering::SeqCst);
+    worker.await??;
+    assert!(cut.load(Ordering::SeqCst) >= 5, "answers were cut off");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.undelivered, 0);
+    assert!(
+        report.resent >= 50,
+        "the cut-off requests were sent again: {}",
+        report.resent
+    );
+    let stored: i64 = fx
+        .pool
+        .get()
+        .await?
+        .query_one("SELECT count(*) FROM events.event", &[])
+        .await?
+        .get(0);
+    assert_eq!(stored as usize, report.unique_events);
+    adds_up(&stats(&fx).await?);
+    Ok(())
+}

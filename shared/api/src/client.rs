@@ -103,7 +103,23 @@ async fn read_response(stream: &mut tokio::net::TcpStream) -> Result<Vec<u8>> {
         }
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
-            return Ok(buf);
+            // The server closed the connection. Reading to the end is the answer only when it
+            // announced neither a length nor chunks; anything shorter was cut off (a server
+            // that died mid-answer) and is a transport fault, not an answer.
+            return match (expected, chunked_from) {
+                (None, None) if buf.windows(4).any(|w| w == b"\r\n\r\n") => Ok(buf),
+                (None, None) => Err(Error::retryable(format!(
+                    "the connection closed before the response's headers ended ({} bytes read)",
+                    buf.len()
+                ))),
+                (Some(n), None) => Err(Error::retryable(format!(
+                    "the response was cut off: {} of {n} bytes arrived",
+                    buf.len()
+                ))),
+                (_, Some(_)) => Err(Error::retryable(
+                    "the response was cut off before its last chunk",
+                )),
+            };
         }
         buf.extend_from_slice(&chunk[..n]);
     }
@@ -151,6 +167,64 @@ fn dechunk(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::AsyncWriteExt as _;
+
+    /// A server that answers one request with `answer` and closes the connection.
+    async fn answering(answer: Vec<u8>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a local port");
+        let addr = listener.local_addr().expect("its address");
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+                let _ = s.write_all(&answer).await;
+                let _ = s.shutdown().await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    async fn get(answer: &[u8]) -> muara_core::Result<(u16, String)> {
+        let base = answering(answer.to_vec()).await;
+        super::send(
+            &base,
+            "GET",
+            "/",
+            "application/json",
+            "",
+            "",
+            std::time::Duration::from_secs(5),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_whole_answer_is_read() {
+        let r = get(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").await;
+        assert_eq!(r.ok(), Some((200, "{}".to_string())));
+        let r = get(b"HTTP/1.1 200 OK\r\n\r\nto the end").await;
+        assert_eq!(r.ok(), Some((200, "to the end".to_string())));
+    }
+
+    /// A server that dies mid-answer gave no answer: a transport fault the caller retries,
+    /// never "invalid input".
+    #[tokio::test]
+    async fn a_cut_off_answer_is_a_retryable_transport_fault() {
+        for cut in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{\"status\":\"ok\",\"res"[..],
+            &b"HTTP/1.1 200 OK\r\nContent-Le"[..],
+            &b""[..],
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"[..],
+        ] {
+            match get(cut).await {
+                Err(e) => assert!(e.is_retryable(), "{cut:?}: {e}"),
+                Ok(r) => panic!("{cut:?} was taken as an answer: {r:?}"),
+            }
+        }
+    }
+
     #[test]
     fn chunked_bodies_are_joined() {
         assert_eq!(
