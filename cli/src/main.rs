@@ -134,19 +134,28 @@ enum FunnelCommand {
 #[derive(Debug, Subcommand)]
 enum BatchCommand {
     /// Batch the client's new files in raw/<client>/*/incoming/ under a new batch id.
-    Start { client: String },
+    Start {
+        client: String,
+        /// Print the API's JSON instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a batch's files again under the same id (those in incoming/, else its failed files).
     Restart {
         client: String,
         /// Default: the client's latest batch.
         #[arg(long)]
         batch_id: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Validate and load a batch again from its Parquet (in data/…/incoming/, else failed/).
     Reprocess {
         client: String,
         #[arg(long)]
         batch_id: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Run only the SQL steps of a batch again: transform, integrate, refresh views.
     Refresh {
@@ -154,6 +163,8 @@ enum BatchCommand {
         /// Default: the client's latest batch.
         #[arg(long)]
         batch_id: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// The client's batches, or one batch's executions, files and SQL steps.
     Status {
@@ -289,11 +300,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Batch { command, api } => {
-            let (client, mode, batch_id) = match command {
-                BatchCommand::Start { client } => (client, "start", None),
-                BatchCommand::Restart { client, batch_id } => (client, "restart", batch_id),
-                BatchCommand::Reprocess { client, batch_id } => (client, "reprocessing", batch_id),
-                BatchCommand::Refresh { client, batch_id } => (client, "refresh", batch_id),
+            let (client, mode, batch_id, json) = match command {
+                BatchCommand::Start { client, json } => (client, "start", None, json),
+                BatchCommand::Restart {
+                    client,
+                    batch_id,
+                    json,
+                } => (client, "restart", batch_id, json),
+                BatchCommand::Reprocess {
+                    client,
+                    batch_id,
+                    json,
+                } => (client, "reprocessing", batch_id, json),
+                BatchCommand::Refresh {
+                    client,
+                    batch_id,
+                    json,
+                } => (client, "refresh", batch_id, json),
                 BatchCommand::Status {
                     client,
                     batch_id,
@@ -318,13 +341,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let body = serde_json::json!({"mode": mode, "batch_id": batch_id}).to_string();
             let (status, answer) =
                 http::send(&api, "POST", &format!("/clients/{client}/batches"), &body).await?;
-            let pretty = serde_json::from_str::<serde_json::Value>(&answer)
-                .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
-                .unwrap_or(answer);
+            let parsed = serde_json::from_str::<serde_json::Value>(&answer);
             if !(200..300).contains(&status) {
-                anyhow::bail!("the API refused ({status}): {pretty}");
+                let why = parsed
+                    .as_ref()
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_string))
+                    .unwrap_or(answer);
+                anyhow::bail!("the API refused ({status}): {why}");
             }
-            report(&pretty);
+            let v = parsed.context("the API answered with something that is not JSON")?;
+            if json {
+                report(&serde_json::to_string_pretty(&v)?);
+            } else {
+                report(&table::run_outcome(&client, mode, &v));
+            }
             Ok(())
         }
         Command::Db {
@@ -414,9 +445,17 @@ fn db_connect_timeout() -> anyhow::Result<Duration> {
     )?)
 }
 
-#[allow(clippy::print_stdout)]
+/// Prints CLI output. A reader that went away (`muara batch status … | head`) ends the
+/// command quietly, as it would end `cat`; it is not an error and never a panic.
 fn report(line: &str) {
-    println!("{line}");
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        tracing::warn!(error = %e, "could not write to standard output");
+    }
 }
 
 async fn run_up(args: UpArgs) -> anyhow::Result<()> {

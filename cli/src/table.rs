@@ -309,6 +309,30 @@ pub fn agent_status(s: &muara_agent::run::Status) -> String {
     out
 }
 
+/// The answer to `muara batch start|restart|reprocess|refresh` in a sentence or two.
+pub fn run_outcome(client: &str, mode: &str, v: &Value) -> String {
+    let text = |k: &str| v[k].as_str().unwrap_or("?").to_string();
+    match v["outcome"].as_str().unwrap_or("") {
+        "started" => format!(
+            "started {mode} of {client} {}: execution {}\nfollow it with: muara batch status {client} {}",
+            text("batch_id"),
+            text("name"),
+            text("batch_id")
+        ),
+        "duplicate" => format!(
+            "not started: execution {} exists already (a run is started once per name)",
+            text("name")
+        ),
+        "busy" => format!("not started: {client} is busy — {}", text("detail")),
+        "nothing_to_do" => format!("nothing to do for {client}: {}", text("detail")),
+        "unknown_client" => format!(
+            "not started: {client} is not a configured client; {} incoming file(s) moved to failed/",
+            v["moved_to_failed"].as_u64().unwrap_or(0)
+        ),
+        other => format!("{other}: {v}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

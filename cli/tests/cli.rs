@@ -64,6 +64,31 @@ async fn db_migrate_brings_a_database_up_to_date_and_is_idempotent() {
     }
 }
 
+/// `muara … | head`: a reader that goes away before the output is written ends the command
+/// quietly — no panic, no error.
+#[tokio::test]
+async fn a_closed_output_pipe_is_not_a_panic() {
+    let url = muara_testkit::postgres()
+        .await
+        .unwrap()
+        .fresh_db()
+        .await
+        .unwrap();
+    let mut child = muara()
+        .args(["db", "migrate"])
+        .env("DATABASE_URL", &url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader leaves before the command has connected to the database and printed.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
 fn muara_local_free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

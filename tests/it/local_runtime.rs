@@ -264,6 +264,25 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
     )
     .await?;
     assert_eq!(status, 404);
+    // The logs of a batch that does not exist are not an empty success either.
+    let (status, body) = request_as(
+        &base,
+        token(&running),
+        "GET",
+        "/clients/demo/batches/BATCH000404/logs",
+        "",
+    )
+    .await?;
+    assert_eq!(status, 404, "{body}");
+    // Every row of the demo's bronze tables names the file it came from.
+    let unnamed: i64 = c
+        .query_one(
+            "SELECT count(*) FROM bronze_demo.crm_cust_info WHERE dwh_source_file IS NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(unnamed, 0);
 
     // Pipeline A: the demo day's good recordings are searchable, the broken ones in the digest.
     let found = eventually(

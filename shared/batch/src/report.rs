@@ -148,6 +148,13 @@ pub async fn logs(pool: &Pool, client: &str, batch: &str) -> Result<Value> {
     let c = pool.get().await.map_err(pool_error)?;
     let id = muara_db::tools::client_id(&**c, client).await?;
     let q = |sql: &'static str| json_of(&c, sql, id, batch);
+    let known = q("SELECT to_json(EXISTS (SELECT 1 FROM tools.job_execution_log WHERE client_id = $1 AND batch_id = $2))")
+        .await?;
+    if known != Value::Bool(true) {
+        return Err(Error::not_found(format!(
+            "client {client:?} has no batch {batch:?}"
+        )));
+    }
     let mapping = q("SELECT coalesce(json_agg(l ORDER BY l.log_id), '[]') FROM (
             SELECT log_id, physical_file_name, status, missing_columns, extra_columns, message, logged_at
             FROM tools.mapping_validation_log WHERE client_id = $1 AND batch_id = $2) l")
