@@ -788,3 +788,98 @@ async fn the_worker_lambda_reports_only_messages_that_failed() -> anyhow::Result
     );
     Ok(())
 }
+
+/// PostgreSQL stops for ten seconds while a sender posts messages one by one, resending each
+/// until it is answered 200 (as WhatsApp does): every message acknowledged 200 is stored, once
+/// — none is acknowledged as a "duplicate" of a delivery that never finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_message_acknowledged_while_postgres_stops_is_stored() -> anyhow::Result<()> {
+    const MESSAGES: usize = 30;
+    let (cluster, url) = muara_testkit::private_cluster().await?;
+    let pool = muara_db::connect(&url, 8, Duration::from_secs(10)).await?;
+    muara_local::LOCAL_MIGRATIONS.apply(&pool).await?;
+    let (queue, claims) = crate::support::local_queue_and_claims(&pool, "funnel").await?;
+    let dir = tempfile::tempdir()?;
+    let store = muara_local::dirstore::DirStore::open(dir.path().join("lake")).await?;
+    let fx = Arc::new(fx_from(pool, queue, claims, Arc::new(store), Some(dir)).await?);
+
+    let acked = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sender = {
+        let (fx, acked) = (fx.clone(), acked.clone());
+        tokio::spawn(async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(150);
+            let mut refused = 0usize;
+            for i in 0..MESSAGES {
+                let id = format!("m{i:02}");
+                let body = json!({"message_id": id, "phone": format!("08120000{i:04}"),
+                                  "text": "halo, info dong", "timestamp": 1_795_320_000 + i})
+                .to_string();
+                loop {
+                    anyhow::ensure!(
+                        std::time::Instant::now() < deadline,
+                        "{id} never acknowledged"
+                    );
+                    let (s, v) = post(&fx, "ads", &body).await?;
+                    if s == 200 {
+                        anyhow::ensure!(v["accepted"] == 1 || v["duplicates"] == 1, "{v}");
+                        acked
+                            .lock()
+                            .map_err(|_| anyhow::anyhow!("poisoned"))?
+                            .push(id.clone());
+                        break;
+                    }
+                    anyhow::ensure!(s == 503, "only 'retry' while the database is away: {s} {v}");
+                    refused += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            anyhow::Ok(refused)
+        })
+    };
+    muara_testkit::eventually(
+        Duration::from_secs(60),
+        "a few messages acknowledged",
+        || {
+            let acked = acked.clone();
+            async move { Ok((acked.lock().map_or(0, |a| a.len()) >= 5).then_some(())) }
+        },
+    )
+    .await?;
+    // WHEN the database stops for ten seconds in the middle of the calls
+    cluster.stop().await?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let _restarted =
+        muara_local::postgres::Cluster::start(&cluster.data_dir, cluster.port, false).await?;
+    let refused = sender.await??;
+    assert!(
+        refused > 0,
+        "the sender was asked to retry while the database was away"
+    );
+
+    // THEN every acknowledged message is stored, once.
+    muara_testkit::eventually(Duration::from_secs(60), "the worker to store them", || {
+        let fx = fx.clone();
+        async move {
+            let _ = drain(&fx).await;
+            let n: i64 = fx
+                .pool
+                .get()
+                .await?
+                .query_one("SELECT count(*) FROM funnel.message", &[])
+                .await?
+                .get(0);
+            Ok((n as usize == MESSAGES).then_some(()))
+        }
+    })
+    .await?;
+    let acked = acked
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    assert_eq!(acked.len(), MESSAGES);
+    let mut ids: Vec<String> = stored(&fx).await?.into_iter().map(|r| r.2).collect();
+    ids.sort();
+    assert_eq!(ids, acked);
+    Ok(())
+}
