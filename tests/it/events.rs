@@ -97,6 +97,17 @@ fn event(topic: &str, id: &str, n: i64) -> Value {
            "source": "test", "payload": {"n": n}})
 }
 
+/// How many events are stored.
+async fn stored_events(fx: &Fx) -> anyhow::Result<i64> {
+    Ok(fx
+        .pool
+        .get()
+        .await?
+        .query_one("SELECT count(*) FROM events.event", &[])
+        .await?
+        .get(0))
+}
+
 /// `received = unique_processed + duplicate_dropped + conflicts + rejected`, nothing pending.
 fn adds_up(s: &Value) {
     let n = |k: &str| s[k].as_i64().unwrap_or(-1);
@@ -325,13 +336,7 @@ async fn overlapping_publishers_store_each_event_exactly_once(fx: Fx) -> anyhow:
     let mut distinct = all.clone();
     distinct.sort();
     distinct.dedup();
-    let stored: i64 = fx
-        .pool
-        .get()
-        .await?
-        .query_one("SELECT count(*) FROM events.event", &[])
-        .await?
-        .get(0);
+    let stored = stored_events(&fx).await?;
     assert_eq!(stored as usize, distinct.len());
     let s = stats(&fx).await?;
     assert_eq!(s["received"].as_i64(), Some(all.len() as i64), "{s}");
@@ -466,13 +471,7 @@ async fn concurrent_overlapping_batch_publishers_never_deadlock() -> anyhow::Res
     retried += publish_all(&fx, plans).await?;
     drain(&fx).await?;
     let (total, distinct) = (total + PUBLISHERS * SHARED, distinct + SHARED);
-    let stored: i64 = fx
-        .pool
-        .get()
-        .await?
-        .query_one("SELECT count(*) FROM events.event", &[])
-        .await?
-        .get(0);
+    let stored = stored_events(&fx).await?;
     assert_eq!(
         stored as usize, distinct,
         "every distinct event stored once"
@@ -661,13 +660,7 @@ async fn publish_sim_sends_again_what_a_dying_server_cut_off() -> anyhow::Result
         "the cut-off requests were sent again: {}",
         report.resent
     );
-    let stored: i64 = fx
-        .pool
-        .get()
-        .await?
-        .query_one("SELECT count(*) FROM events.event", &[])
-        .await?
-        .get(0);
+    let stored = stored_events(&fx).await?;
     assert_eq!(stored as usize, report.unique_events);
     adds_up(&stats(&fx).await?);
     Ok(())

@@ -85,6 +85,19 @@ async fn per_file(fx: &Fx) -> anyhow::Result<Vec<(Option<String>, i64)>> {
         .collect())
 }
 
+/// The operator puts people_b's archived Parquet back and reprocesses the batch: it succeeds
+/// with that one file loaded.
+async fn reprocess_people_b(fx: &Fx) -> anyhow::Result<()> {
+    let parquet = "data/acme/crm/archive/people_b_BATCH000001.parquet";
+    fx.deps
+        .store
+        .rename(parquet, &parquet.replace("/archive/", "/incoming/"))
+        .await?;
+    let out = run(fx, Mode::Reprocessing, Some("BATCH000001")).await?;
+    anyhow::ensure!(out["status"] == "SUCCESS" && out["loaded"] == 1, "{out}");
+    Ok(())
+}
+
 fn files(list: &[(&str, i64)]) -> Vec<(Option<String>, i64)> {
     list.iter()
         .map(|(f, n)| (Some(f.to_string()), *n))
@@ -123,13 +136,7 @@ async fn two_files_of_one_batch_share_a_table_and_both_keep_their_rows() -> anyh
 
     // Reprocessing one file, twice, replaces only that file's rows.
     for _ in 0..2 {
-        let parquet = "data/acme/crm/archive/people_b_BATCH000001.parquet";
-        fx.deps
-            .store
-            .rename(parquet, &parquet.replace("/archive/", "/incoming/"))
-            .await?;
-        let out = run(&fx, Mode::Reprocessing, Some("BATCH000001")).await?;
-        assert_eq!(out["loaded"], 1, "{out}");
+        reprocess_people_b(&fx).await?;
         assert_eq!(per_file(&fx).await?, expected);
     }
     Ok(())
@@ -182,6 +189,29 @@ async fn a_restart_of_a_partial_batch_leaves_the_loaded_file_untouched() -> anyh
         .await?,
         loaded_at,
         "people_a's rows are the ones loaded by the first run, not reloaded"
+    );
+    // The failed copies of people_b are superseded: set aside, out of reach of later runs.
+    for zone in ["raw", "data"] {
+        assert!(
+            keys(&fx, &format!("{zone}/acme/crm/failed/"))
+                .await?
+                .iter()
+                .all(|k| k.contains("/failed/superseded/")),
+            "{zone}"
+        );
+    }
+    assert_eq!(
+        keys(&fx, "raw/acme/crm/failed/superseded/").await?,
+        ["raw/acme/crm/failed/superseded/people_b_BATCH000001.csv"]
+    );
+    // A later reprocess of the batch runs the good Parquet only, and changes nothing.
+    reprocess_people_b(&fx).await?;
+    assert_eq!(
+        per_file(&fx).await?,
+        files(&[
+            ("people_a_BATCH000001.csv", 3),
+            ("people_b_BATCH000001.csv", 501)
+        ])
     );
     Ok(())
 }

@@ -346,6 +346,19 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
     if let Some(k) = LakeKey::parse(&f.parquet_key) {
         move_if_present(deps, &f.parquet_key, &k.in_area("archive").key()).await?;
     }
+    // Copies of this file an earlier run left in failed/ are superseded by this load: set
+    // aside in failed/superseded/, where no restart or reprocess takes them up again.
+    for key in [&f.raw_key, &f.parquet_key] {
+        if let Some(k) = LakeKey::parse(key) {
+            let aside = format!(
+                "{}/{}/{}/failed/superseded/{}",
+                k.zone, k.client, k.source, k.file
+            );
+            if move_if_present(deps, &k.in_area("failed").key(), &aside).await? {
+                tracing::info!(file = %f.physical_file_name, %aside, "superseded failed copy set aside");
+            }
+        }
+    }
     repo::audit_facts(
         &deps.pool,
         b.client_id,
