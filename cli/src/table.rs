@@ -118,6 +118,44 @@ pub fn batch(v: &Value) -> String {
         }),
     ));
     out.push(String::new());
+    out.push(render(
+        &[
+            "ROW LEDGER",
+            "READ",
+            "PARQUET",
+            "CHECKED",
+            "AS IS",
+            "NULLED",
+            "FLAGGED",
+            "REFUSED",
+            "COPIED",
+            "IN BRONZE",
+            "AT FINALISE",
+            "RECONCILIATION",
+        ],
+        &rows(&v["files"], |f| {
+            let l = &f["ledger"];
+            vec![
+                cell(&f["physical_file_name"]),
+                cell(&l["rows_read"]),
+                cell(&l["rows_parquet"]),
+                cell(&l["rows_checked"]),
+                cell(&l["rows_as_is"]),
+                cell(&l["rows_nulled"]),
+                cell(&l["rows_flagged"]),
+                cell(&l["rows_refused"]),
+                cell(&l["rows_copied"]),
+                cell(&l["rows_in_bronze"]),
+                cell(&l["rows_at_finalise"]),
+                match f["reconciliation"].as_str() {
+                    Some("broken") => format!("BROKEN: {}", cell(&l["problem"])),
+                    Some(r) => r.to_string(),
+                    None => "-".into(),
+                },
+            ]
+        }),
+    ));
+    out.push(String::new());
     out.push(steps(&v["steps"]));
     let mails = rows(&v["mails"], |m| {
         vec![

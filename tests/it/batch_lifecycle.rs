@@ -202,6 +202,24 @@ async fn demo_run(fx: Fx) -> anyhow::Result<()> {
         .unwrap();
     assert_eq!(cust["parquet_name"], "cust_info_BATCH000001.parquet");
     assert_eq!(cust["target_table"], "crm_cust_info");
+    // … every loaded file's rows are accounted for (the demo's warnings land in their buckets)
+    assert_eq!(
+        count(&fx, "SELECT count(*) FROM tools.file_ledger WHERE balanced").await?,
+        5
+    );
+    assert_eq!(
+        count(
+            &fx,
+            "SELECT count(*) FROM tools.file_ledger WHERE balanced = false"
+        )
+        .await?,
+        0
+    );
+    assert_eq!(
+        count(&fx, "SELECT rows_nulled + rows_flagged FROM tools.file_ledger WHERE physical_file_name = 'cust_info_BATCH000001.csv'").await?,
+        count(&fx, "SELECT sum(failed_rows)::bigint FROM tools.row_validation_log WHERE physical_file_name = 'cust_info_BATCH000001.csv'").await?,
+        "each row the validation flagged (repeated and missing keys, a bad date; one finding per row in the demo) is in a warning bucket"
+    );
     // … and every step is audited
     assert_eq!(
         count(

@@ -98,6 +98,33 @@ async fn reprocess_people_b(fx: &Fx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The latest run's row ledger of `file`: (read, parquet, checked, as is, nulled, flagged,
+/// refused, copied, in bronze, at finalise); it must have balanced.
+async fn ledger(fx: &Fx, file: &str) -> anyhow::Result<[Option<i64>; 10]> {
+    let r = fx
+        .deps
+        .pool
+        .get()
+        .await?
+        .query_one(
+            "SELECT rows_read, rows_parquet, rows_checked, rows_as_is, rows_nulled, rows_flagged,
+                    rows_refused, rows_copied, rows_in_bronze, rows_at_finalise, balanced
+             FROM tools.file_ledger WHERE physical_file_name = $1 ORDER BY updated_at DESC LIMIT 1",
+            &[&file],
+        )
+        .await?;
+    anyhow::ensure!(
+        r.get::<_, Option<bool>>(10) == Some(true),
+        "{file}: not balanced"
+    );
+    Ok(std::array::from_fn(|i| r.get(i)))
+}
+
+/// A balanced ledger of a clean file of `n` rows.
+fn clean(n: i64) -> [Option<i64>; 10] {
+    [n, n, n, n, 0, 0, 0, n, n, n].map(Some)
+}
+
 fn files(list: &[(&str, i64)]) -> Vec<(Option<String>, i64)> {
     list.iter()
         .map(|(f, n)| (Some(f.to_string()), *n))
@@ -133,11 +160,21 @@ async fn two_files_of_one_batch_share_a_table_and_both_keep_their_rows() -> anyh
         20_003,
         "the audit's row counts are what bronze holds"
     );
+    assert_eq!(ledger(&fx, "people_a_BATCH000001.csv").await?, clean(3));
+    assert_eq!(
+        ledger(&fx, "people_b_BATCH000001.csv").await?,
+        clean(20_000)
+    );
 
     // Reprocessing one file, twice, replaces only that file's rows.
     for _ in 0..2 {
         reprocess_people_b(&fx).await?;
         assert_eq!(per_file(&fx).await?, expected);
+        // The reprocess's ledger carries the convert figures of the run that made the Parquet.
+        assert_eq!(
+            ledger(&fx, "people_b_BATCH000001.csv").await?,
+            clean(20_000)
+        );
     }
     Ok(())
 }
@@ -189,6 +226,18 @@ async fn a_restart_of_a_partial_batch_leaves_the_loaded_file_untouched() -> anyh
         .await?,
         loaded_at,
         "people_a's rows are the ones loaded by the first run, not reloaded"
+    );
+    assert_eq!(ledger(&fx, "people_a_BATCH000001.csv").await?, clean(3));
+    assert_eq!(ledger(&fx, "people_b_BATCH000001.csv").await?, clean(501));
+    // The failed run's ledger says what happened to its rows: all refused (policy fatal).
+    assert_eq!(
+        count(
+            &fx,
+            "SELECT rows_refused FROM tools.file_ledger
+             WHERE physical_file_name = 'people_b_BATCH000001.csv' AND execution_name LIKE '%-start'"
+        )
+        .await?,
+        501
     );
     // The failed copies of people_b are superseded: set aside, out of reach of later runs.
     for zone in ["raw", "data"] {
@@ -299,5 +348,75 @@ async fn a_table_without_the_file_column_gets_it_and_its_batch_rows_are_replaced
         .await?,
         6
     );
+    Ok(())
+}
+
+/// A configured SQL step deletes bronze rows after the load (a bug in a transform): the file's
+/// ledger no longer balances at finalise, and the batch fails loudly instead of reporting
+/// SUCCESS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rows_lost_between_load_and_finalise_fail_the_batch_on_its_ledger() -> anyhow::Result<()> {
+    let fx = fixture().await?;
+    shared_table_client(&fx, true).await?;
+    fx.deps
+        .pool
+        .get()
+        .await?
+        .batch_execute(
+            "INSERT INTO tools.transformation_config (client_id, procedure_name, execution_order, step_kind, sql_text)
+             SELECT client_id, 'public.careless_cleanup', 1, 'sql',
+                    'DELETE FROM bronze_acme.people WHERE id % 10 = 0'
+             FROM tools.client_reference WHERE client_schema = 'acme'",
+        )
+        .await?;
+    put(&fx, "raw/acme/crm/incoming/people_a.csv", people(1, 35)).await?;
+    put(&fx, "raw/acme/crm/incoming/people_b.csv", people(1001, 9)).await?;
+
+    let out = run(&fx, Mode::Start, None).await?;
+    assert_eq!(out["status"], "PARTIAL", "{out}");
+    assert_eq!(out["failed"], 1, "{out}");
+    let r = fx
+        .deps
+        .pool
+        .get()
+        .await?
+        .query_one(
+            "SELECT l.problem, a.load_status FROM tools.file_ledger l
+             JOIN tools.file_audit_log a USING (client_id, batch_id, physical_file_name)
+             WHERE l.physical_file_name = 'people_a_BATCH000001.csv' AND l.balanced = false",
+            &[],
+        )
+        .await?;
+    let (problem, load_status): (String, String) = (r.get(0), r.get(1));
+    assert_eq!(
+        problem,
+        "the row ledger does not balance: rows in bronze after commit 35 ≠ rows in bronze at finalise 32"
+    );
+    assert_eq!(load_status, "FAILED");
+    // people_b lost nothing (ids 1001-1009): it balances.
+    assert_eq!(ledger(&fx, "people_b_BATCH000001.csv").await?, clean(9));
+    // The manifest carries it, and the failure mail names it.
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &fx.deps
+            .store
+            .get("batch_info/acme/failed/batch_output_acme_BATCH000001.json")
+            .await?,
+    )?;
+    let files = manifest["files"].as_array().cloned().unwrap_or_default();
+    let a = files
+        .iter()
+        .find(|f| f["physical_file_name"] == "people_a_BATCH000001.csv")
+        .ok_or_else(|| anyhow::anyhow!("people_a in the manifest: {manifest}"))?;
+    assert_eq!(a["status"], "FAILED", "{a}");
+    assert_eq!(a["ledger"]["rows_at_finalise"], 32, "{a}");
+    let body: String = fx
+        .deps
+        .pool
+        .get()
+        .await?
+        .query_one("SELECT body FROM tools.batch_notification", &[])
+        .await?
+        .get(0);
+    assert!(body.contains("the row ledger does not balance"), "{body}");
     Ok(())
 }

@@ -204,6 +204,20 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
     .await?;
     assert_eq!(status, 200, "{body}");
     let detail: serde_json::Value = serde_json::from_str(&body)?;
+    // Every loaded file's row ledger balanced, and the API says so.
+    let files = detail["files"].as_array().cloned().unwrap_or_default();
+    let loaded: Vec<&serde_json::Value> = files
+        .iter()
+        .filter(|f| f["load_status"] == "SUCCESS")
+        .collect();
+    assert_eq!(loaded.len(), 5, "{body}");
+    for f in loaded {
+        assert_eq!(f["reconciliation"], "balanced", "{f}");
+        assert_eq!(
+            f["ledger"]["rows_read"], f["ledger"]["rows_at_finalise"],
+            "{f}"
+        );
+    }
     let steps = detail["steps"].as_array().cloned().unwrap_or_default();
     assert_eq!(steps.len(), 11, "{body}");
     assert!(steps.iter().all(|s| s["status"] == "SUCCESS"), "{body}");

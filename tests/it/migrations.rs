@@ -9,6 +9,7 @@ const TOOLS_TABLES: &[&str] = &[
     "column_mapping",
     "config_snapshot",
     "file_audit_log",
+    "file_ledger",
     "integration_config",
     "integration_dependencies",
     "integration_log",

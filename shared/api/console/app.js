@@ -159,8 +159,8 @@
     if (!status) return h("span", { class: "muted", text: DASH });
     const s = String(status).toUpperCase();
     let tone = "neutral";
-    if (["SUCCEEDED", "SUCCESS", "PASSED", "OK", "SENT", "STARTED"].includes(s)) tone = "ok";
-    else if (["FAILED", "ERROR", "INTERRUPTED", "ABORTED", "TIMED_OUT"].includes(s)) tone = "bad";
+    if (["SUCCEEDED", "SUCCESS", "PASSED", "OK", "SENT", "STARTED", "BALANCED"].includes(s)) tone = "ok";
+    else if (["FAILED", "ERROR", "INTERRUPTED", "ABORTED", "TIMED_OUT", "BROKEN"].includes(s)) tone = "bad";
     else if (["RUNNING", "IN_PROGRESS"].includes(s)) tone = "run";
     else if (["PARTIAL", "WARNING", "RETRIED", "PENDING"].includes(s)) tone = "warn";
     return h("span", { class: `badge badge-${tone}`, text: status });
@@ -1079,9 +1079,21 @@
       { key: "logical_source_file", label: "Logical file" },
       stage("convert_status"), stage("mapping_validation_status"), stage("row_validation_status"), stage("load_status"),
       { key: "total_rows", label: "Rows", cls: "num", cell: (f) => fmtNum(f.total_rows) },
+      { key: "reconciliation", label: "Reconciliation", cell: (f) => badge(f.reconciliation) },
       { key: "error_message", label: "Error", cls: "wrap", cell: (f) => errText(f.error_message) },
       { key: "updated_at", label: "Updated", cell: (f) => timeCell(f.updated_at) },
     ], files, { name: "files", rowAttrs: (f) => ({ "data-file": f.physical_file_name }), empty: "No file in this batch." }));
+
+    // Every row accounted for: each figure counted at its own stage (green only when they agree).
+    const ledgerCell = (k) => ({ key: k, label: k.replace(/^rows_/, "").replace(/_/g, " "), cls: "num",
+      cell: (f) => fmtNum(f.ledger ? f.ledger[k] : null) });
+    const ledgerTable = section("Row ledger", table([
+      { key: "physical_file_name", label: "File", cell: (f) => mono(f.physical_file_name) },
+      ...["rows_read", "rows_parquet", "rows_checked", "rows_as_is", "rows_nulled", "rows_flagged",
+        "rows_refused", "rows_copied", "rows_in_bronze", "rows_at_finalise"].map(ledgerCell),
+      { key: "reconciliation", label: "Reconciliation", cell: (f) => badge(f.reconciliation) },
+      { key: "problem", label: "Problem", cls: "wrap", cell: (f) => errText(f.ledger ? f.ledger.problem : null) },
+    ], files, { name: "ledger", empty: "No file in this batch." }));
 
     const steps = section("SQL steps", stepsTable(b.steps || []));
 
@@ -1133,7 +1145,7 @@
         }) },
       ], objects.objects || [], { name: "objects", rowAttrs: (o) => ({ "data-object": o.key }), empty: "No object of this batch is in the lake." }));
 
-    ctx.show(head, execs, fileTable, lake, steps, mails, h("h2", { class: "group", text: "Logs" }), mapping, rowsVal, loadErr);
+    ctx.show(head, execs, fileTable, ledgerTable, lake, steps, mails, h("h2", { class: "group", text: "Logs" }), mapping, rowsVal, loadErr);
 
     // While the latest execution runs, read the batch again every 2 s (without the
     // "Loading…" flash; scrolling and the flash message stay).

@@ -34,6 +34,7 @@ const LOGS: &[(&str, &str, &str)] = &[
     ("tools.integration_log", "started_at", ""),
     ("tools.mv_refresh_log", "started_at", ""),
     ("tools.file_audit_log", "updated_at", ""),
+    ("tools.file_ledger", "updated_at", ""),
     ("tools.config_snapshot", "taken_at", ""),
     (
         "tools.job_execution_log",

@@ -7,6 +7,8 @@
 //! - [`manifest`]: the batch manifest (`batch_output_{client}_{BATCH}.json`), original fields.
 //! - [`model`]: what travels between states (keys and small summaries only).
 //! - [`repo`]: the `tools` tables: clients, configuration, audit and validation logs.
+//! - [`ledger`]: the per-file row ledger (`tools.file_ledger`) and its equation, checked at
+//!   finalise.
 //! - [`cast`]: checking raw text against a column's target type; [`pgvalue`]: encoding it
 //!   for binary `COPY`.
 //! - [`stages`]: start, convert, validate mapping, validate rows, load bronze, mark failed,
@@ -28,6 +30,7 @@ pub mod housekeeping;
 pub mod ident;
 pub mod ids;
 pub mod layout;
+pub mod ledger;
 pub mod manifest;
 pub mod model;
 pub mod notify;

@@ -56,4 +56,7 @@ pub struct ManifestFile {
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The file's row ledger for this run, once finalised (added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<crate::ledger::Ledger>,
 }

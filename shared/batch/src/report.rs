@@ -123,10 +123,23 @@ pub async fn batch(pool: &Pool, client: &str, batch: &str) -> Result<Value> {
             "client {client:?} has no batch {batch:?}"
         )));
     }
+    // Each file with its latest run's row ledger; `reconciliation` is `balanced` only when the
+    // ledger's equation held at finalise.
     let files = q("SELECT coalesce(json_agg(f ORDER BY f.source_system, f.physical_file_name), '[]') FROM (
-            SELECT physical_file_name, source_system, logical_source_file, parquet_name, convert_status,
-                   mapping_validation_status, row_validation_status, load_status, total_rows, error_message, updated_at
-            FROM tools.file_audit_log WHERE client_id = $1 AND batch_id = $2) f")
+            SELECT a.physical_file_name, a.source_system, a.logical_source_file, a.parquet_name, a.convert_status,
+                   a.mapping_validation_status, a.row_validation_status, a.load_status, a.total_rows, a.error_message,
+                   a.updated_at,
+                   CASE l.balanced WHEN true THEN 'balanced' WHEN false THEN 'broken' END AS reconciliation,
+                   l.ledger
+            FROM tools.file_audit_log a
+            LEFT JOIN LATERAL (
+                SELECT x.balanced,
+                       to_jsonb(x) - 'client_id' - 'batch_id' - 'physical_file_name' - 'balanced' AS ledger
+                FROM tools.file_ledger x
+                WHERE x.client_id = a.client_id AND x.batch_id = a.batch_id
+                  AND x.physical_file_name = a.physical_file_name
+                ORDER BY x.updated_at DESC LIMIT 1) l ON true
+            WHERE a.client_id = $1 AND a.batch_id = $2) f")
     .await?;
     let mails = q("SELECT coalesce(json_agg(n ORDER BY n.notification_id), '[]') FROM (
             SELECT notification_id, execution_name, status, subject, recipients, attempts, last_error, created_at, sent_at

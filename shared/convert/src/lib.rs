@@ -36,7 +36,7 @@ pub use error::ConvertError;
 pub use options::{
     Compression, ConvertOptions, CsvOptions, JsonOptions, SourceFormat, XlsxOptions, source_format,
 };
-pub use read::{StringBatch, parquet_columns, read_string_batches};
+pub use read::{StringBatch, parquet_columns, parquet_rows, read_string_batches};
 
 /// What a conversion did, for the audit log (`tools.file_audit_log.total_rows` etc.).
 #[derive(Debug, Clone, serde::Serialize)]

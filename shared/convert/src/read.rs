@@ -34,6 +34,13 @@ pub fn parquet_columns(path: &Path) -> Result<Vec<String>, ConvertError> {
         .collect())
 }
 
+/// The number of rows a Parquet file holds, as its footer says (no data is read).
+pub fn parquet_rows(path: &Path) -> Result<u64, ConvertError> {
+    let rows = open(path)?.metadata().file_metadata().num_rows();
+    u64::try_from(rows)
+        .map_err(|_| ConvertError::InvalidParquet(format!("a negative row count ({rows})")))
+}
+
 /// Reads a Parquet file whose columns are all text (what [`crate::convert_file`] writes; also
 /// `LargeUtf8`/`Utf8View` from other writers) in batches of at most `batch_rows` rows.
 /// Memory is bounded by one batch (and one row group's pages being decoded).

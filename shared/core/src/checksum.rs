@@ -18,6 +18,24 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
+/// Size and hex SHA-256 of a file, read in chunks (blocking: call it off the async workers).
+pub fn sha256_file_hex(path: &std::path::Path) -> std::io::Result<(u64, String)> {
+    use std::io::Read as _;
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        hasher.update(buf.get(..n).unwrap_or_default());
+    }
+    Ok((total, hex::encode(hasher.finalize())))
+}
+
 /// The composite checksum S3 reports for a multipart object: the SHA-256 of the concatenated
 /// raw part digests, base64-encoded, suffixed with the number of parts.
 pub fn multipart_sha256_b64(data: &[u8], part_size: usize) -> String {

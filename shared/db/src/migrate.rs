@@ -70,6 +70,11 @@ pub const PLATFORM: MigrationSet = MigrationSet {
             name: "funnel_identity",
             sql: include_str!("../migrations/0008_funnel_identity.sql"),
         },
+        Migration {
+            version: 9,
+            name: "row_ledger",
+            sql: include_str!("../migrations/0009_row_ledger.sql"),
+        },
     ],
 };
 

@@ -27,14 +27,21 @@ pub async fn convert(deps: &Deps, mut input: FileInput) -> Result<FileInput> {
                 f.physical_file_name.clone(),
             );
             blocking(move || {
-                muara_convert::convert_file(&raw, &format, &out2, &opts)
-                    .map_err(|e| convert_error(&format!("convert {name}"), e))
+                let report = muara_convert::convert_file(&raw, &format, &out2, &opts)
+                    .map_err(|e| convert_error(&format!("convert {name}"), e))?;
+                // The ledger's own counts: the raw file's size and hash, and the rows the
+                // Parquet's footer says it holds (not the converter's figure).
+                let (bytes, sha256) = muara_core::checksum::sha256_file_hex(&raw)?;
+                let footer = muara_convert::parquet_rows(&out2).map_err(|e| {
+                    convert_error(&format!("convert {name}: reading the Parquet written"), e)
+                })?;
+                Ok((report, bytes, sha256, footer))
             })
             .await
         }
         Err(e) => Err(e),
     };
-    let report = match outcome {
+    let (report, raw_bytes, raw_sha256, footer_rows) = match outcome {
         Ok(r) => r,
         Err(e) => {
             if !e.is_retryable() {
@@ -70,6 +77,20 @@ pub async fn convert(deps: &Deps, mut input: FileInput) -> Result<FileInput> {
         &f.physical_file_name,
         Some(&parquet),
         Some(rows),
+    )
+    .await?;
+    crate::ledger::record_convert(
+        &deps.pool,
+        &crate::ledger::LedgerKey {
+            client_id: b.client_id,
+            batch_id: &b.batch_id,
+            file: &f.physical_file_name,
+            execution: &b.execution_name,
+        },
+        raw_bytes,
+        &raw_sha256,
+        report.rows,
+        footer_rows,
     )
     .await?;
     audit(deps, b, f, AuditColumn::Convert, "SUCCESS", None).await?;

@@ -3,10 +3,15 @@
 //! failure mail for a failed or partially failed batch, the client's lock released, and files
 //! that arrived while the batch ran picked up by a follow-up batch.
 
+use super::load::file_rows;
+use crate::ident::qualified;
 use crate::ids::BatchId;
 use crate::layout::manifest_key;
+use crate::ledger::{self, Ledger, LedgerKey};
 use crate::manifest::{Manifest, ManifestStep};
-use crate::model::{BatchSummary, Deps, FileResult, FileStatus, FinaliseInput, Mode};
+use crate::model::{
+    BatchRef, BatchSummary, Deps, FileItem, FileResult, FileStatus, FinaliseInput, Mode,
+};
 use crate::report::StepRun;
 use crate::{notify, repo, report};
 use bytes::Bytes;
@@ -59,6 +64,10 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
             }
         };
     let mut all: Vec<FileResult> = input.results.clone();
+    let ledgers = match &input.batch {
+        Some(b) => reconcile(deps, b, &input.files, &mut all).await?,
+        None => Default::default(),
+    };
     all.extend(input.rejected.iter().cloned());
     let loaded = all
         .iter()
@@ -103,7 +112,10 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
     };
 
     if let (Some(key), Ok(batch)) = (manifest_at, batch_id.parse::<BatchId>()) {
-        move_manifest(deps, &client, batch, &key, mode, status, &all, &steps).await?;
+        move_manifest(
+            deps, &client, batch, &key, mode, status, &all, &ledgers, &steps,
+        )
+        .await?;
     }
 
     // The outcome is recorded above whatever happens to the mail.
@@ -178,6 +190,72 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
 /// refresh run) or `failed/`. A successful start, restart or reprocessing removes the batch's
 /// stale `failed/` manifest.
 #[allow(clippy::too_many_arguments)]
+/// Checks the row ledger of every file this run loaded — bronze recounted now, at finalise —
+/// and fails loudly each file whose figures do not add up (its rows are not what was read).
+/// Returns the ledgers, for the manifest.
+async fn reconcile(
+    deps: &Deps,
+    b: &BatchRef,
+    files: &[FileItem],
+    results: &mut [FileResult],
+) -> Result<std::collections::HashMap<String, Ledger>> {
+    let mut out = std::collections::HashMap::new();
+    for r in results
+        .iter_mut()
+        .filter(|r| r.status == FileStatus::Loaded)
+    {
+        let k = LedgerKey {
+            client_id: b.client_id,
+            batch_id: &b.batch_id,
+            file: &r.physical_file_name,
+            execution: &b.execution_name,
+        };
+        let at_finalise = match files
+            .iter()
+            .find(|f| f.physical_file_name == r.physical_file_name)
+        {
+            Some(f) => Some(
+                file_rows(
+                    deps,
+                    &qualified(&f.target_schema, &f.target_table)?,
+                    &b.batch_id,
+                    &r.physical_file_name,
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let mut ledger = ledger::read(&deps.pool, &k).await?;
+        ledger.rows_at_finalise = at_finalise;
+        let verdict = ledger.check_loaded();
+        ledger::record_check(
+            &deps.pool,
+            &k,
+            at_finalise,
+            verdict.as_ref().err().map(String::as_str),
+        )
+        .await?;
+        if let Err(problem) = verdict {
+            tracing::error!(client = %b.client, batch = %b.batch_id, file = %r.physical_file_name, %problem, "row ledger broken: the file fails");
+            repo::audit_set(
+                &deps.pool,
+                b.client_id,
+                &b.batch_id,
+                &r.physical_file_name,
+                repo::AuditColumn::Load,
+                "FAILED",
+                Some(&problem),
+            )
+            .await?;
+            r.status = FileStatus::Failed;
+            r.error = Some(problem);
+        }
+        out.insert(r.physical_file_name.clone(), ledger);
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn move_manifest(
     deps: &Deps,
     client: &str,
@@ -186,6 +264,7 @@ async fn move_manifest(
     mode: Mode,
     status: &str,
     files: &[FileResult],
+    ledgers: &std::collections::HashMap<String, Ledger>,
     steps: &[StepRun],
 ) -> Result<()> {
     let body = match deps.store.get(key).await {
@@ -207,6 +286,7 @@ async fn move_manifest(
             });
             f.parquet_name = r.parquet_name.clone().or(f.parquet_name.take());
             f.error = r.error.clone();
+            f.ledger = ledgers.get(&f.physical_file_name).cloned();
         }
     }
     manifest.steps = steps

@@ -158,6 +158,19 @@ fn encode_rows(
     Ok(rows)
 }
 
+/// The rows of `file` in `batch` that `table` (qualified, quoted) holds.
+pub(crate) async fn file_rows(deps: &Deps, table: &str, batch: &str, file: &str) -> Result<i64> {
+    let client = deps.pool.get().await.map_err(pool_error)?;
+    Ok(client
+        .query_one(
+            &format!("SELECT count(*) FROM {table} WHERE dwh_batch_id = $1 AND {FILE_COLUMN} = $2"),
+            &[&batch, &file],
+        )
+        .await
+        .map_err(|e| pg_error(&format!("counting the rows of {file} in {table}"), e))?
+        .get(0))
+}
+
 /// Adds [`FILE_COLUMN`] to a bronze table that does not have it yet (tables made before loads
 /// were scoped by file). Checked first, so a load takes no exclusive lock on a table that has it.
 async fn ensure_file_column(deps: &Deps, table: &str) -> Result<()> {
@@ -338,6 +351,21 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
             return Err(e);
         }
     };
+
+    // The ledger: COPY's own count, and what bronze holds for the file once committed.
+    let in_bronze = file_rows(deps, &table, &b.batch_id, &f.physical_file_name).await?;
+    crate::ledger::record_load(
+        &deps.pool,
+        &crate::ledger::LedgerKey {
+            client_id: b.client_id,
+            batch_id: &b.batch_id,
+            file: &f.physical_file_name,
+            execution: &b.execution_name,
+        },
+        rows,
+        in_bronze,
+    )
+    .await?;
 
     // Archive only after the commit: a crash before this point re-runs the whole load.
     if let Some(k) = LakeKey::parse(&f.raw_key).filter(|k| k.area == "incoming") {

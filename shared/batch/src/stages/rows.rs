@@ -3,6 +3,7 @@
 
 use super::util::{audit, blocking, convert_error, fetch, reject, staging};
 use crate::cast::castable;
+use crate::ledger::Buckets;
 use crate::model::{Deps, FileInput};
 use crate::repo::{self, AuditColumn, MappingRow, RequiredRow};
 use muara_core::Result;
@@ -52,12 +53,41 @@ fn blank(v: &Option<String>) -> bool {
     v.as_deref().is_none_or(|s| s.trim().is_empty())
 }
 
+/// What the rows were like, each row counted once: clean, with a value that does not cast
+/// (and maybe more), or with only a missing required value or a repeated key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowKinds {
+    pub clean: u64,
+    pub uncastable: u64,
+    pub other: u64,
+}
+
+impl RowKinds {
+    /// The ledger's buckets under a policy: `fatal` refuses the whole file when any row broke
+    /// a rule; `warning` loads every row (uncastable values as NULL).
+    pub fn buckets(&self, fatal: bool) -> Buckets {
+        let rows = self.clean + self.uncastable + self.other;
+        if fatal && rows != self.clean {
+            return Buckets {
+                refused: rows,
+                ..Buckets::default()
+            };
+        }
+        Buckets {
+            as_is: self.clean,
+            nulled: self.uncastable,
+            flagged: self.other,
+            refused: 0,
+        }
+    }
+}
+
 /// Checks every row of the Parquet file; memory grows with distinct keys only.
 pub fn check(
     path: &std::path::Path,
     required: &[RequiredRow],
     mapping: &[MappingRow],
-) -> Result<(u64, Vec<RuleFinding>)> {
+) -> Result<(u64, Vec<RuleFinding>, RowKinds)> {
     let batches = muara_convert::read_string_batches(path, 8192)
         .map_err(|e| convert_error("reading the Parquet", e))?;
     let mut findings: Vec<RuleFinding> = Vec::new();
@@ -68,14 +98,17 @@ pub fn check(
         .collect();
     let mut seen: HashSet<Vec<Option<String>>> = HashSet::new();
     let mut row_no = 0u64;
+    let mut kinds = RowKinds::default();
     for batch in batches {
         let batch = batch.map_err(|e| convert_error("reading the Parquet", e))?;
         let col = |name: &str| batch.columns.iter().position(|c| c == name);
         for r in 0..batch.rows {
             row_no += 1;
+            let (mut uncastable, mut other) = (false, false);
             for req in required {
                 let value = col(&req.column_name).map(|i| &batch.values[i][r]);
                 if value.is_none_or(blank) {
+                    other = true;
                     record(
                         &mut findings,
                         "required_not_null",
@@ -94,6 +127,7 @@ pub fn check(
                     })
                     .collect();
                 if key.iter().all(Option::is_some) && !seen.insert(key.clone()) {
+                    other = true;
                     record(
                         &mut findings,
                         "unique_key",
@@ -111,6 +145,7 @@ pub fn check(
                     && !v.trim().is_empty()
                     && !castable(v, ty)
                 {
+                    uncastable = true;
                     record(
                         &mut findings,
                         "type_cast",
@@ -119,9 +154,14 @@ pub fn check(
                     );
                 }
             }
+            match (uncastable, other) {
+                (true, _) => kinds.uncastable += 1,
+                (false, true) => kinds.other += 1,
+                (false, false) => kinds.clean += 1,
+            }
         }
     }
-    Ok((row_no, findings))
+    Ok((row_no, findings, kinds))
 }
 
 pub async fn validate_rows(deps: &Deps, input: FileInput) -> Result<FileInput> {
@@ -137,8 +177,20 @@ pub async fn validate_rows(deps: &Deps, input: FileInput) -> Result<FileInput> {
     let (mapping, required) = repo::config_of(&deps.pool, &b.execution_name, f.config_id).await?;
     let dir = staging(deps)?;
     let parquet = fetch(deps, &f.parquet_key, &dir, "in.parquet").await?;
-    let (rows, findings) = blocking(move || check(&parquet, &required, &mapping)).await?;
+    let (rows, findings, kinds) = blocking(move || check(&parquet, &required, &mapping)).await?;
     let fatal = f.row_validation_policy == "fatal";
+    crate::ledger::record_validation(
+        &deps.pool,
+        &crate::ledger::LedgerKey {
+            client_id: b.client_id,
+            batch_id: &b.batch_id,
+            file: &f.physical_file_name,
+            execution: &b.execution_name,
+        },
+        rows,
+        kinds.buckets(fatal),
+    )
+    .await?;
     let severity = if fatal { "fatal" } else { "warning" };
     for finding in &findings {
         repo::log_row_rule(

@@ -245,6 +245,16 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                             None,
                         )
                         .await?;
+                        crate::ledger::carry_convert(
+                            &deps.pool,
+                            &crate::ledger::LedgerKey {
+                                client_id: client.client_id,
+                                batch_id: &batch,
+                                file: &physical,
+                                execution: &input.execution_name,
+                            },
+                        )
+                        .await?;
                         let raw = raw_key(&input.client, &k.source, "archive", &physical);
                         let mut it = item(c, &input.client, &physical, raw);
                         it.parquet_key = obj.key.clone();
@@ -296,6 +306,7 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                 batch_id: batch.clone(),
                 status: None,
                 error: None,
+                ledger: None,
             })
             .collect(),
         transformation_procedure: transformation,
