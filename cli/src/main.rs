@@ -140,20 +140,28 @@ enum BatchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Run a batch's files again under the same id (those in incoming/, else its failed files).
+    /// Run a batch's failed files again under the same id (those in incoming/, else the chosen
+    /// or all failed files); files that loaded are never touched.
     Restart {
         client: String,
         /// Default: the client's latest batch.
         #[arg(long)]
         batch_id: Option<String>,
+        /// Only these failed files (physical, Parquet or logical names, comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        files: Vec<String>,
         #[arg(long)]
         json: bool,
     },
-    /// Validate and load a batch again from its Parquet (in data/…/incoming/, else failed/).
+    /// Validate and load a batch's files again from their Parquet, wherever it is (incoming/,
+    /// failed/ or archive/): the chosen files, else the failed ones, else the whole batch.
     Reprocess {
         client: String,
         #[arg(long)]
         batch_id: Option<String>,
+        /// Only these files (physical, Parquet or logical names, comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        files: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -300,23 +308,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Batch { command, api } => {
-            let (client, mode, batch_id, json) = match command {
-                BatchCommand::Start { client, json } => (client, "start", None, json),
+            let (client, mode, batch_id, files, json) = match command {
+                BatchCommand::Start { client, json } => (client, "start", None, vec![], json),
                 BatchCommand::Restart {
                     client,
                     batch_id,
+                    files,
                     json,
-                } => (client, "restart", batch_id, json),
+                } => (client, "restart", batch_id, files, json),
                 BatchCommand::Reprocess {
                     client,
                     batch_id,
+                    files,
                     json,
-                } => (client, "reprocessing", batch_id, json),
+                } => (client, "reprocessing", batch_id, files, json),
                 BatchCommand::Refresh {
                     client,
                     batch_id,
                     json,
-                } => (client, "refresh", batch_id, json),
+                } => (client, "refresh", batch_id, vec![], json),
                 BatchCommand::Status {
                     client,
                     batch_id,
@@ -338,7 +348,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     return show(&api, &path, json, table::logs).await;
                 }
             };
-            let body = serde_json::json!({"mode": mode, "batch_id": batch_id}).to_string();
+            let body =
+                serde_json::json!({"mode": mode, "batch_id": batch_id, "files": files}).to_string();
             let (status, answer) =
                 http::send(&api, "POST", &format!("/clients/{client}/batches"), &body).await?;
             let parsed = serde_json::from_str::<serde_json::Value>(&answer);

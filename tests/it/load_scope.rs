@@ -5,7 +5,7 @@
 
 use crate::batch_lifecycle::{Fx, count, finished, fixture, keys};
 use muara_batch::model::Mode;
-use muara_batch::runner::{RunOutcome, request};
+use muara_batch::runner::{RunOutcome, request, request_files};
 use muara_core::ports::ExecutionStatus;
 
 const CLIENT: &str = "acme";
@@ -85,17 +85,67 @@ async fn per_file(fx: &Fx) -> anyhow::Result<Vec<(Option<String>, i64)>> {
         .collect())
 }
 
-/// The operator puts people_b's archived Parquet back and reprocesses the batch: it succeeds
-/// with that one file loaded.
+/// `muara batch reprocess acme --batch-id BATCH000001 --files people_b_BATCH000001.csv`:
+/// from its archived Parquet, with no file moved by hand; it succeeds with that file loaded.
 async fn reprocess_people_b(fx: &Fx) -> anyhow::Result<()> {
-    let parquet = "data/acme/crm/archive/people_b_BATCH000001.parquet";
-    fx.deps
-        .store
-        .rename(parquet, &parquet.replace("/archive/", "/incoming/"))
-        .await?;
-    let out = run(fx, Mode::Reprocessing, Some("BATCH000001")).await?;
+    let RunOutcome::Started { execution_id, .. } = request_files(
+        &fx.deps,
+        CLIENT,
+        Mode::Reprocessing,
+        Some("BATCH000001"),
+        &["people_b_BATCH000001.csv".to_string()],
+    )
+    .await?
+    else {
+        anyhow::bail!("reprocessing not started");
+    };
+    let info = finished(fx, &execution_id).await?;
+    let out = info.output.unwrap_or_default();
     anyhow::ensure!(out["status"] == "SUCCESS" && out["loaded"] == 1, "{out}");
     Ok(())
+}
+
+/// The batch's manifest: where it is (`success` or `failed`; never both), its status, each
+/// file's latest outcome and the runs so far.
+async fn manifest(fx: &Fx) -> anyhow::Result<(String, serde_json::Value)> {
+    let mut found = Vec::new();
+    for area in ["success", "failed"] {
+        let key = format!("batch_info/acme/{area}/batch_output_acme_BATCH000001.json");
+        if fx.deps.store.head(&key).await?.is_some() {
+            found.push((
+                area.to_string(),
+                serde_json::from_slice(&fx.deps.store.get(&key).await?)?,
+            ));
+        }
+    }
+    anyhow::ensure!(found.len() == 1, "one manifest per batch: {found:?}");
+    Ok(found.remove(0))
+}
+
+/// `(file, status)` of a manifest's files, and `(mode, status)` of its runs.
+fn outline(m: &serde_json::Value) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let pairs = |list: &serde_json::Value, a: &str, b: &str| {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| {
+                (
+                    x[a].as_str().unwrap_or("").to_string(),
+                    x[b].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    (
+        pairs(&m["files"], "physical_file_name", "status"),
+        pairs(&m["runs"], "mode", "status"),
+    )
+}
+
+fn strings(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 /// The latest run's row ledger of `file`: (read, parquet, checked, as is, nulled, flagged,
@@ -253,8 +303,36 @@ async fn a_restart_of_a_partial_batch_leaves_the_loaded_file_untouched() -> anyh
         keys(&fx, "raw/acme/crm/failed/superseded/").await?,
         ["raw/acme/crm/failed/superseded/people_b_BATCH000001.csv"]
     );
+    // The manifest describes the whole batch after the restart: both files, both runs.
+    let (area, m) = manifest(&fx).await?;
+    assert_eq!(area, "success");
+    assert_eq!(m["status"], "SUCCESS", "{m}");
+    let both_loaded = strings(&[
+        ("people_a_BATCH000001.csv", "LOADED"),
+        ("people_b_BATCH000001.csv", "LOADED"),
+    ]);
+    assert_eq!(
+        outline(&m),
+        (
+            both_loaded.clone(),
+            strings(&[("start", "PARTIAL"), ("restart", "SUCCESS")])
+        )
+    );
     // A later reprocess of the batch runs the good Parquet only, and changes nothing.
     reprocess_people_b(&fx).await?;
+    let (area, m) = manifest(&fx).await?;
+    assert_eq!(area, "success");
+    assert_eq!(
+        outline(&m),
+        (
+            both_loaded,
+            strings(&[
+                ("start", "PARTIAL"),
+                ("restart", "SUCCESS"),
+                ("reprocessing", "SUCCESS")
+            ])
+        )
+    );
     assert_eq!(
         per_file(&fx).await?,
         files(&[

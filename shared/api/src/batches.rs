@@ -17,11 +17,13 @@ use serde_json::{Value, json};
 #[async_trait]
 pub trait BatchControl: Send + Sync {
     /// Requests a run; the answer says what happened (`started`, `duplicate`, `busy`, …).
+    /// `files` chooses the files a restart or reprocessing runs (empty: its default).
     async fn request(
         &self,
         client: &str,
         mode: &str,
         batch_id: Option<&str>,
+        files: &[String],
     ) -> muara_core::Result<Value>;
 
     /// Reads what operators see: the client's batches, one batch, or one batch's logs.
@@ -217,6 +219,9 @@ pub(crate) struct BatchRequest {
     mode: String,
     #[serde(default)]
     batch_id: Option<String>,
+    /// Restart/reprocessing: the batch's files to run (physical, Parquet or logical names).
+    #[serde(default)]
+    files: Vec<String>,
 }
 
 /// Maps an error class to an HTTP status (the body carries the message).
@@ -255,7 +260,7 @@ pub(crate) async fn request_batch(
         return refusal;
     }
     match control
-        .request(&client, &req.mode, req.batch_id.as_deref())
+        .request(&client, &req.mode, req.batch_id.as_deref(), &req.files)
         .await
     {
         Ok(v) => {
@@ -265,11 +270,16 @@ pub(crate) async fn request_batch(
                     actor,
                     action: format!("batch.{}", req.mode),
                     target: format!(
-                        "client {client}{}",
+                        "client {client}{}{}",
                         req.batch_id
                             .as_deref()
                             .map(|b| format!(" batch {b}"))
-                            .unwrap_or_default()
+                            .unwrap_or_default(),
+                        if req.files.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" files {}", req.files.join(", "))
+                        }
                     ),
                     before: None,
                     after: Some(v.clone()),
@@ -313,6 +323,7 @@ mod tests {
             client: &str,
             mode: &str,
             batch_id: Option<&str>,
+            _files: &[String],
         ) -> muara_core::Result<Value> {
             self.0
                 .lock()

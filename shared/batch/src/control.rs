@@ -44,9 +44,10 @@ impl muara_api::BatchControl for BatchControl {
         client: &str,
         mode: &str,
         batch_id: Option<&str>,
+        files: &[String],
     ) -> muara_core::Result<Value> {
         let mode: crate::model::Mode = mode.parse()?;
-        let outcome = runner::request(&self.0, client, mode, batch_id).await?;
+        let outcome = runner::request_files(&self.0, client, mode, batch_id, files).await?;
         Ok(outcome_json(&outcome))
     }
 

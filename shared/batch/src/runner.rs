@@ -61,13 +61,32 @@ async fn of_batch(deps: &Deps, prefix: &str, area: &str, batch: BatchId) -> Resu
         .collect())
 }
 
+/// Whether lake file `file` (a batch-suffixed raw or Parquet name) is one of `wanted`: its
+/// physical name, its Parquet name, or its logical name (the plain name without extension,
+/// case-insensitively).
+fn wanted_file(file: &str, wanted: &[String]) -> bool {
+    let plain = batch_of(file)
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| file.to_string());
+    let (base, _) = crate::ids::split_ext(&plain);
+    wanted.iter().any(|w| {
+        let w = w.trim();
+        w == file
+            || crate::ids::parquet_name(w) == file
+            || crate::ids::split_ext(w).0.eq_ignore_ascii_case(base)
+    })
+}
+
 /// The files a restart (raw files) or reprocessing (Parquet) runs: those put back into
-/// `incoming/` by the operator, else the batch's files in `failed/`, which the run moves back.
+/// `incoming/` by the operator; else the chosen `files` (restart: from `failed/`; reprocessing:
+/// from `failed/` or `archive/`); else the batch's files in `failed/`, and for reprocessing,
+/// when none failed, every Parquet of the batch in `archive/`. The run moves them back itself.
 async fn rerun_files(
     deps: &Deps,
     client: &str,
     mode: Mode,
     batch: BatchId,
+    files: &[String],
 ) -> Result<Vec<LakeKey>> {
     let (zone, what) = match mode {
         Mode::Reprocessing => ("data", "Parquet files"),
@@ -78,21 +97,94 @@ async fn rerun_files(
         return Ok(vec![]);
     }
     let failed = of_batch(deps, &prefix, "failed", batch).await?;
-    if failed.is_empty() {
-        return Err(Error::invalid(format!(
-            "{} {client} {batch}: none of the batch's {what} is in {zone}/{client}/<source>/incoming/ or failed/; move the ones to run again into incoming/ first",
-            mode.as_str()
-        )));
+    let archived = match mode {
+        Mode::Reprocessing => of_batch(deps, &prefix, "archive", batch).await?,
+        _ => vec![],
+    };
+    if !files.is_empty() {
+        // A file both failed and archived (a failed copy left by an older version) runs from
+        // its archived, loaded Parquet.
+        let mut chosen: Vec<LakeKey> = archived
+            .iter()
+            .filter(|k| wanted_file(&k.file, files))
+            .cloned()
+            .collect();
+        for k in failed.iter().filter(|k| wanted_file(&k.file, files)) {
+            if !chosen
+                .iter()
+                .any(|c| c.source == k.source && c.file == k.file)
+            {
+                chosen.push(k.clone());
+            }
+        }
+        let missing: Vec<&String> = files
+            .iter()
+            .filter(|w| {
+                !chosen
+                    .iter()
+                    .any(|k| wanted_file(&k.file, std::slice::from_ref(*w)))
+            })
+            .collect();
+        if !missing.is_empty() {
+            let places = match mode {
+                Mode::Reprocessing => "failed/ or archive/",
+                _ => "failed/ (a restart never re-runs a file that loaded; reprocess it instead)",
+            };
+            return Err(Error::invalid(format!(
+                "{} {client} {batch}: no {what} of the batch named {} in {zone}/{client}/<source>/{places}",
+                mode.as_str(),
+                missing
+                    .iter()
+                    .map(|m| format!("{m:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        return Ok(chosen);
     }
-    Ok(failed)
+    if !failed.is_empty() {
+        return Ok(failed);
+    }
+    if !archived.is_empty() {
+        return Ok(archived);
+    }
+    Err(Error::invalid(format!(
+        "{} {client} {batch}: none of the batch's {what} is in {zone}/{client}/<source>/incoming/ or failed/{}; move the ones to run again into incoming/ first",
+        mode.as_str(),
+        if mode == Mode::Reprocessing {
+            " or archive/"
+        } else {
+            ""
+        }
+    )))
 }
 
+/// [`request_files`] for every file the mode takes by default.
 pub async fn request(
     deps: &Deps,
     client: &str,
     mode: Mode,
     batch_id: Option<&str>,
 ) -> Result<RunOutcome> {
+    request_files(deps, client, mode, batch_id, &[]).await
+}
+
+/// Requests a run of `client`: `start` a new batch, or `restart`/`reprocessing`/`refresh` a
+/// batch (`batch_id`, default the latest). `files` chooses which of the batch's files a
+/// restart or reprocessing runs (physical, Parquet or logical names; empty: the default).
+pub async fn request_files(
+    deps: &Deps,
+    client: &str,
+    mode: Mode,
+    batch_id: Option<&str>,
+    files: &[String],
+) -> Result<RunOutcome> {
+    if !files.is_empty() && !matches!(mode, Mode::Restart | Mode::Reprocessing) {
+        return Err(Error::invalid(format!(
+            "files are chosen for restart and reprocessing only, not {}",
+            mode.as_str()
+        )));
+    }
     let Some(row) = repo::find_client(&deps.pool, client).await? else {
         let mut moved = 0;
         for key in unclaimed(deps, client).await? {
@@ -131,7 +223,7 @@ pub async fn request(
             }
         }
         (Mode::Restart | Mode::Reprocessing, Some(b)) => {
-            move_back = rerun_files(deps, client, mode, b).await?;
+            move_back = rerun_files(deps, client, mode, b, files).await?;
         }
         (Mode::Refresh, Some(b)) => {
             if repo::executions_of(&deps.pool, row.client_id, &b.to_string(), None).await? == 0 {

@@ -113,7 +113,17 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
 
     if let (Some(key), Ok(batch)) = (manifest_at, batch_id.parse::<BatchId>()) {
         move_manifest(
-            deps, &client, batch, &key, mode, status, &all, &ledgers, &steps,
+            deps,
+            &client,
+            batch,
+            &key,
+            mode,
+            &execution,
+            status,
+            run_error.is_some(),
+            &all,
+            &ledgers,
+            &steps,
         )
         .await?;
     }
@@ -262,7 +272,9 @@ async fn move_manifest(
     batch: BatchId,
     key: &str,
     mode: Mode,
+    execution: &str,
     status: &str,
+    run_failed: bool,
     files: &[FileResult],
     ledgers: &std::collections::HashMap<String, Ledger>,
     steps: &[StepRun],
@@ -274,7 +286,6 @@ async fn move_manifest(
         Err(e) => return Err(e),
     };
     let mut manifest: Manifest = serde_json::from_slice(&body)?;
-    manifest.status = Some(status.to_string());
     for f in &mut manifest.files {
         if let Some(r) = files
             .iter()
@@ -300,7 +311,22 @@ async fn move_manifest(
             error: s.error_message.clone(),
         })
         .collect();
-    let ok = status == "SUCCESS" || status == "NO_FILES";
+    if let Some(run) = manifest
+        .runs
+        .iter_mut()
+        .rev()
+        .find(|r| r.execution_name == execution)
+    {
+        run.status = Some(status.to_string());
+    }
+    // A refresh record carries the run's status; otherwise the manifest's status is the
+    // batch's, from every file's latest outcome.
+    let overall = match mode {
+        Mode::Refresh => status,
+        _ => manifest.overall_status(run_failed),
+    };
+    manifest.status = Some(overall.to_string());
+    let ok = overall == "SUCCESS" || overall == "NO_FILES";
     let area = match (ok, mode) {
         (true, Mode::Refresh) => "refreshed",
         (true, _) => "success",
@@ -317,10 +343,10 @@ async fn move_manifest(
             },
         )
         .await?;
-    // A restart or reprocessing that succeeds supersedes the batch's failed manifest; a
-    // refresh does not (it re-ran no failed file).
-    if ok && mode != Mode::Refresh {
-        let stale = manifest_key(client, "failed", batch);
+    // A restart or reprocessing writes the whole batch's manifest: it supersedes the one in
+    // the other of success/ and failed/. A refresh record does not.
+    if mode != Mode::Refresh {
+        let stale = manifest_key(client, if ok { "failed" } else { "success" }, batch);
         if let Err(e) = deps.store.delete(&stale).await
             && e.kind() != ErrorKind::NotFound
         {

@@ -313,9 +313,17 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
         integration_procedure: integration,
         refresh_procedure: refresh,
         steps: vec![],
+        runs: vec![],
     };
-    if input.mode == Mode::Refresh {
-        // The refresh record keeps the files of the batch's last manifest.
+    manifest.runs = vec![crate::manifest::ManifestRun {
+        execution_name: input.execution_name.clone(),
+        mode: input.mode.as_str().into(),
+        status: None,
+        files: files.iter().map(|f| f.physical_file_name.clone()).collect(),
+    }];
+    if input.mode != Mode::Start {
+        // The manifest describes the whole batch: the files and runs of the batch's manifest
+        // so far, this run's files replacing their entries.
         for area in ["failed", "success", "refreshed"] {
             match deps
                 .store
@@ -324,7 +332,7 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
             {
                 Ok(body) => {
                     if let Ok(previous) = serde_json::from_slice::<Manifest>(&body) {
-                        manifest.files = previous.files;
+                        manifest.merge_previous(previous);
                         break;
                     }
                 }
