@@ -564,6 +564,25 @@ async fn retention_removes_exactly_what_is_old() -> anyhow::Result<()> {
                 .set_modified(old)?;
         }
     }
+    // A file copied in with its timestamps preserved (cp -p, rsync -t), archived today: its
+    // age counts from the archiving, not from its old modification time.
+    let copied = "raw/acme/crm/incoming/copied_BATCH000002.csv";
+    fx.deps
+        .store
+        .put(
+            copied,
+            bytes::Bytes::from_static(b"x"),
+            &PutOptions::default(),
+        )
+        .await?;
+    std::fs::File::options()
+        .write(true)
+        .open(fx._dir.path().join("lake").join(copied))?
+        .set_modified(old)?;
+    fx.deps
+        .store
+        .rename(copied, &copied.replace("/incoming/", "/archive/"))
+        .await?;
     let report = muara_batch::housekeeping::run(&fx.deps, &ninety_days()).await?;
     assert_eq!(report.rows["tools.job_execution_log"], 1, "{report:?}");
     assert_eq!(report.rows["tools.transformation_log"], 2);
@@ -593,8 +612,8 @@ async fn retention_removes_exactly_what_is_old() -> anyhow::Result<()> {
     assert_eq!(names, ["new", "old-but-running"]);
     assert_eq!(
         keys(&fx, "raw/acme/").await?.len(),
-        2,
-        "the recent archive and the failed file stay"
+        3,
+        "the recent archive, the one archived today and the failed file stay"
     );
     Ok(())
 }

@@ -304,6 +304,16 @@ impl ObjectStore for DirStore {
             }
             Err(e) => return Err(e.into()),
         }
+        // As in S3 (a rename is a copy there), the object at its new key was made now: its age
+        // counts from the move — an archived file copied in with preserved timestamps is not
+        // as old as its source file says.
+        let moved = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(&dst)
+            .await?
+            .into_std()
+            .await;
+        moved.set_modified(std::time::SystemTime::now())?;
         let (msrc, mdst) = (self.meta_path(from), self.meta_path(to));
         if tokio::fs::metadata(&msrc).await.is_ok() {
             if let Some(parent) = mdst.parent() {
