@@ -200,6 +200,10 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
 /// refresh run) or `failed/`. A successful start, restart or reprocessing removes the batch's
 /// stale `failed/` manifest.
 #[allow(clippy::too_many_arguments)]
+/// The log message of a file whose ledger does not balance; `template.yaml`'s
+/// `RowLedgerBrokenMetricFilter` counts it (a test keeps the two the same).
+const LEDGER_BROKEN: &str = "row ledger broken: the file fails";
+
 /// Checks the row ledger of every file this run loaded — bronze recounted now, at finalise —
 /// and fails loudly each file whose figures do not add up (its rows are not what was read).
 /// Returns the ledgers, for the manifest.
@@ -246,7 +250,7 @@ async fn reconcile(
         )
         .await?;
         if let Err(problem) = verdict {
-            tracing::error!(client = %b.client, batch = %b.batch_id, file = %r.physical_file_name, %problem, "row ledger broken: the file fails");
+            tracing::error!(client = %b.client, batch = %b.batch_id, file = %r.physical_file_name, %problem, "{LEDGER_BROKEN}");
             repo::audit_set(
                 &deps.pool,
                 b.client_id,
@@ -359,6 +363,14 @@ async fn move_manifest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_alarm_counts_the_ledger_log_line() {
+        let template = include_str!("../../../../template.yaml");
+        assert!(template.contains(&format!(
+            "FilterPattern: '{{ $.fields.message = \"{LEDGER_BROKEN}\" }}'"
+        )));
+    }
 
     #[test]
     fn the_final_status_follows_the_run_and_the_files() {
