@@ -122,8 +122,11 @@ async fn manifest(fx: &Fx) -> anyhow::Result<(String, serde_json::Value)> {
     Ok(found.remove(0))
 }
 
+/// Pairs of names read from a manifest.
+type Pairs = Vec<(String, String)>;
+
 /// `(file, status)` of a manifest's files, and `(mode, status)` of its runs.
-fn outline(m: &serde_json::Value) -> (Vec<(String, String)>, Vec<(String, String)>) {
+fn outline(m: &serde_json::Value) -> (Pairs, Pairs) {
     let pairs = |list: &serde_json::Value, a: &str, b: &str| {
         list.as_array()
             .into_iter()
