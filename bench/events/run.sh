@@ -30,9 +30,9 @@ MUARA_EVENT_WORKERS=4 MUARA_LISTEN=127.0.0.1:$api_port "$muara" up --data-dir "$
     --statemachines-dir "$root/statemachines" >"$work/muara.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$api_port/health" >/dev/null 2>&1 && break; sleep 0.5; done
-db="postgres://muara@127.0.0.1:$pg_port/muara"
+db="postgres://muara:$(cat "$work/muara/postgres/password")@127.0.0.1:$pg_port/muara"
 # POST /publish needs an operator token; the baseline ignores it.
-MUARA_TOKEN=$(env -u DATABASE_URL "$muara" token create --role operator --name bench --pg-port "$pg_port" | head -1)
+MUARA_TOKEN=$(env -u DATABASE_URL "$muara" token create --role operator --name bench --pg-port "$pg_port" --data-dir "$work/muara" | head -1)
 export MUARA_TOKEN
 
 sim() { # url events batch concurrency

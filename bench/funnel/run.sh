@@ -48,8 +48,8 @@ env -u MUARA_WEBHOOK_SECRET -u DATABASE_URL MUARA_LISTEN=127.0.0.1:$api_port "$m
 pids+=($!)
 for _ in $(seq 1 120); do curl -fs "$api/health" >/dev/null 2>&1 && break; sleep 0.5; done
 curl -fs "$api/health" >/dev/null || die "muara up did not become healthy (log: $work/muara.log)"
-db="postgres://muara@127.0.0.1:$pg_port/muara"
-token=$(env -u DATABASE_URL "$muara" token create --role admin --name bench --pg-port "$pg_port" | head -1)
+db="postgres://muara:$(cat "$work/muara/postgres/password")@127.0.0.1:$pg_port/muara"
+token=$(env -u DATABASE_URL "$muara" token create --role admin --name bench --pg-port "$pg_port" --data-dir "$work/muara" | head -1)
 auth="Authorization: Bearer $token"
 sql() { psql -X -Atq "$db" -c "$1"; }
 

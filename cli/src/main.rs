@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use muara_local::runtime::{UpConfig, up};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -43,6 +43,10 @@ enum Command {
         /// Port of the running `muara up`'s embedded PostgreSQL cluster (ignored when DATABASE_URL is set).
         #[arg(long, global = true, env = "MUARA_PG_PORT", default_value_t = 54329)]
         pg_port: u16,
+        /// The data folder of that `muara up` (its cluster's password is there; ignored when
+        /// DATABASE_URL is set).
+        #[arg(long, global = true, env = "MUARA_DATA_DIR", default_value = ".muara")]
+        data_dir: PathBuf,
     },
     /// Pipeline A: the recording agent (upload a recorder's calls to the lake).
     Agent {
@@ -279,7 +283,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => run_up(args).await,
         Command::Agent { command } => agent::run(command, shutdown_signal()).await,
         Command::Funnel { command, api } => funnel(command, &api).await,
-        Command::Token { command, pg_port } => token(command, pg_port).await,
+        Command::Token {
+            command,
+            pg_port,
+            data_dir,
+        } => token(command, pg_port, &data_dir).await,
         Command::PublishSim(a) => {
             if !(0.0..=0.9).contains(&a.duplicates) {
                 anyhow::bail!("--duplicates must be between 0.0 and 0.9");
@@ -388,9 +396,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// `muara token …` against DATABASE_URL, or the embedded cluster of a running `muara up`.
-async fn token(command: TokenCommand, pg_port: u16) -> anyhow::Result<()> {
-    let url = muara_core::config::optional("DATABASE_URL")
-        .unwrap_or_else(|| muara_local::postgres::embedded_url(pg_port, "muara"));
+async fn token(command: TokenCommand, pg_port: u16, data_dir: &Path) -> anyhow::Result<()> {
+    let url = match muara_core::config::optional("DATABASE_URL") {
+        Some(url) => url,
+        None => muara_local::postgres::embedded_url(&data_dir.join("postgres"), pg_port, "muara")?,
+    };
     let pool = muara_db::connect(&url, 2, db_connect_timeout()?)
         .await
         .context("connecting to the database (is `muara up` running, or DATABASE_URL set?)")?;

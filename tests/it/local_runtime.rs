@@ -533,3 +533,62 @@ async fn a_postgres_restart_under_publishing_load_loses_and_duplicates_nothing()
     up.stop().await?;
     Ok(())
 }
+
+/// The embedded cluster trusts no one: without its password (kept in the data folder, mode
+/// 0600) nobody connects; a cluster from before, which trusted local users, gets a password
+/// and stops trusting at its next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_cluster_trusts_no_one() -> anyhow::Result<()> {
+    use muara_local::postgres::{Cluster, PASSWORD_FILE};
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("postgres");
+    let port = muara_local::postgres::free_port()?;
+    let no_password = format!("postgres://muara@127.0.0.1:{port}/postgres");
+    let connects = |url: String| async move {
+        tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .map(|_| ())
+            // Debug: the cause too ("invalid configuration" alone hides "password missing").
+            .map_err(|e| format!("{e:?}"))
+    };
+
+    let cluster = Cluster::start(&data, port, false).await?;
+    let stopper = cluster.clone();
+    let result = async {
+        let mode = std::fs::metadata(data.join(PASSWORD_FILE))?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        connects(cluster.url("postgres"))
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let refused = connects(no_password.clone()).await.unwrap_err();
+        assert!(refused.contains("password"), "{refused}");
+        let wrong = connects(format!("postgres://muara:guess@127.0.0.1:{port}/postgres"))
+            .await
+            .unwrap_err();
+        assert!(
+            wrong.contains("password authentication failed") || wrong.contains("28P01"),
+            "{wrong}"
+        );
+
+        // A cluster made before passwords: trust for everyone, no password file.
+        cluster.stop().await?;
+        std::fs::write(
+            data.join("pgdata/pg_hba.conf"),
+            "local all all trust\nhost all all 127.0.0.1/32 trust\n",
+        )?;
+        std::fs::remove_file(data.join(PASSWORD_FILE))?;
+        let upgraded = Cluster::start(&data, port, false).await?;
+        connects(upgraded.url("postgres"))
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let refused = connects(no_password.clone()).await.unwrap_err();
+        assert!(refused.contains("password"), "{refused}");
+        anyhow::Ok(())
+    }
+    .await;
+    stopper.stop().await?;
+    result
+}

@@ -435,10 +435,21 @@ pub async fn seed(deps: &Deps) -> Result<bool> {
     }
     seed_steps(&tx, client_id).await?;
     tx.commit().await.map_err(|e| pg_error("demo: commit", e))?;
-    for (source, name, body) in files() {
-        let key = crate::layout::raw_key(CLIENT, source, "incoming", &name);
+    // Written aside first, then moved into incoming/ together (renames are quick), as an
+    // uploader should: the batch the files trigger finds all of them there.
+    let files = files();
+    for (source, name, body) in &files {
+        let key = crate::layout::raw_key(CLIENT, source, "staging", name);
         deps.store
-            .put(&key, Bytes::from(body), &PutOptions::default())
+            .put(&key, Bytes::from(body.clone()), &PutOptions::default())
+            .await?;
+    }
+    for (source, name, _) in &files {
+        deps.store
+            .rename(
+                &crate::layout::raw_key(CLIENT, source, "staging", name),
+                &crate::layout::raw_key(CLIENT, source, "incoming", name),
+            )
             .await?;
     }
     tracing::info!(

@@ -1,9 +1,11 @@
 //! A PostgreSQL cluster started from the system's binaries, for `muara up` and the tests.
 //!
 //! Finds `initdb`/`pg_ctl` on `PATH` or under `/usr/lib/postgresql/*/bin`, initialises a data
-//! folder once, and starts the server on `127.0.0.1` only, with trust authentication (a
-//! development cluster reachable from this machine alone). `initdb` refuses to run as root,
-//! so as root the cluster runs as the `postgres` system user through `runuser`.
+//! folder once, and starts the server on `127.0.0.1` only. It trusts no one: every connection
+//! (TCP and socket) authenticates with SCRAM-SHA-256 as `muara`, whose random password is
+//! made at `initdb` and kept in `<data folder>/password` (mode 0600) — another user of the
+//! machine cannot connect. `initdb` refuses to run as root, so as root the cluster runs as the
+//! `postgres` system user through `runuser`.
 
 use muara_core::{Error, ErrorKind, Result};
 use std::path::{Path, PathBuf};
@@ -139,17 +141,80 @@ impl Binaries {
 }
 
 /// A running cluster.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Cluster {
     pub data_dir: PathBuf,
     pub port: u16,
     bins: Binaries,
+    password: String,
 }
 
-/// The URL of database `db` on an embedded cluster listening on `port`.
-pub fn embedded_url(port: u16, db: &str) -> String {
-    format!("postgres://{SUPERUSER}@127.0.0.1:{port}/{db}")
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("data_dir", &self.data_dir)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
 }
+
+/// The file in a cluster's data folder that holds `muara`'s password.
+pub const PASSWORD_FILE: &str = "password";
+
+/// The URL of database `db` on the embedded cluster of `data_dir` listening on `port` (for a
+/// command talking to a running `muara up`): its password read from the data folder.
+pub fn embedded_url(data_dir: &Path, port: u16, db: &str) -> Result<String> {
+    let file = data_dir.join(PASSWORD_FILE);
+    let password = std::fs::read_to_string(&file).map_err(|e| {
+        Error::with_source(
+            ErrorKind::Config,
+            format!(
+                "cannot read the embedded cluster's password from {} (is this the data folder of `muara up`?)",
+                file.display()
+            ),
+            e,
+        )
+    })?;
+    Ok(url_with(password.trim(), port, db))
+}
+
+fn url_with(password: &str, port: u16, db: &str) -> String {
+    format!("postgres://{SUPERUSER}:{password}@127.0.0.1:{port}/{db}")
+}
+
+/// The password of the cluster in `data_dir`: read, or made (64 hex characters) and written
+/// with mode 0600 before anything else can read the folder.
+fn password_of(data_dir: &Path) -> Result<(String, bool)> {
+    let file = data_dir.join(PASSWORD_FILE);
+    if let Ok(p) = std::fs::read_to_string(&file) {
+        return Ok((p.trim().to_string(), false));
+    }
+    let password = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&file)?;
+    f.write_all(password.as_bytes())?;
+    f.sync_all()?;
+    Ok((password, true))
+}
+
+/// `pg_hba.conf` of an embedded cluster: password (SCRAM) authentication for everyone.
+const HBA: &str = "# muara: every connection authenticates (SCRAM-SHA-256); nobody is trusted.
+local   all          all                  scram-sha-256
+host    all          all   127.0.0.1/32   scram-sha-256
+host    all          all   ::1/128        scram-sha-256
+local   replication  all                  scram-sha-256
+host    replication  all   127.0.0.1/32   scram-sha-256
+host    replication  all   ::1/128        scram-sha-256
+";
 
 /// A free TCP port on loopback (bound, then released).
 pub fn free_port() -> Result<u16> {
@@ -165,11 +230,14 @@ impl Cluster {
         let bins = Binaries::find()?;
         tokio::fs::create_dir_all(data_dir).await?;
         let data_dir = tokio::fs::canonicalize(data_dir).await?;
-        bins.give(&data_dir).await?;
         let pgdata = data_dir.join("pgdata");
         let d = pgdata.to_string_lossy().to_string();
-        if !pgdata.join("PG_VERSION").is_file() {
+        let initialised = pgdata.join("PG_VERSION").is_file();
+        let (password, new_password) = password_of(&data_dir)?;
+        bins.give(&data_dir).await?;
+        if !initialised {
             tracing::info!(data_dir = %pgdata.display(), "initialising a PostgreSQL cluster");
+            let pwfile = data_dir.join(PASSWORD_FILE).to_string_lossy().to_string();
             bins.run(
                 "initdb",
                 &[
@@ -177,22 +245,30 @@ impl Cluster {
                     &d,
                     "-U",
                     SUPERUSER,
-                    "--auth=trust",
+                    "--auth=scram-sha-256",
+                    &format!("--pwfile={pwfile}"),
                     "--encoding=UTF8",
                     "--locale=C",
                 ],
             )
             .await?;
         }
+        // A cluster made before it had a password (trust): it gets one, and stops trusting.
+        let upgrade = initialised && new_password;
         if let Some(running) = running_port(&pgdata)
             && bins.run("pg_ctl", &["-D", &d, "status"]).await.is_ok()
         {
             tracing::info!(port = running, "PostgreSQL already running");
-            return Ok(Self {
+            let cluster = Self {
                 data_dir,
                 port: running,
                 bins,
-            });
+                password,
+            };
+            if upgrade {
+                cluster.stop_trusting().await?;
+            }
+            return Ok(cluster);
         }
         let mut opts = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c max_connections=200",
@@ -221,16 +297,49 @@ impl Cluster {
             )
         })?;
         tracing::info!(port, "PostgreSQL started");
-        Ok(Self {
+        let cluster = Self {
             data_dir,
             port,
             bins,
-        })
+            password,
+        };
+        if upgrade {
+            cluster.stop_trusting().await?;
+        }
+        Ok(cluster)
     }
 
-    /// `postgres://muara@127.0.0.1:<port>/<db>`.
+    /// Gives `muara` its password (over the old trust connection) and makes every connection
+    /// authenticate from now on.
+    async fn stop_trusting(&self) -> Result<()> {
+        let trusted = format!("postgres://{SUPERUSER}@127.0.0.1:{}/postgres", self.port);
+        let (client, conn) = tokio_postgres::connect(&trusted, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| {
+                muara_db::pg_error("connecting to the local cluster to set its password", e)
+            })?;
+        let task = tokio::spawn(conn);
+        // The password is 64 hex characters: nothing to escape.
+        client
+            .batch_execute(&format!(
+                "SET password_encryption = 'scram-sha-256'; ALTER ROLE {SUPERUSER} PASSWORD '{}'",
+                self.password
+            ))
+            .await
+            .map_err(|e| muara_db::pg_error("setting the local cluster's password", e))?;
+        drop(client);
+        let _ = task.await;
+        let pgdata = self.data_dir.join("pgdata");
+        tokio::fs::write(pgdata.join("pg_hba.conf"), HBA).await?;
+        let d = pgdata.to_string_lossy().to_string();
+        self.bins.run("pg_ctl", &["-D", &d, "reload"]).await?;
+        tracing::warn!(data_dir = %self.data_dir.display(), "the local cluster trusted every local user; it now requires its password (kept in the data folder)");
+        Ok(())
+    }
+
+    /// `postgres://muara:<password>@127.0.0.1:<port>/<db>`.
     pub fn url(&self, db: &str) -> String {
-        embedded_url(self.port, db)
+        url_with(&self.password, self.port, db)
     }
 
     /// Creates `db` if missing.
