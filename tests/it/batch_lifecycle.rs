@@ -215,6 +215,11 @@ async fn demo_run(fx: Fx) -> anyhow::Result<()> {
         .await?,
         0
     );
+    // … and the file that failed has every row refused (it loaded nothing)
+    assert_eq!(
+        count(&fx, "SELECT rows_refused FROM tools.file_ledger WHERE physical_file_name = 'LOC_A101_BATCH000001.csv' AND rows_as_is = 0 AND rows_parquet = 500").await?,
+        500
+    );
     assert_eq!(
         count(&fx, "SELECT rows_nulled + rows_flagged FROM tools.file_ledger WHERE physical_file_name = 'cust_info_BATCH000001.csv'").await?,
         count(&fx, "SELECT sum(failed_rows)::bigint FROM tools.row_validation_log WHERE physical_file_name = 'cust_info_BATCH000001.csv'").await?,

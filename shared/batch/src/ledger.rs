@@ -210,6 +210,23 @@ pub async fn record_load(
     Ok(())
 }
 
+/// A file that failed for good loaded nothing: every row it had is refused (with the file's
+/// reason, on its audit row). The rows are counted as far as the file got (Parquet, else the
+/// converter's count); a file that never converted has none counted.
+pub async fn record_failed(pool: &Pool, k: &LedgerKey<'_>) -> Result<()> {
+    let c = client(pool).await?;
+    ensure(&c, k).await?;
+    c.execute(
+        "UPDATE tools.file_ledger SET rows_refused = coalesce(rows_checked, rows_parquet, rows_read),
+                rows_as_is = 0, rows_nulled = 0, rows_flagged = 0, updated_at = now()
+         WHERE client_id = $1 AND batch_id = $2 AND physical_file_name = $3 AND execution_name = $4",
+        &[&k.client_id, &k.batch_id, &k.file, &k.execution],
+    )
+    .await
+    .map_err(|e| pg_error("writing tools.file_ledger", e))?;
+    Ok(())
+}
+
 /// Finalise's recount and verdict.
 pub async fn record_check(
     pool: &Pool,
