@@ -189,6 +189,10 @@ pub fn parse_timestamp(v: &str) -> Option<(time::PrimitiveDateTime, Option<time:
         Some(z) => {
             let sign: i8 = if z.starts_with('-') { -1 } else { 1 };
             let digits: String = z[1..].chars().filter(|c| *c != ':').collect();
+            // Only ASCII digits are sliced below (a multi-byte character would split).
+            if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
             let (hh, mm) = match digits.len() {
                 2 => (digits.parse::<i8>().ok()?, 0),
                 4 => (
@@ -267,6 +271,79 @@ fn encode_numeric(v: &str, out: &mut BytesMut) -> Option<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Untrusted text never panics the parser or the encoder, whatever it holds: every column
+    /// type, over strings built from date, time, zone and number pieces and multi-byte
+    /// characters (`2024-01-01 10:00+1é1` once split a character in two and aborted the
+    /// process).
+    #[test]
+    fn no_text_panics_any_type() {
+        const PIECES: &[&str] = &[
+            "2024-01-01",
+            " ",
+            "T",
+            "10:00",
+            ":30",
+            ".5",
+            "+",
+            "-",
+            "Z",
+            "é",
+            "1",
+            "07",
+            "€",
+            "0",
+            "e",
+            "9999",
+            "ñ:",
+            "::",
+            "\u{1F600}",
+            "\u{0}",
+            "nan",
+            "{",
+            "\"",
+        ];
+        const TYPES: &[&str] = &[
+            "text",
+            "smallint",
+            "integer",
+            "bigint",
+            "real",
+            "double precision",
+            "boolean",
+            "date",
+            "timestamp",
+            "timestamptz",
+            "numeric",
+            "numeric(20,4)",
+            "json",
+            "jsonb",
+            "uuid",
+        ];
+        let kinds: Vec<Kind> = TYPES.iter().filter_map(|t| Kind::named(t)).collect();
+        assert_eq!(kinds.len(), TYPES.len());
+        let mut r = muara_core::lcg::Lcg(7);
+        let mut tried = 0;
+        for _ in 0..20_000 {
+            let n = r.next(8) + 1;
+            let text: String = (0..n)
+                .map(|_| PIECES[usize::try_from(r.next(PIECES.len() as u64)).unwrap_or(0)])
+                .collect();
+            for kind in &kinds {
+                let ok = kind.parse_ok(&text);
+                let mut out = BytesMut::new();
+                // What validation accepts, the load can encode.
+                assert_eq!(
+                    kind.encode(&text, &mut out).is_some(),
+                    ok,
+                    "{kind:?} {text:?}"
+                );
+                tried += 1;
+            }
+        }
+        assert!(tried > 100_000);
+        assert!(!Kind::named("timestamptz").is_some_and(|k| k.parse_ok("2024-01-01 10:00+1é1")));
+    }
 
     fn numeric(v: &str) -> Vec<u8> {
         let mut b = BytesMut::new();
