@@ -375,12 +375,28 @@ fn strip_position(e: &serde_json::Error) -> String {
     msg.strip_suffix(&suffix).map_or(msg.clone(), str::to_owned)
 }
 
+/// How many levels of nested objects are flattened into dotted names; an object nested deeper
+/// is kept whole, as its JSON text, in the column named by the path so far. (A crafted file
+/// nested 100,000 levels deep once overflowed the stack here.)
+pub const MAX_FLATTEN_DEPTH: usize = 32;
+
 /// Calls `f(column name, raw JSON text)` for each leaf of `obj`. With `flatten`, nested
-/// objects become dotted names; an empty nested object contributes nothing.
+/// objects become dotted names (up to [`MAX_FLATTEN_DEPTH`] levels); an empty nested object
+/// contributes nothing.
 fn walk<V: Deref<Target = RawValue>>(
     obj: &Obj<V>,
     prefix: &mut String,
     flatten: bool,
+    f: &mut dyn FnMut(&str, &str) -> Result<(), ConvertError>,
+) -> Result<(), ConvertError> {
+    walk_at(obj, prefix, flatten, 0, f)
+}
+
+fn walk_at<V: Deref<Target = RawValue>>(
+    obj: &Obj<V>,
+    prefix: &mut String,
+    flatten: bool,
+    depth: usize,
     f: &mut dyn FnMut(&str, &str) -> Result<(), ConvertError>,
 ) -> Result<(), ConvertError> {
     for (key, value) in &obj.0 {
@@ -390,10 +406,10 @@ fn walk<V: Deref<Target = RawValue>>(
         }
         prefix.push_str(key);
         let raw = value.get();
-        if flatten && raw.starts_with('{') {
+        if flatten && raw.starts_with('{') && depth < MAX_FLATTEN_DEPTH {
             // Already validated by the outer parse; borrowed, so no copy of the text.
             let nested: Obj<&RawValue> = parse_nested(raw)?;
-            walk(&nested, prefix, flatten, f)?;
+            walk_at(&nested, prefix, flatten, depth + 1, f)?;
         } else {
             f(prefix, raw)?;
         }
@@ -490,5 +506,30 @@ mod tests {
         })
         .unwrap();
         assert_eq!(keys, ["z=1", "a.y=2", "a.b.c=3", "l=[1]"]);
+    }
+
+    /// 100,000 levels of nesting: flattened to the limit, the rest kept as JSON text, on a
+    /// stack of 256 KiB (it once overflowed the default one).
+    #[test]
+    fn deep_nesting_is_kept_not_recursed() {
+        let depth = 100_000;
+        let text = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let obj: Obj<&RawValue> = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+                let mut leaves = Vec::new();
+                walk(&obj, &mut String::new(), true, &mut |k, v| {
+                    leaves.push((k.split('.').count(), v.len()));
+                    Ok(())
+                })
+                .map_err(|e| e.to_string())?;
+                Ok::<_, String>(leaves)
+            })
+            .expect("a thread");
+        let leaves = handle.join().expect("no stack overflow").expect("parsed");
+        assert_eq!(leaves.len(), 1);
+        assert_eq!(leaves[0].0, MAX_FLATTEN_DEPTH + 1);
+        assert_eq!(leaves[0].1, 6 * (depth - MAX_FLATTEN_DEPTH - 1) + 1);
     }
 }

@@ -33,6 +33,7 @@ mod xlsx;
 use std::path::Path;
 
 pub use error::ConvertError;
+pub use json::MAX_FLATTEN_DEPTH;
 pub use options::{
     Compression, ConvertOptions, CsvOptions, JsonOptions, SourceFormat, XlsxOptions, source_format,
 };

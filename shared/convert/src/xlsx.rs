@@ -49,6 +49,7 @@ pub(crate) fn convert(
         .read(&mut magic)
         .map_err(|e| ConvertError::io("read", input, e))?;
     check_magic(&magic[..n])?;
+    check_parts(input)?;
     let file = File::open(input).map_err(|e| ConvertError::io("open", input, e))?;
 
     let mut workbook: Xlsx<_> = Xlsx::new(BufReader::new(file)).map_err(workbook_error)?;
@@ -189,6 +190,81 @@ fn check_magic(magic: &[u8]) -> Result<(), ConvertError> {
         "it is not a ZIP container, as every .xlsx file is"
     };
     Err(ConvertError::InvalidWorkbook(what.into()))
+}
+
+/// The most distinct strings a workbook may declare (calamine reserves room for all of them at
+/// once: 16 Mi strings is ~400 MiB before one is read).
+const MAX_SHARED_STRINGS: u64 = 16 << 20;
+/// The largest ratio of a part's size to its compressed size (deflated XML of real workbooks
+/// stays well under 100; a decompression bomb is far above).
+const MAX_RATIO: u64 = 1000;
+/// The smallest a shared string can be in XML (`<si/>`).
+const MIN_SHARED_STRING_BYTES: u64 = 5;
+
+/// Checks what a workbook says about itself before calamine relies on it: no part may inflate
+/// more than [`MAX_RATIO`] times, and the shared-strings table may not declare more strings
+/// (`uniqueCount`) than fit in its size or than [`MAX_SHARED_STRINGS`] — calamine reserves
+/// memory for the declared count up front, and a crafted count aborted the process.
+fn check_parts(input: &Path) -> Result<(), ConvertError> {
+    let file = File::open(input).map_err(|e| ConvertError::io("open", input, e))?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
+        ConvertError::InvalidWorkbook(format!("the ZIP container is truncated or corrupt ({e})"))
+    })?;
+    for i in 0..zip.len() {
+        let (name, size, compressed) = {
+            let entry = zip.by_index_raw(i).map_err(|e| {
+                ConvertError::InvalidWorkbook(format!("part {i} of the ZIP container: {e}"))
+            })?;
+            let name = entry
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| format!("#{i}"));
+            (name, entry.size(), entry.compressed_size())
+        };
+        if size > compressed.max(1).saturating_mul(MAX_RATIO) {
+            return Err(ConvertError::InvalidWorkbook(format!(
+                "part {name} inflates from {compressed} to {size} bytes (more than {MAX_RATIO} times): refused as a decompression bomb"
+            )));
+        }
+        if !name.to_ascii_lowercase().ends_with("sharedstrings.xml") {
+            continue;
+        }
+        let mut head = Vec::with_capacity(8192);
+        zip.by_index(i)
+            .map_err(|e| ConvertError::InvalidWorkbook(format!("part {name}: {e}")))?
+            .take(64 * 1024)
+            .read_to_end(&mut head)
+            .map_err(|e| ConvertError::InvalidWorkbook(format!("part {name}: {e}")))?;
+        if let Some(declared) = declared_unique_count(&head) {
+            let room = size / MIN_SHARED_STRING_BYTES + 1;
+            if declared > room.min(MAX_SHARED_STRINGS) {
+                return Err(ConvertError::InvalidWorkbook(format!(
+                    "part {name} declares uniqueCount=\"{declared}\" shared strings in {size} bytes (at most {} can be there, and at most {MAX_SHARED_STRINGS} are read)",
+                    room.min(MAX_SHARED_STRINGS)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `uniqueCount` attribute of the `<sst …>` element at the start of a shared-strings part
+/// (a value too large for u64 counts as the largest).
+fn declared_unique_count(head: &[u8]) -> Option<u64> {
+    let text = String::from_utf8_lossy(head);
+    let sst = text.find("<sst")?;
+    let tag = text.get(sst..)?;
+    let tag = tag.get(..tag.find('>')?)?;
+    let at = tag.find("uniqueCount")?;
+    let value = tag.get(at + "uniqueCount".len()..)?.trim_start();
+    let value = value.strip_prefix('=')?.trim_start();
+    let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let value = value.get(1..)?;
+    let digits = value.get(..value.find(quote)?)?.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.parse::<u64>().unwrap_or(u64::MAX))
 }
 
 fn workbook_error(e: XlsxError) -> ConvertError {

@@ -984,3 +984,84 @@ fn api_types_can_cross_threads() {
     // Errors go into anyhow / Box<dyn Error + Send + Sync> in the handlers.
     let _: Box<dyn std::error::Error + Send + Sync> = Box::new(err);
 }
+
+/// The workbook `bytes` with its parts passed through `edit(name, content)`.
+fn rezip(bytes: &[u8], edit: impl Fn(&str, Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+    use std::io::{Read as _, Write as _};
+    let mut input = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for i in 0..input.len() {
+        let mut entry = input.by_index(i).unwrap();
+        let name = entry.name().unwrap().to_string();
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).unwrap();
+        out.start_file(name.as_str(), opts).unwrap();
+        out.write_all(&edit(&name, content)).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+/// A shared-strings table that declares a count it cannot hold: calamine reserved memory for
+/// it up front (~24 PB for this one) and the process aborted; now the file is refused, naming
+/// the part.
+#[test]
+fn xlsx_declaring_more_shared_strings_than_it_holds_is_refused() {
+    let crafted = rezip(&sample_workbook(), |name, content| {
+        if name == "xl/sharedStrings.xml" {
+            String::from_utf8(content)
+                .unwrap()
+                .replacen("uniqueCount=\"", "uniqueCount=\"1000000000000000", 1)
+                .into_bytes()
+        } else {
+            content
+        }
+    });
+    let c = case("f.xlsx", &crafted);
+    let msg = c.convert(&xlsx(Some("Data"))).unwrap_err().to_string();
+    assert!(
+        msg.contains("xl/sharedStrings.xml") && msg.contains("uniqueCount"),
+        "{msg}"
+    );
+    // The untouched workbook still converts (its count fits).
+    let c = case("g.xlsx", &rezip(&sample_workbook(), |_, content| content));
+    assert_eq!(c.convert(&xlsx(Some("Data"))).unwrap().rows, 2);
+}
+
+/// A part that inflates a thousand times over is refused before anything reads it.
+#[test]
+fn xlsx_with_a_decompression_bomb_is_refused() {
+    let crafted = rezip(&sample_workbook(), |name, mut content| {
+        if name == "xl/sharedStrings.xml" {
+            // 20 MB of blanks after the table compress to a few KB.
+            content.extend(std::iter::repeat_n(b' ', 20 << 20));
+        }
+        content
+    });
+    let c = case("f.xlsx", &crafted);
+    let msg = c.convert(&xlsx(Some("Data"))).unwrap_err().to_string();
+    assert!(msg.contains("decompression bomb"), "{msg}");
+}
+
+/// One object nested 100,000 levels deep, in JSON and NDJSON: converted (flattened to the
+/// limit, the rest kept as JSON text) instead of overflowing the stack and aborting.
+#[test]
+fn json_nested_100_000_levels_deep_converts() {
+    let depth = 100_000;
+    let deep = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+    for (name, body, format) in [
+        ("deep.json", format!("[{deep}]"), json()),
+        ("deep.ndjson", format!("{deep}\n"), ndjson()),
+    ] {
+        let c = case(name, body.as_bytes());
+        let report = c.convert(&format).unwrap();
+        assert_eq!(report.rows, 1, "{name}");
+        assert_eq!(report.columns.len(), 1, "{name}");
+        assert_eq!(
+            report.columns[0].split('.').count(),
+            muara_convert::MAX_FLATTEN_DEPTH + 1,
+            "{name}"
+        );
+    }
+}
