@@ -23,6 +23,18 @@ pub struct LedgerKey<'a> {
     pub execution: &'a str,
 }
 
+impl<'a> LedgerKey<'a> {
+    /// The key of `file` in the run `b`.
+    pub fn of(b: &'a crate::model::BatchRef, file: &'a str) -> Self {
+        Self {
+            client_id: b.client_id,
+            batch_id: &b.batch_id,
+            file,
+            execution: &b.execution_name,
+        }
+    }
+}
+
 /// One file's figures for one run. `None`: the stage did not count (yet).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ledger {

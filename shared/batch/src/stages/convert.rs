@@ -81,12 +81,7 @@ pub async fn convert(deps: &Deps, mut input: FileInput) -> Result<FileInput> {
     .await?;
     crate::ledger::record_convert(
         &deps.pool,
-        &crate::ledger::LedgerKey {
-            client_id: b.client_id,
-            batch_id: &b.batch_id,
-            file: &f.physical_file_name,
-            execution: &b.execution_name,
-        },
+        &crate::ledger::LedgerKey::of(b, &f.physical_file_name),
         raw_bytes,
         &raw_sha256,
         report.rows,

@@ -32,12 +32,7 @@ pub async fn mark_failed(deps: &Deps, input: FileInput) -> Result<FileResult> {
     .await?;
     crate::ledger::record_failed(
         &deps.pool,
-        &crate::ledger::LedgerKey {
-            client_id: b.client_id,
-            batch_id: &b.batch_id,
-            file: &f.physical_file_name,
-            execution: &b.execution_name,
-        },
+        &crate::ledger::LedgerKey::of(b, &f.physical_file_name),
     )
     .await?;
     tracing::warn!(file = %f.physical_file_name, %reason, "file failed");

@@ -218,12 +218,7 @@ async fn reconcile(
         .iter_mut()
         .filter(|r| r.status == FileStatus::Loaded)
     {
-        let k = LedgerKey {
-            client_id: b.client_id,
-            batch_id: &b.batch_id,
-            file: &r.physical_file_name,
-            execution: &b.execution_name,
-        };
+        let k = LedgerKey::of(b, &r.physical_file_name);
         let at_finalise = match files
             .iter()
             .find(|f| f.physical_file_name == r.physical_file_name)

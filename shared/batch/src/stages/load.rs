@@ -356,12 +356,7 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
     let in_bronze = file_rows(deps, &table, &b.batch_id, &f.physical_file_name).await?;
     crate::ledger::record_load(
         &deps.pool,
-        &crate::ledger::LedgerKey {
-            client_id: b.client_id,
-            batch_id: &b.batch_id,
-            file: &f.physical_file_name,
-            execution: &b.execution_name,
-        },
+        &crate::ledger::LedgerKey::of(b, &f.physical_file_name),
         rows,
         in_bronze,
     )

@@ -181,12 +181,7 @@ pub async fn validate_rows(deps: &Deps, input: FileInput) -> Result<FileInput> {
     let fatal = f.row_validation_policy == "fatal";
     crate::ledger::record_validation(
         &deps.pool,
-        &crate::ledger::LedgerKey {
-            client_id: b.client_id,
-            batch_id: &b.batch_id,
-            file: &f.physical_file_name,
-            execution: &b.execution_name,
-        },
+        &crate::ledger::LedgerKey::of(b, &f.physical_file_name),
         rows,
         kinds.buckets(fatal),
     )
