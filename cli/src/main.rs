@@ -264,17 +264,59 @@ fn init_tracing(json: bool) {
     }
 }
 
+/// Exit codes of `muara batch start|restart|reprocess|refresh` (docs/configuration.md): a cron
+/// job can tell "nothing to do" from a failure.
+mod exit {
+    /// A run was started (or one with this name exists already).
+    pub const DONE: u8 = 0;
+    /// Anything that failed: the API unreachable, a server error, a bad answer.
+    pub const FAILED: u8 = 1;
+    /// No new file was waiting: not an error.
+    pub const NOTHING_TO_DO: u8 = 3;
+    /// Another batch of the client is running; it picks up new files when it finishes.
+    pub const BUSY: u8 = 4;
+    /// The request was refused (unknown client or batch, nothing to rerun, bad files…).
+    pub const REFUSED: u8 = 5;
+}
+
+/// An outcome that ends the command with a code other than 0, after its message.
+#[derive(Debug)]
+struct ExitWith {
+    code: u8,
+    message: String,
+}
+
+impl std::fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitWith {}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.json_logs);
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // One clear line (with its causes) for the operator, no panic, non-zero exit.
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<ExitWith>() {
+            // Refused: an error, with why.
+            Some(x) if x.code == exit::REFUSED => {
+                eprintln!("error: {x}");
+                std::process::ExitCode::from(x.code)
+            }
+            // Not a failure (nothing to do, busy): said on stdout, with its own code.
+            Some(x) => {
+                report(&x.message);
+                std::process::ExitCode::from(x.code)
+            }
+            None => {
+                // One clear line (with its causes) for the operator, no panic, non-zero exit.
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::from(exit::FAILED)
+            }
+        },
     }
 }
 
@@ -367,15 +409,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .ok()
                     .and_then(|v| v["error"].as_str().map(str::to_string))
                     .unwrap_or(answer);
-                anyhow::bail!("the API refused ({status}): {why}");
+                let message = format!("the API refused ({status}): {why}");
+                if (400..500).contains(&status) {
+                    return Err(ExitWith {
+                        code: exit::REFUSED,
+                        message,
+                    }
+                    .into());
+                }
+                anyhow::bail!(message);
             }
             let v = parsed.context("the API answered with something that is not JSON")?;
-            if json {
-                report(&serde_json::to_string_pretty(&v)?);
+            let text = if json {
+                serde_json::to_string_pretty(&v)?
             } else {
-                report(&table::run_outcome(&client, mode, &v));
+                table::run_outcome(&client, mode, &v)
+            };
+            let code = match v["outcome"].as_str() {
+                Some("started" | "duplicate") => exit::DONE,
+                Some("nothing_to_do") => exit::NOTHING_TO_DO,
+                Some("busy") => exit::BUSY,
+                Some("unknown_client") => exit::REFUSED,
+                _ => exit::FAILED,
+            };
+            if code == exit::DONE {
+                report(&text);
+                return Ok(());
             }
-            Ok(())
+            Err(ExitWith {
+                code,
+                message: text,
+            }
+            .into())
         }
         Command::Db {
             command: DbCommand::Migrate { local },

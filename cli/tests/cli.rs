@@ -96,3 +96,93 @@ fn muara_local_free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// An API on a free port that answers every request with `status` and `body`.
+fn fake_api(status: u16, body: &'static str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut buf = [0u8; 8192];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// `muara batch start|restart|…` exit codes, as docs/configuration.md lists them: a cron run
+/// with nothing to do is not an error, and busy, refused and failed are told apart.
+#[test]
+fn batch_runs_answer_with_distinct_exit_codes() {
+    let cases: [(u16, &'static str, i32, &str); 6] = [
+        (
+            202,
+            r#"{"outcome":"started","name":"acme-BATCH000001-start","batch_id":"BATCH000001"}"#,
+            0,
+            "started start of acme",
+        ),
+        (
+            200,
+            r#"{"outcome":"duplicate","name":"acme-BATCH000001-start"}"#,
+            0,
+            "exists already",
+        ),
+        (
+            200,
+            r#"{"outcome":"nothing_to_do","detail":"no new file"}"#,
+            3,
+            "nothing to do for acme",
+        ),
+        (
+            200,
+            r#"{"outcome":"busy","detail":"another batch is running"}"#,
+            4,
+            "busy",
+        ),
+        (
+            200,
+            r#"{"outcome":"unknown_client","moved_to_failed":2}"#,
+            5,
+            "not a configured client",
+        ),
+        (
+            422,
+            r#"{"error":"restart acme BATCH000009: nothing to run"}"#,
+            5,
+            "nothing to run",
+        ),
+    ];
+    for (status, body, code, says) in cases {
+        let out = muara()
+            .args(["batch", "start", "acme", "--api", &fake_api(status, body)])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(code), "{body}: {text}");
+        assert!(text.contains(says), "{body}: {text}");
+    }
+    // No API at all: failed.
+    let port = muara_local_free_port();
+    let out = muara()
+        .args([
+            "batch",
+            "start",
+            "acme",
+            "--api",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
