@@ -124,24 +124,43 @@ async fn client(pool: &Pool) -> Result<deadpool_postgres::Object> {
     pool.get().await.map_err(pool_error)
 }
 
-/// The ledger row of `k`, created empty when missing.
-async fn ensure(c: &deadpool_postgres::Object, k: &LedgerKey<'_>) -> Result<()> {
-    c.execute(
-        "INSERT INTO tools.file_ledger (client_id, batch_id, physical_file_name, execution_name)
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        &[&k.client_id, &k.batch_id, &k.file, &k.execution],
-    )
-    .await
-    .map_err(|e| pg_error("writing tools.file_ledger", e))?;
-    Ok(())
-}
-
 fn n(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// Sets `columns` (constants of this module, never input) of `k`'s row to `values`, creating
+/// the row if it is missing: one statement, one round trip.
+async fn set(
+    pool: &Pool,
+    k: &LedgerKey<'_>,
+    columns: &[&str],
+    values: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<()> {
+    let params: Vec<String> = (5..5 + columns.len()).map(|i| format!("${i}")).collect();
+    let excluded: Vec<String> = columns.iter().map(|c| format!("excluded.{c}")).collect();
+    let sql = format!(
+        "INSERT INTO tools.file_ledger (client_id, batch_id, physical_file_name, execution_name, {})
+         VALUES ($1, $2, $3, $4, {})
+         ON CONFLICT (client_id, batch_id, physical_file_name, execution_name)
+         DO UPDATE SET ({}, updated_at) = ({}, now())",
+        columns.join(", "),
+        params.join(", "),
+        columns.join(", "),
+        excluded.join(", ")
+    );
+    let mut all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        vec![&k.client_id, &k.batch_id, &k.file, &k.execution];
+    all.extend_from_slice(values);
+    client(pool)
+        .await?
+        .execute(&sql, &all)
+        .await
+        .map_err(|e| pg_error("writing tools.file_ledger", e))?;
+    Ok(())
+}
+
 /// Convert's figures: the raw file's size and SHA-256, rows the converter wrote, rows the
-/// Parquet's footer holds.
+/// Parquet's footer holds. (A new conversion clears an earlier verdict.)
 pub async fn record_convert(
     pool: &Pool,
     k: &LedgerKey<'_>,
@@ -150,36 +169,50 @@ pub async fn record_convert(
     rows_read: u64,
     rows_parquet: u64,
 ) -> Result<()> {
-    let c = client(pool).await?;
-    ensure(&c, k).await?;
-    c.execute(
-        "UPDATE tools.file_ledger SET raw_bytes = $5, raw_sha256 = $6, rows_read = $7, rows_parquet = $8,
-                balanced = NULL, problem = NULL, updated_at = now()
-         WHERE client_id = $1 AND batch_id = $2 AND physical_file_name = $3 AND execution_name = $4",
-        &[&k.client_id, &k.batch_id, &k.file, &k.execution, &n(raw_bytes), &raw_sha256, &n(rows_read), &n(rows_parquet)],
+    let (none_bool, none_text): (Option<bool>, Option<&str>) = (None, None);
+    set(
+        pool,
+        k,
+        &[
+            "raw_bytes",
+            "raw_sha256",
+            "rows_read",
+            "rows_parquet",
+            "balanced",
+            "problem",
+        ],
+        &[
+            &n(raw_bytes),
+            &raw_sha256,
+            &n(rows_read),
+            &n(rows_parquet),
+            &none_bool,
+            &none_text,
+        ],
     )
     .await
-    .map_err(|e| pg_error("writing tools.file_ledger", e))?;
-    Ok(())
 }
 
 /// A run that starts from the Parquet (reprocessing) carries the convert figures of the latest
 /// earlier run of the same file that has them.
 pub async fn carry_convert(pool: &Pool, k: &LedgerKey<'_>) -> Result<()> {
-    let c = client(pool).await?;
-    ensure(&c, k).await?;
-    c.execute(
-        "UPDATE tools.file_ledger l SET raw_bytes = p.raw_bytes, raw_sha256 = p.raw_sha256,
-                rows_read = p.rows_read, rows_parquet = p.rows_parquet, updated_at = now()
-         FROM (SELECT raw_bytes, raw_sha256, rows_read, rows_parquet FROM tools.file_ledger
-               WHERE client_id = $1 AND batch_id = $2 AND physical_file_name = $3
-                 AND execution_name <> $4 AND rows_read IS NOT NULL
-               ORDER BY updated_at DESC LIMIT 1) p
-         WHERE l.client_id = $1 AND l.batch_id = $2 AND l.physical_file_name = $3 AND l.execution_name = $4",
-        &[&k.client_id, &k.batch_id, &k.file, &k.execution],
-    )
-    .await
-    .map_err(|e| pg_error("writing tools.file_ledger", e))?;
+    client(pool)
+        .await?
+        .execute(
+            "INSERT INTO tools.file_ledger (client_id, batch_id, physical_file_name, execution_name,
+                                            raw_bytes, raw_sha256, rows_read, rows_parquet)
+             SELECT $1, $2, $3, $4, raw_bytes, raw_sha256, rows_read, rows_parquet
+             FROM tools.file_ledger
+             WHERE client_id = $1 AND batch_id = $2 AND physical_file_name = $3
+               AND execution_name <> $4 AND rows_read IS NOT NULL
+             ORDER BY updated_at DESC LIMIT 1
+             ON CONFLICT (client_id, batch_id, physical_file_name, execution_name)
+             DO UPDATE SET (raw_bytes, raw_sha256, rows_read, rows_parquet, updated_at) =
+                 (excluded.raw_bytes, excluded.raw_sha256, excluded.rows_read, excluded.rows_parquet, now())",
+            &[&k.client_id, &k.batch_id, &k.file, &k.execution],
+        )
+        .await
+        .map_err(|e| pg_error("writing tools.file_ledger", e))?;
     Ok(())
 }
 
@@ -190,17 +223,25 @@ pub async fn record_validation(
     checked: u64,
     b: Buckets,
 ) -> Result<()> {
-    let c = client(pool).await?;
-    ensure(&c, k).await?;
-    c.execute(
-        "UPDATE tools.file_ledger SET rows_checked = $5, rows_as_is = $6, rows_nulled = $7, rows_flagged = $8,
-                rows_refused = $9, updated_at = now()
-         WHERE client_id = $1 AND batch_id = $2 AND physical_file_name = $3 AND execution_name = $4",
-        &[&k.client_id, &k.batch_id, &k.file, &k.execution, &n(checked), &n(b.as_is), &n(b.nulled), &n(b.flagged), &n(b.refused)],
+    set(
+        pool,
+        k,
+        &[
+            "rows_checked",
+            "rows_as_is",
+            "rows_nulled",
+            "rows_flagged",
+            "rows_refused",
+        ],
+        &[
+            &n(checked),
+            &n(b.as_is),
+            &n(b.nulled),
+            &n(b.flagged),
+            &n(b.refused),
+        ],
     )
     .await
-    .map_err(|e| pg_error("writing tools.file_ledger", e))?;
-    Ok(())
 }
 
 /// The load's figures: COPY's own count, and the file's rows in bronze after the commit.
@@ -210,32 +251,29 @@ pub async fn record_load(
     copied: u64,
     in_bronze: i64,
 ) -> Result<()> {
-    let c = client(pool).await?;
-    ensure(&c, k).await?;
-    c.execute(
-        "UPDATE tools.file_ledger SET rows_copied = $5, rows_in_bronze = $6, updated_at = now()
-         WHERE client_id = $1 AND batch_id = $2 AND physical_file_name = $3 AND execution_name = $4",
-        &[&k.client_id, &k.batch_id, &k.file, &k.execution, &n(copied), &in_bronze],
+    set(
+        pool,
+        k,
+        &["rows_copied", "rows_in_bronze"],
+        &[&n(copied), &in_bronze],
     )
     .await
-    .map_err(|e| pg_error("writing tools.file_ledger", e))?;
-    Ok(())
 }
 
 /// A file that failed for good loaded nothing: every row it had is refused (with the file's
-/// reason, on its audit row). The rows are counted as far as the file got (Parquet, else the
-/// converter's count); a file that never converted has none counted.
+/// reason, on its audit row). The rows are counted as far as the file got (validation, the
+/// Parquet, else the converter's count); a file that never converted has none counted.
 pub async fn record_failed(pool: &Pool, k: &LedgerKey<'_>) -> Result<()> {
-    let c = client(pool).await?;
-    ensure(&c, k).await?;
-    c.execute(
-        "UPDATE tools.file_ledger SET rows_refused = coalesce(rows_checked, rows_parquet, rows_read),
-                rows_as_is = 0, rows_nulled = 0, rows_flagged = 0, updated_at = now()
-         WHERE client_id = $1 AND batch_id = $2 AND physical_file_name = $3 AND execution_name = $4",
-        &[&k.client_id, &k.batch_id, &k.file, &k.execution],
-    )
-    .await
-    .map_err(|e| pg_error("writing tools.file_ledger", e))?;
+    client(pool)
+        .await?
+        .execute(
+            "UPDATE tools.file_ledger SET rows_refused = coalesce(rows_checked, rows_parquet, rows_read),
+                    rows_as_is = 0, rows_nulled = 0, rows_flagged = 0, updated_at = now()
+             WHERE client_id = $1 AND batch_id = $2 AND physical_file_name = $3 AND execution_name = $4",
+            &[&k.client_id, &k.batch_id, &k.file, &k.execution],
+        )
+        .await
+        .map_err(|e| pg_error("writing tools.file_ledger", e))?;
     Ok(())
 }
 
@@ -246,16 +284,13 @@ pub async fn record_check(
     at_finalise: Option<i64>,
     problem: Option<&str>,
 ) -> Result<()> {
-    let c = client(pool).await?;
-    ensure(&c, k).await?;
-    c.execute(
-        "UPDATE tools.file_ledger SET rows_at_finalise = $5, balanced = $6, problem = $7, updated_at = now()
-         WHERE client_id = $1 AND batch_id = $2 AND physical_file_name = $3 AND execution_name = $4",
-        &[&k.client_id, &k.batch_id, &k.file, &k.execution, &at_finalise, &problem.is_none(), &problem],
+    set(
+        pool,
+        k,
+        &["rows_at_finalise", "balanced", "problem"],
+        &[&at_finalise, &problem.is_none(), &problem],
     )
     .await
-    .map_err(|e| pg_error("writing tools.file_ledger", e))?;
-    Ok(())
 }
 
 /// The ledger row of `k`.
