@@ -186,6 +186,14 @@ enum BatchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Free the client's batch lease whoever holds it (the rare manual case: a run that is gone
+    /// is taken over by the next request on its own). Audited; a run still alive under the old
+    /// lease can no longer write.
+    Unlock {
+        client: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// One batch's validation, load and step logs.
     Logs {
         client: String,
@@ -377,6 +385,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     batch_id,
                     json,
                 } => (client, "refresh", batch_id, vec![], json),
+                BatchCommand::Unlock { client, json } => (client, "unlock", None, vec![], json),
                 BatchCommand::Status {
                     client,
                     batch_id,
@@ -426,8 +435,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 table::run_outcome(&client, mode, &v)
             };
             let code = match v["outcome"].as_str() {
-                Some("started" | "duplicate") => exit::DONE,
-                Some("nothing_to_do") => exit::NOTHING_TO_DO,
+                Some("started" | "duplicate" | "unlocked") => exit::DONE,
+                Some("nothing_to_do" | "not_locked") => exit::NOTHING_TO_DO,
                 Some("busy") => exit::BUSY,
                 Some("unknown_client") => exit::REFUSED,
                 _ => exit::FAILED,

@@ -362,6 +362,11 @@ pub fn run_outcome(client: &str, mode: &str, v: &Value) -> String {
             text("name")
         ),
         "busy" => format!("not started: {client} is busy — {}", text("detail")),
+        "unlocked" => format!(
+            "unlocked {client}: the lease of {} is free",
+            text("previous_holder")
+        ),
+        "not_locked" => format!("nothing to unlock: no run of {client} holds the lease"),
         "nothing_to_do" => format!("nothing to do for {client}: {}", text("detail")),
         "unknown_client" => format!(
             "not started: {client} is not a configured client; {} incoming file(s) moved to failed/",

@@ -172,6 +172,27 @@ fn batch_runs_answer_with_distinct_exit_codes() {
         assert_eq!(out.status.code(), Some(code), "{body}: {text}");
         assert!(text.contains(says), "{body}: {text}");
     }
+    // Unlock answers the same way: 0 unlocked, 3 nothing to unlock.
+    for (body, code, says) in [
+        (
+            r#"{"outcome":"unlocked","previous_holder":"execution:acme-BATCH000003-start"}"#,
+            0,
+            "unlocked acme: the lease of execution:acme-BATCH000003-start is free",
+        ),
+        (r#"{"outcome":"not_locked"}"#, 3, "nothing to unlock"),
+    ] {
+        let out = muara()
+            .args(["batch", "unlock", "acme", "--api", &fake_api(200, body)])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(code), "{body}: {text}");
+        assert!(text.contains(says), "{body}: {text}");
+    }
     // No API at all: failed.
     let port = muara_local_free_port();
     let out = muara()

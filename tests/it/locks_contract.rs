@@ -11,6 +11,8 @@ contract!(
         renewing_keeps_the_lock_past_its_first_expiry,
         release_frees_the_lock_at_once,
         concurrent_acquirers_get_exactly_one_lease,
+        a_gone_holder_is_taken_over_once_and_fenced_out,
+        renewing_hands_the_lease_to_a_new_owner,
     ],
     local_pg => pg_locks,
     aws_dynamodb => dynamo_locks,
@@ -124,5 +126,62 @@ async fn concurrent_acquirers_get_exactly_one_lease(fx: &LocksFx) -> anyhow::Res
         }
     }
     assert_eq!(winners, 1);
+    Ok(())
+}
+
+async fn a_gone_holder_is_taken_over_once_and_fenced_out(fx: &LocksFx) -> anyhow::Result<()> {
+    assert!(fx.locks.holder("client:gone").await?.is_none());
+    let old = fx
+        .locks
+        .acquire("client:gone", "execution:dead", LONG)
+        .await?
+        .expect("free lock");
+    let h = fx.locks.holder("client:gone").await?.expect("held");
+    assert_eq!(h.owner, "execution:dead");
+    assert_eq!(h.token, old.token);
+    assert!(h.expires_in > Duration::from_secs(30) && h.expires_in <= LONG);
+
+    // Two callers found the holder gone: exactly one takes over, long before the TTL.
+    let (a, b) = tokio::join!(
+        fx.locks
+            .take_over("client:gone", &h.token, "successor-a", LONG),
+        fx.locks
+            .take_over("client:gone", &h.token, "successor-b", LONG),
+    );
+    let winners: Vec<_> = [a?, b?].into_iter().flatten().collect();
+    assert_eq!(winners.len(), 1, "one take-over wins");
+    let new = &winners[0];
+    assert_ne!(new.token, old.token);
+    assert!(!fx.locks.renew(&old, LONG).await?, "the old holder lost it");
+    assert!(!fx.locks.release(&old).await?);
+    assert_eq!(
+        fx.locks.holder("client:gone").await?.map(|h| h.owner),
+        Some(new.owner.clone())
+    );
+    assert!(
+        fx.locks
+            .take_over("client:gone", "not-the-token", "thief", LONG)
+            .await?
+            .is_none(),
+        "a take-over names the holder it replaces"
+    );
+    assert!(fx.locks.release(new).await?);
+    assert!(fx.locks.holder("client:gone").await?.is_none());
+    Ok(())
+}
+
+async fn renewing_hands_the_lease_to_a_new_owner(fx: &LocksFx) -> anyhow::Result<()> {
+    let mut lease = fx
+        .locks
+        .acquire("client:handover", "request:1", SHORT)
+        .await?
+        .expect("free lock");
+    lease.owner = "execution:acme-1".into();
+    assert!(fx.locks.renew(&lease, LONG).await?);
+    let h = fx.locks.holder("client:handover").await?.expect("held");
+    assert_eq!(h.owner, "execution:acme-1");
+    assert_eq!(h.token, lease.token, "the token stays");
+    assert!(h.expires_in > SHORT);
+    assert!(fx.locks.release(&lease).await?);
     Ok(())
 }

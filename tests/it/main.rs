@@ -19,6 +19,7 @@ mod db_tls;
 mod events;
 mod funnel;
 mod idempotency_contract;
+mod lease;
 mod load_scope;
 mod local_runtime;
 mod locks_contract;

@@ -22,7 +22,7 @@ use crate::model::{
 };
 use crate::path::{Path, type_name};
 use crate::template::Template;
-use crate::{RunOptions, TaskInvoker, names, rand, timestamp};
+use crate::{RunOptions, TaskFailure, TaskInvoker, names, rand, timestamp};
 
 /// Upper bound on state entries (retries included) per execution, mirroring AWS's
 /// 25,000-event history limit; it turns an accidental infinite loop into an error.
@@ -57,7 +57,7 @@ pub(crate) async fn execute(
     async {
         debug!("execution started");
         let budget = Budget::default();
-        let run = engine.run_scope(&machine.root, input, &budget);
+        let run = engine.run_scope(&machine.root, input, &budget, String::new());
         let result = match machine.timeout {
             Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
                 Err(Fault::new(
@@ -162,31 +162,44 @@ impl<'r> Engine<'r> {
 
     /// Runs one scope (the top level, a branch or an iteration) to its end. Boxed because
     /// Parallel and Map recurse into it.
+    ///
+    /// `path` names the scope within the execution (`""` at the top, `Map#1.0[3]` for the
+    /// fourth iteration of the first visit of `Map`), so every task invocation has a key that
+    /// is the same when the execution is replayed from a [`Journal`](crate::Journal).
     fn run_scope<'s>(
         &'s self,
         scope: &'s Scope,
         input: Value,
         budget: &'s Budget,
+        path: String,
     ) -> BoxFuture<'s, Result<Value, Fault>> {
         Box::pin(async move {
             let mut name = scope.start_at.as_str();
             let mut input = input;
+            let mut visits: std::collections::HashMap<&str, u64> = Default::default();
             loop {
                 let state = scope
                     .states
                     .get(name)
                     .ok_or_else(|| Fault::runtime(format!("state `{name}` does not exist")))?;
                 budget.spend()?;
+                check_size(name, "input", &input)?;
                 debug!(state = name, r#type = state.type_name(), "entering state");
                 if let Some(hook) = &self.opts.on_transition {
                     hook(name, &input);
                 }
-                match self.run_state(name, state, input, budget).await? {
+                let visit = visits.entry(name).or_insert(0);
+                *visit += 1;
+                let key = format!("{path}/{name}#{visit}");
+                match self.run_state(name, state, input, budget, &key).await? {
                     Step::Next(next, output) => {
                         name = next;
                         input = output;
                     }
-                    Step::End(output) => return Ok(output),
+                    Step::End(output) => {
+                        check_size(name, "output", &output)?;
+                        return Ok(output);
+                    }
                 }
             }
         })
@@ -208,6 +221,7 @@ impl<'r> Engine<'r> {
         state: &'s State,
         raw: Value,
         budget: &'s Budget,
+        key: &str,
     ) -> Result<Step<'s>, Fault> {
         let entered = timestamp::now();
         let ctx = self.context(name, &entered, 0);
@@ -226,15 +240,22 @@ impl<'r> Engine<'r> {
                 ))
             }
             State::Task(task) => {
-                self.recover(name, Attempt::Task(task), raw, &entered, budget)
+                self.recover(name, Attempt::Task(task), raw, &entered, budget, key)
                     .await
             }
             State::Parallel(parallel) => {
-                self.recover(name, Attempt::Parallel(parallel), raw, &entered, budget)
-                    .await
+                self.recover(
+                    name,
+                    Attempt::Parallel(parallel),
+                    raw,
+                    &entered,
+                    budget,
+                    key,
+                )
+                .await
             }
             State::Map(map) => {
-                self.recover(name, Attempt::Map(map), raw, &entered, budget)
+                self.recover(name, Attempt::Map(map), raw, &entered, budget, key)
                     .await
             }
             State::Choice(choice) => {
@@ -293,6 +314,7 @@ impl<'r> Engine<'r> {
         raw: Value,
         entered: &str,
         budget: &'s Budget,
+        key: &str,
     ) -> Result<Step<'s>, Fault> {
         let recovery = attempt.recovery();
         let mut used = vec![0u64; recovery.retry.len()];
@@ -300,9 +322,24 @@ impl<'r> Engine<'r> {
         loop {
             let ctx = self.context(name, entered, retry_count);
             let outcome = match attempt {
-                Attempt::Task(task) => self.task(task, &raw, &ctx).await,
-                Attempt::Parallel(parallel) => self.parallel(parallel, &raw, &ctx, budget).await,
-                Attempt::Map(map) => self.map(map, &raw, &ctx, budget).await,
+                Attempt::Task(task) => {
+                    self.task(task, &raw, &ctx, &format!("{key}.{retry_count}"))
+                        .await
+                }
+                Attempt::Parallel(parallel) => {
+                    self.parallel(
+                        parallel,
+                        &raw,
+                        &ctx,
+                        budget,
+                        &format!("{key}.{retry_count}"),
+                    )
+                    .await
+                }
+                Attempt::Map(map) => {
+                    self.map(map, &raw, &ctx, budget, &format!("{key}.{retry_count}"))
+                        .await
+                }
             };
             let fault = match outcome {
                 Ok(output) => return Ok(step(attempt.transition(), output)),
@@ -349,7 +386,13 @@ impl<'r> Engine<'r> {
         }
     }
 
-    async fn task(&self, task: &Task, raw: &Value, ctx: &StateContext<'_>) -> Result<Value, Fault> {
+    async fn task(
+        &self,
+        task: &Task,
+        raw: &Value,
+        ctx: &StateContext<'_>,
+        key: &str,
+    ) -> Result<Value, Fault> {
         let effective = select_input(&task.input_path, raw, ctx)?;
         let timeout = match &task.timeout {
             None => None,
@@ -366,20 +409,38 @@ impl<'r> Engine<'r> {
             }
         };
         let payload = evaluate(task.parameters.as_ref(), effective, ctx)?;
-        debug!(resource = %task.resource, "invoking task");
-        let call = self.invoker.invoke(&task.resource, payload);
-        let result = match timeout {
-            Some(seconds) => tokio::time::timeout(Duration::from_secs(seconds), call)
-                .await
-                .map_err(|_| {
-                    Fault::new(
-                        names::TIMEOUT,
-                        format!("task `{}` did not finish within {seconds} s", task.resource),
-                    )
-                })?,
-            None => call.await,
+        check_size(ctx.state_name, "task input", &payload)?;
+        let recorded = self.opts.journal.as_ref().and_then(|j| j.replay(key));
+        let result = match recorded {
+            Some(outcome) => {
+                debug!(resource = %task.resource, key, "task outcome replayed from the journal");
+                outcome
+            }
+            None => {
+                debug!(resource = %task.resource, "invoking task");
+                let call = self.invoker.invoke(&task.resource, payload);
+                let outcome = match timeout {
+                    Some(seconds) => tokio::time::timeout(Duration::from_secs(seconds), call)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(TaskFailure::new(
+                                names::TIMEOUT,
+                                format!(
+                                    "task `{}` did not finish within {seconds} s",
+                                    task.resource
+                                ),
+                            ))
+                        }),
+                    None => call.await,
+                };
+                if let Some(journal) = &self.opts.journal {
+                    journal.record(key, &outcome).await;
+                }
+                outcome
+            }
         };
         let result = result.map_err(|failure| Fault::new(failure.error, failure.cause))?;
+        check_size(ctx.state_name, "task result", &result)?;
         finish(
             task.result_selector.as_ref(),
             &task.result_path,
@@ -396,17 +457,15 @@ impl<'r> Engine<'r> {
         raw: &Value,
         ctx: &StateContext<'_>,
         budget: &Budget,
+        key: &str,
     ) -> Result<Value, Fault> {
         let effective = select_input(&parallel.input_path, raw, ctx)?;
         let branch_input = evaluate(parallel.parameters.as_ref(), effective, ctx)?;
         // try_join_all drops (cancels) the other branches as soon as one fails, as AWS
         // stops the remaining branches.
-        let results = try_join_all(
-            parallel
-                .branches
-                .iter()
-                .map(|branch| self.run_scope(branch, branch_input.clone(), budget)),
-        )
+        let results = try_join_all(parallel.branches.iter().enumerate().map(|(i, branch)| {
+            self.run_scope(branch, branch_input.clone(), budget, format!("{key}[{i}]"))
+        }))
         .await?;
         finish(
             parallel.result_selector.as_ref(),
@@ -424,6 +483,7 @@ impl<'r> Engine<'r> {
         raw: &Value,
         ctx: &StateContext<'_>,
         budget: &Budget,
+        key: &str,
     ) -> Result<Value, Fault> {
         let effective = select_input(&map.input_path, raw, ctx)?;
         let items = match map.items_path.select(&effective, ctx) {
@@ -469,11 +529,12 @@ impl<'r> Engine<'r> {
         // most `limit` iterations are in flight; results are put back in item order.
         let mut iterations = stream::iter(inputs.into_iter().enumerate().map(
             |(index, input)| async move {
+                let path = format!("{key}[{index}]");
                 let outcome = if map.distributed {
                     let own = Budget::default();
-                    self.run_scope(&map.processor, input, &own).await
+                    self.run_scope(&map.processor, input, &own, path).await
                 } else {
-                    self.run_scope(&map.processor, input, budget).await
+                    self.run_scope(&map.processor, input, budget, path).await
                 };
                 (index, outcome)
             },
@@ -494,6 +555,24 @@ impl<'r> Engine<'r> {
             ctx,
         )
     }
+}
+
+/// Step Functions' limit on a state's input, output and a task's payload and result.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// Fails with `States.DataLimitExceeded`, as AWS does, when `value` is larger than
+/// [`MAX_PAYLOAD_BYTES`] as JSON text.
+fn check_size(state: &str, what: &str, value: &Value) -> Result<(), Fault> {
+    let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(0);
+    if size > MAX_PAYLOAD_BYTES {
+        return Err(Fault::new(
+            names::DATA_LIMIT_EXCEEDED,
+            format!(
+                "the {what} of state `{state}` is {size} bytes, over Step Functions' limit of {MAX_PAYLOAD_BYTES} bytes"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn select_input(path: &DataPath, raw: &Value, ctx: &StateContext<'_>) -> Result<Value, Fault> {

@@ -122,6 +122,21 @@ pub struct RunOptions {
     /// `$$.StateMachine.Name` (also part of the `$$.Execution.Id` ARN); `"local"` when
     /// `None`.
     pub state_machine_name: Option<String>,
+    /// Makes the execution durable: every task outcome is recorded, and a task whose outcome
+    /// the journal holds is not invoked again but replayed, so an execution interrupted by a
+    /// crash can be run again from its input and continue where it stopped.
+    pub journal: Option<Arc<dyn Journal>>,
+}
+
+/// Where a durable execution keeps its task outcomes. Keys name one invocation (scope path,
+/// state, visit and attempt) and are the same on every replay of the same execution.
+#[async_trait::async_trait]
+pub trait Journal: Send + Sync {
+    /// The outcome recorded under `key` by an earlier run of this execution.
+    fn replay(&self, key: &str) -> Option<Result<Value, TaskFailure>>;
+    /// Records the outcome of the invocation `key`. A record lost to a crash only means the
+    /// (idempotent) task runs again on replay.
+    async fn record(&self, key: &str, outcome: &Result<Value, TaskFailure>);
 }
 
 impl RunOptions {
@@ -163,6 +178,7 @@ impl fmt::Debug for RunOptions {
             )
             .field("execution_name", &self.execution_name)
             .field("state_machine_name", &self.state_machine_name)
+            .field("journal", &self.journal.as_ref().map(|_| "dyn Journal"))
             .finish()
     }
 }

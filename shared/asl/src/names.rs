@@ -11,6 +11,9 @@ pub const TASK_FAILED: &str = "States.TaskFailed";
 /// An unrecoverable interpreter error (bad InputPath/OutputPath, transition limit, ...).
 /// As on AWS, it is never retried or caught, not even by [`ALL`].
 pub const RUNTIME: &str = "States.Runtime";
+/// A state's input or output, or a task's payload or result, is over 256 KiB. As on AWS it is
+/// a terminal error: neither [`ALL`] nor [`TASK_FAILED`] matches it, only its own name.
+pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
 /// A Choice state matched no rule and has no `Default`.
 pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
 /// A `.$` field of a payload template (Parameters, ItemSelector, ResultSelector)
@@ -26,6 +29,9 @@ pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
 pub(crate) fn matches(pattern: &str, error: &str) -> bool {
     if error == RUNTIME {
         return false;
+    }
+    if error == DATA_LIMIT_EXCEEDED {
+        return pattern == error;
     }
     pattern == error || pattern == ALL || (pattern == TASK_FAILED && error != TIMEOUT)
 }

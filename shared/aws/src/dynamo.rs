@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TimeToLiveSpecification,
 };
-use muara_core::ports::{Begin, IdempotencyStore, Lease, Locks};
+use muara_core::ports::{Begin, Holder, IdempotencyStore, Lease, Locks};
 use muara_core::{Error, ErrorKind, Result};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -155,10 +155,12 @@ impl Locks for DynamoLocks {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&lock_pk(&lease.key)))
-            .update_expression("SET expires_at_ms = :at, #ttl = :ttl")
+            .update_expression("SET expires_at_ms = :at, #ttl = :ttl, #owner = :owner")
             .condition_expression("#token = :token AND expires_at_ms > :now")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_names("#token", "token")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", s(&lease.owner))
             .expression_attribute_values(":at", n(at))
             .expression_attribute_values(":ttl", n(ttl_s))
             .expression_attribute_values(":token", s(&lease.token))
@@ -169,6 +171,72 @@ impl Locks for DynamoLocks {
         match res {
             Ok(_) => Ok(true),
             Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn holder(&self, key: &str) -> Result<Option<Holder>> {
+        let Some(item) = self.get(&lock_pk(key)).await? else {
+            return Ok(None);
+        };
+        let text = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let expires = item
+            .get("expires_at_ms")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        let left = expires.saturating_sub(now_ms());
+        if left <= 0 {
+            return Ok(None);
+        }
+        Ok(Some(Holder {
+            owner: text("owner"),
+            token: text("token"),
+            expires_in: Duration::from_millis(u64::try_from(left).unwrap_or(0)),
+        }))
+    }
+
+    async fn take_over(
+        &self,
+        key: &str,
+        token: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>> {
+        let new = uuid::Uuid::new_v4().to_string();
+        let (at, ttl_s) = expiry(ttl);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&lock_pk(key)))
+            .update_expression(
+                "SET expires_at_ms = :at, #ttl = :ttl, #owner = :owner, #token = :new",
+            )
+            .condition_expression("#token = :old")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":at", n(at))
+            .expression_attribute_values(":ttl", n(ttl_s))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":new", s(&new))
+            .expression_attribute_values(":old", s(token))
+            .send()
+            .await
+            .map_err(|e| sdk_error("DynamoDB UpdateItem (take over lock)", e));
+        match res {
+            Ok(_) => Ok(Some(Lease {
+                key: key.to_string(),
+                owner: owner.to_string(),
+                token: new,
+            })),
+            Err(e) if is_conditional_failure(&e) => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -82,6 +82,10 @@ impl Orchestrator for SfnOrchestrator {
         }
     }
 
+    fn execution_id(&self, machine: &str, name: &str) -> Result<String> {
+        Ok(execution_arn(self.arn(machine)?, name))
+    }
+
     async fn describe(&self, execution_id: &str) -> Result<ExecutionInfo> {
         let out = self
             .client

@@ -25,8 +25,11 @@ pub fn outcome_json(outcome: &crate::runner::RunOutcome) -> Value {
         O::Duplicate { execution_id, name } => {
             serde_json::json!({"outcome": "duplicate", "execution_id": execution_id, "name": name})
         }
-        O::Busy => {
-            serde_json::json!({"outcome": "busy", "detail": "another batch of this client is running; it picks up new files when it finishes"})
+        O::Busy { holder } => {
+            serde_json::json!({"outcome": "busy", "holder": holder, "detail": format!(
+                "another run of this client holds its batch lease ({}); it picks up new files when it finishes",
+                holder.as_deref().unwrap_or("released just now")
+            )})
         }
         O::NothingToDo => {
             serde_json::json!({"outcome": "nothing_to_do", "detail": "no new file in raw/<client>/*/incoming/"})
@@ -46,6 +49,15 @@ impl muara_api::BatchControl for BatchControl {
         batch_id: Option<&str>,
         files: &[String],
     ) -> muara_core::Result<Value> {
+        if mode == "unlock" {
+            return Ok(match crate::lease::unlock(&self.0, client).await? {
+                Some(h) => serde_json::json!({"outcome": "unlocked", "previous_holder": h.owner,
+                    "detail": "the lease is free; a run still alive under the old lease can no longer write"}),
+                None => {
+                    serde_json::json!({"outcome": "not_locked", "detail": "no run holds the lease"})
+                }
+            });
+        }
         let mode: crate::model::Mode = mode.parse()?;
         let outcome = runner::request_files(&self.0, client, mode, batch_id, files).await?;
         Ok(outcome_json(&outcome))
@@ -54,6 +66,12 @@ impl muara_api::BatchControl for BatchControl {
     async fn query(&self, query: muara_api::BatchQuery) -> muara_core::Result<Value> {
         use muara_api::BatchQuery as Q;
         let pool = &self.0.pool;
+        let client = match &query {
+            Q::List { client, .. } | Q::Show { client, .. } | Q::Logs { client, .. } => client,
+        };
+        if let Err(e) = crate::lease::settle_ended(&self.0, client).await {
+            tracing::warn!(%client, error = %e.chain(), "could not settle ended executions");
+        }
         match query {
             Q::List { client, limit } => report::batches(pool, &client, limit).await,
             Q::Show { client, batch_id } => report::batch(pool, &client, &batch_id).await,

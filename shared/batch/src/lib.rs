@@ -30,6 +30,7 @@ pub mod housekeeping;
 pub mod ident;
 pub mod ids;
 pub mod layout;
+pub mod lease;
 pub mod ledger;
 pub mod manifest;
 pub mod model;

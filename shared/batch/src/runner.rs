@@ -9,11 +9,8 @@ use crate::model::{Deps, LeaseRef, MACHINE, Mode, RunInput};
 use crate::repo;
 use muara_core::ports::Started;
 use muara_core::{Error, Result};
-use std::time::Duration;
 
-/// How long a batch may hold its client's lock. Finalise releases it; the TTL only matters
-/// when an execution dies without finalising.
-pub const LOCK_TTL: Duration = Duration::from_secs(2 * 3600);
+pub use crate::lease::{LOCK_TTL, lock_key};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunOutcome {
@@ -24,16 +21,13 @@ pub enum RunOutcome {
     },
     /// An execution with this name exists: nothing new was started.
     Duplicate { execution_id: String, name: String },
-    /// Another batch of this client is running; its finalise picks up new files.
-    Busy,
+    /// Another run of this client holds the lease (`holder`: its owner, e.g.
+    /// `execution:{name}`); a start's finalise picks up new files.
+    Busy { holder: Option<String> },
     /// No new file waits in `raw/{client}/*/incoming/`.
     NothingToDo,
     /// The client is not configured; its incoming files were moved to `failed/`.
     UnknownClient { moved: usize },
-}
-
-pub fn lock_key(client: &str) -> String {
-    format!("batch:{client}")
 }
 
 /// Files in `raw/{client}/*/incoming/` that no batch has claimed yet.
@@ -234,13 +228,9 @@ pub async fn request_files(
         }
         (_, None) => {}
     }
-    let owner = uuid::Uuid::new_v4().to_string();
-    let Some(lease) = deps
-        .locks
-        .acquire(&lock_key(client), &owner, LOCK_TTL)
-        .await?
-    else {
-        return Ok(RunOutcome::Busy);
+    let mut lease = match crate::lease::acquire(deps, client).await? {
+        Ok(lease) => lease,
+        Err(holder) => return Ok(RunOutcome::Busy { holder }),
     };
     let result = async {
         for k in &move_back {
@@ -272,6 +262,7 @@ pub async fn request_files(
                 Mode::Start => format!("{client}-{batch}-start"),
                 _ => format!("{client}-{batch}-{}-{n}", mode.as_str()),
             };
+            crate::lease::hand_over(deps, &mut lease, &name).await?;
             let input = RunInput {
                 client: client.to_string(),
                 batch_id: batch.to_string(),

@@ -43,6 +43,9 @@ fn parse<T: serde::de::DeserializeOwned>(stage: &str, input: Value) -> Result<T>
 
 /// Runs one stage on its JSON input.
 pub async fn run_stage(deps: &Deps, stage: &str, input: Value) -> Result<Value> {
+    if let Some((client, lock)) = crate::lease::carried(&input) {
+        crate::lease::keep(deps, &client, &lock).await?;
+    }
     let out = match stage {
         "start" => serde_json::to_value(stages::start(deps, parse(stage, input)?).await?)?,
         "convert" => serde_json::to_value(stages::convert(deps, parse(stage, input)?).await?)?,

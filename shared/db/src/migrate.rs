@@ -75,6 +75,11 @@ pub const PLATFORM: MigrationSet = MigrationSet {
             name: "row_ledger",
             sql: include_str!("../migrations/0009_row_ledger.sql"),
         },
+        Migration {
+            version: 10,
+            name: "batch_lease",
+            sql: include_str!("../migrations/0010_batch_lease.sql"),
+        },
     ],
 };
 

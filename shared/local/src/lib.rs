@@ -33,9 +33,16 @@ use muara_db::{Migration, MigrationSet};
 /// Tables of the local adapters (schema `muara_local`); applied by `muara up` and tests.
 pub const LOCAL_MIGRATIONS: MigrationSet = MigrationSet {
     name: "local",
-    migrations: &[Migration {
-        version: 1,
-        name: "local_runtime",
-        sql: include_str!("../migrations/0001_local_runtime.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "local_runtime",
+            sql: include_str!("../migrations/0001_local_runtime.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "durable_executions",
+            sql: include_str!("../migrations/0002_durable_executions.sql"),
+        },
+    ],
 };

@@ -4,6 +4,14 @@
 //! Executions are rows in `muara_local.executions` with a unique `(machine, name)`, so, as on
 //! Step Functions, a name can start at most one execution: the second start is reported as
 //! `AlreadyExists` and starts nothing.
+//!
+//! Executions are durable. The host running one heartbeats it every [`HEARTBEAT_EVERY`] and
+//! records every task outcome in `muara_local.execution_journal`. When a host dies (a crash, an
+//! abort, `kill -9`), its executions' heartbeats go stale; [`LocalOrchestrator::recover`] — run
+//! by every living host — adopts each one (one host wins, by a conditional update) and runs it
+//! again from its input, replaying the journal, so only the task that was interrupted runs
+//! again (every stage is idempotent). An execution interrupted [`MAX_RUNS`] times (a file that
+//! crashes the process each time) is failed instead, with a cause that says so.
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
@@ -13,9 +21,17 @@ use muara_core::{Error, ErrorKind, Result};
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+/// How often a host heartbeats the executions it runs.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+/// A running execution whose heartbeat is older than this has lost its host.
+pub const STALE_AFTER: Duration = Duration::from_secs(10);
+/// How many times an execution is run (first start included) before an interruption fails it.
+pub const MAX_RUNS: i32 = 4;
 
 /// Machines and the task invoker can be set after construction: the pipelines' task handlers
 /// themselves need the orchestrator (a batch's finalise starts the next batch).
@@ -23,6 +39,100 @@ pub struct LocalOrchestrator {
     pool: Pool,
     machines: RwLock<BTreeMap<String, Arc<StateMachine>>>,
     invoker: RwLock<Arc<dyn TaskInvoker>>,
+    live: Arc<Live>,
+}
+
+/// What this host runs: its id, and the tasks of its executions (to stop one another host has
+/// adopted).
+struct Live {
+    pool: Pool,
+    host: String,
+    tasks: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    heartbeat: std::sync::Once,
+}
+
+/// The journal of one execution: what earlier runs recorded, and where new outcomes go.
+struct PgJournal {
+    pool: Pool,
+    execution_id: String,
+    recorded: HashMap<String, std::result::Result<Value, muara_asl::TaskFailure>>,
+}
+
+fn outcome_json(outcome: &std::result::Result<Value, muara_asl::TaskFailure>) -> Value {
+    match outcome {
+        Ok(v) => serde_json::json!({"ok": v}),
+        Err(f) => serde_json::json!({"error": f.error, "cause": f.cause}),
+    }
+}
+
+fn outcome_of(v: Value) -> std::result::Result<Value, muara_asl::TaskFailure> {
+    match v {
+        Value::Object(mut m) if m.contains_key("ok") => Ok(m.remove("ok").unwrap_or(Value::Null)),
+        v => Err(muara_asl::TaskFailure::new(
+            v["error"].as_str().unwrap_or("States.Runtime"),
+            v["cause"].as_str().unwrap_or_default(),
+        )),
+    }
+}
+
+#[async_trait]
+impl muara_asl::Journal for PgJournal {
+    fn replay(&self, key: &str) -> Option<std::result::Result<Value, muara_asl::TaskFailure>> {
+        self.recorded.get(key).cloned()
+    }
+
+    async fn record(
+        &self,
+        key: &str,
+        outcome: &std::result::Result<Value, muara_asl::TaskFailure>,
+    ) {
+        let written = async {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            client
+                .execute(
+                    "INSERT INTO muara_local.execution_journal (execution_id, key, outcome)
+                     VALUES ($1, $2, $3) ON CONFLICT (execution_id, key) DO NOTHING",
+                    &[&self.execution_id, &key, &outcome_json(outcome)],
+                )
+                .await
+                .map_err(|e| pg_error("recording a task outcome", e))
+        }
+        .await;
+        if let Err(e) = written {
+            // Not fatal: a replay runs this (idempotent) task again.
+            tracing::warn!(execution = %self.execution_id, key, error = %e.chain(), "task outcome not journaled");
+        }
+    }
+}
+
+impl Live {
+    /// Heartbeats this host's executions; stops any another host has adopted meanwhile.
+    async fn beat(&self) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                "UPDATE muara_local.executions SET heartbeat_at = now()
+                 WHERE host = $1 AND status = 'RUNNING' RETURNING execution_id",
+                &[&self.host],
+            )
+            .await
+            .map_err(|e| pg_error("heartbeating executions", e))?;
+        let ours: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.retain(|id, task| {
+                if task.is_finished() {
+                    return false;
+                }
+                if ours.contains(id) {
+                    return true;
+                }
+                tracing::warn!(execution = %id, "execution adopted by another host; stopping it here");
+                task.abort();
+                false
+            });
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for LocalOrchestrator {
@@ -40,10 +150,32 @@ fn asl_error(context: &str, e: muara_asl::AslError) -> Error {
 impl LocalOrchestrator {
     pub fn new(pool: Pool, invoker: Arc<dyn TaskInvoker>) -> Self {
         Self {
+            live: Arc::new(Live {
+                pool: pool.clone(),
+                host: uuid::Uuid::new_v4().to_string(),
+                tasks: Mutex::new(HashMap::new()),
+                heartbeat: std::sync::Once::new(),
+            }),
             pool,
             machines: RwLock::new(BTreeMap::new()),
             invoker: RwLock::new(invoker),
         }
+    }
+
+    /// Starts heartbeating this host's executions (once; the task ends with the orchestrator).
+    fn ensure_heartbeat(&self) {
+        let weak: Weak<Live> = Arc::downgrade(&self.live);
+        self.live.heartbeat.call_once(|| {
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(HEARTBEAT_EVERY).await;
+                    let Some(live) = weak.upgrade() else { break };
+                    if let Err(e) = live.beat().await {
+                        tracing::warn!(error = %e.chain(), "could not heartbeat executions");
+                    }
+                }
+            });
+        });
     }
 
     /// Replaces the task invoker (for executions started from now on).
@@ -95,19 +227,122 @@ impl LocalOrchestrator {
             .unwrap_or_default()
     }
 
-    /// Executions left `RUNNING` by a process that stopped are marked failed, with a cause
-    /// that says so; every stage is idempotent, so the operator can simply start them again.
-    pub async fn fail_interrupted(&self) -> Result<u64> {
+    /// Adopts every execution whose host stopped heartbeating and runs it again from its
+    /// journal; an execution already run [`MAX_RUNS`] times is failed instead. Returns how
+    /// many were resumed and failed.
+    pub async fn recover(&self) -> Result<(usize, usize)> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        client
-            .execute(
-                "UPDATE muara_local.executions SET status = 'FAILED', error = 'States.Runtime',
-                   cause = 'interrupted: the local runtime stopped while this execution ran', stopped_at = now()
-                 WHERE status = 'RUNNING'",
-                &[],
+        let rows = client
+            .query(
+                "UPDATE muara_local.executions
+                   SET host = $1, heartbeat_at = now(), runs = runs + 1
+                 WHERE status = 'RUNNING' AND host IS DISTINCT FROM $1
+                   AND coalesce(heartbeat_at, started_at) < now() - ($2::float8 * interval '1 second')
+                 RETURNING execution_id, machine, name, input, runs",
+                &[&self.live.host, &STALE_AFTER.as_secs_f64()],
             )
             .await
-            .map_err(|e| pg_error("marking interrupted executions", e))
+            .map_err(|e| pg_error("adopting interrupted executions", e))?;
+        let (mut resumed, mut failed) = (0, 0);
+        for row in rows {
+            let (id, machine, name, input, runs): (String, String, String, Value, i32) =
+                (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+            let definition = self
+                .machines
+                .read()
+                .ok()
+                .and_then(|m| m.get(&machine).cloned());
+            let give_up = match (&definition, runs > MAX_RUNS) {
+                (None, _) => Some(format!(
+                    "interrupted: the host running it stopped, and no state machine {machine:?} is registered here to resume it"
+                )),
+                (Some(_), true) => Some(format!(
+                    "interrupted {} times: the host running it stopped each time (a crash on this execution's input?); not resumed again",
+                    runs - 1
+                )),
+                _ => None,
+            };
+            if let Some(cause) = give_up {
+                tracing::error!(execution = %id, %cause, "interrupted execution failed");
+                Self::finish(
+                    &self.pool,
+                    &id,
+                    Err(muara_asl::ExecutionFailure {
+                        error: "States.Runtime".into(),
+                        cause,
+                    }),
+                )
+                .await?;
+                failed += 1;
+                continue;
+            }
+            let Some(definition) = definition else {
+                continue;
+            };
+            let recorded = client
+                .query(
+                    "SELECT key, outcome FROM muara_local.execution_journal WHERE execution_id = $1",
+                    &[&id],
+                )
+                .await
+                .map_err(|e| pg_error("reading an execution's journal", e))?
+                .into_iter()
+                .map(|r| (r.get::<_, String>(0), outcome_of(r.get(1))))
+                .collect::<HashMap<_, _>>();
+            tracing::warn!(execution = %id, run = runs, replayed = recorded.len(), "resuming an interrupted execution");
+            self.launch(definition, id, machine, name, input, recorded)?;
+            resumed += 1;
+        }
+        Ok((resumed, failed))
+    }
+
+    /// Runs an execution on this host: its task heartbeats it and records its end.
+    fn launch(
+        &self,
+        definition: Arc<StateMachine>,
+        id: String,
+        machine: String,
+        name: String,
+        input: Value,
+        recorded: HashMap<String, std::result::Result<Value, muara_asl::TaskFailure>>,
+    ) -> Result<()> {
+        self.ensure_heartbeat();
+        let pool = self.pool.clone();
+        let invoker = self
+            .invoker
+            .read()
+            .map(|i| i.clone())
+            .map_err(|_| Error::fatal("task invoker lock poisoned"))?;
+        let journal = Arc::new(PgJournal {
+            pool: pool.clone(),
+            execution_id: id.clone(),
+            recorded,
+        });
+        let exec_id = id.clone();
+        let task = tokio::spawn(async move {
+            let opts = RunOptions {
+                execution_name: Some(name),
+                state_machine_name: Some(machine.clone()),
+                journal: Some(journal),
+                ..RunOptions::default()
+            };
+            let outcome = muara_asl::run_with(&definition, input, invoker.as_ref(), &opts).await;
+            match &outcome {
+                Ok(_) => {
+                    tracing::info!(machine = %machine, execution = %exec_id, "execution succeeded")
+                }
+                Err(f) => {
+                    tracing::warn!(machine = %machine, execution = %exec_id, error = %f.error, cause = %f.cause, "execution failed")
+                }
+            }
+            if let Err(e) = Self::finish(&pool, &exec_id, outcome).await {
+                tracing::error!(execution = %exec_id, error = %e.chain(), "could not record the execution's end");
+            }
+        });
+        if let Ok(mut tasks) = self.live.tasks.lock() {
+            tasks.insert(id, task.abort_handle());
+        }
+        Ok(())
     }
 
     async fn finish(
@@ -123,11 +358,18 @@ impl LocalOrchestrator {
         client
             .execute(
                 "UPDATE muara_local.executions SET status = $2, output = $3, error = $4, cause = $5, stopped_at = now()
-                 WHERE execution_id = $1",
+                 WHERE execution_id = $1 AND status = 'RUNNING'",
                 &[&id, &status.as_str(), &output, &error, &cause],
             )
             .await
             .map_err(|e| pg_error("recording an execution's end", e))?;
+        client
+            .execute(
+                "DELETE FROM muara_local.execution_journal WHERE execution_id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(|e| pg_error("dropping a finished execution's journal", e))?;
         Ok(())
     }
 }
@@ -146,49 +388,33 @@ impl Orchestrator for LocalOrchestrator {
                 "execution name {name:?} must be 1-80 characters"
             )));
         }
-        let id = format!("local:{machine}:{name}");
+        let id = self.execution_id(machine, name)?;
         let client = self.pool.get().await.map_err(pool_error)?;
         let inserted = client
             .query_opt(
-                "INSERT INTO muara_local.executions (execution_id, machine, name, input, status)
-                 VALUES ($1, $2, $3, $4, 'RUNNING')
+                "INSERT INTO muara_local.executions (execution_id, machine, name, input, status, host, heartbeat_at)
+                 VALUES ($1, $2, $3, $4, 'RUNNING', $5, now())
                  ON CONFLICT (machine, name) DO NOTHING RETURNING 1",
-                &[&id, &machine, &name, input],
+                &[&id, &machine, &name, input, &self.live.host],
             )
             .await
             .map_err(|e| pg_error("recording an execution", e))?;
         if inserted.is_none() {
             return Ok(Started::AlreadyExists { execution_id: id });
         }
-        let pool = self.pool.clone();
-        let invoker = self
-            .invoker
-            .read()
-            .map(|i| i.clone())
-            .map_err(|_| Error::fatal("task invoker lock poisoned"))?;
-        let input = input.clone();
-        let exec_id = id.clone();
-        let exec_name = name.to_string();
-        let machine_name = machine.to_string();
-        tokio::spawn(async move {
-            let opts = RunOptions {
-                execution_name: Some(exec_name),
-                ..RunOptions::default()
-            };
-            let outcome = muara_asl::run_with(&definition, input, invoker.as_ref(), &opts).await;
-            match &outcome {
-                Ok(_) => {
-                    tracing::info!(machine = %machine_name, execution = %exec_id, "execution succeeded")
-                }
-                Err(f) => {
-                    tracing::warn!(machine = %machine_name, execution = %exec_id, error = %f.error, cause = %f.cause, "execution failed")
-                }
-            }
-            if let Err(e) = Self::finish(&pool, &exec_id, outcome).await {
-                tracing::error!(execution = %exec_id, error = %e.chain(), "could not record the execution's end");
-            }
-        });
+        self.launch(
+            definition,
+            id.clone(),
+            machine.to_string(),
+            name.to_string(),
+            input.clone(),
+            HashMap::new(),
+        )?;
         Ok(Started::New { execution_id: id })
+    }
+
+    fn execution_id(&self, machine: &str, name: &str) -> Result<String> {
+        Ok(format!("local:{machine}:{name}"))
     }
 
     async fn describe(&self, execution_id: &str) -> Result<ExecutionInfo> {

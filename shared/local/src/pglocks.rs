@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
-use muara_core::ports::{Begin, IdempotencyStore, Lease, Locks};
+use muara_core::ports::{Begin, Holder, IdempotencyStore, Lease, Locks};
 use muara_core::{Error, Result};
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
@@ -60,13 +60,59 @@ impl Locks for PgLocks {
         let client = self.pool.get().await.map_err(pool_error)?;
         let n = client
             .execute(
-                "UPDATE muara_local.locks SET expires_at = clock_timestamp() + ($3::float8 * interval '1 second')
+                "UPDATE muara_local.locks SET expires_at = clock_timestamp() + ($3::float8 * interval '1 second'),
+                   owner = $4
                  WHERE key = $1 AND token = $2 AND expires_at > clock_timestamp()",
-                &[&lease.key, &token_of(lease)?, &secs(ttl)],
+                &[&lease.key, &token_of(lease)?, &secs(ttl), &lease.owner],
             )
             .await
             .map_err(|e| pg_error("renewing a lock", e))?;
         Ok(n == 1)
+    }
+
+    async fn holder(&self, key: &str) -> Result<Option<Holder>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                "SELECT owner, token, extract(epoch FROM expires_at - clock_timestamp())::float8
+                 FROM muara_local.locks WHERE key = $1 AND expires_at > clock_timestamp()",
+                &[&key],
+            )
+            .await
+            .map_err(|e| pg_error("reading a lock's holder", e))?;
+        Ok(row.map(|r| Holder {
+            owner: r.get(0),
+            token: r.get::<_, Uuid>(1).to_string(),
+            expires_in: Duration::from_secs_f64(r.get::<_, f64>(2).max(0.0)),
+        }))
+    }
+
+    async fn take_over(
+        &self,
+        key: &str,
+        token: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>> {
+        let Ok(old) = Uuid::parse_str(token) else {
+            return Ok(None);
+        };
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let new = Uuid::new_v4();
+        let n = client
+            .execute(
+                "UPDATE muara_local.locks SET owner = $3, token = $4,
+                   expires_at = clock_timestamp() + ($5::float8 * interval '1 second')
+                 WHERE key = $1 AND token = $2",
+                &[&key, &old, &owner, &new, &secs(ttl)],
+            )
+            .await
+            .map_err(|e| pg_error("taking over a lock", e))?;
+        Ok((n == 1).then(|| Lease {
+            key: key.to_string(),
+            owner: owner.to_string(),
+            token: new.to_string(),
+        }))
     }
 
     async fn release(&self, lease: &Lease) -> Result<bool> {

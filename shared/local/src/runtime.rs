@@ -379,13 +379,6 @@ async fn serve(
         }
         _ => vec![],
     };
-    let interrupted = orchestrator.fail_interrupted().await?;
-    if interrupted > 0 {
-        tracing::warn!(
-            count = interrupted,
-            "executions interrupted by the last shutdown were marked failed"
-        );
-    }
 
     metrics.describe(
         "muara_lake_events_total",
@@ -450,6 +443,27 @@ async fn serve(
     };
 
     let mut tasks = tokio::task::JoinSet::new();
+    {
+        // Durable executions: adopt and resume what a stopped host (this one, before a crash
+        // or kill, or another sharing the database) left running.
+        let mut stop = shutdown.clone();
+        let orchestrator = orchestrator.clone();
+        tasks.spawn(async move {
+            loop {
+                match orchestrator.recover().await {
+                    Ok((0, 0)) => {}
+                    Ok((resumed, failed)) => {
+                        tracing::warn!(resumed, failed, "interrupted executions recovered")
+                    }
+                    Err(e) => tracing::error!(error = %e.chain(), "could not recover interrupted executions"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(crate::orchestrator::HEARTBEAT_EVERY) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
     {
         let mut stop = shutdown.clone();
         let metrics = metrics.clone();

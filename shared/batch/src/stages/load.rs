@@ -295,6 +295,7 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
             .transaction()
             .await
             .map_err(|e| pg_error("load: begin", e))?;
+        crate::lease::check(&tx_db, &b.client, b.lock.as_ref()).await?;
         tx_db
             .execute(&delete_sql, &[&b.batch_id, &f.physical_file_name, &legacy])
             .await

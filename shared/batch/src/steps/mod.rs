@@ -560,6 +560,7 @@ async fn execute(pool: &Pool, batch: &BatchRef, step: &Step, cut: bool) -> Resul
     )
     .await
     .map_err(|e| step_error(step, cut, e))?;
+    crate::lease::check(&tx, &batch.client, batch.lock.as_ref()).await?;
     let rows = match &step.kind {
         StepKind::Procedure => {
             tx.execute(&format!("CALL {name}($1::text)"), &[&batch.batch_id])

@@ -12,13 +12,36 @@ pub struct Lease {
     pub token: String,
 }
 
-/// Mutual exclusion with expiry: a crashed holder never blocks others for longer than its TTL.
+/// Who holds a lock, as [`Locks::holder`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub owner: String,
+    pub token: String,
+    /// Time left before the lease expires on its own.
+    pub expires_in: Duration,
+}
+
+/// Mutual exclusion with expiry: a crashed holder never blocks others for longer than its TTL,
+/// and a holder known to be gone can be replaced at once ([`Locks::take_over`]).
 #[async_trait]
 pub trait Locks: Send + Sync {
     /// Takes `key` for `ttl` when free or expired; `Ok(None)` when someone else holds it.
     async fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> Result<Option<Lease>>;
-    /// Extends a lease still held; `false` when it was lost.
+    /// Extends a lease still held and records `lease.owner` as its holder (so a requester can
+    /// hand its lease to the execution it started); `false` when it was lost.
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool>;
+    /// The live holder of `key`, if any (an expired lease is no holder).
+    async fn holder(&self, key: &str) -> Result<Option<Holder>>;
+    /// Takes `key` from the holder whose lease token is `token` — one the caller has found to be
+    /// gone — whatever time that lease had left. `Ok(None)` when the lock changed hands (or was
+    /// released) in between, so two callers can never both take over one holder.
+    async fn take_over(
+        &self,
+        key: &str,
+        token: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>>;
     /// Releases a lease still held; `false` when it had already been lost.
     async fn release(&self, lease: &Lease) -> Result<bool>;
 }

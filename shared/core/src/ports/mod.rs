@@ -10,7 +10,7 @@ mod object_store;
 mod orchestrator;
 mod queue;
 
-pub use locks::{Begin, IdempotencyStore, Lease, Locks};
+pub use locks::{Begin, Holder, IdempotencyStore, Lease, Locks};
 pub use mailer::{Mail, Mailer, Notify, SentMail};
 pub use object_store::{MultipartUploads, ObjectInfo, ObjectStore, PutOptions, UploadedPart};
 pub use orchestrator::{ExecutionInfo, ExecutionStatus, Orchestrator, Started};

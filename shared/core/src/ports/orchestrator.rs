@@ -73,4 +73,7 @@ pub trait Orchestrator: Send + Sync {
     async fn start(&self, machine: &str, name: &str, input: &Value) -> Result<Started>;
     /// Current state of an execution started by [`Orchestrator::start`].
     async fn describe(&self, execution_id: &str) -> Result<ExecutionInfo>;
+    /// The id the execution named `name` of `machine` has (or would have), so its status can
+    /// be asked by name — e.g. to tell whether a lease's holder still lives.
+    fn execution_id(&self, machine: &str, name: &str) -> Result<String>;
 }

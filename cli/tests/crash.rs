@@ -1,0 +1,221 @@
+//! `muara up` killed with `kill -9` in the middle of a batch: when it comes back, the batch
+//! finishes by itself with every row loaded exactly once, no execution is left RUNNING and no
+//! lease is held by the dead process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use muara_testkit::eventually;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const ROWS: u64 = 200_000;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `muara up` on `url`, logging to `dir/up-{n}.log`.
+fn up(dir: &Path, url: &str, demo: bool, n: u32) -> Running {
+    let log = std::fs::File::create(dir.join(format!("up-{n}.log"))).unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_muara"));
+    c.arg("up")
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--lake-dir")
+        .arg(dir.join("lake"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--statemachines-dir")
+        .arg(repo_root().join("statemachines"))
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    if demo {
+        c.arg("--demo");
+    }
+    Running(c.spawn().unwrap())
+}
+
+/// The demo's customer file with `rows` valid, distinct customers.
+fn customers(rows: u64) -> String {
+    let mut s = String::from(
+        "cst_id,cst_key,cst_firstname,cst_lastname,cst_marital_status,cst_gndr,cst_create_date\n",
+    );
+    for i in 0..rows {
+        let id = 100_000 + i;
+        s += &format!(
+            "{id},AW{id:08},First{},Last{},M,F,2025-{:02}-{:02}\n",
+            i % 97,
+            i % 89,
+            1 + i % 12,
+            1 + i % 28
+        );
+    }
+    s
+}
+
+async fn scalar(pool: &muara_db::Pool, sql: &str) -> anyhow::Result<Option<String>> {
+    let c = pool.get().await?;
+    Ok(c.query_opt(sql, &[]).await?.and_then(|r| r.get(0)))
+}
+
+fn log_tail(dir: &Path) -> String {
+    (1..=2)
+        .map(|n| {
+            let text = std::fs::read_to_string(dir.join(format!("up-{n}.log"))).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let from = lines.len().saturating_sub(40);
+            format!("--- up-{n}.log ---\n{}", lines[from..].join("\n"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_in_the_middle_of_a_bronze_copy_and_the_batch_finishes_by_itself_exactly_once() {
+    let url = muara_testkit::postgres()
+        .await
+        .unwrap()
+        .fresh_db()
+        .await
+        .unwrap();
+    let pool = muara_db::connect(&url, 2, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(muara_testkit::unique("muara-crash"));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // The demo's first batch runs to its end.
+    let mut first = up(&dir, &url, true, 1);
+    let done = eventually(Duration::from_secs(180), "the demo batch to finish", || async {
+        scalar(
+            &pool,
+            "SELECT status FROM tools.job_execution_log WHERE batch_id = 'BATCH000001' AND status <> 'RUNNING'",
+        )
+        .await
+    })
+    .await;
+    if let Err(e) = done {
+        panic!("{e:#}\n{}", log_tail(&dir));
+    }
+
+    // A large file arrives (written under a temporary name, then renamed, as uploaders do).
+    let incoming = dir.join("lake/raw/demo/crm/incoming");
+    std::fs::write(incoming.join(".cust_info.csv.part"), customers(ROWS)).unwrap();
+    std::fs::rename(
+        incoming.join(".cust_info.csv.part"),
+        incoming.join("cust_info.csv"),
+    )
+    .unwrap();
+
+    // kill -9 while its rows stream into bronze.
+    let copying = eventually(
+        Duration::from_secs(180),
+        "the bronze COPY to run",
+        || async {
+            scalar(
+                &pool,
+                "SELECT query FROM pg_stat_activity WHERE datname = current_database()
+               AND state = 'active' AND query ILIKE 'COPY %crm_cust_info%'",
+            )
+            .await
+        },
+    )
+    .await;
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    if let Err(e) = copying {
+        panic!("{e:#}\n{}", log_tail(&dir));
+    }
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT status FROM tools.job_execution_log WHERE batch_id = 'BATCH000002'"
+        )
+        .await
+        .unwrap()
+        .as_deref(),
+        Some("RUNNING"),
+        "the killed run was mid-batch"
+    );
+
+    // Back up: the interrupted execution is adopted and finishes, without anyone's help.
+    let second = up(&dir, &url, false, 2);
+    let finished = eventually(
+        Duration::from_secs(240),
+        "the interrupted batch to finish",
+        || async {
+            scalar(
+                &pool,
+                "SELECT status FROM tools.job_execution_log WHERE batch_id = 'BATCH000002' AND status <> 'RUNNING'",
+            )
+            .await
+        },
+    )
+    .await;
+    let checks = async {
+        let status = finished?;
+        anyhow::ensure!(status == "SUCCESS", "batch 2 ended {status}");
+        let loaded = scalar(
+            &pool,
+            "SELECT count(*)::text FROM bronze_demo.crm_cust_info WHERE dwh_batch_id = 'BATCH000002'",
+        )
+        .await?;
+        anyhow::ensure!(loaded == Some(ROWS.to_string()), "every row once: {loaded:?}");
+        let running = scalar(
+            &pool,
+            "SELECT count(*)::text FROM muara_local.executions WHERE status = 'RUNNING'",
+        )
+        .await?;
+        anyhow::ensure!(running.as_deref() == Some("0"), "no execution left RUNNING: {running:?}");
+        let runs = scalar(
+            &pool,
+            "SELECT runs::text FROM muara_local.executions WHERE name = 'demo-BATCH000002-start'",
+        )
+        .await?;
+        anyhow::ensure!(runs.as_deref() == Some("2"), "resumed once: {runs:?}");
+        let held = scalar(
+            &pool,
+            "SELECT owner FROM muara_local.locks WHERE key = 'batch:demo' AND expires_at > now()",
+        )
+        .await?;
+        anyhow::ensure!(held.is_none(), "no lease held: {held:?}");
+        let balanced = scalar(
+            &pool,
+            "SELECT bool_and(balanced)::text FROM tools.file_ledger WHERE batch_id = 'BATCH000002'",
+        )
+        .await?;
+        anyhow::ensure!(balanced.as_deref() == Some("true"), "the row ledger holds: {balanced:?}");
+        anyhow::Ok(())
+    }
+    .await;
+    drop(second);
+    if let Err(e) = checks {
+        panic!("{e:#}\n{}", log_tail(&dir));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
