@@ -783,3 +783,121 @@ async fn a_stage_out_of_time_asks_for_a_retry_which_runs_only_what_is_left() -> 
     );
     Ok(())
 }
+
+/// The demo's customer file with `rows` valid, distinct customers.
+fn many_customers(rows: u64, first_id: u64) -> bytes::Bytes {
+    let mut s = String::from(
+        "cst_id,cst_key,cst_firstname,cst_lastname,cst_marital_status,cst_gndr,cst_create_date\n",
+    );
+    for i in 0..rows {
+        let id = first_id + i;
+        s += &format!(
+            "{id},AW{id:08},First{},Last{},M,F,2025-{:02}-{:02}\n",
+            i % 97,
+            i % 89,
+            1 + i % 12,
+            1 + i % 28
+        );
+    }
+    bytes::Bytes::from(s)
+}
+
+/// Waits until a COPY into the demo's customer table runs on the batch's database.
+async fn copy_running(fx: &Fx) -> anyhow::Result<()> {
+    muara_testkit::eventually(
+        Duration::from_secs(120),
+        "the bronze COPY to run",
+        || async {
+            let c = fx.deps.pool.get().await?;
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'
+                   AND query ILIKE 'COPY %crm_cust_info%'",
+                    &[],
+                )
+                .await?
+                .get(0);
+            Ok((n > 0).then_some(()))
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_restart_or_a_30_s_stop_mid_copy_is_ridden_out_and_every_row_loads_once()
+-> anyhow::Result<()> {
+    const ROWS: u64 = 150_000;
+    let (cluster, url) = muara_testkit::private_cluster().await?;
+    let mut fx = fixture().await?;
+    fx.deps.pool = muara_db::connect(&url, 8, Duration::from_secs(30)).await?;
+    fx.orch
+        .set_invoker(std::sync::Arc::new(muara_local::pipelines::BatchTasks(
+            fx.deps.clone(),
+        )));
+    muara_batch::demo::seed(&fx.deps).await?;
+    let (data_dir, port) = (cluster.data_dir.clone(), cluster.port);
+    let mut restarted = Vec::new();
+
+    for (batch, pause) in [
+        ("BATCH000001", Duration::ZERO),
+        ("BATCH000002", Duration::from_secs(30)),
+    ] {
+        fx.deps
+            .store
+            .put(
+                "raw/demo/crm/incoming/cust_info.csv",
+                many_customers(ROWS, 1_000_000),
+                &PutOptions::default(),
+            )
+            .await?;
+        let RunOutcome::Started { execution_id, .. } =
+            request(&fx.deps, "demo", Mode::Start, None).await?
+        else {
+            anyhow::bail!("not started");
+        };
+        copy_running(&fx).await?;
+        // WHEN the server goes away under the COPY (a fast restart, then a 30 s outage)
+        match restarted.last() {
+            None => cluster.stop().await?,
+            Some(c) => muara_local::postgres::Cluster::stop(c).await?,
+        }
+        tokio::time::sleep(pause).await; // the outage itself, not a wait for a result
+        restarted.push(muara_local::postgres::Cluster::start(&data_dir, port, false).await?);
+
+        // THEN the load is retried once the database is back, and every row is there once.
+        let info = finished(&fx, &execution_id).await?;
+        let out = info.output.clone().unwrap_or_default();
+        assert_eq!(
+            info.status,
+            muara_core::ports::ExecutionStatus::Succeeded,
+            "{batch}: {info:?}"
+        );
+        assert!(
+            matches!(out["status"].as_str(), Some("SUCCESS" | "PARTIAL")),
+            "{batch}: {out}"
+        );
+        assert_eq!(
+            count(
+                &fx,
+                &format!(
+                    "SELECT count(*) FROM bronze_demo.crm_cust_info WHERE dwh_batch_id = '{batch}'"
+                )
+            )
+            .await?,
+            i64::try_from(ROWS)?,
+            "{batch}: every row once"
+        );
+        assert_eq!(
+            count(
+                &fx,
+                &format!(
+                    "SELECT count(*) FROM tools.file_ledger WHERE batch_id = '{batch}' AND NOT balanced"
+                )
+            )
+            .await?,
+            0,
+            "{batch}: the ledger holds"
+        );
+    }
+    Ok(())
+}

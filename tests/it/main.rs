@@ -13,6 +13,7 @@ mod batch_lifecycle;
 mod batch_on_sfn;
 mod batch_steps;
 mod bronze_load;
+mod complete_files;
 mod console;
 mod console_browser;
 mod db_tls;

@@ -3,6 +3,7 @@
 use muara_testkit::postgres;
 
 const TOOLS_TABLES: &[&str] = &[
+    "batch_lease",
     "batch_notification",
     "client_config",
     "client_reference",

@@ -73,6 +73,7 @@ pub async fn from_env() -> Result<(String, Config), muara_core::Error> {
             from: settings.mail_from.unwrap_or_default(),
             to: settings.mail_to,
         },
+        settle: muara_batch::settle::from_env()?,
     };
     Ok((
         role,

@@ -39,6 +39,7 @@ pub mod pgvalue;
 pub mod repo;
 pub mod report;
 pub mod runner;
+pub mod settle;
 pub mod stages;
 pub mod steps;
 pub mod tasks;

@@ -23,6 +23,9 @@ pub struct Deps {
     pub stage_budget: Option<std::time::Duration>,
     /// Where failure mail goes.
     pub notify: Notify,
+    /// How long a new file's size and modification time must stand still before a batch
+    /// takes it (see [`crate::settle`]).
+    pub settle: std::time::Duration,
 }
 
 /// Failure mail: the mailer (SES, SMTP or the outbox) and the addresses.
@@ -177,6 +180,23 @@ pub struct CaughtError {
 }
 
 impl CaughtError {
+    /// What an infrastructure failure of a stage means for the file: the stage's process died
+    /// or ran out of time on it. Never retried as transient (the state machine retries only
+    /// `Retryable`); said plainly so the operator knows the file itself is the suspect.
+    fn crash(error: &str) -> Option<&'static str> {
+        Some(match error {
+            "Runtime.ExitError" | "Runtime.Unknown" => {
+                "the stage crashed on this file: its process exited abnormally"
+            }
+            "Runtime.OutOfMemory" => "the stage ran out of memory on this file",
+            "Lambda.Unknown" => {
+                "the stage crashed on this file: its function ended without an answer (out of memory or killed)"
+            }
+            "Sandbox.Timedout" | "States.Timeout" => "the stage timed out on this file",
+            _ => return None,
+        })
+    }
+
     /// `Error: message`. Step Functions wraps a Lambda's error as a JSON `Cause`
     /// (`{"errorType": …, "errorMessage": …}`); the message is taken out of it.
     pub fn message(&self) -> String {
@@ -184,6 +204,13 @@ impl CaughtError {
             .ok()
             .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
             .unwrap_or_else(|| self.cause.clone());
+        if let Some(what) = Self::crash(&self.error) {
+            return if cause.is_empty() {
+                format!("{what} ({})", self.error)
+            } else {
+                format!("{what} ({}: {cause})", self.error)
+            };
+        }
         if cause.is_empty() {
             self.error.clone()
         } else if cause.starts_with(&format!("{}: ", self.error)) {
@@ -215,10 +242,37 @@ mod tests {
         };
         assert_eq!(sfn.message(), "InvalidInput: bad row");
         let other = CaughtError {
-            error: "States.Timeout".into(),
-            cause: "task timed out".into(),
+            error: "Custom.Error".into(),
+            cause: "something".into(),
         };
-        assert_eq!(other.message(), "States.Timeout: task timed out");
+        assert_eq!(other.message(), "Custom.Error: something");
+    }
+
+    #[test]
+    fn a_stage_that_crashed_or_timed_out_says_so_and_names_the_aws_error() {
+        for (error, cause, says) in [
+            (
+                "Runtime.ExitError",
+                r#"{"errorType":"Runtime.ExitError","errorMessage":"RequestId: 1 Error: Runtime exited with error: signal: aborted"}"#,
+                "the stage crashed on this file: its process exited abnormally (Runtime.ExitError: RequestId: 1 Error: Runtime exited with error: signal: aborted)",
+            ),
+            (
+                "Lambda.Unknown",
+                "",
+                "the stage crashed on this file: its function ended without an answer (out of memory or killed) (Lambda.Unknown)",
+            ),
+            (
+                "States.Timeout",
+                "task timed out",
+                "the stage timed out on this file (States.Timeout: task timed out)",
+            ),
+        ] {
+            let e = CaughtError {
+                error: error.into(),
+                cause: cause.into(),
+            };
+            assert_eq!(e.message(), says);
+        }
     }
 }
 

@@ -32,14 +32,26 @@ pub enum RunOutcome {
 
 /// Files in `raw/{client}/*/incoming/` that no batch has claimed yet.
 pub async fn unclaimed(deps: &Deps, client: &str) -> Result<Vec<String>> {
+    Ok(unclaimed_objects(deps, client)
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .collect())
+}
+
+async fn unclaimed_objects(
+    deps: &Deps,
+    client: &str,
+) -> Result<Vec<muara_core::ports::ObjectInfo>> {
     Ok(deps
         .store
         .list(&format!("raw/{client}/"))
         .await?
         .into_iter()
-        .filter_map(|o| LakeKey::parse(&o.key))
-        .filter(|k| k.area == "incoming" && batch_of(&k.file).is_none())
-        .map(|k| k.key())
+        .filter(|o| {
+            LakeKey::parse(&o.key)
+                .is_some_and(|k| k.area == "incoming" && batch_of(&k.file).is_none())
+        })
         .collect())
 }
 
@@ -212,7 +224,10 @@ pub async fn request_files(
     let mut move_back = Vec::new();
     match (mode, batch) {
         (Mode::Start, _) => {
-            if unclaimed(deps, client).await?.is_empty() {
+            // Only complete files start a batch: nothing to do while every new file is
+            // still being written (its own announcement comes once it stands still).
+            let waiting = unclaimed_objects(deps, client).await?;
+            if crate::settle::settled(deps, waiting).await?.is_empty() {
                 return Ok(RunOutcome::NothingToDo);
             }
         }

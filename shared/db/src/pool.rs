@@ -14,13 +14,14 @@ pub use deadpool_postgres::Pool;
 /// `wait`. Gives up with the last error, classified.
 pub async fn connect(url: &str, max_size: usize, wait: Duration) -> Result<Pool> {
     let (url, policy) = crate::tls::split_url(url)?;
-    let cfg: tokio_postgres::Config = url.parse().map_err(|e| {
+    let mut cfg: tokio_postgres::Config = url.parse().map_err(|e| {
         Error::with_source(
             ErrorKind::Config,
             "DATABASE_URL is not a valid PostgreSQL URL",
             e,
         )
     })?;
+    no_progress_limits(&mut cfg);
     let mgr = Manager::from_config(
         cfg,
         crate::tls::connector(&policy)?,
@@ -54,6 +55,33 @@ pub async fn connect(url: &str, max_size: usize, wait: Duration) -> Result<Pool>
                 ));
             }
         }
+    }
+}
+
+/// Limits on a connection that stops making progress — never on how long work may take: a
+/// dead peer (a database host gone, a network cut) surfaces as a retryable error within about
+/// half a minute instead of a wait without end. TCP keepalives probe an idle connection;
+/// `tcp_user_timeout` bounds how long sent data may stay unacknowledged (a COPY into a
+/// vanished server); the server ends a session left idle inside a transaction by a client
+/// that went away. A `DATABASE_URL` that sets any of these keeps its own values.
+fn no_progress_limits(cfg: &mut tokio_postgres::Config) {
+    if cfg.get_connect_timeout().is_none() {
+        cfg.connect_timeout(Duration::from_secs(10));
+    }
+    if cfg.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+        // tokio-postgres' default: two hours of silence before the first probe.
+        cfg.keepalives(true)
+            .keepalives_idle(Duration::from_secs(15))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3);
+    }
+    if cfg.get_tcp_user_timeout().is_none() {
+        cfg.tcp_user_timeout(Duration::from_secs(30));
+    }
+    let options = cfg.get_options().unwrap_or_default().to_string();
+    if !options.contains("idle_in_transaction_session_timeout") {
+        let joined = format!("{options} -c idle_in_transaction_session_timeout=600000");
+        cfg.options(joined.trim());
     }
 }
 

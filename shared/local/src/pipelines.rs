@@ -31,6 +31,8 @@ pub async fn local_batch_deps(
             from: "muara@localhost".into(),
             to: vec!["operators@example.com".into()],
         },
+        // Tools and tests put whole files: no settle wait (a test of it sets its own).
+        settle: std::time::Duration::ZERO,
     })
 }
 

@@ -354,6 +354,7 @@ async fn serve(
             from: cfg.mail_from.clone(),
             to: cfg.mail_to.clone(),
         },
+        settle: muara_batch::settle::from_env()?,
     };
     orchestrator.set_invoker(Arc::new(crate::pipelines::BatchTasks(batch.clone())));
     let mut handlers = handlers;

@@ -16,6 +16,9 @@ use muara_core::{Error, ErrorKind, Result};
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
 
+/// How long one chunk of a COPY may wait for the server before the load is retried.
+const COPY_STALL: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// How rows go over the wire.
 enum Encoder {
     /// PostgreSQL's binary COPY format, one [`Kind`] per mapped column.
@@ -210,6 +213,57 @@ fn csv_field(out: &mut String, v: Option<&str>) {
     }
 }
 
+/// Complete files only: the raw file about to be archived must be the one converted. A file
+/// still being written when its batch took it (an uploader that did not write to a temporary
+/// name first) has grown or changed since: it fails with that reason instead of loading a part.
+/// Reprocessing (no raw file in `incoming/`) and runs whose convert recorded nothing skip it.
+async fn unchanged_since_convert(
+    deps: &Deps,
+    input: &FileInput,
+    dir: &tempfile::TempDir,
+) -> Result<()> {
+    let (b, f) = (&input.batch, &input.file);
+    if LakeKey::parse(&f.raw_key).is_none_or(|k| k.area != "incoming") {
+        return Ok(());
+    }
+    let led = crate::ledger::read(
+        &deps.pool,
+        &crate::ledger::LedgerKey::of(b, &f.physical_file_name),
+    )
+    .await?;
+    let (Some(bytes), Some(sha)) = (led.raw_bytes, led.raw_sha256) else {
+        return Ok(());
+    };
+    let Some(now) = deps.store.head(&f.raw_key).await? else {
+        return Ok(()); // archived by an earlier run of this stage
+    };
+    let changed = if i64::try_from(now.size).ok() != Some(bytes) {
+        Some(format!("{bytes} bytes when converted, {} now", now.size))
+    } else {
+        let raw = fetch(deps, &f.raw_key, dir, "raw.check").await?;
+        let (_, now_sha) = blocking(move || {
+            let r = muara_core::checksum::sha256_file_hex(&raw);
+            let _ = std::fs::remove_file(&raw);
+            r.map_err(Error::from)
+        })
+        .await?;
+        (now_sha != sha)
+            .then(|| format!("same size, but SHA-256 {sha} when converted, {now_sha} now"))
+    };
+    let Some(what) = changed else {
+        return Ok(());
+    };
+    let reason = format!(
+        "changed while being read ({what}): the file was still being written when the batch took it; \
+         nothing was loaded — upload under a temporary name and rename when complete, then restart the batch"
+    );
+    audit(deps, b, f, AuditColumn::Load, "FAILED", Some(&reason)).await?;
+    Err(Error::invalid(format!(
+        "load {}: {reason}",
+        f.physical_file_name
+    )))
+}
+
 pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
     let (b, f) = (&input.batch, &input.file);
     let table = qualified(&f.target_schema, &f.target_table)?;
@@ -244,6 +298,7 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
     );
 
     let dir = staging(deps)?;
+    unchanged_since_convert(deps, &input, &dir).await?;
     let parquet = fetch(deps, &f.parquet_key, &dir, "in.parquet").await?;
     let warning_policy = f.row_validation_policy != "fatal";
     let load_ts = time::OffsetDateTime::now_utc()
@@ -267,7 +322,7 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
 
     // Rows are encoded on a blocking thread and streamed through a small channel: memory
     // stays at a few batches whatever the file size.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(4);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(4);
     let sources: Vec<(String, Option<String>)> = mapping
         .iter()
         .map(|m| (m.source_column.clone(), m.target_data_type.clone()))
@@ -290,6 +345,9 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
     });
 
     let load = async {
+        // Owned here, so a failed COPY drops the receiver and the producer stops at once
+        // (borrowed, it would block forever on a full channel and hang the stage).
+        let mut rx = rx;
         let mut client = deps.pool.get().await.map_err(pool_error)?;
         let tx_db = client
             .transaction()
@@ -314,8 +372,16 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
             .map_err(|e| pg_error(&format!("load: COPY into {table}"), e))?;
         futures::pin_mut!(sink);
         while let Some(chunk) = rx.recv().await {
-            sink.send(chunk?)
+            // A no-progress limit, not a deadline: a COPY may run for many minutes, but one
+            // chunk the server does not take within COPY_STALL means the connection is gone.
+            tokio::time::timeout(COPY_STALL, sink.send(chunk?))
                 .await
+                .map_err(|_| {
+                    Error::retryable(format!(
+                        "load: COPY into {table} made no progress for {} s; the connection is taken for lost",
+                        COPY_STALL.as_secs()
+                    ))
+                })?
                 .map_err(|e| pg_error(&format!("load: COPY into {table}"), e))?;
         }
         let copied = sink

@@ -143,6 +143,18 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
     match input.mode {
         Mode::Start | Mode::Restart => {
             let listed = deps.store.list(&format!("raw/{}/", input.client)).await?;
+            // New files are taken only when complete, re-checked here whoever triggered the
+            // run (see crate::settle); this batch's own files (a retried start) are taken.
+            let (new, own): (Vec<_>, Vec<_>) = listed.into_iter().partition(|o| {
+                LakeKey::parse(&o.key)
+                    .is_some_and(|k| k.area == "incoming" && batch_of(&k.file).is_none())
+            });
+            let new = if input.mode == Mode::Start {
+                crate::settle::settled(deps, new).await?
+            } else {
+                new
+            };
+            let listed = own.into_iter().chain(new);
             // First what each file is, then act: two files for one configured file are a
             // collision (`cust.csv` and `CUST.csv`, `x.csv` and `x.txt`) and neither is taken.
             let mut candidates = Vec::new();

@@ -1,0 +1,173 @@
+//! Complete files only: a batch never takes a file that is still being written (SFTP, SMB and
+//! `cp` write in place), and a file that changed after it was converted fails with that reason
+//! instead of loading a part.
+
+use crate::batch_lifecycle::{Fx, count, finished, fixture, run};
+use muara_batch::model::Mode;
+use muara_batch::runner::{RunOutcome, request};
+use muara_core::ports::PutOptions;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+const HEADER: &str =
+    "cst_id,cst_key,cst_firstname,cst_lastname,cst_marital_status,cst_gndr,cst_create_date\n";
+
+fn rows(from: u64, n: u64) -> String {
+    (from..from + n)
+        .map(|id| format!("{id},AW{id:08},Ann,Lee,M,F,2025-03-04\n"))
+        .collect()
+}
+
+/// The fixture with a settle time, as `muara up` and the Lambdas run with.
+fn settling(fx: &mut Fx, settle: Duration) {
+    fx.deps.settle = settle;
+    fx.orch
+        .set_invoker(Arc::new(muara_local::pipelines::BatchTasks(
+            fx.deps.clone(),
+        )));
+}
+
+fn lake(fx: &Fx) -> std::path::PathBuf {
+    fx._dir.path().join("lake")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_still_being_written_is_left_for_a_later_batch_and_then_loaded_whole()
+-> anyhow::Result<()> {
+    let mut fx = fixture().await?;
+    muara_batch::demo::seed(&fx.deps).await?;
+    run(&fx, Mode::Start, None).await?;
+    settling(&mut fx, Duration::from_secs(2));
+
+    // An uploader writes cust_info.csv in place, a slice every 300 ms for about 4 s …
+    let path = lake(&fx).join("raw/demo/crm/incoming/cust_info.csv");
+    let writer = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+            let mut f = std::fs::File::create(&path)?;
+            f.write_all(HEADER.as_bytes())?;
+            let mut written = 0;
+            for slice in 0..14 {
+                f.write_all(rows(500_000 + slice * 2_000, 2_000).as_bytes())?;
+                f.flush()?;
+                written += 2_000;
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            Ok(written)
+        })
+    };
+    // … while another, complete file arrives and starts a batch.
+    tokio::time::sleep(Duration::from_millis(500)).await; // let the writer begin
+    fx.deps
+        .store
+        .put(
+            "raw/demo/erp/incoming/loc_a101.csv",
+            bytes::Bytes::from_static(b"CID,CNTRY\nAW-00011000,Germany\nAW-00011001,France\n"),
+            &PutOptions::default(),
+        )
+        .await?;
+    let RunOutcome::Started { execution_id, .. } =
+        request(&fx.deps, "demo", Mode::Start, None).await?
+    else {
+        anyhow::bail!("the complete file starts a batch");
+    };
+    finished(&fx, &execution_id).await?;
+    assert_eq!(
+        count(
+            &fx,
+            "SELECT count(*) FROM tools.file_audit_log WHERE batch_id = 'BATCH000002' AND physical_file_name LIKE 'cust_info%'"
+        )
+        .await?,
+        0,
+        "the half-written file was not taken"
+    );
+    assert_eq!(
+        count(
+            &fx,
+            "SELECT count(*) FROM bronze_demo.crm_cust_info WHERE dwh_batch_id = 'BATCH000002'"
+        )
+        .await?,
+        0
+    );
+
+    // Once complete it is the next batch's, whole.
+    let written = writer.await??;
+    // (Batch 2's finalise may have started it already once it stood still.)
+    let execution_id = match request(&fx.deps, "demo", Mode::Start, None).await? {
+        RunOutcome::Started { execution_id, .. } => execution_id,
+        _ => "local:batch-lifecycle:demo-BATCH000003-start".to_string(),
+    };
+    let out = finished(&fx, &execution_id)
+        .await?
+        .output
+        .unwrap_or_default();
+    assert_eq!(out["batch_id"], "BATCH000003", "{out}");
+    assert_eq!(
+        count(
+            &fx,
+            "SELECT count(*) FROM bronze_demo.crm_cust_info WHERE dwh_batch_id = 'BATCH000003'"
+        )
+        .await?,
+        i64::try_from(written)?,
+        "every row of the completed file, once"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_that_changes_after_conversion_fails_with_that_reason_and_loads_nothing()
+-> anyhow::Result<()> {
+    let fx = fixture().await?;
+    muara_batch::demo::seed(&fx.deps).await?;
+    // Drive the stages by hand so the file can change between convert and load.
+    let start = muara_batch::tasks::run_stage(
+        &fx.deps,
+        "start",
+        serde_json::json!({"client": "demo", "batch_id": "BATCH000001", "mode": "start",
+                           "execution_name": "demo-BATCH000001-start"}),
+    )
+    .await?;
+    let file = start["files"]
+        .as_array()
+        .and_then(|files| {
+            files
+                .iter()
+                .find(|f| f["logical_source_file"] == "cust_info")
+        })
+        .cloned()
+        .expect("cust_info is in the batch");
+    let input = serde_json::json!({"batch": start["batch"], "file": file});
+    for stage in ["convert", "validate-mapping", "validate-rows"] {
+        muara_batch::tasks::run_stage(&fx.deps, stage, input.clone()).await?;
+    }
+    // The writer was not done: more rows land in the file the batch took.
+    let raw = lake(&fx).join(file["raw_key"].as_str().unwrap_or_default());
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&raw)?
+        .write_all(rows(900_000, 10).as_bytes())?;
+
+    let e = muara_batch::tasks::run_stage(&fx.deps, "load-bronze", input)
+        .await
+        .expect_err("a changed file is not loaded");
+    assert!(
+        e.message().contains("changed while being read"),
+        "{}",
+        e.message()
+    );
+    assert_eq!(
+        count(
+            &fx,
+            "SELECT count(*) FROM bronze_demo.crm_cust_info WHERE dwh_batch_id = 'BATCH000001'"
+        )
+        .await?,
+        0,
+        "nothing of it loaded"
+    );
+    assert_eq!(
+        count(&fx, "SELECT count(*) FROM tools.file_audit_log WHERE batch_id = 'BATCH000001' AND load_status = 'FAILED' AND error_message LIKE '%changed while being read%'").await?,
+        1
+    );
+    Ok(())
+}
