@@ -29,6 +29,10 @@ struct Cli {
 enum Command {
     /// Run the whole platform on this machine.
     Up(UpArgs),
+    /// Internal: run one file stage of a batch for `muara up` (input on stdin, answer on
+    /// stdout), isolated in its own process.
+    #[command(hide = true)]
+    StageWorker { stage: String },
     /// Database administration.
     Db {
         #[command(subcommand)]
@@ -226,6 +230,10 @@ struct UpArgs {
     /// Load demo data.
     #[arg(long)]
     demo: bool,
+    /// Heap limit of each file stage's worker process (convert, validate, load), in MiB;
+    /// 0: no limit. A file that needs more fails alone, with that reason.
+    #[arg(long, env = "MUARA_STAGE_MEMORY_MB", default_value_t = 2048)]
+    stage_memory_mb: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -331,6 +339,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => run_up(args).await,
+        Command::StageWorker { stage } => stage_worker(&stage).await,
         Command::Agent { command } => agent::run(command, shutdown_signal()).await,
         Command::Funnel { command, api } => funnel(command, &api).await,
         Command::Token {
@@ -553,6 +562,39 @@ fn report(line: &str) {
     }
 }
 
+/// One file stage in a worker process of `muara up` (see `muara_local::worker`).
+async fn stage_worker(stage: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead as _, Read as _};
+    let mut input = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(64 * 1024 * 1024)
+        .read_until(b'\n', &mut input)
+        .context("reading the stage input")?;
+    // The host keeps our stdin open while it waits for us: end of file means it died (a
+    // crash, kill -9), and a stage nobody waits for must not go on writing.
+    std::thread::spawn(|| {
+        let mut byte = [0u8; 1];
+        loop {
+            match std::io::stdin().read(&mut byte) {
+                Ok(0) | Err(_) => std::process::exit(70),
+                Ok(_) => {}
+            }
+        }
+    });
+    let input: serde_json::Value =
+        serde_json::from_slice(&input).context("the stage input is not JSON")?;
+    let deps = muara_local::pipelines::worker_batch_deps(
+        &muara_core::config::required("DATABASE_URL")?,
+        &PathBuf::from(muara_core::config::required("MUARA_LAKE_DIR")?),
+        &PathBuf::from(muara_core::config::required("MUARA_DATA_DIR")?),
+    )
+    .await?;
+    let outcome = muara_batch::tasks::run_stage(&deps, stage, input).await;
+    report(&muara_local::worker::answer_json(&outcome).to_string());
+    Ok(())
+}
+
 async fn run_up(args: UpArgs) -> anyhow::Result<()> {
     let lake_dir = args
         .lake_dir
@@ -569,6 +611,12 @@ async fn run_up(args: UpArgs) -> anyhow::Result<()> {
         scan_interval: Duration::from_millis(args.scan_interval_ms.max(50)),
         db_connect_timeout: db_connect_timeout()?,
         demo: args.demo,
+        stage_worker: Some(muara_local::worker::StageWorker {
+            exe: std::env::current_exe().context("locating the muara binary for stage workers")?,
+            args: vec!["stage-worker".into()],
+            env: vec![],
+            memory_mb: (args.stage_memory_mb > 0).then_some(args.stage_memory_mb),
+        }),
         ..UpConfig::new(PathBuf::new(), PathBuf::new(), args.listen)
     };
     let settings = muara_batch::model::Settings::from_env()?;

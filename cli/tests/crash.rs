@@ -38,6 +38,10 @@ impl Drop for Running {
 
 /// `muara up` on `url`, logging to `dir/up-{n}.log`.
 fn up(dir: &Path, url: &str, demo: bool, n: u32) -> Running {
+    up_with(dir, url, demo, n, free_port(), &[])
+}
+
+fn up_with(dir: &Path, url: &str, demo: bool, n: u32, port: u16, extra: &[&str]) -> Running {
     let log = std::fs::File::create(dir.join(format!("up-{n}.log"))).unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_muara"));
     c.arg("up")
@@ -46,7 +50,8 @@ fn up(dir: &Path, url: &str, demo: bool, n: u32) -> Running {
         .arg("--lake-dir")
         .arg(dir.join("lake"))
         .arg("--listen")
-        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg(format!("127.0.0.1:{port}"))
+        .args(extra)
         .arg("--statemachines-dir")
         .arg(repo_root().join("statemachines"))
         .env("DATABASE_URL", url)
@@ -214,6 +219,109 @@ async fn kill_9_in_the_middle_of_a_bronze_copy_and_the_batch_finishes_by_itself_
     }
     .await;
     drop(second);
+    if let Err(e) = checks {
+        panic!("{e:#}\n{}", log_tail(&dir));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// GET /health of a `muara up` on `port`: the status code.
+async fn health(port: u16) -> Option<u16> {
+    muara_testkit::request(&format!("http://127.0.0.1:{port}"), "GET", "/health", "")
+        .await
+        .ok()
+        .map(|(status, _)| status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_exhausts_its_stages_memory_fails_alone_and_the_platform_goes_on() {
+    let url = muara_testkit::postgres()
+        .await
+        .unwrap()
+        .fresh_db()
+        .await
+        .unwrap();
+    let pool = muara_db::connect(&url, 2, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(muara_testkit::unique("muara-oom"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let up = up_with(&dir, &url, true, 1, port, &["--stage-memory-mb", "128"]);
+    let done = eventually(Duration::from_secs(180), "the demo batch to finish", || async {
+        scalar(
+            &pool,
+            "SELECT status FROM tools.job_execution_log WHERE batch_id = 'BATCH000001' AND status <> 'RUNNING'",
+        )
+        .await
+    })
+    .await;
+    if let Err(e) = done {
+        panic!("{e:#}\n{}", log_tail(&dir));
+    }
+
+    // One file whose single 300 MB cell the converter must hold; a good file beside it.
+    let lake = dir.join("lake/raw/demo/crm");
+    let staged = lake.join("incoming/.cust_info.csv.part");
+    {
+        use std::io::Write as _;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&staged).unwrap());
+        f.write_all(b"cst_id,cst_key,cst_firstname,cst_lastname,cst_marital_status,cst_gndr,cst_create_date\n1,AW1,")
+            .unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..300 {
+            f.write_all(&chunk).unwrap();
+        }
+        f.write_all(b",Lee,M,F,2025-01-01\n").unwrap();
+    }
+    std::fs::copy(
+        lake.join("archive/prd_info_BATCH000001.csv"),
+        lake.join("incoming/.prd_info.csv.part"),
+    )
+    .unwrap();
+    std::fs::rename(&staged, lake.join("incoming/cust_info.csv")).unwrap();
+    std::fs::rename(
+        lake.join("incoming/.prd_info.csv.part"),
+        lake.join("incoming/prd_info.csv"),
+    )
+    .unwrap();
+
+    let checks = async {
+        let status = eventually(Duration::from_secs(240), "batch 2 to finish", || async {
+            scalar(
+                &pool,
+                "SELECT status FROM tools.job_execution_log WHERE batch_id = 'BATCH000002' AND status <> 'RUNNING'",
+            )
+            .await
+        })
+        .await?;
+        anyhow::ensure!(status == "PARTIAL", "batch 2 ended {status}");
+        let reason = scalar(
+            &pool,
+            "SELECT error_message FROM tools.file_audit_log WHERE batch_id = 'BATCH000002' AND physical_file_name LIKE 'cust_info%'",
+        )
+        .await?
+        .unwrap_or_default();
+        anyhow::ensure!(
+            reason.contains("the converter crashed on this file") && reason.contains("128 MiB"),
+            "the reason names the stage and the limit: {reason}"
+        );
+        anyhow::ensure!(
+            dir.join("lake/raw/demo/crm/failed/cust_info_BATCH000002.csv").exists(),
+            "the file is kept in failed/"
+        );
+        let prd = scalar(
+            &pool,
+            "SELECT count(*)::text FROM bronze_demo.crm_prd_info WHERE dwh_batch_id = 'BATCH000002'",
+        )
+        .await?;
+        anyhow::ensure!(prd.as_deref() == Some("60"), "the good file loaded: {prd:?}");
+        let alive = health(port).await;
+        anyhow::ensure!(alive == Some(200), "the platform still answers /health: {alive:?}");
+        anyhow::Ok(())
+    }
+    .await;
+    drop(up);
     if let Err(e) = checks {
         panic!("{e:#}\n{}", log_tail(&dir));
     }

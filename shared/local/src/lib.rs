@@ -27,6 +27,7 @@ pub mod postgres;
 pub mod runtime;
 pub mod tasks;
 pub mod watcher;
+pub mod worker;
 
 use muara_db::{Migration, MigrationSet};
 

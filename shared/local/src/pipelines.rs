@@ -36,6 +36,25 @@ pub async fn local_batch_deps(
     })
 }
 
+/// The batch pipeline's ports in a stage worker of `muara up` (see [`crate::worker`]): the
+/// host's database, lake folder and data folder.
+pub async fn worker_batch_deps(
+    database_url: &str,
+    lake_dir: &std::path::Path,
+    data_dir: &std::path::Path,
+) -> muara_core::Result<muara_batch::Deps> {
+    use std::sync::Arc;
+    let pool = muara_db::connect(database_url, 4, std::time::Duration::from_secs(30)).await?;
+    let store = Arc::new(crate::dirstore::DirStore::open(lake_dir).await?);
+    let orchestrator = Arc::new(crate::orchestrator::LocalOrchestrator::new(
+        pool.clone(),
+        Arc::new(crate::tasks::NoTasksYet),
+    ));
+    let mut deps = local_batch_deps(store, pool, orchestrator, data_dir).await?;
+    deps.settle = muara_batch::settle::from_env()?;
+    Ok(deps)
+}
+
 /// Task resources `muara:batch:<stage>` → the batch lifecycle's stage handlers.
 #[derive(Debug, Clone)]
 pub struct BatchTasks(pub muara_batch::Deps);

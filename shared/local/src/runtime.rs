@@ -56,6 +56,8 @@ pub struct UpConfig {
     pub mail_to: Vec<String>,
     /// Independent SQL steps of one batch run at once.
     pub step_concurrency: usize,
+    /// Runs file stages in worker processes (see [`crate::worker`]); `None`: in process.
+    pub stage_worker: Option<crate::worker::StageWorker>,
     /// Log rows and archived files older than this are removed by housekeeping.
     pub retention: Duration,
     /// How often housekeeping runs (also once at start-up).
@@ -110,6 +112,7 @@ impl UpConfig {
             mail_from: "muara@localhost".into(),
             mail_to: vec!["operators@localhost".into()],
             step_concurrency: 4,
+            stage_worker: None,
             retention: muara_batch::housekeeping::DEFAULT_RETENTION,
             housekeeping_interval: Duration::from_secs(3600),
             event_workers: 2,
@@ -356,7 +359,27 @@ async fn serve(
         },
         settle: muara_batch::settle::from_env()?,
     };
-    orchestrator.set_invoker(Arc::new(crate::pipelines::BatchTasks(batch.clone())));
+    match &cfg.stage_worker {
+        Some(worker) => {
+            let mut worker = worker.clone();
+            worker.env.extend([
+                ("DATABASE_URL".to_string(), database_url.to_string()),
+                (
+                    "MUARA_LAKE_DIR".to_string(),
+                    cfg.lake_dir.to_string_lossy().into_owned(),
+                ),
+                (
+                    "MUARA_DATA_DIR".to_string(),
+                    cfg.data_dir.to_string_lossy().into_owned(),
+                ),
+            ]);
+            orchestrator.set_invoker(Arc::new(crate::worker::IsolatedBatchTasks {
+                in_process: crate::pipelines::BatchTasks(batch.clone()),
+                worker,
+            }));
+        }
+        None => orchestrator.set_invoker(Arc::new(crate::pipelines::BatchTasks(batch.clone()))),
+    }
     let mut handlers = handlers;
     handlers.push(Arc::new(crate::pipelines::BatchTrigger(batch.clone())));
     // Pipeline A: sidecars → the indexer; agent run reports → the failure digest.

@@ -354,6 +354,19 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
             .await
             .map_err(|e| pg_error("load: begin", e))?;
         crate::lease::check(&tx_db, &b.client, b.lock.as_ref()).await?;
+        // One load of a file at a time: a second one (a retry whose first attempt still runs
+        // somewhere — an orphaned worker, a Lambda invoked twice) waits for the first to end,
+        // then its delete sees and replaces the first's rows. Never both sets.
+        tx_db
+            .execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                &[&format!(
+                    "muara-load:{table}:{}:{}",
+                    b.batch_id, f.physical_file_name
+                )],
+            )
+            .await
+            .map_err(|e| pg_error("load: serialising loads of the file", e))?;
         tx_db
             .execute(&delete_sql, &[&b.batch_id, &f.physical_file_name, &legacy])
             .await
