@@ -23,6 +23,7 @@ mod idempotency_contract;
 mod lease;
 mod load_scope;
 mod local_runtime;
+mod many_files;
 mod locks_contract;
 mod mailer_contract;
 mod migrations;

@@ -18,7 +18,7 @@ pub use load::load_bronze;
 pub use mapping::validate_mapping;
 pub use rows::validate_rows;
 pub use sql::{integrate, refresh_views, transform};
-pub use start::start;
+pub use start::{MAX_FILES_PER_BATCH, start};
 
 /// Moves a file of the batch from `failed/` back to `incoming/` (restart, reprocessing).
 pub(crate) async fn move_back(

@@ -12,6 +12,12 @@ use bytes::Bytes;
 use muara_core::ports::PutOptions;
 use muara_core::{Error, Result};
 
+/// The most new files one batch takes. A batch's file list and results travel in the
+/// execution's state, which Step Functions caps at 256 KiB (about 420 files' worth) and
+/// 25,000 history events; 200 leaves room for long failure reasons. A larger drop becomes
+/// several batches in a row, none losing a file.
+pub const MAX_FILES_PER_BATCH: usize = 200;
+
 /// Extensions each source type accepts.
 fn extension_fits(source_type: &str, ext: Option<&str>) -> bool {
     let ext = ext.map(str::to_ascii_lowercase);
@@ -150,7 +156,21 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                     .is_some_and(|k| k.area == "incoming" && batch_of(&k.file).is_none())
             });
             let new = if input.mode == Mode::Start {
-                crate::settle::settled(deps, new).await?
+                let mut settled = crate::settle::settled(deps, new).await?;
+                // Oldest first; what is over the cap waits in incoming/ for the next batch,
+                // which this batch's finalise starts.
+                settled.sort_by(|a, b| {
+                    (a.last_modified, &a.key).cmp(&(b.last_modified, &b.key))
+                });
+                if settled.len() > MAX_FILES_PER_BATCH {
+                    tracing::info!(
+                        client = %input.client,
+                        waiting = settled.len() - MAX_FILES_PER_BATCH,
+                        "more new files than one batch takes: the rest go to the next batch"
+                    );
+                    settled.truncate(MAX_FILES_PER_BATCH);
+                }
+                settled
             } else {
                 new
             };
