@@ -30,6 +30,19 @@ t=$SECONDS
 cargo test --workspace --no-fail-fast
 say "tests passed in $((SECONDS - t))s"
 
+say "crash tests on the shipping profile (release build: a panic aborts the process)"
+t=$SECONDS
+cargo build --release --bin muara --quiet
+MUARA_BIN="${CARGO_TARGET_DIR:-$root/target}/release/muara" cargo test -p muara --test crash --quiet
+say "release crash tests passed in $((SECONDS - t))s"
+
+if [ -x fuzz/run.sh ]; then
+  say "fuzz smoke: every fuzz target over its seed corpus"
+  t=$SECONDS
+  fuzz/run.sh smoke
+  say "fuzz smoke passed in $((SECONDS - t))s"
+fi
+
 say "template: cfn-lint, sam validate --lint, sam build"
 scripts/lint-template.sh
 

@@ -1,6 +1,9 @@
-//! `muara up` killed with `kill -9` in the middle of a batch: when it comes back, the batch
-//! finishes by itself with every row loaded exactly once, no execution is left RUNNING and no
-//! lease is held by the dead process.
+//! Crash tests on the binary itself (`MUARA_BIN`, else the test build; CI runs them on both,
+//! the release build being the shipping profile, where a panic aborts the process):
+//! - `muara up` killed with `kill -9` in the middle of a batch: when it comes back, the batch
+//!   finishes by itself with every row loaded exactly once, no execution is left RUNNING and no
+//!   lease is held by the dead process;
+//! - a file whose conversion exhausts its stage's memory limit fails alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,6 +29,14 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The binary under test: `MUARA_BIN` (scripts/test.sh points it at the release build, the
+/// shipping profile, where a panic aborts), else the test build's.
+fn binary() -> PathBuf {
+    std::env::var_os("MUARA_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_muara")))
+}
+
 /// A child process killed when the test ends, however it ends.
 struct Running(Child);
 
@@ -43,7 +54,7 @@ fn up(dir: &Path, url: &str, demo: bool, n: u32) -> Running {
 
 fn up_with(dir: &Path, url: &str, demo: bool, n: u32, port: u16, extra: &[&str]) -> Running {
     let log = std::fs::File::create(dir.join(format!("up-{n}.log"))).unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_muara"));
+    let mut c = Command::new(binary());
     c.arg("up")
         .arg("--data-dir")
         .arg(dir.join("data"))
