@@ -33,7 +33,7 @@ async fn fixture_on_s3() -> anyhow::Result<Fx> {
     fixture_on(store, tempfile::tempdir()?).await
 }
 
-async fn fixture_on(
+pub(crate) async fn fixture_on(
     store: Arc<dyn muara_core::ports::ObjectStore>,
     dir: tempfile::TempDir,
 ) -> anyhow::Result<Fx> {

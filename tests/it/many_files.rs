@@ -76,7 +76,11 @@ async fn two_thousand_files_become_batches_within_the_state_limit_and_every_row_
         "one row per file, once"
     );
     assert_eq!(
-        count(&fx, "SELECT count(DISTINCT dwh_source_file) FROM bronze_many.sales").await?,
+        count(
+            &fx,
+            "SELECT count(DISTINCT dwh_source_file) FROM bronze_many.sales"
+        )
+        .await?,
         i64::try_from(FILES)?
     );
     assert_eq!(

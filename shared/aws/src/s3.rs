@@ -284,6 +284,8 @@ impl ObjectStore for S3Store {
             total += chunk.len() as u64;
             file.write_all(&chunk).await?;
         }
+        // tokio reports a failed last write (a full /tmp) on flush, not on sync_all.
+        file.flush().await?;
         file.sync_all().await?;
         Ok(total)
     }

@@ -91,6 +91,9 @@ impl DirStore {
         let res = async {
             let mut f = tokio::fs::File::create(&tmp).await?;
             tokio::io::AsyncWriteExt::write_all(&mut f, data).await?;
+            // tokio reports a failed write (ENOSPC: the disk full) on the next write or flush,
+            // not on sync_all: without this flush a full disk commits a truncated file.
+            tokio::io::AsyncWriteExt::flush(&mut f).await?;
             f.sync_all().await?;
             drop(f);
             tokio::fs::rename(&tmp, dest).await
@@ -419,6 +422,7 @@ impl MultipartUploads for DirStore {
                 size += body.len() as u64;
                 out.write_all(&body).await?;
             }
+            out.flush().await?; // surfaces a failed last write (see write_atomic)
             out.sync_all().await?;
             Ok::<_, Error>(())
         }

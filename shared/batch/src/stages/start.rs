@@ -159,9 +159,7 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                 let mut settled = crate::settle::settled(deps, new).await?;
                 // Oldest first; what is over the cap waits in incoming/ for the next batch,
                 // which this batch's finalise starts.
-                settled.sort_by(|a, b| {
-                    (a.last_modified, &a.key).cmp(&(b.last_modified, &b.key))
-                });
+                settled.sort_by(|a, b| (a.last_modified, &a.key).cmp(&(b.last_modified, &b.key)));
                 if settled.len() > MAX_FILES_PER_BATCH {
                     tracing::info!(
                         client = %input.client,
