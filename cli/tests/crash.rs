@@ -338,3 +338,102 @@ async fn a_file_that_exhausts_its_stages_memory_fails_alone_and_the_platform_goe
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The admin token a first `muara up` printed into its log.
+fn admin_token(dir: &Path) -> Option<String> {
+    let log = std::fs::read_to_string(dir.join("up-1.log")).ok()?;
+    let mut lines = log.lines();
+    lines.find(|l| l.contains("an admin token was made"))?;
+    lines.next().map(|t| t.trim().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_publishing_load_and_every_event_is_stored_once() {
+    let url = muara_testkit::postgres()
+        .await
+        .unwrap()
+        .fresh_db()
+        .await
+        .unwrap();
+    let pool = muara_db::connect(&url, 2, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(muara_testkit::unique("muara-publish-crash"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let first = up_with(&dir, &url, false, 1, port, &[]);
+    let token = eventually(Duration::from_secs(60), "the admin token", || async {
+        Ok(admin_token(&dir))
+    })
+    .await;
+    let token = match token {
+        Ok(t) => t,
+        Err(e) => panic!("{e:#}\n{}", log_tail(&dir)),
+    };
+
+    // A publisher sends 20,000 events (30 % repeated ids) and then checks /stats against them.
+    let sim_out = std::fs::File::create(dir.join("sim.json")).unwrap();
+    let sim_log = std::fs::File::create(dir.join("sim.log")).unwrap();
+    let sim = Running(
+        Command::new(binary())
+            .args(["publish-sim", "--url", &format!("http://127.0.0.1:{port}")])
+            .args(["--events", "20000", "--json"])
+            .env("MUARA_TOKEN", &token)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(sim_out)
+            .stderr(sim_log)
+            .spawn()
+            .unwrap(),
+    );
+    // kill -9 while events are being accepted and stored.
+    let storing = eventually(Duration::from_secs(120), "events to be stored", || async {
+        let n = scalar(&pool, "SELECT count(*)::text FROM events.event").await?;
+        Ok(n.filter(|n| n.parse::<u64>().unwrap_or(0) > 2_000))
+    })
+    .await;
+    let mut first = first;
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    if let Err(e) = storing {
+        panic!("{e:#}\n{}", log_tail(&dir));
+    }
+    let _second = up_with(&dir, &url, false, 2, port, &[]);
+
+    // The publisher retries what was not acknowledged; the stats it then reads must match
+    // what it sent exactly (it exits non-zero otherwise).
+    let mut sim = sim;
+    let status = {
+        let end = std::time::Instant::now() + Duration::from_secs(300);
+        loop {
+            if let Some(s) = sim.0.try_wait().unwrap() {
+                break Some(s);
+            }
+            if std::time::Instant::now() > end {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await; // polling a child's exit
+        }
+    };
+    let report = std::fs::read_to_string(dir.join("sim.json")).unwrap_or_default();
+    let log = std::fs::read_to_string(dir.join("sim.log")).unwrap_or_default();
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "publish-sim: {report}\n{log}\n{}",
+        log_tail(&dir)
+    );
+    let unique = serde_json::from_str::<serde_json::Value>(&report)
+        .ok()
+        .and_then(|v| v["unique_events"].as_u64())
+        .unwrap_or_else(|| panic!("publish-sim's report: {report}"));
+    let stored = scalar(&pool, "SELECT count(*)::text FROM events.event")
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        Some(unique.to_string()),
+        "every distinct event once"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

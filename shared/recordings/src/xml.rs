@@ -45,7 +45,7 @@ use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use time::error::{Parse as TimeParseError, TryFromParsed};
 use time::format_description::BorrowedFormatItem;
@@ -474,24 +474,74 @@ impl Profile {
 /// Maps one recorder XML document to a [`Recording`] through `profile`.
 pub fn parse(xml: &[u8], profile: &Profile) -> Result<Recording, XmlError> {
     let text = decode(xml)?;
-    let doc = Document::read(&text)?;
+    let doc = Document::read(&text, &Wanted::of(profile))?;
     build(&doc, profile)
 }
 
-/// Every value of a document by normalised path (see [`normalize_path`]): the first element's
-/// trimmed text, or the first attribute value.
+/// The normalised paths a profile reads, and the element paths that lead to them. Only these
+/// elements get a path built and a value kept: building every element's full path made the
+/// work and memory quadratic in the nesting depth (a 200 KB document of nested elements
+/// needed gigabytes).
+#[derive(Debug, Default)]
+struct Wanted {
+    /// Paths whose value is read (elements and attributes).
+    values: HashSet<String>,
+    /// Element paths that are, or lead to, a wanted path (the root `.` always is).
+    elements: HashSet<String>,
+}
+
+impl Wanted {
+    fn of(profile: &Profile) -> Self {
+        let mut wanted = Wanted::default();
+        let fields = [
+            &profile.call_id,
+            &profile.started_at,
+            &profile.ended_at,
+            &profile.duration,
+            &profile.agent_id,
+            &profile.agent_name,
+            &profile.extension,
+            &profile.caller,
+            &profile.callee,
+            &profile.direction,
+            &profile.queue,
+        ];
+        for paths in fields.into_iter().chain(profile.custom.values()) {
+            for p in &paths.0 {
+                wanted.add(normalize_path(p));
+            }
+        }
+        wanted
+    }
+
+    fn add(&mut self, path: String) {
+        let segments: Vec<&str> = path.split('/').filter(|s| *s != ".").collect();
+        let mut prefix = String::new();
+        for s in segments.iter().filter(|s| !s.starts_with('@')) {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(s);
+            self.elements.insert(prefix.clone());
+        }
+        self.values.insert(path);
+    }
+}
+
+/// The values of a document a profile reads, by normalised path (see [`normalize_path`]):
+/// the first element's trimmed text, or the first attribute value.
 #[derive(Debug, Default)]
 struct Document {
     values: HashMap<String, String>,
 }
 
 impl Document {
-    /// One pass over the document with quick-xml's event reader.
-    fn read(text: &str) -> Result<Self, XmlError> {
+    /// One pass over the document with quick-xml's event reader, keeping the `wanted` values.
+    fn read(text: &str, wanted: &Wanted) -> Result<Self, XmlError> {
         let mut reader = Reader::from_str(text);
         let mut values: HashMap<String, String> = HashMap::new();
-        // Open elements: (qualified name, path, text so far).
-        let mut open: Vec<(String, String, String)> = Vec::new();
+        // Open elements: (qualified name, path if it leads to a wanted one, text so far).
+        let mut open: Vec<(String, Option<String>, String)> = Vec::new();
         let mut root_seen = false;
         loop {
             let event = reader.read_event().map_err(|e| {
@@ -507,37 +557,41 @@ impl Document {
                 }
                 Event::Start(e) => {
                     root_seen = true;
-                    let path = child_path(open.last().map(|o| o.1.as_str()), &e);
-                    add_attributes(&mut values, &path, &e, pos)?;
+                    let path = element_path(&open, &e, wanted);
+                    add_attributes(&mut values, path.as_deref(), &e, pos, wanted)?;
                     open.push((e.name().into_inner().to_owned(), path, String::new()));
                 }
                 Event::Empty(e) => {
                     root_seen = true;
-                    let path = child_path(open.last().map(|o| o.1.as_str()), &e);
-                    add_attributes(&mut values, &path, &e, pos)?;
-                    values.entry(path).or_default();
+                    let path = element_path(&open, &e, wanted);
+                    add_attributes(&mut values, path.as_deref(), &e, pos, wanted)?;
+                    if let Some(path) = path.filter(|p| wanted.values.contains(p)) {
+                        values.entry(path).or_default();
+                    }
                 }
                 Event::End(_) => {
-                    if let Some((_, path, text)) = open.pop() {
+                    if let Some((_, Some(path), text)) = open.pop()
+                        && wanted.values.contains(&path)
+                    {
                         values.entry(path).or_insert_with(|| text.trim().to_owned());
                     }
                 }
                 Event::Text(t) => {
-                    if let Some(top) = open.last_mut() {
-                        top.2.push_str(&t.xml10_content());
+                    if let Some(top) = wanted_top(&mut open, wanted) {
+                        top.push_str(&t.xml10_content());
                     }
                 }
                 Event::CData(c) => {
-                    if let Some(top) = open.last_mut() {
-                        top.2.push_str(&c.xml10_content());
+                    if let Some(top) = wanted_top(&mut open, wanted) {
+                        top.push_str(&c.xml10_content());
                     }
                 }
                 Event::GeneralRef(r) => {
                     let resolved = resolve_reference(&r).map_err(|reason| {
                         XmlError::Malformed(format!("{reason} (ending at byte {pos})"))
                     })?;
-                    if let Some(top) = open.last_mut() {
-                        top.2.push_str(&resolved);
+                    if let Some(top) = wanted_top(&mut open, wanted) {
+                        top.push_str(&resolved);
                     }
                 }
                 Event::Eof => break,
@@ -569,23 +623,47 @@ impl Document {
     }
 }
 
-/// The normalised path of an element: `.` for the root, else `parent/local-name` lowercased.
-fn child_path(parent: Option<&str>, e: &BytesStart<'_>) -> String {
+/// The normalised path of an element (`.` for the root, else `parent/local-name` lowercased)
+/// when it is or leads to a wanted path; `None` otherwise, and for every element inside one
+/// that is not, so no path is built for them.
+fn element_path(
+    open: &[(String, Option<String>, String)],
+    e: &BytesStart<'_>,
+    wanted: &Wanted,
+) -> Option<String> {
+    let parent = match open.last() {
+        None => return Some(".".to_owned()),
+        Some((_, parent, _)) => parent.as_deref()?,
+    };
     let local = e.local_name().into_inner().to_lowercase();
-    match parent {
-        None => ".".to_owned(),
-        Some(".") => local,
-        Some(parent) => format!("{parent}/{local}"),
+    let path = if parent == "." {
+        local
+    } else {
+        format!("{parent}/{local}")
+    };
+    wanted.elements.contains(&path).then_some(path)
+}
+
+/// The text of the innermost open element if its value is wanted.
+fn wanted_top<'a>(
+    open: &'a mut [(String, Option<String>, String)],
+    wanted: &Wanted,
+) -> Option<&'a mut String> {
+    match open.last_mut() {
+        Some((_, Some(path), text)) if wanted.values.contains(path.as_str()) => Some(text),
+        _ => None,
     }
 }
 
-/// Records the attributes of the element at `path` (`@name` for the root, `path/@name` below);
-/// namespace declarations are skipped.
+/// Records the wanted attributes of the element at `path` (`@name` for the root, `path/@name`
+/// below); namespace declarations are skipped. Every attribute is still checked, so a
+/// malformed one is an error wherever it is.
 fn add_attributes(
     values: &mut HashMap<String, String>,
-    path: &str,
+    path: Option<&str>,
     e: &BytesStart<'_>,
     pos: u64,
+    wanted: &Wanted,
 ) -> Result<(), XmlError> {
     for attr in e.attributes() {
         let attr = attr.map_err(|err| {
@@ -606,13 +684,16 @@ fn add_attributes(
                     e.name().into_inner()
                 ))
             })?;
+        let Some(path) = path else { continue };
         let local = attr.key.local_name().into_inner().to_lowercase();
         let key = if path == "." {
             format!("@{local}")
         } else {
             format!("{path}/@{local}")
         };
-        values.entry(key).or_insert_with(|| value.trim().to_owned());
+        if wanted.values.contains(&key) {
+            values.entry(key).or_insert_with(|| value.trim().to_owned());
+        }
     }
     Ok(())
 }
@@ -1642,5 +1723,52 @@ mod tests {
         for bad in ["", ".5", "5.", "1e3", "+1", "1,5", "99999999999999999999"] {
             assert_eq!(parse_decimal(bad, 3), None, "{bad}");
         }
+    }
+
+    /// Fuzz finding (recording_xml): every element's full path was built and kept, so deep
+    /// nesting cost memory and time quadratic in the depth (this 200 KB document needed about
+    /// 1 GB). Only paths leading to what the profile reads are built now.
+    #[test]
+    fn deep_nesting_keeps_only_wanted_paths() {
+        let depth = 30_000;
+        let xml = doc(&format!(
+            "<startTime>2026-11-22T09:15:02Z</startTime><duration>5</duration>{}{}",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        ));
+        let r = parse_default(&xml).expect("parses");
+        assert_eq!(r.call_id, "C-1");
+        assert_eq!(r.duration_ms, 5000);
+
+        let text = decode(xml.as_bytes()).expect("utf-8");
+        let d = Document::read(&text, &Wanted::of(&default_profile())).expect("reads");
+        // callId, startTime, duration: nothing of the nested <a> elements.
+        assert_eq!(
+            d.values.len(),
+            3,
+            "{:?}",
+            d.values.keys().take(5).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn wanted_paths_still_read_attributes_nested_text_and_the_root() {
+        let mut p = default_profile();
+        p.custom.insert("root_text".into(), Paths::new(["."]));
+        p.custom
+            .insert("site".into(), Paths::new(["@site", "x:meta/x:site/@code"]));
+        let xml = "<r:recording xmlns:r=\"urn:r\" site=\"JKT\"><r:callId>C-9</r:callId>\
+                   <meta><site code=\"BDG\"/><skip><deep a=\"1\">t</deep></skip></meta>\
+                   <startTime>2026-11-22T09:15:02Z</startTime><duration>1</duration>\
+                   <agent id=\"A-1\"><name>Siti</name></agent>tail</r:recording>";
+        let r = parse(xml.as_bytes(), &p).expect("parses");
+        assert_eq!(r.call_id, "C-9");
+        assert_eq!(r.agent_id.as_deref(), Some("A-1"));
+        assert_eq!(r.agent_name.as_deref(), Some("Siti"));
+        assert_eq!(r.custom.get("site").map(String::as_str), Some("JKT"));
+        assert_eq!(r.custom.get("root_text").map(String::as_str), Some("tail"));
+        // A malformed attribute is still an error on an element no path reads.
+        let bad = doc("<x><y a=\"1\" a=\"2\"/></x><startTime>2026-11-22T09:15:02Z</startTime>");
+        assert!(malformed(parse_default(&bad)).contains("attribute"));
     }
 }
