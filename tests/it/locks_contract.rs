@@ -141,14 +141,19 @@ async fn a_gone_holder_is_taken_over_once_and_fenced_out(fx: &LocksFx) -> anyhow
     assert_eq!(h.token, old.token);
     assert!(h.expires_in > Duration::from_secs(30) && h.expires_in <= LONG);
 
-    // Two callers found the holder gone: exactly one takes over, long before the TTL.
-    let (a, b) = tokio::join!(
-        fx.locks
-            .take_over("client:gone", &h.token, "successor-a", LONG),
-        fx.locks
-            .take_over("client:gone", &h.token, "successor-b", LONG),
-    );
-    let winners: Vec<_> = [a?, b?].into_iter().flatten().collect();
+    // Two callers found the holder gone: only the first take-over of that token wins, long
+    // before the TTL. (Sequential: moto does not serialise concurrent conditional updates the
+    // way DynamoDB does; the condition is what is under test.)
+    let a = fx
+        .locks
+        .take_over("client:gone", &h.token, "successor-a", LONG)
+        .await?;
+    let b = fx
+        .locks
+        .take_over("client:gone", &h.token, "successor-b", LONG)
+        .await?;
+    assert!(b.is_none(), "the second take-over of the same holder loses");
+    let winners: Vec<_> = a.into_iter().collect();
     assert_eq!(winners.len(), 1, "one take-over wins");
     let new = &winners[0];
     assert_ne!(new.token, old.token);
