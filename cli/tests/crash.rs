@@ -111,8 +111,8 @@ fn log_tail(dir: &Path) -> String {
         .join("\n")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_in_the_middle_of_a_bronze_copy_and_the_batch_finishes_by_itself_exactly_once() {
+/// A fresh database (its URL and a pool on it) and a scratch folder for one test.
+async fn scratch(name: &str) -> (String, muara_db::Pool, PathBuf) {
     let url = muara_testkit::postgres()
         .await
         .unwrap()
@@ -122,22 +122,35 @@ async fn kill_9_in_the_middle_of_a_bronze_copy_and_the_batch_finishes_by_itself_
     let pool = muara_db::connect(&url, 2, Duration::from_secs(10))
         .await
         .unwrap();
-    let dir = std::env::temp_dir().join(muara_testkit::unique("muara-crash"));
+    let dir = std::env::temp_dir().join(muara_testkit::unique(name));
     std::fs::create_dir_all(&dir).unwrap();
+    (url, pool, dir)
+}
+
+/// Waits for `batch` of the demo client to end; returns its status.
+async fn batch_ended(pool: &muara_db::Pool, dir: &Path, batch: &str, secs: u64) -> String {
+    let sql = format!(
+        "SELECT status FROM tools.job_execution_log WHERE batch_id = '{batch}' AND status <> 'RUNNING'"
+    );
+    match eventually(
+        Duration::from_secs(secs),
+        &format!("{batch} to finish"),
+        || async { scalar(pool, &sql).await },
+    )
+    .await
+    {
+        Ok(status) => status,
+        Err(e) => panic!("{e:#}\n{}", log_tail(dir)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_in_the_middle_of_a_bronze_copy_and_the_batch_finishes_by_itself_exactly_once() {
+    let (url, pool, dir) = scratch("muara-crash").await;
 
     // The demo's first batch runs to its end.
     let mut first = up(&dir, &url, true, 1);
-    let done = eventually(Duration::from_secs(180), "the demo batch to finish", || async {
-        scalar(
-            &pool,
-            "SELECT status FROM tools.job_execution_log WHERE batch_id = 'BATCH000001' AND status <> 'RUNNING'",
-        )
-        .await
-    })
-    .await;
-    if let Err(e) = done {
-        panic!("{e:#}\n{}", log_tail(&dir));
-    }
+    batch_ended(&pool, &dir, "BATCH000001", 180).await;
 
     // A large file arrives (written under a temporary name, then renamed, as uploaders do).
     let incoming = dir.join("lake/raw/demo/crm/incoming");
@@ -181,20 +194,8 @@ async fn kill_9_in_the_middle_of_a_bronze_copy_and_the_batch_finishes_by_itself_
 
     // Back up: the interrupted execution is adopted and finishes, without anyone's help.
     let second = up(&dir, &url, false, 2);
-    let finished = eventually(
-        Duration::from_secs(240),
-        "the interrupted batch to finish",
-        || async {
-            scalar(
-                &pool,
-                "SELECT status FROM tools.job_execution_log WHERE batch_id = 'BATCH000002' AND status <> 'RUNNING'",
-            )
-            .await
-        },
-    )
-    .await;
+    let status = batch_ended(&pool, &dir, "BATCH000002", 240).await;
     let checks = async {
-        let status = finished?;
         anyhow::ensure!(status == "SUCCESS", "batch 2 ended {status}");
         let loaded = scalar(
             &pool,
@@ -246,30 +247,10 @@ async fn health(port: u16) -> Option<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_that_exhausts_its_stages_memory_fails_alone_and_the_platform_goes_on() {
-    let url = muara_testkit::postgres()
-        .await
-        .unwrap()
-        .fresh_db()
-        .await
-        .unwrap();
-    let pool = muara_db::connect(&url, 2, Duration::from_secs(10))
-        .await
-        .unwrap();
-    let dir = std::env::temp_dir().join(muara_testkit::unique("muara-oom"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let (url, pool, dir) = scratch("muara-oom").await;
     let port = free_port();
     let up = up_with(&dir, &url, true, 1, port, &["--stage-memory-mb", "128"]);
-    let done = eventually(Duration::from_secs(180), "the demo batch to finish", || async {
-        scalar(
-            &pool,
-            "SELECT status FROM tools.job_execution_log WHERE batch_id = 'BATCH000001' AND status <> 'RUNNING'",
-        )
-        .await
-    })
-    .await;
-    if let Err(e) = done {
-        panic!("{e:#}\n{}", log_tail(&dir));
-    }
+    batch_ended(&pool, &dir, "BATCH000001", 180).await;
 
     // One file whose single 300 MB cell the converter must hold; a good file beside it.
     let lake = dir.join("lake/raw/demo/crm");
@@ -297,15 +278,8 @@ async fn a_file_that_exhausts_its_stages_memory_fails_alone_and_the_platform_goe
     )
     .unwrap();
 
+    let status = batch_ended(&pool, &dir, "BATCH000002", 240).await;
     let checks = async {
-        let status = eventually(Duration::from_secs(240), "batch 2 to finish", || async {
-            scalar(
-                &pool,
-                "SELECT status FROM tools.job_execution_log WHERE batch_id = 'BATCH000002' AND status <> 'RUNNING'",
-            )
-            .await
-        })
-        .await?;
         anyhow::ensure!(status == "PARTIAL", "batch 2 ended {status}");
         let reason = scalar(
             &pool,
@@ -349,17 +323,7 @@ fn admin_token(dir: &Path) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_publishing_load_and_every_event_is_stored_once() {
-    let url = muara_testkit::postgres()
-        .await
-        .unwrap()
-        .fresh_db()
-        .await
-        .unwrap();
-    let pool = muara_db::connect(&url, 2, Duration::from_secs(10))
-        .await
-        .unwrap();
-    let dir = std::env::temp_dir().join(muara_testkit::unique("muara-publish-crash"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let (url, pool, dir) = scratch("muara-publish-crash").await;
     let port = free_port();
     let first = up_with(&dir, &url, false, 1, port, &[]);
     let token = eventually(Duration::from_secs(60), "the admin token", || async {

@@ -666,11 +666,10 @@ async fn objects_moved_to_archive_in_s3_carry_the_lifecycle_tag() -> anyhow::Res
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_postgres_restart_in_the_middle_of_a_step_is_retried_and_the_batch_completes()
--> anyhow::Result<()> {
-    // The batch's database on a server of its own (restarted below); the orchestrator and the
-    // locks stay on the shared one, as Step Functions and DynamoDB do in AWS.
+/// The demo client with the batch's database on a server of its own (to be restarted or
+/// stopped); the orchestrator and the locks stay on the shared one, as Step Functions and
+/// DynamoDB do in AWS.
+async fn demo_on_private_cluster() -> anyhow::Result<(muara_local::postgres::Cluster, Fx)> {
     let (cluster, url) = muara_testkit::private_cluster().await?;
     let mut fx = fixture().await?;
     fx.deps.pool = muara_db::connect(&url, 8, Duration::from_secs(30)).await?;
@@ -679,6 +678,13 @@ async fn a_postgres_restart_in_the_middle_of_a_step_is_retried_and_the_batch_com
             fx.deps.clone(),
         )));
     muara_batch::demo::seed(&fx.deps).await?;
+    Ok((cluster, fx))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_postgres_restart_in_the_middle_of_a_step_is_retried_and_the_batch_completes()
+-> anyhow::Result<()> {
+    let (cluster, fx) = demo_on_private_cluster().await?;
     fx.deps
         .pool
         .get()
@@ -827,14 +833,7 @@ async fn copy_running(fx: &Fx) -> anyhow::Result<()> {
 async fn a_database_restart_or_a_30_s_stop_mid_copy_is_ridden_out_and_every_row_loads_once()
 -> anyhow::Result<()> {
     const ROWS: u64 = 150_000;
-    let (cluster, url) = muara_testkit::private_cluster().await?;
-    let mut fx = fixture().await?;
-    fx.deps.pool = muara_db::connect(&url, 8, Duration::from_secs(30)).await?;
-    fx.orch
-        .set_invoker(std::sync::Arc::new(muara_local::pipelines::BatchTasks(
-            fx.deps.clone(),
-        )));
-    muara_batch::demo::seed(&fx.deps).await?;
+    let (cluster, fx) = demo_on_private_cluster().await?;
     let (data_dir, port) = (cluster.data_dir.clone(), cluster.port);
     let mut restarted = Vec::new();
 
