@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use muara_convert::{ConvertOptions, JsonOptions, SourceFormat, convert_file, parquet_columns, parquet_rows};
+use muara_convert::{
+    ConvertOptions, JsonOptions, SourceFormat, convert_file, parquet_columns, parquet_rows,
+};
 
 fn dir() -> &'static (tempfile::TempDir, PathBuf, PathBuf) {
     static DIR: OnceLock<(tempfile::TempDir, PathBuf, PathBuf)> = OnceLock::new();
@@ -43,6 +45,9 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(input, body).expect("write input");
     if let Ok(report) = convert_file(input, &format, output, &copts) {
         assert_eq!(parquet_rows(output).expect("read back rows"), report.rows);
-        assert_eq!(parquet_columns(output).expect("read back columns"), report.columns);
+        assert_eq!(
+            parquet_columns(output).expect("read back columns"),
+            report.columns
+        );
     }
 });

@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&sel, body)) = data.split_first() else {
         return;
     };
-    let name = if sel & 0x01 == 0 { "default" } else { "attributes" };
+    let name = if sel & 0x01 == 0 {
+        "default"
+    } else {
+        "attributes"
+    };
     let mut profile = Profile::builtin(name).expect("built-in profile");
     match (sel >> 1) & 0x03 {
         0 => {}
