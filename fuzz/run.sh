@@ -5,7 +5,9 @@
 #   fuzz/run.sh long [SECONDS]   fuzz each target in turn for SECONDS (default 600)
 #   fuzz/run.sh build            build only
 #
-# Honours CARGO_TARGET_DIR (default: fuzz/target). Needs no nightly toolchain: the stable one
+# Builds into MUARA_FUZZ_TARGET_DIR (default ~/.cache/muara/fuzz-target), never into the
+# workspace's CARGO_TARGET_DIR: the instrumented builds of every dependency would otherwise
+# replace the test builds there. Needs no nightly toolchain: the stable one
 # is given RUSTC_BOOTSTRAP=1 for cargo-fuzz's -Z flags. TARGETS="a b" limits the targets.
 # Every cargo and fuzz process runs under `nice -n 19`, one at a time.
 set -euo pipefail
@@ -13,6 +15,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 export RUSTC_BOOTSTRAP=1
+export CARGO_TARGET_DIR="${MUARA_FUZZ_TARGET_DIR:-$HOME/.cache/muara/fuzz-target}"
 # All targets are safe Rust over crates that forbid `unsafe`; without a sanitizer the
 # targets run about twice as fast (panics, OOM and timeouts are still caught by libFuzzer).
 SANITIZER="${SANITIZER:-none}"
@@ -26,7 +29,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 target_dir() {
-    local dir="${CARGO_TARGET_DIR:-$here/target}"
+    local dir="$CARGO_TARGET_DIR"
     local triple
     triple="$(rustc -vV | sed -n 's/^host: //p')"
     echo "$dir/$triple/release"
