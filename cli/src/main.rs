@@ -591,7 +591,7 @@ async fn stage_worker(stage: &str) -> anyhow::Result<()> {
     )
     .await?;
     let outcome = muara_batch::tasks::run_stage(&deps, stage, input).await;
-    report(&muara_local::worker::answer_json(&outcome).to_string());
+    report(&muara_local::worker::answer(outcome));
     Ok(())
 }
 

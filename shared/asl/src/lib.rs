@@ -85,6 +85,32 @@ impl TaskFailure {
     }
 }
 
+/// A task outcome as JSON — `{"ok": result}` or `{"error": name, "cause": text}` — for
+/// whatever keeps or carries one (a [`Journal`], a task run in another process).
+pub fn outcome_to_json(outcome: &Result<Value, TaskFailure>) -> Value {
+    match outcome {
+        Ok(v) => serde_json::json!({"ok": v}),
+        Err(f) => serde_json::json!({"error": f.error, "cause": f.cause}),
+    }
+}
+
+/// Reads what [`outcome_to_json`] wrote; `None` for anything else.
+pub fn outcome_from_json(v: Value) -> Option<Result<Value, TaskFailure>> {
+    let Value::Object(mut m) = v else {
+        return None;
+    };
+    if let Some(ok) = m.remove("ok") {
+        return Some(Ok(ok));
+    }
+    let error = m.get("error")?.as_str()?.to_string();
+    let cause = m
+        .get("cause")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    Some(Err(TaskFailure { error, cause }))
+}
+
 /// Why an execution failed: an uncaught error, or a Fail state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("execution failed with {error}: {cause}")]
@@ -205,4 +231,22 @@ pub async fn run_with(
     exec::execute(machine, input, invoker, opts)
         .await
         .map_err(ExecutionFailure::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_outcome_reads_back_as_written_and_nothing_else_reads_as_one() {
+        for outcome in [
+            Ok(serde_json::json!({"rows": 3})),
+            Ok(Value::Null),
+            Err(TaskFailure::new("Retryable", "connection lost")),
+        ] {
+            assert_eq!(outcome_from_json(outcome_to_json(&outcome)), Some(outcome));
+        }
+        assert_eq!(outcome_from_json(serde_json::json!({"rows": 3})), None);
+        assert_eq!(outcome_from_json(serde_json::json!("ok")), None);
+    }
 }

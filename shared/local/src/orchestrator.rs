@@ -58,23 +58,6 @@ struct PgJournal {
     recorded: HashMap<String, std::result::Result<Value, muara_asl::TaskFailure>>,
 }
 
-fn outcome_json(outcome: &std::result::Result<Value, muara_asl::TaskFailure>) -> Value {
-    match outcome {
-        Ok(v) => serde_json::json!({"ok": v}),
-        Err(f) => serde_json::json!({"error": f.error, "cause": f.cause}),
-    }
-}
-
-fn outcome_of(v: Value) -> std::result::Result<Value, muara_asl::TaskFailure> {
-    match v {
-        Value::Object(mut m) if m.contains_key("ok") => Ok(m.remove("ok").unwrap_or(Value::Null)),
-        v => Err(muara_asl::TaskFailure::new(
-            v["error"].as_str().unwrap_or("States.Runtime"),
-            v["cause"].as_str().unwrap_or_default(),
-        )),
-    }
-}
-
 #[async_trait]
 impl muara_asl::Journal for PgJournal {
     fn replay(&self, key: &str) -> Option<std::result::Result<Value, muara_asl::TaskFailure>> {
@@ -92,7 +75,11 @@ impl muara_asl::Journal for PgJournal {
                 .execute(
                     "INSERT INTO muara_local.execution_journal (execution_id, key, outcome)
                      VALUES ($1, $2, $3) ON CONFLICT (execution_id, key) DO NOTHING",
-                    &[&self.execution_id, &key, &outcome_json(outcome)],
+                    &[
+                        &self.execution_id,
+                        &key,
+                        &muara_asl::outcome_to_json(outcome),
+                    ],
                 )
                 .await
                 .map_err(|e| pg_error("recording a task outcome", e))
@@ -287,7 +274,10 @@ impl LocalOrchestrator {
                 .await
                 .map_err(|e| pg_error("reading an execution's journal", e))?
                 .into_iter()
-                .map(|r| (r.get::<_, String>(0), outcome_of(r.get(1))))
+                .filter_map(|r| {
+                    // A record this version cannot read is not replayed: its task runs again.
+                    muara_asl::outcome_from_json(r.get(1)).map(|o| (r.get::<_, String>(0), o))
+                })
                 .collect::<HashMap<_, _>>();
             tracing::warn!(execution = %id, run = runs, replayed = recorded.len(), "resuming an interrupted execution");
             self.launch(definition, id, machine, name, input, recorded)?;

@@ -68,13 +68,17 @@ impl TaskInvoker for BatchTasks {
                 cause: format!("no local handler is registered for task resource {resource:?}"),
             });
         };
-        muara_batch::tasks::run_stage(&self.0, stage, input)
-            .await
-            .map_err(|e| TaskFailure {
-                error: e.kind().error_type().into(),
-                cause: e.chain(),
-            })
+        task_outcome(muara_batch::tasks::run_stage(&self.0, stage, input).await)
     }
+}
+
+/// A stage's result as the state machine sees it: the error class is the name Retry and
+/// Catch match, the cause its whole chain.
+pub fn task_outcome(result: muara_core::Result<Value>) -> Result<Value, TaskFailure> {
+    result.map_err(|e| TaskFailure {
+        error: e.kind().error_type().into(),
+        cause: e.chain(),
+    })
 }
 
 /// Objects created under `raw/` → batch runs, as the S3 → SQS → trigger Lambda path does.

@@ -5,9 +5,8 @@
 //! running the same handler — with a memory limit; the host classifies how a child ended.
 //!
 //! Protocol: the stage's JSON input as one line on the child's stdin, which the host keeps open
-//! while it waits (the child exits when it reads end of file: its host died); on stdout one
-//! JSON line,
-//! `{"ok": output}` or `{"error": class, "cause": text}` (a handled failure); the child's
+//! while it waits (the child exits when it reads end of file: its host died); on stdout the
+//! task outcome ([`muara_asl::outcome_to_json`]: a result or a handled failure); the child's
 //! stderr is its log, passed through to the host's and kept (last lines) for a crash report.
 
 use async_trait::async_trait;
@@ -44,12 +43,9 @@ pub struct IsolatedBatchTasks {
     pub worker: StageWorker,
 }
 
-/// What a worker's stdout says.
-pub fn answer_json(outcome: &muara_core::Result<Value>) -> Value {
-    match outcome {
-        Ok(v) => serde_json::json!({"ok": v}),
-        Err(e) => serde_json::json!({"error": e.kind().error_type(), "cause": e.chain()}),
-    }
+/// What a worker prints on stdout for its stage's result.
+pub fn answer(result: muara_core::Result<Value>) -> String {
+    muara_asl::outcome_to_json(&crate::pipelines::task_outcome(result)).to_string()
 }
 
 fn stage_title(stage: &str) -> &str {
@@ -155,14 +151,11 @@ impl IsolatedBatchTasks {
             .map_err(|e| crash(format!("could not wait for the worker: {e}")))?;
         drop(stdin);
         let last = tail.await.unwrap_or_default();
-        match serde_json::from_slice::<Value>(&out) {
-            Ok(Value::Object(mut m)) if status.success() && m.contains_key("ok") => {
-                Ok(m.remove("ok").unwrap_or(Value::Null))
-            }
-            Ok(v) if status.success() && v.get("error").is_some() => Err(TaskFailure {
-                error: v["error"].as_str().unwrap_or("NonRetryable").to_string(),
-                cause: v["cause"].as_str().unwrap_or_default().to_string(),
-            }),
+        let answer = serde_json::from_slice::<Value>(&out)
+            .ok()
+            .and_then(muara_asl::outcome_from_json);
+        match answer {
+            Some(outcome) if status.success() => outcome,
             _ => {
                 let mut what = how_it_ended(status, w.memory_mb);
                 if !last.is_empty() {
