@@ -90,11 +90,7 @@ async fn a_closed_output_pipe_is_not_a_panic() {
 }
 
 fn muara_local_free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    muara_local::postgres::free_port().unwrap()
 }
 
 /// An API on a free port that answers every request with `status` and `body`.
@@ -119,6 +115,23 @@ fn fake_api(status: u16, body: &'static str) -> String {
 
 /// `muara batch start|restart|…` exit codes, as docs/configuration.md lists them: a cron run
 /// with nothing to do is not an error, and busy, refused and failed are told apart.
+/// Runs `args` against an API answering `status` and `body`: the exit code is `code` and the
+/// output says `says`.
+fn answers(args: &[&str], status: u16, body: &'static str, code: i32, says: &str) {
+    let out = muara()
+        .args(args)
+        .args(["--api", &fake_api(status, body)])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(code), "{body}: {text}");
+    assert!(text.contains(says), "{body}: {text}");
+}
+
 #[test]
 fn batch_runs_answer_with_distinct_exit_codes() {
     let cases: [(u16, &'static str, i32, &str); 6] = [
@@ -160,17 +173,7 @@ fn batch_runs_answer_with_distinct_exit_codes() {
         ),
     ];
     for (status, body, code, says) in cases {
-        let out = muara()
-            .args(["batch", "start", "acme", "--api", &fake_api(status, body)])
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(out.status.code(), Some(code), "{body}: {text}");
-        assert!(text.contains(says), "{body}: {text}");
+        answers(&["batch", "start", "acme"], status, body, code, says);
     }
     // Unlock answers the same way: 0 unlocked, 3 nothing to unlock.
     for (body, code, says) in [
@@ -181,17 +184,7 @@ fn batch_runs_answer_with_distinct_exit_codes() {
         ),
         (r#"{"outcome":"not_locked"}"#, 3, "nothing to unlock"),
     ] {
-        let out = muara()
-            .args(["batch", "unlock", "acme", "--api", &fake_api(200, body)])
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(out.status.code(), Some(code), "{body}: {text}");
-        assert!(text.contains(says), "{body}: {text}");
+        answers(&["batch", "unlock", "acme"], 200, body, code, says);
     }
     // No API at all: failed.
     let port = muara_local_free_port();

@@ -15,11 +15,7 @@ use std::time::Duration;
 const ROWS: u64 = 200_000;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    muara_local::postgres::free_port().unwrap()
 }
 
 fn repo_root() -> PathBuf {
@@ -74,24 +70,6 @@ fn up_with(dir: &Path, url: &str, demo: bool, n: u32, port: u16, extra: &[&str])
         c.arg("--demo");
     }
     Running(c.spawn().unwrap())
-}
-
-/// The demo's customer file with `rows` valid, distinct customers.
-fn customers(rows: u64) -> String {
-    let mut s = String::from(
-        "cst_id,cst_key,cst_firstname,cst_lastname,cst_marital_status,cst_gndr,cst_create_date\n",
-    );
-    for i in 0..rows {
-        let id = 100_000 + i;
-        s += &format!(
-            "{id},AW{id:08},First{},Last{},M,F,2025-{:02}-{:02}\n",
-            i % 97,
-            i % 89,
-            1 + i % 12,
-            1 + i % 28
-        );
-    }
-    s
 }
 
 async fn scalar(pool: &muara_db::Pool, sql: &str) -> anyhow::Result<Option<String>> {
@@ -154,7 +132,11 @@ async fn kill_9_in_the_middle_of_a_bronze_copy_and_the_batch_finishes_by_itself_
 
     // A large file arrives (written under a temporary name, then renamed, as uploaders do).
     let incoming = dir.join("lake/raw/demo/crm/incoming");
-    std::fs::write(incoming.join(".cust_info.csv.part"), customers(ROWS)).unwrap();
+    std::fs::write(
+        incoming.join(".cust_info.csv.part"),
+        muara_batch::demo::customers_csv(100_000, ROWS),
+    )
+    .unwrap();
     std::fs::rename(
         incoming.join(".cust_info.csv.part"),
         incoming.join("cust_info.csv"),

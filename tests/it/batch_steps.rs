@@ -790,24 +790,6 @@ async fn a_stage_out_of_time_asks_for_a_retry_which_runs_only_what_is_left() -> 
     Ok(())
 }
 
-/// The demo's customer file with `rows` valid, distinct customers.
-fn many_customers(rows: u64, first_id: u64) -> bytes::Bytes {
-    let mut s = String::from(
-        "cst_id,cst_key,cst_firstname,cst_lastname,cst_marital_status,cst_gndr,cst_create_date\n",
-    );
-    for i in 0..rows {
-        let id = first_id + i;
-        s += &format!(
-            "{id},AW{id:08},First{},Last{},M,F,2025-{:02}-{:02}\n",
-            i % 97,
-            i % 89,
-            1 + i % 12,
-            1 + i % 28
-        );
-    }
-    bytes::Bytes::from(s)
-}
-
 /// Waits until a COPY into the demo's customer table runs on the batch's database.
 async fn copy_running(fx: &Fx) -> anyhow::Result<()> {
     muara_testkit::eventually(
@@ -845,7 +827,7 @@ async fn a_database_restart_or_a_30_s_stop_mid_copy_is_ridden_out_and_every_row_
             .store
             .put(
                 "raw/demo/crm/incoming/cust_info.csv",
-                many_customers(ROWS, 1_000_000),
+                bytes::Bytes::from(muara_batch::demo::customers_csv(1_000_000, ROWS)),
                 &PutOptions::default(),
             )
             .await?;

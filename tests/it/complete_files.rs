@@ -10,14 +10,7 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-const HEADER: &str =
-    "cst_id,cst_key,cst_firstname,cst_lastname,cst_marital_status,cst_gndr,cst_create_date\n";
-
-fn rows(from: u64, n: u64) -> String {
-    (from..from + n)
-        .map(|id| format!("{id},AW{id:08},Ann,Lee,M,F,2025-03-04\n"))
-        .collect()
-}
+use muara_batch::demo::{CUSTOMERS_HEADER as HEADER, customer_rows as rows};
 
 /// The fixture with a settle time, as `muara up` and the Lambdas run with.
 fn settling(fx: &mut Fx, settle: Duration) {
@@ -115,12 +108,12 @@ async fn a_file_still_being_written_is_left_for_a_later_batch_and_then_loaded_wh
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_file_that_changes_after_conversion_fails_with_that_reason_and_loads_nothing()
--> anyhow::Result<()> {
-    let fx = fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
-    // Drive the stages by hand so the file can change between convert and load.
+/// Starts batch 1 of the demo by hand and runs `logical`'s file up to its load; returns the
+/// load's input and the file item.
+async fn converted_by_hand(
+    fx: &Fx,
+    logical: &str,
+) -> anyhow::Result<(serde_json::Value, serde_json::Value)> {
     let start = muara_batch::tasks::run_stage(
         &fx.deps,
         "start",
@@ -130,17 +123,49 @@ async fn a_file_that_changes_after_conversion_fails_with_that_reason_and_loads_n
     .await?;
     let file = start["files"]
         .as_array()
-        .and_then(|files| {
-            files
-                .iter()
-                .find(|f| f["logical_source_file"] == "cust_info")
-        })
+        .and_then(|files| files.iter().find(|f| f["logical_source_file"] == logical))
         .cloned()
-        .expect("cust_info is in the batch");
+        .ok_or_else(|| anyhow::anyhow!("{logical} is not in the batch"))?;
     let input = serde_json::json!({"batch": start["batch"], "file": file});
     for stage in ["convert", "validate-mapping", "validate-rows"] {
         muara_batch::tasks::run_stage(&fx.deps, stage, input.clone()).await?;
     }
+    Ok((input, file))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_loads_of_one_file_at_once_leave_its_rows_once() -> anyhow::Result<()> {
+    // An attempt that still runs somewhere (an orphaned worker, a Lambda invoked twice) and
+    // its retry: both delete the file's rows and COPY them; without serialising them, each
+    // delete misses the other's uncommitted rows and bronze holds both sets.
+    let fx = fixture().await?;
+    muara_batch::demo::seed(&fx.deps).await?;
+    let (input, _) = converted_by_hand(&fx, "sales_details").await?;
+    let (a, b) = tokio::join!(
+        muara_batch::tasks::run_stage(&fx.deps, "load-bronze", input.clone()),
+        muara_batch::tasks::run_stage(&fx.deps, "load-bronze", input.clone()),
+    );
+    a?;
+    b?;
+    assert_eq!(
+        count(
+            &fx,
+            "SELECT count(*) FROM bronze_demo.crm_sales_details WHERE dwh_batch_id = 'BATCH000001'"
+        )
+        .await?,
+        2000,
+        "the file's rows once"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_that_changes_after_conversion_fails_with_that_reason_and_loads_nothing()
+-> anyhow::Result<()> {
+    let fx = fixture().await?;
+    muara_batch::demo::seed(&fx.deps).await?;
+    // Drive the stages by hand so the file can change between convert and load.
+    let (input, file) = converted_by_hand(&fx, "cust_info").await?;
     // The writer was not done: more rows land in the file the batch took.
     let raw = lake(&fx).join(file["raw_key"].as_str().unwrap_or_default());
     std::fs::OpenOptions::new()

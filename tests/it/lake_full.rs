@@ -55,17 +55,7 @@ async fn a_full_lake_mid_batch_is_retried_and_the_file_loads_whole_once_space_is
     crate::batch_lifecycle::run(&fx, Mode::Start, None).await?;
 
     // A 1.5 MB file arrives, then the disk fills up to the last few KiB.
-    let mut csv = String::from(
-        "cst_id,cst_key,cst_firstname,cst_lastname,cst_marital_status,cst_gndr,cst_create_date\n",
-    );
-    for id in 0..30_000u64 {
-        csv += &format!(
-            "{id},AW{id:08},First{},Last{},M,F,2025-01-{:02}\n",
-            id % 977,
-            id % 613,
-            1 + id % 28
-        );
-    }
+    let csv = muara_batch::demo::customers_csv(0, 30_000);
     let rows = 30_000i64;
     fx.deps
         .store

@@ -137,6 +137,31 @@ const COUNTRIES: &[&str] = &[
     "",
 ];
 
+/// The header of the demo's customer file (`crm/cust_info.csv`).
+pub const CUSTOMERS_HEADER: &str =
+    "cst_id,cst_key,cst_firstname,cst_lastname,cst_marital_status,cst_gndr,cst_create_date\n";
+
+/// `n` valid customer lines for the demo's customer file, ids `first_id..first_id + n` (no
+/// header): a load of any size whose row count is known, for tests and drills.
+pub fn customer_rows(first_id: u64, n: u64) -> String {
+    (first_id..first_id.saturating_add(n))
+        .map(|id| {
+            format!(
+                "{id},AW{id:08},First{},Last{},M,F,2025-{:02}-{:02}\n",
+                id % 97,
+                id % 89,
+                1 + id % 12,
+                1 + id % 28
+            )
+        })
+        .collect()
+}
+
+/// A whole customer file: header and [`customer_rows`].
+pub fn customers_csv(first_id: u64, n: u64) -> String {
+    format!("{CUSTOMERS_HEADER}{}", customer_rows(first_id, n))
+}
+
 fn csv_line(fields: &[String]) -> String {
     let quoted: Vec<String> = fields
         .iter()
