@@ -2,7 +2,7 @@
 //! execution names, outcomes and outputs.
 
 use crate::support::{OrchFx, contract, local_orchestrator, sfn_orchestrator};
-use muara_core::ports::{ExecutionInfo, ExecutionStatus, Started};
+use muara_core::ports::{ExecutionInfo, ExecutionStatus, Orchestrator as _, Started};
 use muara_testkit::{eventually, unique};
 use serde_json::json;
 use std::time::Duration;
@@ -109,5 +109,50 @@ async fn concurrent_starts_of_one_name_start_one_execution(fx: &OrchFx) -> anyho
     assert_eq!(ids.len(), 1, "every start names the same execution");
     let info = finished(fx, &ids[0]).await?;
     assert_eq!(info.status, ExecutionStatus::Succeeded);
+    Ok(())
+}
+
+/// A host whose execution ended while the database was away (its end unrecorded, the row
+/// still RUNNING under this host) runs it again once the row goes stale: a live host never
+/// heartbeats an execution whose task is gone.
+#[tokio::test]
+async fn an_execution_whose_end_its_host_could_not_record_is_run_again_by_that_host()
+-> anyhow::Result<()> {
+    let pool = crate::support::pg_pool().await?;
+    let orch = std::sync::Arc::new(muara_local::orchestrator::LocalOrchestrator::new(
+        pool.clone(),
+        std::sync::Arc::new(muara_local::tasks::NoTasksYet),
+    ));
+    orch.register(
+        "contract",
+        crate::support::CONTRACT_MACHINE,
+        &Default::default(),
+    )?;
+    let fx = OrchFx {
+        orch: orch.clone(),
+        machine: "contract".into(),
+    };
+    let name = unique("unrecorded");
+    let Started::New { execution_id } = orch
+        .start("contract", &name, &json!({"who": "again"}))
+        .await?
+    else {
+        anyhow::bail!("not started");
+    };
+    let first = finished(&fx, &execution_id).await?;
+    // As if recording its end had failed: RUNNING under this host, last heartbeat a minute ago.
+    pool.get()
+        .await?
+        .execute(
+            "UPDATE muara_local.executions SET status = 'RUNNING', output = NULL, stopped_at = NULL,
+                 heartbeat_at = now() - interval '1 minute'
+             WHERE execution_id = $1 AND host = $2",
+            &[&execution_id, &orch.host()],
+        )
+        .await?;
+    assert_eq!(orch.recover().await?, (1, 0), "its own host adopts it");
+    let again = finished(&fx, &execution_id).await?;
+    assert_eq!(again.status, ExecutionStatus::Succeeded, "{again:?}");
+    assert_eq!(again.output, first.output, "to the same end");
     Ok(())
 }

@@ -30,6 +30,8 @@ use std::time::Duration;
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 /// A running execution whose heartbeat is older than this has lost its host.
 pub const STALE_AFTER: Duration = Duration::from_secs(10);
+/// How long a host keeps trying to record an execution's end before leaving it to `recover`.
+pub const FINISH_PATIENCE: Duration = Duration::from_secs(120);
 /// How many times an execution is run (first start included) before an interruption fails it.
 pub const MAX_RUNS: i32 = 4;
 
@@ -93,14 +95,31 @@ impl muara_asl::Journal for PgJournal {
 }
 
 impl Live {
+    /// The executions whose task still runs on this host.
+    fn live_ids(&self) -> Vec<String> {
+        self.tasks
+            .lock()
+            .map(|t| {
+                t.iter()
+                    .filter(|(_, task)| !task.is_finished())
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Heartbeats this host's executions; stops any another host has adopted meanwhile.
     async fn beat(&self) -> Result<()> {
+        // Only executions whose task runs here: one whose task is gone must go stale, so
+        // that `recover` runs it again.
+        let live = self.live_ids();
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
                 "UPDATE muara_local.executions SET heartbeat_at = now()
-                 WHERE host = $1 AND status = 'RUNNING' RETURNING execution_id",
-                &[&self.host],
+                 WHERE host = $1 AND status = 'RUNNING' AND execution_id = ANY($2)
+                 RETURNING execution_id",
+                &[&self.host, &live],
             )
             .await
             .map_err(|e| pg_error("heartbeating executions", e))?;
@@ -165,6 +184,11 @@ impl LocalOrchestrator {
         });
     }
 
+    /// This host's id, as recorded in `muara_local.executions.host`.
+    pub fn host(&self) -> &str {
+        &self.live.host
+    }
+
     /// Replaces the task invoker (for executions started from now on).
     pub fn set_invoker(&self, invoker: Arc<dyn TaskInvoker>) {
         if let Ok(mut i) = self.invoker.write() {
@@ -218,15 +242,19 @@ impl LocalOrchestrator {
     /// journal; an execution already run [`MAX_RUNS`] times is failed instead. Returns how
     /// many were resumed and failed.
     pub async fn recover(&self) -> Result<(usize, usize)> {
+        // Any stale execution whose task does not run here, this host's own included: after
+        // the database was away longer than STALE_AFTER, an execution could not record its
+        // end here either (its task then ended without it).
+        let live = self.live.live_ids();
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
                 "UPDATE muara_local.executions
                    SET host = $1, heartbeat_at = now(), runs = runs + 1
-                 WHERE status = 'RUNNING' AND host IS DISTINCT FROM $1
+                 WHERE status = 'RUNNING' AND NOT (execution_id = ANY($3))
                    AND coalesce(heartbeat_at, started_at) < now() - ($2::float8 * interval '1 second')
                  RETURNING execution_id, machine, name, input, runs",
-                &[&self.live.host, &STALE_AFTER.as_secs_f64()],
+                &[&self.live.host, &STALE_AFTER.as_secs_f64(), &live],
             )
             .await
             .map_err(|e| pg_error("adopting interrupted executions", e))?;
@@ -254,7 +282,7 @@ impl LocalOrchestrator {
                 Self::finish(
                     &self.pool,
                     &id,
-                    Err(muara_asl::ExecutionFailure {
+                    &Err(muara_asl::ExecutionFailure {
                         error: "States.Runtime".into(),
                         cause,
                     }),
@@ -325,8 +353,17 @@ impl LocalOrchestrator {
                     tracing::warn!(machine = %machine, execution = %exec_id, error = %f.error, cause = %f.cause, "execution failed")
                 }
             }
-            if let Err(e) = Self::finish(&pool, &exec_id, outcome).await {
-                tracing::error!(execution = %exec_id, error = %e.chain(), "could not record the execution's end");
+            // The end is retried while the database is away (a stage may end during an
+            // outage); given up after FINISH_PATIENCE, the execution goes stale and `recover`
+            // replays it from its journal to the same end.
+            let give_up = tokio::time::Instant::now() + FINISH_PATIENCE;
+            while let Err(e) = Self::finish(&pool, &exec_id, &outcome).await {
+                if tokio::time::Instant::now() > give_up {
+                    tracing::error!(execution = %exec_id, error = %e.chain(), "could not record the execution's end; it will be recovered");
+                    break;
+                }
+                tracing::warn!(execution = %exec_id, error = %e.chain(), "could not record the execution's end yet; retrying");
+                tokio::time::sleep(HEARTBEAT_EVERY).await;
             }
         });
         if let Ok(mut tasks) = self.live.tasks.lock() {
@@ -338,12 +375,17 @@ impl LocalOrchestrator {
     async fn finish(
         pool: &Pool,
         id: &str,
-        outcome: std::result::Result<Value, muara_asl::ExecutionFailure>,
+        outcome: &std::result::Result<Value, muara_asl::ExecutionFailure>,
     ) -> Result<()> {
         let client = pool.get().await.map_err(pool_error)?;
         let (status, output, error, cause) = match outcome {
             Ok(v) => (ExecutionStatus::Succeeded, Some(v), None, None),
-            Err(f) => (ExecutionStatus::Failed, None, Some(f.error), Some(f.cause)),
+            Err(f) => (
+                ExecutionStatus::Failed,
+                None,
+                Some(&f.error),
+                Some(&f.cause),
+            ),
         };
         client
             .execute(
