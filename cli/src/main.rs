@@ -584,13 +584,20 @@ async fn stage_worker(stage: &str) -> anyhow::Result<()> {
     });
     let input: serde_json::Value =
         serde_json::from_slice(&input).context("the stage input is not JSON")?;
-    let deps = muara_local::pipelines::worker_batch_deps(
-        &muara_core::config::required("DATABASE_URL")?,
-        &PathBuf::from(muara_core::config::required("MUARA_LAKE_DIR")?),
-        &PathBuf::from(muara_core::config::required("MUARA_DATA_DIR")?),
-    )
-    .await?;
-    let outcome = muara_batch::tasks::run_stage(&deps, stage, input).await;
+    // Every way this ends is answered, set-up included: a database that is away while the
+    // worker starts is a retryable failure of the stage, not a crash of it.
+    let deps = async {
+        muara_local::pipelines::worker_batch_deps(
+            &muara_core::config::required("DATABASE_URL")?,
+            &PathBuf::from(muara_core::config::required("MUARA_LAKE_DIR")?),
+            &PathBuf::from(muara_core::config::required("MUARA_DATA_DIR")?),
+        )
+        .await
+    };
+    let outcome = match deps.await {
+        Ok(deps) => muara_batch::tasks::run_stage(&deps, stage, input).await,
+        Err(e) => Err(e),
+    };
     report(&muara_local::worker::answer(outcome));
     Ok(())
 }

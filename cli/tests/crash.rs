@@ -1,9 +1,16 @@
-//! Crash tests on the binary itself (`MUARA_BIN`, else the test build; CI runs them on both,
-//! the release build being the shipping profile, where a panic aborts the process):
+//! Crash tests on the binary itself (`MUARA_BIN`, else the test build; CI runs them on the
+//! release build, the shipping profile, where a panic aborts the process):
 //! - `muara up` killed with `kill -9` in the middle of a batch: when it comes back, the batch
 //!   finishes by itself with every row loaded exactly once, no execution is left RUNNING and no
 //!   lease is held by the dead process;
-//! - a file whose conversion exhausts its stage's memory limit fails alone.
+//! - a file whose conversion exhausts its stage's memory limit fails alone;
+//! - `muara up` killed under publishing load, while the funnel worker stores, and while
+//!   recordings are indexed: after a restart every accepted event, message and recording is
+//!   stored exactly once;
+//! - PostgreSQL stopped for 30 s during each file stage: every batch completes by itself.
+//!
+//! They take minutes, so they are `#[ignore]`d in a plain `cargo test`; scripts/test.sh runs
+//! them once, on the release binary (`-- --include-ignored`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -123,6 +130,7 @@ async fn batch_ended(pool: &muara_db::Pool, dir: &Path, batch: &str, secs: u64) 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: scripts/test.sh runs it on the shipping-profile binary"]
 async fn kill_9_in_the_middle_of_a_bronze_copy_and_the_batch_finishes_by_itself_exactly_once() {
     let (url, pool, dir) = scratch("muara-crash").await;
 
@@ -236,6 +244,7 @@ async fn health(port: u16) -> Option<u16> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: scripts/test.sh runs it on the shipping-profile binary"]
 async fn a_file_that_exhausts_its_stages_memory_fails_alone_and_the_platform_goes_on() {
     let (url, pool, dir) = scratch("muara-oom").await;
     let port = free_port();
@@ -312,6 +321,7 @@ fn admin_token(dir: &Path) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: scripts/test.sh runs it on the shipping-profile binary"]
 async fn kill_9_under_publishing_load_and_every_event_is_stored_once() {
     let (url, pool, dir) = scratch("muara-publish-crash").await;
     let port = free_port();
@@ -389,5 +399,370 @@ async fn kill_9_under_publishing_load_and_every_event_is_stored_once() {
         Some(unique.to_string()),
         "every distinct event once"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether `parent` has a stage worker child running `stage` (`muara stage-worker STAGE`).
+fn stage_worker_running(parent: u32, stage: &str) -> bool {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.filter_map(|e| e.ok()).any(|e| {
+        let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        let ppid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .and_then(|p| p.trim().parse::<u32>().ok());
+        if ppid != Some(parent) {
+            return false;
+        }
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        args.windows(2)
+            .any(|w| w[0] == b"stage-worker" && w[1] == stage.as_bytes())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow (a 30 s outage per stage): scripts/test.sh runs it on the shipping-profile binary"]
+async fn the_database_stopped_for_30_s_during_each_file_stage_and_every_batch_completes_exactly() {
+    const ROWS: u64 = 300_000;
+    let (cluster, url) = muara_testkit::private_cluster().await.unwrap();
+    let (data_dir, port) = (cluster.data_dir.clone(), cluster.port);
+    let pool = muara_db::connect(&url, 2, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(muara_testkit::unique("muara-pg-stop"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let up = up(&dir, &url, true, 1);
+    batch_ended(&pool, &dir, "BATCH000001", 180).await;
+
+    let mut restarted: Vec<muara_local::postgres::Cluster> = Vec::new();
+    for (n, stage) in ["convert", "validate-rows", "load-bronze"]
+        .iter()
+        .enumerate()
+    {
+        let batch = format!("BATCH{:06}", n + 2);
+        let incoming = dir.join("lake/raw/demo/crm/incoming");
+        std::fs::write(
+            incoming.join(".cust_info.csv.part"),
+            muara_batch::demo::customers_csv(1_000_000 * (n as u64 + 1), ROWS),
+        )
+        .unwrap();
+        std::fs::rename(
+            incoming.join(".cust_info.csv.part"),
+            incoming.join("cust_info.csv"),
+        )
+        .unwrap();
+        // WHEN the database stops for 30 s while the stage runs
+        let running = eventually(
+            Duration::from_secs(180),
+            &format!("the {stage} worker of {batch}"),
+            || async { Ok(stage_worker_running(up.0.id(), stage).then_some(())) },
+        )
+        .await;
+        if let Err(e) = running {
+            panic!("{e:#}\n{}", log_tail(&dir));
+        }
+        match restarted.last() {
+            None => cluster.stop().await.unwrap(),
+            Some(c) => c.stop().await.unwrap(),
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await; // the outage itself
+        restarted.push(
+            muara_local::postgres::Cluster::start(&data_dir, port, false)
+                .await
+                .unwrap(),
+        );
+
+        // THEN the batch completes by itself, every row once, nothing left RUNNING or held.
+        let status = batch_ended(&pool, &dir, &batch, 300).await;
+        let checks = async {
+            anyhow::ensure!(status == "SUCCESS", "{batch} ended {status}");
+            let loaded = scalar(
+                &pool,
+                &format!("SELECT count(*)::text FROM bronze_demo.crm_cust_info WHERE dwh_batch_id = '{batch}'"),
+            )
+            .await?;
+            anyhow::ensure!(loaded == Some(ROWS.to_string()), "{batch}: every row once: {loaded:?}");
+            let balanced = scalar(
+                &pool,
+                &format!("SELECT bool_and(balanced)::text FROM tools.file_ledger WHERE batch_id = '{batch}'"),
+            )
+            .await?;
+            anyhow::ensure!(balanced.as_deref() == Some("true"), "{batch}: the ledger holds: {balanced:?}");
+            eventually(
+                Duration::from_secs(60),
+                "no execution left RUNNING and no lease held",
+                || async {
+                    let running = scalar(
+                        &pool,
+                        "SELECT count(*)::text FROM muara_local.executions WHERE status = 'RUNNING'",
+                    )
+                    .await?;
+                    let held = scalar(
+                        &pool,
+                        "SELECT owner FROM muara_local.locks WHERE key = 'batch:demo' AND expires_at > now()",
+                    )
+                    .await?;
+                    Ok((running.as_deref() == Some("0") && held.is_none()).then_some(()))
+                },
+            )
+            .await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = checks {
+            panic!("during {stage}: {e:#}\n{}", log_tail(&dir));
+        }
+    }
+    drop(up);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sends every call to the webhook of the `muara up` on `base`, as a provider does: a call
+/// not answered 2xx (refused connection, cut-off answer, 5xx) is sent again until `deadline`.
+async fn send_calls(
+    base: String,
+    calls: Vec<muara_funnel::demo::Call>,
+    deadline: tokio::time::Instant,
+) -> anyhow::Result<()> {
+    for call in calls {
+        loop {
+            let answer = muara_api::client::send(
+                &base,
+                "POST",
+                &format!("/webhook/{}", call.channel),
+                "application/json",
+                "",
+                &call.body,
+                Duration::from_secs(10),
+            )
+            .await;
+            match answer {
+                Ok((status, _)) if status < 300 => break,
+                Ok((status, body)) if status < 500 && status != 429 => {
+                    anyhow::bail!("a demo call was refused ({status}): {body}")
+                }
+                _ if tokio::time::Instant::now() > deadline => {
+                    anyhow::bail!("a call was never accepted: {answer:?}")
+                }
+                // The server is down or busy: the provider's retry.
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: scripts/test.sh runs it on the shipping-profile binary"]
+async fn kill_9_while_the_funnel_worker_stores_and_every_accepted_message_is_stored_once() {
+    let (url, pool, dir) = scratch("muara-funnel-crash").await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let first = up_with(&dir, &url, false, 1, port, &[]);
+    let token = match eventually(Duration::from_secs(60), "the admin token", || async {
+        Ok(admin_token(&dir))
+    })
+    .await
+    {
+        Ok(t) => t,
+        Err(e) => panic!("{e:#}\n{}", log_tail(&dir)),
+    };
+    {
+        let db = muara_db::connect(&url, 1, Duration::from_secs(10))
+            .await
+            .unwrap();
+        muara_funnel::service::replace_keywords(&db, &muara_funnel::demo::keywords(), "test")
+            .await
+            .unwrap();
+    }
+    // A day of 1,500 leads' messages (repeats and statuses among them), sent by 4 senders.
+    let day = time::Date::from_calendar_date(2026, time::Month::March, 2).unwrap();
+    let (calls, truth) = muara_funnel::demo::day(day, 1_500, 5);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    let mut senders = tokio::task::JoinSet::new();
+    let mut shares: Vec<Vec<muara_funnel::demo::Call>> = vec![Vec::new(); 4];
+    for (i, call) in calls.into_iter().enumerate() {
+        shares[i % 4].push(call);
+    }
+    for share in shares {
+        senders.spawn(send_calls(base.clone(), share, deadline));
+    }
+
+    // kill -9 while the worker stores them.
+    let stored_sql = "SELECT count(*)::text FROM funnel.message";
+    let storing = eventually(
+        Duration::from_secs(120),
+        "messages to be stored",
+        || async {
+            let n = scalar(&pool, stored_sql).await?;
+            Ok(n.filter(|n| n.parse::<usize>().unwrap_or(0) > truth.messages / 5))
+        },
+    )
+    .await;
+    let mut first = first;
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    if let Err(e) = storing {
+        panic!("{e:#}\n{}", log_tail(&dir));
+    }
+    let at_kill: usize = scalar(&pool, stored_sql)
+        .await
+        .unwrap()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        at_kill < truth.messages,
+        "killed mid-way ({at_kill} of {})",
+        truth.messages
+    );
+    let _second = up_with(&dir, &url, false, 2, port, &[]);
+
+    while let Some(sent) = senders.join_next().await {
+        if let Err(e) = sent.unwrap() {
+            panic!("{e:#}\n{}", log_tail(&dir));
+        }
+    }
+    // THEN every distinct message is stored once and the report matches the day's truth.
+    let stored = eventually(Duration::from_secs(180), "every message stored", || async {
+        let n: usize = scalar(&pool, stored_sql)
+            .await?
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        Ok((n >= truth.messages).then_some(n))
+    })
+    .await;
+    let stored = match stored {
+        Ok(n) => n,
+        Err(e) => panic!("{e:#}\n{}", log_tail(&dir)),
+    };
+    assert_eq!(stored, truth.messages, "every distinct message once");
+    let (leads, bookings, transactions, revenue) = truth.total();
+    let path = format!("/funnel-report?from={day}&to={}", day.next_day().unwrap());
+    let (status, body) = muara_api::client::send(
+        &base,
+        "GET",
+        &path,
+        "application/json",
+        &muara_api::client::bearer(Some(&token)),
+        "",
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (
+            report["total"]["leads"].as_i64(),
+            report["total"]["bookings"].as_i64(),
+            report["total"]["transactions"].as_i64(),
+            report["total"]["revenue"].as_i64()
+        ),
+        (
+            Some(leads),
+            Some(bookings),
+            Some(transactions),
+            Some(revenue)
+        ),
+        "{report}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: scripts/test.sh runs it on the shipping-profile binary"]
+async fn kill_9_while_recordings_are_indexed_and_every_recording_is_indexed_once() {
+    let (url, pool, dir) = scratch("muara-recordings-crash").await;
+    let first = up(&dir, &url, false, 1);
+    // A recorder's day of 800 calls (and the demo's broken ones), uploaded by the agent.
+    let spool = dir.join("recorder");
+    let day = time::Date::from_calendar_date(2026, time::Month::March, 2).unwrap();
+    let truth = muara_recordings::demo::write_day(&spool, day, 800, 9).unwrap();
+    let config = dir.join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "host = \"crash-recorder\"\n[source]\nfolders = [{:?}]\nstable_secs = 0\norphan_after_secs = 0\n[upload]\nconcurrency = 4\n[run]\njournal = {:?}\n[target]\nlocal_dir = {:?}\n",
+            spool.display().to_string(),
+            dir.join("agent.journal").display().to_string(),
+            dir.join("lake").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let agent_log = std::fs::File::create(dir.join("agent.log")).unwrap();
+    let mut agent = Running(
+        Command::new(binary())
+            .args(["agent", "once", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(agent_log.try_clone().unwrap())
+            .stderr(agent_log)
+            .spawn()
+            .unwrap(),
+    );
+
+    // kill -9 while they are being indexed.
+    let indexed_sql = "SELECT count(*)::text FROM recordings.recording";
+    let indexing = eventually(
+        Duration::from_secs(180),
+        "recordings to be indexed",
+        || async {
+            let n = scalar(&pool, indexed_sql).await?;
+            Ok(n.filter(|n| n.parse::<usize>().unwrap_or(0) > 40))
+        },
+    )
+    .await;
+    let mut first = first;
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    if let Err(e) = indexing {
+        panic!("{e:#}\n{}", log_tail(&dir));
+    }
+    let at_kill: usize = scalar(&pool, indexed_sql)
+        .await
+        .unwrap()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        at_kill < truth.good.len(),
+        "killed mid-way ({at_kill} of {})",
+        truth.good.len()
+    );
+    agent.0.wait().unwrap();
+    let _second = up(&dir, &url, false, 2);
+
+    // THEN every good recording is indexed once, and nothing was recorded as an index error.
+    let indexed = eventually(
+        Duration::from_secs(180),
+        "every recording indexed",
+        || async {
+            let n: usize = scalar(&pool, indexed_sql)
+                .await?
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            Ok((n >= truth.good.len()).then_some(n))
+        },
+    )
+    .await;
+    let indexed = match indexed {
+        Ok(n) => n,
+        Err(e) => panic!("{e:#}\n{}", log_tail(&dir)),
+    };
+    assert_eq!(indexed, truth.good.len(), "every good recording once");
+    let distinct = scalar(
+        &pool,
+        "SELECT count(DISTINCT call_id)::text FROM recordings.recording",
+    )
+    .await
+    .unwrap();
+    assert_eq!(distinct, Some(truth.good.len().to_string()));
+    let errors = scalar(&pool, "SELECT count(*)::text FROM recordings.index_error")
+        .await
+        .unwrap();
+    assert_eq!(errors.as_deref(), Some("0"), "no index errors");
     let _ = std::fs::remove_dir_all(&dir);
 }
