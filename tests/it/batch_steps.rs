@@ -191,16 +191,16 @@ async fn sleepy_client(fx: &Fx) -> anyhow::Result<BatchRef> {
     let c = fx.deps.pool.get().await?;
     c.batch_execute(
         "INSERT INTO tools.client_reference (client_schema) VALUES ('acme');
-         CREATE SCHEMA acme;
-         CREATE FUNCTION acme.dim(p text) RETURNS bigint LANGUAGE sql AS $$ SELECT 7::bigint FROM pg_sleep(0.6) $$;
-         CREATE PROCEDURE acme.fact(p text) LANGUAGE plpgsql AS $$
+         CREATE SCHEMA gold_acme;
+         CREATE FUNCTION gold_acme.dim(p text) RETURNS bigint LANGUAGE sql AS $$ SELECT 7::bigint FROM pg_sleep(0.6) $$;
+         CREATE PROCEDURE gold_acme.fact(p text) LANGUAGE plpgsql AS $$
            BEGIN PERFORM set_config('muara.rows_affected', '42', true); END $$;
          INSERT INTO tools.integration_config (client_id, procedure_name, step_kind, integration_type)
          SELECT client_id, n, k, t FROM tools.client_reference,
-           (VALUES ('acme.dim', 'function', 'dimension'), ('acme.fact', 'procedure', 'fact')) v(n, k, t)
+           (VALUES ('gold_acme.dim', 'function', 'dimension'), ('gold_acme.fact', 'procedure', 'fact')) v(n, k, t)
          WHERE client_schema = 'acme';
          INSERT INTO tools.integration_config (client_id, procedure_name, step_kind, sql_text, integration_type)
-         SELECT client_id, 'acme.dim_two', 'sql', 'SELECT pg_sleep(0.6)', 'dimension' FROM tools.client_reference
+         SELECT client_id, 'gold_acme.dim_two', 'sql', 'SELECT pg_sleep(0.6)', 'dimension' FROM tools.client_reference
          WHERE client_schema = 'acme';",
     )
     .await?;
@@ -250,9 +250,9 @@ async fn dimensions_run_together_before_the_fact_and_bad_steps_fail_clearly() ->
         }
     };
     let (d1, d2, fact) = (
-        at("acme.dim").await?,
-        at("acme.dim_two").await?,
-        at("acme.fact").await?,
+        at("gold_acme.dim").await?,
+        at("gold_acme.dim_two").await?,
+        at("gold_acme.fact").await?,
     );
     assert!(
         d1.0 < d2.1 && d2.0 < d1.1,
@@ -271,7 +271,7 @@ async fn dimensions_run_together_before_the_fact_and_bad_steps_fail_clearly() ->
     c.batch_execute(
         "INSERT INTO tools.integration_dependencies (integration_id, depends_on_id)
          SELECT a.integration_id, b.integration_id FROM tools.integration_config a, tools.integration_config b
-         WHERE a.procedure_name = 'acme.dim' AND b.procedure_name = 'acme.fact'",
+         WHERE a.procedure_name = 'gold_acme.dim' AND b.procedure_name = 'gold_acme.fact'",
     )
     .await?;
     let err = steps::plan(&fx.deps.pool, batch.client_id, Family::Integrate)
@@ -280,8 +280,8 @@ async fn dimensions_run_together_before_the_fact_and_bad_steps_fail_clearly() ->
     assert_eq!(err.kind(), ErrorKind::Invalid);
     assert!(
         err.to_string().contains("dependency cycle: ")
-            && err.to_string().contains("acme.dim")
-            && err.to_string().contains("acme.fact"),
+            && err.to_string().contains("gold_acme.dim")
+            && err.to_string().contains("gold_acme.fact"),
         "{err}"
     );
     c.batch_execute("DELETE FROM tools.integration_dependencies")
@@ -291,10 +291,10 @@ async fn dimensions_run_together_before_the_fact_and_bad_steps_fail_clearly() ->
     c.batch_execute(
         "INSERT INTO tools.transformation_config (client_id, procedure_name, execution_order, step_kind, sql_text, timeout_seconds)
          SELECT client_id, v.n, v.o, v.k, v.s, v.t FROM tools.client_reference,
-           (VALUES ('acme.nowhere', 1, 'procedure', NULL, 900),
-                   ('acme.raises', 1, 'sql', $q$DO $b$ BEGIN RAISE EXCEPTION 'silver rule broken: % rows', 3; END $b$$q$, 900),
-                   ('acme.slow', 1, 'sql', 'SELECT pg_sleep(5)', 1),
-                   ('acme.after', 2, 'sql', 'SELECT 1', 900)) v(n, o, k, s, t)
+           (VALUES ('gold_acme.nowhere', 1, 'procedure', NULL, 900),
+                   ('gold_acme.raises', 1, 'sql', $q$DO $b$ BEGIN RAISE EXCEPTION 'silver rule broken: % rows', 3; END $b$$q$, 900),
+                   ('gold_acme.slow', 1, 'sql', 'SELECT pg_sleep(5)', 1),
+                   ('gold_acme.after', 2, 'sql', 'SELECT 1', 900)) v(n, o, k, s, t)
          WHERE client_schema = 'acme'",
     )
     .await?;
@@ -313,21 +313,146 @@ async fn dimensions_run_together_before_the_fact_and_bad_steps_fail_clearly() ->
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
     let find = |n: &str| log.iter().find(|l| l.0 == n).cloned().unwrap();
-    let (_, status, error) = find("acme.nowhere");
+    let (_, status, error) = find("gold_acme.nowhere");
     assert_eq!(status, "FAILED");
     assert!(error.unwrap().contains("does not exist"));
-    let (_, status, error) = find("acme.raises");
+    let (_, status, error) = find("gold_acme.raises");
     assert_eq!(status, "FAILED");
     assert!(error.unwrap().contains("silver rule broken: 3 rows"));
-    let (_, status, error) = find("acme.slow");
+    let (_, status, error) = find("gold_acme.slow");
     assert_eq!(status, "FAILED");
     assert!(error.unwrap().contains("timed out after 1 s"), "{log:?}");
-    let (_, status, error) = find("acme.after");
+    let (_, status, error) = find("gold_acme.after");
     assert_eq!(
         status, "SKIPPED",
         "a later step does not start after a failure"
     );
     assert!(error.unwrap().starts_with("not run: transform step"));
+    Ok(())
+}
+
+/// Configured SQL runs as the client's own role, through its runner: it reaches the tables of
+/// its own layers and nothing else, and cannot climb back to the platform's role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sql_steps_run_as_the_clients_role_and_reach_nothing_else() -> anyhow::Result<()> {
+    let fx = fixture().await?;
+    muara_batch::demo::seed(&fx.deps).await?;
+    let c = fx.deps.pool.get().await?;
+    c.batch_execute(
+        "INSERT INTO tools.client_reference (client_schema) VALUES ('other');
+         CREATE SCHEMA bronze_other;
+         CREATE TABLE bronze_other.secret AS SELECT 1 AS x;",
+    )
+    .await?;
+    let demo: i32 = c
+        .query_one(
+            "SELECT client_id FROM tools.client_reference WHERE client_schema = 'demo'",
+            &[],
+        )
+        .await?
+        .get(0);
+    let runner = steps::sandbox::prepare(&fx.deps.pool, demo, "demo").await?;
+    // Twice is harmless (every stage prepares).
+    assert_eq!(
+        steps::sandbox::prepare(&fx.deps.pool, demo, "demo").await?,
+        runner
+    );
+    let as_client = |script: &'static str| {
+        let (pool, runner) = (fx.deps.pool.clone(), runner.clone());
+        async move {
+            let mut c = pool.get().await?;
+            let tx = c.transaction().await?;
+            let r = tx
+                .query_one(&format!("SELECT {runner}($1::text)"), &[&script])
+                .await;
+            tx.rollback().await?;
+            anyhow::Ok(r.map(|_| ()).map_err(|e| {
+                e.as_db_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or_else(|| e.to_string())
+            }))
+        }
+    };
+    for script in [
+        "SELECT count(*) FROM bronze_demo.crm_cust_info",
+        "DELETE FROM bronze_demo.crm_cust_info WHERE false",
+        "CREATE TABLE silver_demo.scratch AS SELECT 1 AS x",
+        "DELETE FROM gold_demo.fact_sales WHERE false",
+        "CALL silver_demo.load_crm_cust_info('BATCH000000')",
+    ] {
+        assert_eq!(as_client(script).await?, Ok(()), "{script}");
+    }
+    for (script, refused) in [
+        (
+            "SELECT count(*) FROM tools.client_reference",
+            "permission denied for schema tools",
+        ),
+        (
+            "SELECT 1 FROM auth.api_token",
+            "permission denied for schema auth",
+        ),
+        (
+            "SELECT 1 FROM events.event",
+            "permission denied for schema events",
+        ),
+        (
+            "SELECT * FROM bronze_other.secret",
+            "permission denied for schema bronze_other",
+        ),
+        (
+            "RESET ROLE",
+            "cannot set parameter \"role\" within security-definer function",
+        ),
+        (
+            "SET SESSION AUTHORIZATION DEFAULT",
+            "cannot set parameter \"session_authorization\" within security-definer function",
+        ),
+        (
+            "COPY (SELECT 1) TO PROGRAM 'true'",
+            "pg_execute_server_program",
+        ),
+        (
+            "SELECT pg_read_file('PG_VERSION')",
+            "permission denied for function pg_read_file",
+        ),
+        ("CREATE SCHEMA sneaky", "permission denied for database"),
+        (
+            "CREATE TABLE bronze_demo.mine (x int)",
+            "permission denied for schema bronze_demo",
+        ),
+        ("CREATE ROLE sneaky", "permission denied to create role"),
+        (
+            "SELECT muara_steps.run_1('SELECT 1')",
+            "permission denied for schema muara_steps",
+        ),
+    ] {
+        match as_client(script).await? {
+            Ok(()) => panic!("{script} ran as the client"),
+            Err(e) => assert!(e.contains(refused), "{script}: {e}"),
+        }
+    }
+
+    // Through a batch: a step reaching for the tools schema fails, saying why.
+    c.batch_execute(
+        "INSERT INTO tools.transformation_config (client_id, procedure_name, execution_order, step_kind, sql_text)
+         SELECT client_id, 'silver_demo.peek', 2, 'sql', 'SELECT count(*) FROM tools.client_reference'
+         FROM tools.client_reference WHERE client_schema = 'demo'",
+    )
+    .await?;
+    let out = run(&fx, Mode::Start, None).await?;
+    assert_eq!(out["status"], "FAILED", "{out}");
+    let error: String = c
+        .query_one(
+            "SELECT error_message FROM tools.transformation_log WHERE procedure_name = 'silver_demo.peek'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert!(
+        error.contains("silver_demo.peek was refused: permission denied for schema tools")
+            && error.contains("the client's own role"),
+        "{error}"
+    );
     Ok(())
 }
 
@@ -341,16 +466,16 @@ async fn a_transient_step_failure_is_retried_and_the_batch_completes() -> anyhow
         .get()
         .await?
         .batch_execute(
-            "CREATE SEQUENCE public.flaky_seq;
-             CREATE PROCEDURE public.flaky_once(p text) LANGUAGE plpgsql AS $$
+            "CREATE SEQUENCE silver_demo.flaky_seq;
+             CREATE PROCEDURE silver_demo.flaky_once(p text) LANGUAGE plpgsql AS $$
              BEGIN
                -- A sequence is not rolled back with the failing transaction: it counts runs.
-               IF nextval('public.flaky_seq') = 1 THEN
+               IF nextval('silver_demo.flaky_seq') = 1 THEN
                  RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001';
                END IF;
              END $$;
              INSERT INTO tools.transformation_config (client_id, procedure_name, execution_order)
-             SELECT client_id, 'public.flaky_once', 2 FROM tools.client_reference WHERE client_schema = 'demo';",
+             SELECT client_id, 'silver_demo.flaky_once', 2 FROM tools.client_reference WHERE client_schema = 'demo';",
         )
         .await?;
     let out = run(&fx, Mode::Start, None).await?;
@@ -358,7 +483,7 @@ async fn a_transient_step_failure_is_retried_and_the_batch_completes() -> anyhow
         out["status"], "PARTIAL",
         "only the unmapped file failed: {out}"
     );
-    let statuses = step_statuses(&fx, "public.flaky_once").await?;
+    let statuses = step_statuses(&fx, "silver_demo.flaky_once").await?;
     assert_eq!(
         statuses,
         ["RETRIED", "SUCCESS"],

@@ -80,6 +80,11 @@ pub const PLATFORM: MigrationSet = MigrationSet {
             name: "batch_lease",
             sql: include_str!("../migrations/0010_batch_lease.sql"),
         },
+        Migration {
+            version: 11,
+            name: "step_runners",
+            sql: include_str!("../migrations/0011_step_runners.sql"),
+        },
     ],
 };
 

@@ -7,6 +7,7 @@
 //! - each step runs in its own transaction with `statement_timeout` set from its
 //!   configuration, and with `muara.batch_id` and `muara.client` set;
 //! - a procedure reports rows with `set_config('muara.rows_affected', n::text, true)`;
+//! - client SQL runs as the client's own role, through its runner ([`sandbox`]);
 //! - each run is logged (start, end, duration, rows, error) with the execution's name, so a
 //!   retried stage skips the steps this execution already finished (and marks the runs it
 //!   supersedes `RETRIED` or `INTERRUPTED`);
@@ -18,6 +19,7 @@
 //! concurrently up to a limit.
 
 pub mod graph;
+pub mod sandbox;
 
 use crate::ident;
 use crate::model::{BatchRef, Deps};
@@ -288,6 +290,16 @@ pub async fn run(deps: &Deps, batch: &BatchRef, family: Family) -> Result<StageS
     let done: Vec<usize> = (0..plan.steps.len())
         .filter(|i| done.contains(&plan.steps[*i].name))
         .collect();
+    // Client SQL runs as the client's own role (materialised view refreshes run none).
+    let client_sql = plan
+        .steps
+        .iter()
+        .any(|s| !matches!(s.kind, StepKind::View { .. }));
+    let runner = match client_sql {
+        true => Some(sandbox::prepare(&deps.pool, batch.client_id, &batch.client).await?),
+        false => None,
+    };
+    let runner = runner.as_deref();
     let mut schedule = Schedule::new(&plan.graph, &done);
     let limit = deps.step_concurrency.max(1);
     let mut running = FuturesUnordered::new();
@@ -321,7 +333,9 @@ pub async fn run(deps: &Deps, batch: &BatchRef, family: Family) -> Result<StageS
                         cut = true;
                     }
                 }
-                running.push(async move { (i, run_logged(deps, batch, family, &step, cut).await) });
+                running.push(async move {
+                    (i, run_logged(deps, batch, family, &step, cut, runner).await)
+                });
             }
         }
         let Some((i, result)) = running.next().await else {
@@ -434,6 +448,7 @@ async fn run_logged(
     family: Family,
     step: &Step,
     cut: bool,
+    runner: Option<&str>,
 ) -> Result<Option<i64>> {
     let log_id: i64 = {
         let c = deps.pool.get().await.map_err(pool_error)?;
@@ -456,7 +471,7 @@ async fn run_logged(
         .get(0)
     };
     let t = Instant::now();
-    let result = execute(&deps.pool, batch, step, cut).await;
+    let result = execute(&deps.pool, batch, step, cut, runner).await;
     let ms = i64::try_from(t.elapsed().as_millis()).unwrap_or(i64::MAX);
     let (status, rows, error) = match &result {
         Ok(rows) => ("SUCCESS", *rows, None),
@@ -528,6 +543,19 @@ fn step_error(step: &Step, cut: bool, e: tokio_postgres::Error) -> Error {
             e,
         );
     }
+    if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        return Error::with_source(
+            ErrorKind::Fatal,
+            format!(
+                "{} was refused: {} (SQL steps run as the client's own role, which reaches only the tables of bronze_<client>, silver_<client> and gold_<client>; see \"Least privilege\" in docs/pipeline-b.md)",
+                step.name,
+                e.as_db_error()
+                    .map(|d| d.message())
+                    .unwrap_or("permission denied")
+            ),
+            e,
+        );
+    }
     pg_error(&step.name, e)
 }
 
@@ -545,7 +573,15 @@ async fn reported_rows(
         .and_then(|s| s.trim().parse().ok()))
 }
 
-async fn execute(pool: &Pool, batch: &BatchRef, step: &Step, cut: bool) -> Result<Option<i64>> {
+/// Runs one step in its own transaction. With a `runner` (see [`sandbox`]), the step's SQL
+/// runs through it, as the client's role.
+async fn execute(
+    pool: &Pool,
+    batch: &BatchRef,
+    step: &Step,
+    cut: bool,
+    runner: Option<&str>,
+) -> Result<Option<i64>> {
     let name = dotted(&step.name)?;
     let mut c = pool.get().await.map_err(pool_error)?;
     let tx = c
@@ -561,45 +597,48 @@ async fn execute(pool: &Pool, batch: &BatchRef, step: &Step, cut: bool) -> Resul
     .await
     .map_err(|e| step_error(step, cut, e))?;
     crate::lease::check(&tx, &batch.client, batch.lock.as_ref()).await?;
-    let rows = match &step.kind {
-        StepKind::Procedure => {
-            tx.execute(&format!("CALL {name}($1::text)"), &[&batch.batch_id])
-                .await
-                .map_err(|e| step_error(step, cut, e))?;
+    let error = |e| step_error(step, cut, e);
+    let rows = match (&step.kind, runner) {
+        (StepKind::Procedure, Some(runner)) => {
+            tx.execute(
+                &format!("SELECT {runner}(format('CALL %s(%L)', $1::text, $2::text))"),
+                &[&name, &batch.batch_id],
+            )
+            .await
+            .map_err(error)?;
             reported_rows(&tx, step, cut).await?
         }
-        StepKind::Function => {
-            let r = tx
-                .query_one(
-                    &format!("SELECT {name}($1::text)::text"),
-                    &[&batch.batch_id],
-                )
-                .await
-                .map_err(|e| step_error(step, cut, e))?;
-            r.get::<_, Option<String>>(0)
-                .and_then(|s| s.trim().parse().ok())
+        (StepKind::Function, Some(runner)) => {
+            // The function's result comes back through the setting a procedure reports in.
+            tx.execute(
+                &format!(
+                    "SELECT {runner}(format('SELECT set_config(''muara.rows_affected'', coalesce((%s(%L))::text, ''''), true)', $1::text, $2::text))"
+                ),
+                &[&name, &batch.batch_id],
+            )
+            .await
+            .map_err(error)?;
+            reported_rows(&tx, step, cut).await?
         }
-        StepKind::Sql(sql) => {
-            let msgs = tx
-                .simple_query(sql)
+        (StepKind::Sql(sql), Some(runner)) => {
+            let last: Option<i64> = tx
+                .query_one(&format!("SELECT {runner}($1::text)"), &[sql])
                 .await
-                .map_err(|e| step_error(step, cut, e))?;
-            // What the script reports, else the rows its statements touched.
+                .map_err(error)?
+                .get(0);
+            // What the script reports, else the rows its last statement touched.
             match reported_rows(&tx, step, cut).await? {
                 Some(n) => Some(n),
-                None => {
-                    let n: u64 = msgs
-                        .iter()
-                        .map(|m| match m {
-                            tokio_postgres::SimpleQueryMessage::CommandComplete(n) => *n,
-                            _ => 0,
-                        })
-                        .sum();
-                    Some(i64::try_from(n).unwrap_or(i64::MAX))
-                }
+                None => last,
             }
         }
-        StepKind::View { concurrently } => {
+        (StepKind::Procedure | StepKind::Function | StepKind::Sql(_), None) => {
+            return Err(Error::fatal(format!(
+                "{}: client SQL runs only through the client's step runner",
+                step.name
+            )));
+        }
+        (StepKind::View { concurrently }, _) => {
             // CONCURRENTLY needs a populated view (and a unique index); the first refresh of a
             // view created WITH NO DATA is a plain one.
             let populated: Option<bool> = tx
