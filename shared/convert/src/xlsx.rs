@@ -226,7 +226,15 @@ fn check_parts(input: &Path) -> Result<(), ConvertError> {
                 "part {name} inflates from {compressed} to {size} bytes (more than {MAX_RATIO} times): refused as a decompression bomb"
             )));
         }
-        if !name.to_ascii_lowercase().ends_with("sharedstrings.xml") {
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("xl/worksheets/") && lower.ends_with(".xml") {
+            let part = zip
+                .by_index(i)
+                .map_err(|e| ConvertError::InvalidWorkbook(format!("part {name}: {e}")))?;
+            check_references(&name, BufReader::new(part))?;
+            continue;
+        }
+        if !lower.ends_with("sharedstrings.xml") {
             continue;
         }
         let mut head = Vec::with_capacity(8192);
@@ -246,6 +254,109 @@ fn check_parts(input: &Path) -> Result<(), ConvertError> {
         }
     }
     Ok(())
+}
+
+/// Excel's grid: columns A..XFD, rows 1..1048576.
+const MAX_COLUMN: u32 = 16_384;
+const MAX_ROW: u32 = 1_048_576;
+
+/// Checks every cell (`<c r>`), row (`<row r>`) and dimension (`<dimension ref>`) reference of
+/// a worksheet part before calamine reads it: calamine computes positions from them with
+/// unchecked arithmetic (a column of many letters overflowed, a dimension ending before it
+/// starts underflowed), and the header's width is sized from them.
+fn check_references(name: &str, part: impl std::io::BufRead) -> Result<(), ConvertError> {
+    use quick_xml::events::Event;
+    let mut xml = quick_xml::Reader::from_reader(part);
+    let mut buf = Vec::new();
+    let invalid = |what: String| ConvertError::InvalidWorkbook(format!("part {name}: {what}"));
+    loop {
+        buf.clear();
+        let event = xml
+            .read_event_into(&mut buf)
+            .map_err(|e| invalid(format!("not well-formed XML ({e})")))?;
+        let element = match &event {
+            Event::Start(e) | Event::Empty(e) => e,
+            Event::Eof => return Ok(()),
+            _ => continue,
+        };
+        let (attribute, kind) = match element.local_name().as_ref() {
+            "c" => ("r", Reference::Cell),
+            "row" => ("r", Reference::Row),
+            "dimension" => ("ref", Reference::Range),
+            _ => continue,
+        };
+        for a in element.attributes() {
+            let a = a.map_err(|e| invalid(format!("a malformed attribute ({e})")))?;
+            if a.key.local_name().as_ref() != attribute {
+                continue;
+            }
+            if !kind.valid(a.value.as_bytes()) {
+                return Err(invalid(format!(
+                    "{} reference {:?} is not within Excel's grid A1:XFD1048576",
+                    kind.word(),
+                    a.value
+                )));
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Reference {
+    Cell,
+    Row,
+    Range,
+}
+
+impl Reference {
+    fn word(self) -> &'static str {
+        match self {
+            Reference::Cell => "cell",
+            Reference::Row => "row",
+            Reference::Range => "dimension",
+        }
+    }
+
+    fn valid(self, text: &[u8]) -> bool {
+        match self {
+            Reference::Cell => cell_position(text).is_some(),
+            Reference::Row => row_number(text).is_some(),
+            Reference::Range => {
+                let mut ends = text.splitn(2, |b| *b == b':');
+                let start = ends.next().and_then(cell_position);
+                match (start, ends.next()) {
+                    (Some(_), None) => true,
+                    (Some(s), Some(end)) => {
+                        cell_position(end).is_some_and(|e| e.0 >= s.0 && e.1 >= s.1)
+                    }
+                    (None, _) => false,
+                }
+            }
+        }
+    }
+}
+
+/// `A1`-style reference → (row, column), both 1-based, when inside Excel's grid.
+fn cell_position(text: &[u8]) -> Option<(u32, u32)> {
+    let letters = text.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    if !(1..=3).contains(&letters) {
+        return None;
+    }
+    let (col, row) = text.split_at(letters);
+    let col = col.iter().fold(0u32, |n, b| {
+        n * 26 + u32::from(b.to_ascii_uppercase() - b'A') + 1
+    });
+    (col <= MAX_COLUMN).then_some(())?;
+    Some((row_number(row)?, col))
+}
+
+/// A 1-based row number inside Excel's grid.
+fn row_number(text: &[u8]) -> Option<u32> {
+    if !(1..=7).contains(&text.len()) || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let row = text.iter().fold(0u32, |n, b| n * 10 + u32::from(b - b'0'));
+    (1..=MAX_ROW).contains(&row).then_some(row)
 }
 
 /// The `uniqueCount` attribute of the `<sst …>` element at the start of a shared-strings part
@@ -356,6 +467,31 @@ fn preview(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_inside_excels_grid_and_only_those_pass() {
+        assert_eq!(cell_position(b"A1"), Some((1, 1)));
+        assert_eq!(cell_position(b"xfd1048576"), Some((1_048_576, 16_384)));
+        for bad in [
+            &b"XFE1"[..],
+            b"A0",
+            b"A1048577",
+            b"AAAA1",
+            b"A",
+            b"1",
+            b"A1x",
+            b"A&#49;",
+            b"",
+        ] {
+            assert_eq!(cell_position(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(Reference::Range.valid(b"B3:D9"));
+        assert!(Reference::Range.valid(b"B3"));
+        assert!(!Reference::Range.valid(b"D9:B3"));
+        assert!(!Reference::Range.valid(b"B3:"));
+        assert!(Reference::Row.valid(b"1048576"));
+        assert!(!Reference::Row.valid(b"4294967296"));
+    }
     use calamine::ExcelDateTimeType;
 
     #[test]

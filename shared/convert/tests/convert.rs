@@ -1029,6 +1029,48 @@ fn xlsx_declaring_more_shared_strings_than_it_holds_is_refused() {
     assert_eq!(c.convert(&xlsx(Some("Data"))).unwrap().rows, 2);
 }
 
+/// Cell references outside Excel's grid (found by fuzzing: calamine computed a column of ten
+/// letters with unchecked arithmetic, which overflows) are refused, naming the part and the
+/// reference, before calamine reads them.
+#[test]
+fn xlsx_with_references_outside_excels_grid_is_refused() {
+    for (from, to, shown) in [
+        (
+            "r=\"A1\"",
+            "r=\"AAAAAAAAAA1\"",
+            "cell reference \"AAAAAAAAAA1\"",
+        ),
+        ("r=\"B2\"", "r=\"XFE2\"", "cell reference \"XFE2\""),
+        (
+            "<row r=\"2\"",
+            "<row r=\"1048577\"",
+            "row reference \"1048577\"",
+        ),
+        (
+            "<dimension ref=\"",
+            "<dimension ref=\"C9:",
+            "dimension reference \"C9:",
+        ),
+    ] {
+        let crafted = rezip(&sample_workbook(), |name, content| {
+            if name.starts_with("xl/worksheets/") {
+                String::from_utf8(content)
+                    .unwrap()
+                    .replacen(from, to, 1)
+                    .into_bytes()
+            } else {
+                content
+            }
+        });
+        let c = case("f.xlsx", &crafted);
+        let msg = c.convert(&xlsx(Some("Data"))).unwrap_err().to_string();
+        assert!(
+            msg.contains("xl/worksheets/") && msg.contains(shown) && msg.contains("Excel's grid"),
+            "{from} -> {to}: {msg}"
+        );
+    }
+}
+
 /// A part that inflates a thousand times over is refused before anything reads it.
 #[test]
 fn xlsx_with_a_decompression_bomb_is_refused() {
