@@ -203,6 +203,7 @@ crate::support::contract!(
         bad_bodies_are_kept_counted_and_refused_clearly,
         equal_ids_from_different_sources_are_different_messages,
         a_message_another_delivery_holds_is_answered_retry_not_duplicate,
+        every_kept_message_is_stored_refused_or_queued_again,
     ],
     local_pg => local,
     aws_s3_sqs_dynamodb => aws,
@@ -881,5 +882,91 @@ async fn every_message_acknowledged_while_postgres_stops_is_stored() -> anyhow::
     let mut ids: Vec<String> = stored(&fx).await?.into_iter().map(|r| r.2).collect();
     ids.sort();
     assert_eq!(ids, acked);
+    Ok(())
+}
+
+/// The funnel ledger: every message body the webhook kept is stored, refused with a reason,
+/// or (a queue message lost) found unaccounted and queued again, after which it is stored once.
+async fn every_kept_message_is_stored_refused_or_queued_again(fx: &Fx) -> anyhow::Result<()> {
+    use muara_funnel::ledger::{SETTLE, reconcile};
+    let t0 = 1_795_320_000;
+    let generic = |ids: std::ops::Range<u32>| {
+        json!(ids
+            .map(|i| json!({"message_id": format!("led-{i}"), "phone": format!("0812555{i:05}"), "text": "halo, info promo", "timestamp": t0 + i64::from(i)}))
+            .collect::<Vec<_>>())
+        .to_string()
+    };
+    let (s, v) = post(fx, "website", &generic(0..5)).await?;
+    assert_eq!((s, v["accepted"].as_i64()), (200, Some(5)), "{v}");
+    let bad =
+        json!([{"message_id": "led-bad", "phone": "not a phone", "text": "halo", "timestamp": t0}]);
+    let (s, _) = post(fx, "website", &bad.to_string()).await?;
+    assert_eq!(s, 200);
+    drain(fx).await?;
+    // Two messages accepted whose queue messages are lost before any worker sees them.
+    let (s, v) = post(fx, "website", &generic(5..7)).await?;
+    assert_eq!((s, v["accepted"].as_i64()), (200, Some(2)), "{v}");
+    let mut lost = 0;
+    let end = tokio::time::Instant::now() + Duration::from_secs(20);
+    while lost < 2 && tokio::time::Instant::now() < end {
+        let got = fx.queue.receive(10, Duration::from_secs(1)).await?;
+        let receipts: Vec<String> = got.iter().map(|m| m.receipt.clone()).collect();
+        fx.queue.delete_batch(&receipts).await?;
+        lost += got.len();
+    }
+    assert_eq!(lost, 2, "one queue message per message");
+    drain(fx).await?;
+
+    let store = fx.store.as_ref();
+    // Within the settle time they may still be on their way.
+    let l = reconcile(store, &fx.pool, None, None, SETTLE).await?;
+    assert_eq!(
+        (l.messages, l.stored, l.refused, l.young),
+        (8, 5, 1, 2),
+        "{l:?}"
+    );
+    assert!(l.balanced());
+    // After it, they are unaccounted; the repair queues them again.
+    let l = reconcile(store, &fx.pool, None, None, Duration::ZERO).await?;
+    assert_eq!(
+        (l.stored, l.refused, l.unaccounted.len()),
+        (5, 1, 2),
+        "{l:?}"
+    );
+    assert!(!l.balanced());
+    assert!(
+        l.unaccounted
+            .iter()
+            .all(|k| k.contains("led-5") || k.contains("led-6")),
+        "{l:?}"
+    );
+    let l = reconcile(
+        store,
+        &fx.pool,
+        Some(fx.queue.as_ref()),
+        None,
+        Duration::ZERO,
+    )
+    .await?;
+    assert_eq!(l.requeued, 2, "{l:?}");
+    drain(fx).await?;
+    let l = reconcile(store, &fx.pool, None, None, Duration::ZERO).await?;
+    assert_eq!(
+        (l.messages, l.stored, l.refused, l.unaccounted.len()),
+        (8, 7, 1, 0),
+        "{l:?}"
+    );
+    assert!(l.balanced());
+    let n: i64 = fx
+        .pool
+        .get()
+        .await?
+        .query_one(
+            "SELECT count(*) FROM funnel.message WHERE message_id LIKE 'led-%'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(n, 7, "each once");
     Ok(())
 }

@@ -527,3 +527,99 @@ async fn outbox_deps(
         },
     })
 }
+
+/// The recordings ledger: every sidecar in the lake is indexed, refused with a reason, a
+/// duplicate of an indexed recording, or (a notification lost) found unaccounted and indexed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_sidecar_in_the_lake_is_indexed_refused_or_repaired() -> anyhow::Result<()> {
+    use muara_recordings::ledger::{SETTLE, reconcile};
+    let cfg = aws().await?;
+    let client = muara_aws::s3_client(&cfg);
+    let bucket = unique("muara-rec-ledger");
+    client.create_bucket().bucket(&bucket).send().await?;
+    let store = S3Store::new(client.clone(), &bucket);
+    let work = std::env::temp_dir().join(unique("agent"));
+    let spool = work.join("spool");
+    muara_recordings::demo::write_day(&spool, time::macros::date!(2026 - 11 - 21), 12, 5)?;
+    let agent = Agent::new(
+        settings(&spool, &work.join("journal.redb"), ""),
+        Arc::new(store.clone()),
+    )?;
+    assert_eq!(agent.once(false).await?.report.counts.uploaded, 12);
+    let pool = pg_pool().await?;
+    let mail = ses_mailer().await?;
+    let deps = muara_recordings::Deps {
+        store: Arc::new(store.clone()),
+        pool: pool.clone(),
+        notify: Notify {
+            mailer: mail.mailer.clone(),
+            from: SENDER.into(),
+            to: vec!["operators@example.com".into()],
+        },
+    };
+    let mut sidecars = keys(&store, "recordings/").await?;
+    sidecars.retain(|k| k.ends_with(".json"));
+    sidecars.sort();
+    assert_eq!(sidecars.len(), 12);
+    // Four notifications never arrive; a copy of one sidecar under another key; a broken one.
+    for key in &sidecars[4..] {
+        muara_recordings::on_object_created(&deps, key).await?;
+    }
+    let copy = store.get(&sidecars[4]).await?;
+    store
+        .put("recordings/copies/again.json", copy, &Default::default())
+        .await?;
+    store
+        .put(
+            "recordings/2026/11/21/broken.json",
+            bytes::Bytes::from_static(b"{not a sidecar"),
+            &Default::default(),
+        )
+        .await?;
+    muara_recordings::on_object_created(&deps, "recordings/2026/11/21/broken.json").await?;
+
+    let l = reconcile(&deps, "recordings/", None, SETTLE, false).await?;
+    assert_eq!(
+        (
+            l.sidecars,
+            l.indexed,
+            l.refused,
+            l.young,
+            l.unaccounted.len()
+        ),
+        (14, 8, 1, 5, 0),
+        "{l:?}"
+    );
+    let l = reconcile(&deps, "recordings/", None, std::time::Duration::ZERO, false).await?;
+    assert_eq!(
+        (l.indexed, l.refused, l.duplicates, l.unaccounted.len()),
+        (8, 1, 1, 4),
+        "{l:?}"
+    );
+    assert_eq!(l.unaccounted, sidecars[..4].to_vec());
+    assert!(!l.balanced());
+    let l = reconcile(&deps, "recordings/", None, std::time::Duration::ZERO, true).await?;
+    assert_eq!(l.repaired, 4, "{l:?}");
+    let l = reconcile(&deps, "recordings/", None, std::time::Duration::ZERO, false).await?;
+    assert_eq!(
+        (
+            l.sidecars,
+            l.indexed,
+            l.refused,
+            l.duplicates,
+            l.unaccounted.len()
+        ),
+        (14, 12, 1, 1, 0),
+        "{l:?}"
+    );
+    assert!(l.balanced());
+    let n: i64 = pool
+        .get()
+        .await?
+        .query_one("SELECT count(*) FROM recordings.recording", &[])
+        .await?
+        .get(0);
+    assert_eq!(n, 12);
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}

@@ -5,6 +5,8 @@
 //! - `MUARA_HANDLER=worker`: the funnel queue's SQS event source; failed messages are reported
 //!   (`ReportBatchItemFailures`) and come back.
 //! - `MUARA_HANDLER=sync`: on a schedule, the published keyword sheet replaces the keywords.
+//! - `MUARA_HANDLER=reconcile`: hourly, the funnel ledger (every kept message stored or
+//!   refused; the unaccounted queued again).
 //!
 //! Wiring only: configuration → adapters → runtime. The logic is in `muara-funnel`.
 
@@ -100,6 +102,32 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             }))
             .await
         }
-        other => Err(format!("MUARA_HANDLER={other:?} is not api, worker or sync").into()),
+        "reconcile" => {
+            // Scheduled: every message body kept in the last two days is stored or refused
+            // with a reason; one that is neither is queued again (and logged as an error,
+            // which FunnelUnaccountedAlarm counts).
+            let queue = SqsQueue::new(
+                aws_sdk_sqs::Client::new(&sdk),
+                required("MUARA_FUNNEL_QUEUE_URL")?,
+            );
+            let (store, pool, queue) = (&store, &pool, &queue);
+            lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
+                let since = time::OffsetDateTime::now_utc() - time::Duration::days(2);
+                let ledger = muara_funnel::ledger::reconcile(
+                    store.as_ref(),
+                    pool,
+                    Some(queue),
+                    Some(since),
+                    muara_funnel::ledger::SETTLE,
+                )
+                .await
+                .map_err(|e| lambda_runtime::Error::from(e.chain()))?;
+                Ok::<_, lambda_runtime::Error>(serde_json::to_value(&ledger)?)
+            }))
+            .await
+        }
+        other => {
+            Err(format!("MUARA_HANDLER={other:?} is not api, worker, sync or reconcile").into())
+        }
     }
 }

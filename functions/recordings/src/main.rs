@@ -6,6 +6,8 @@
 //!   (`ReportBatchItemFailures`) and come back; after their receives they go to the DLQ.
 //! - `MUARA_HANDLER=api`: `GET /recordings` (and `/health`) behind API Gateway — the same axum
 //!   router `muara up` serves.
+//! - `MUARA_HANDLER=reconcile`: hourly, the recordings ledger (every sidecar indexed or
+//!   refused; the unaccounted indexed now).
 //!
 //! Wiring only: configuration → adapters → runtime. The logic is in `muara-recordings`.
 
@@ -56,6 +58,38 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             }))
             .await
         }
-        other => Err(format!("MUARA_HANDLER={other:?} is not indexer or api").into()),
+        "reconcile" => {
+            // Scheduled: every sidecar written in the last two days is indexed, refused with a
+            // reason or a duplicate; one that is none of these is indexed now (and logged as
+            // an error, which RecordingsUnaccountedAlarm counts).
+            let deps = muara_recordings::Deps {
+                store: Arc::new(S3Store::new(
+                    muara_aws::s3_client(&sdk),
+                    required("MUARA_LAKE_BUCKET")?,
+                )),
+                pool,
+                notify: Notify {
+                    mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(&sdk))),
+                    from: optional("MUARA_MAIL_FROM").unwrap_or_default(),
+                    to: muara_core::config::list("MUARA_MAIL_TO"),
+                },
+            };
+            let deps = &deps;
+            lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
+                let since = time::OffsetDateTime::now_utc() - time::Duration::days(2);
+                let ledger = muara_recordings::ledger::reconcile(
+                    deps,
+                    muara_recordings::key::PREFIX,
+                    Some(since),
+                    muara_recordings::ledger::SETTLE,
+                    true,
+                )
+                .await
+                .map_err(|e| lambda_runtime::Error::from(e.chain()))?;
+                Ok::<_, lambda_runtime::Error>(serde_json::to_value(&ledger)?)
+            }))
+            .await
+        }
+        other => Err(format!("MUARA_HANDLER={other:?} is not indexer, api or reconcile").into()),
     }
 }

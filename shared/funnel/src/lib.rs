@@ -7,6 +7,7 @@
 //! - [`ingest`]: `POST /webhook/{channel}` → raw body in the lake → queued reference.
 //! - [`worker`]: a queued reference → classified message → [`store`].
 //! - [`store`]: the message once, the phone's funnel row in any order; counters.
+//! - [`ledger`]: every kept message stored, refused with a reason, or queued again.
 //! - [`observe`]: metrics (`/metrics` locally, CloudWatch EMF in Lambda).
 //! - [`demo`]: a demo day of messages with its known truth.
 //! - [`report`]: `GET /funnel-report` and the CSV export.
@@ -19,6 +20,7 @@ pub mod classify;
 pub mod demo;
 pub mod http;
 pub mod ingest;
+pub mod ledger;
 pub mod observe;
 pub mod phone;
 pub mod report;

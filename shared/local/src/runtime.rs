@@ -27,6 +27,8 @@ pub const LAKE_EVENTS_QUEUE: &str = "lake-events";
 pub const LAKE_EVENTS_MAX_RECEIVES: u32 = 5;
 /// The queue between `POST /publish` and the events worker.
 pub const EVENTS_QUEUE: &str = "events";
+/// How often the recordings and funnel ledgers are reconciled.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(15 * 60);
 /// The queue between `POST /webhook/{channel}` and the funnel worker.
 pub const FUNNEL_QUEUE: &str = "funnel";
 /// Deliveries before a funnel message that keeps failing goes to the dead-letter queue.
@@ -572,6 +574,49 @@ async fn serve(
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+    {
+        // The ledgers of pipelines A and D, as their scheduled Lambdas do it in AWS: every
+        // sidecar and kept message of the last two days indexed/stored or refused with a
+        // reason; what is neither is indexed or queued again (and logged as an error).
+        let mut stop = shutdown.clone();
+        let (recordings, store, pool, queue) = (
+            recordings.clone(),
+            store.clone(),
+            pool.clone(),
+            funnel_queue.clone(),
+        );
+        tasks.spawn(async move {
+            loop {
+                let since = time::OffsetDateTime::now_utc() - time::Duration::days(2);
+                if let Err(e) = muara_recordings::ledger::reconcile(
+                    &recordings,
+                    muara_recordings::key::PREFIX,
+                    Some(since),
+                    muara_recordings::ledger::SETTLE,
+                    true,
+                )
+                .await
+                {
+                    tracing::error!(error = %e.chain(), "recordings ledger not reconciled");
+                }
+                if let Err(e) = muara_funnel::ledger::reconcile(
+                    &store,
+                    &pool,
+                    Some(queue.as_ref()),
+                    Some(since),
+                    muara_funnel::ledger::SETTLE,
+                )
+                .await
+                {
+                    tracing::error!(error = %e.chain(), "funnel ledger not reconciled");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(RECONCILE_EVERY) => {}
                     _ = stop.changed() => break,
                 }
             }

@@ -10,12 +10,14 @@
 //! - [`index`]: the indexer (sidecar → verified audio → `recordings.recording`).
 //! - [`digest`]: a run report → `recordings.agent_run` and one digest mail when it failed.
 //! - [`search`]: `GET /recordings`.
+//! - [`ledger`]: every sidecar in the lake indexed, refused with a reason, or repaired.
 //! - [`demo`]: a demo day of recordings, some broken on purpose, with its known truth.
 
 pub mod demo;
 pub mod digest;
 pub mod index;
 pub mod key;
+pub mod ledger;
 pub mod model;
 pub mod report;
 pub mod search;
