@@ -122,6 +122,7 @@ pub fn batch(v: &Value) -> String {
         &[
             "ROW LEDGER",
             "READ",
+            "BLANK",
             "PARQUET",
             "CHECKED",
             "AS IS",
@@ -138,6 +139,7 @@ pub fn batch(v: &Value) -> String {
             vec![
                 cell(&f["physical_file_name"]),
                 cell(&l["rows_read"]),
+                cell(&l["rows_blank"]),
                 cell(&l["rows_parquet"]),
                 cell(&l["rows_checked"]),
                 cell(&l["rows_as_is"]),

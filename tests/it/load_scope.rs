@@ -188,7 +188,9 @@ fn files(list: &[(&str, i64)]) -> Vec<(Option<String>, i64)> {
 async fn two_files_of_one_batch_share_a_table_and_both_keep_their_rows() -> anyhow::Result<()> {
     let fx = fixture().await?;
     shared_table_client(&fx, true).await?;
-    put(&fx, "raw/acme/crm/incoming/people_a.csv", people(1, 3)).await?;
+    // Two blank lines in people_a: skipped, and counted in their own bucket.
+    let a = people(1, 3).replacen("\n2,", "\n\n\n2,", 1);
+    put(&fx, "raw/acme/crm/incoming/people_a.csv", a).await?;
     put(
         &fx,
         "raw/acme/crm/incoming/people_b.csv",
@@ -199,6 +201,26 @@ async fn two_files_of_one_batch_share_a_table_and_both_keep_their_rows() -> anyh
     let out = run(&fx, Mode::Start, None).await?;
     assert_eq!(out["status"], "SUCCESS", "{out}");
     assert_eq!(out["loaded"], 2, "{out}");
+    let blank: Vec<(String, Option<i64>)> = fx
+        .deps
+        .pool
+        .get()
+        .await?
+        .query(
+            "SELECT physical_file_name, rows_blank FROM tools.file_ledger ORDER BY 1",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        blank,
+        [
+            ("people_a_BATCH000001.csv".to_string(), Some(2)),
+            ("people_b_BATCH000001.csv".to_string(), Some(0))
+        ]
+    );
     let expected = files(&[
         ("people_a_BATCH000001.csv", 3),
         ("people_b_BATCH000001.csv", 20_000),

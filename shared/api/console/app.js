@@ -1089,7 +1089,7 @@
       cell: (f) => fmtNum(f.ledger ? f.ledger[k] : null) });
     const ledgerTable = section("Row ledger", table([
       { key: "physical_file_name", label: "File", cell: (f) => mono(f.physical_file_name) },
-      ...["rows_read", "rows_parquet", "rows_checked", "rows_as_is", "rows_nulled", "rows_flagged",
+      ...["rows_read", "rows_blank", "rows_parquet", "rows_checked", "rows_as_is", "rows_nulled", "rows_flagged",
         "rows_refused", "rows_copied", "rows_in_bronze", "rows_at_finalise"].map(ledgerCell),
       { key: "reconciliation", label: "Reconciliation", cell: (f) => badge(f.reconciliation) },
       { key: "problem", label: "Problem", cls: "wrap", cell: (f) => errText(f.ledger ? f.ledger.problem : null) },

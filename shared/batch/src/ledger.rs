@@ -7,6 +7,9 @@
 //!                  = as is + nulled + flagged + refused
 //! as is + nulled + flagged (loaded) = copied (COPY) = in bronze (after commit) = at finalise
 //! ```
+//!
+//! Blank lines (and empty sheet rows) hold no data: the converter skips them and counts them
+//! in their own bucket, `rows_blank`, outside the equation.
 
 use deadpool_postgres::Pool;
 use muara_core::Result;
@@ -41,6 +44,8 @@ pub struct Ledger {
     pub raw_bytes: Option<i64>,
     pub raw_sha256: Option<String>,
     pub rows_read: Option<i64>,
+    /// Blank lines / empty sheet rows the converter skipped (not in the equation).
+    pub rows_blank: Option<i64>,
     pub rows_parquet: Option<i64>,
     pub rows_checked: Option<i64>,
     pub rows_as_is: Option<i64>,
@@ -167,6 +172,7 @@ pub async fn record_convert(
     raw_bytes: u64,
     raw_sha256: &str,
     rows_read: u64,
+    rows_blank: u64,
     rows_parquet: u64,
 ) -> Result<()> {
     let (none_bool, none_text): (Option<bool>, Option<&str>) = (None, None);
@@ -177,6 +183,7 @@ pub async fn record_convert(
             "raw_bytes",
             "raw_sha256",
             "rows_read",
+            "rows_blank",
             "rows_parquet",
             "balanced",
             "problem",
@@ -185,6 +192,7 @@ pub async fn record_convert(
             &n(raw_bytes),
             &raw_sha256,
             &n(rows_read),
+            &n(rows_blank),
             &n(rows_parquet),
             &none_bool,
             &none_text,
@@ -200,15 +208,16 @@ pub async fn carry_convert(pool: &Pool, k: &LedgerKey<'_>) -> Result<()> {
         .await?
         .execute(
             "INSERT INTO tools.file_ledger (client_id, batch_id, physical_file_name, execution_name,
-                                            raw_bytes, raw_sha256, rows_read, rows_parquet)
-             SELECT $1, $2, $3, $4, raw_bytes, raw_sha256, rows_read, rows_parquet
+                                            raw_bytes, raw_sha256, rows_read, rows_blank, rows_parquet)
+             SELECT $1, $2, $3, $4, raw_bytes, raw_sha256, rows_read, rows_blank, rows_parquet
              FROM tools.file_ledger
              WHERE client_id = $1 AND batch_id = $2 AND physical_file_name = $3
                AND execution_name <> $4 AND rows_read IS NOT NULL
              ORDER BY updated_at DESC LIMIT 1
              ON CONFLICT (client_id, batch_id, physical_file_name, execution_name)
-             DO UPDATE SET (raw_bytes, raw_sha256, rows_read, rows_parquet, updated_at) =
-                 (excluded.raw_bytes, excluded.raw_sha256, excluded.rows_read, excluded.rows_parquet, now())",
+             DO UPDATE SET (raw_bytes, raw_sha256, rows_read, rows_blank, rows_parquet, updated_at) =
+                 (excluded.raw_bytes, excluded.raw_sha256, excluded.rows_read, excluded.rows_blank,
+                  excluded.rows_parquet, now())",
             &[&k.client_id, &k.batch_id, &k.file, &k.execution],
         )
         .await
@@ -299,7 +308,7 @@ pub async fn read(pool: &Pool, k: &LedgerKey<'_>) -> Result<Ledger> {
     let row = c
         .query_opt(
             "SELECT raw_bytes, raw_sha256, rows_read, rows_parquet, rows_checked, rows_as_is, rows_nulled,
-                    rows_flagged, rows_refused, rows_copied, rows_in_bronze, rows_at_finalise
+                    rows_flagged, rows_refused, rows_copied, rows_in_bronze, rows_at_finalise, rows_blank
              FROM tools.file_ledger
              WHERE client_id = $1 AND batch_id = $2 AND physical_file_name = $3 AND execution_name = $4",
             &[&k.client_id, &k.batch_id, &k.file, &k.execution],
@@ -320,6 +329,7 @@ pub async fn read(pool: &Pool, k: &LedgerKey<'_>) -> Result<Ledger> {
             rows_copied: r.get(9),
             rows_in_bronze: r.get(10),
             rows_at_finalise: r.get(11),
+            rows_blank: r.get(12),
         })
         .unwrap_or_default())
 }
@@ -333,6 +343,7 @@ mod tests {
             raw_bytes: Some(100),
             raw_sha256: Some("ab".into()),
             rows_read: Some(10),
+            rows_blank: Some(3),
             rows_parquet: Some(10),
             rows_checked: Some(10),
             rows_as_is: Some(7),

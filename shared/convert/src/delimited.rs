@@ -94,8 +94,9 @@ pub(crate) fn convert(
         other => (encoding, other),
     };
     match result {
-        Ok((rows, columns, delimiter, bytes_out)) => Ok(ConvertReport {
+        Ok((rows, blank_lines, columns, delimiter, bytes_out)) => Ok(ConvertReport {
             rows,
+            blank_lines,
             columns,
             encoding: Some(encoding.name().to_owned()),
             delimiter: Some(char::from(delimiter)),
@@ -112,7 +113,8 @@ pub(crate) fn convert(
     }
 }
 
-type Attempt = (u64, Vec<String>, u8, u64);
+/// Rows, blank lines, columns, delimiter, Parquet bytes.
+type Attempt = (u64, u64, Vec<String>, u8, u64);
 
 fn attempt(
     input: &Path,
@@ -156,7 +158,10 @@ fn attempt(
         // Field counts are checked here, to report the line in our own words.
         .flexible(true)
         .buffer_capacity(READ_BUFFER)
-        .from_reader(Cursor::new(sample).chain(text));
+        .from_reader(LastByte {
+            inner: Cursor::new(sample).chain(text),
+            last: None,
+        });
     let csv_err = |e: csv::Error| -> Failure {
         let line = e.position().map(|p| p.line());
         match e.into_kind() {
@@ -172,6 +177,8 @@ fn attempt(
     if !reader.read_byte_record(&mut record).map_err(csv_err)? {
         return Err(ConvertError::NoDataRows("it contains only blank lines".into()).into());
     }
+    let mut blank = BlankLines::default();
+    blank.record(&record);
     let has_header = opts.has_header.unwrap_or(true);
     let width = record.len();
     let columns = if has_header {
@@ -197,15 +204,64 @@ fn attempt(
             }
             .into());
         }
+        blank.record(&record);
         push_record(&mut sink, &record)?;
     }
+    let ends_with_break = reader.get_ref().last == Some(b'\n');
+    let blank_lines = blank.end(reader.position().line(), ends_with_break);
     if sink.rows() == 0 {
         return Err(ConvertError::NoDataRows("only a header row".into()).into());
     }
     let rows = sink.rows();
     let columns = sink.columns().to_vec();
     let bytes_out = sink.finish()?;
-    Ok((rows, columns, delimiter, bytes_out))
+    Ok((rows, blank_lines, columns, delimiter, bytes_out))
+}
+
+/// Counts the blank lines the CSV reader skips (before, between and after records). The
+/// reader's record positions do not say (a record after blank lines reports the line before
+/// them), so the count comes from line breaks: every break of the input ends a record's line,
+/// is inside a quoted field, or ends a blank line.
+#[derive(Debug, Default)]
+struct BlankLines {
+    records: u64,
+    /// Line breaks inside quoted fields.
+    inner: u64,
+}
+
+impl BlankLines {
+    fn record(&mut self, record: &ByteRecord) {
+        self.records += 1;
+        self.inner += record.as_slice().iter().filter(|b| **b == b'\n').count() as u64;
+    }
+
+    /// The total, given the line the reader ended on (1 + the input's line breaks) and
+    /// whether the input's last byte is a line break (else the last record has none).
+    fn end(self, last_line: u64, ends_with_break: bool) -> u64 {
+        let breaks = last_line.saturating_sub(1);
+        let terminated = if ends_with_break {
+            self.records
+        } else {
+            self.records.saturating_sub(1)
+        };
+        breaks.saturating_sub(self.inner + terminated)
+    }
+}
+
+/// A reader that remembers the last byte it gave out.
+struct LastByte<R> {
+    inner: R,
+    last: Option<u8>,
+}
+
+impl<R: Read> Read for LastByte<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(b) = buf.get(..n).and_then(|b| b.last()) {
+            self.last = Some(*b);
+        }
+        Ok(n)
+    }
 }
 
 #[inline]

@@ -171,7 +171,7 @@ pub(crate) fn convert(
     // Pass 2: the rows.
     let mut sink = ParquetSink::create(output, names, copts)?;
     let mut slots: Vec<Option<String>> = vec![None; sink.columns().len()];
-    for_each_object(input, bom, layout, &mut |obj, loc| {
+    let blank_lines = for_each_object(input, bom, layout, &mut |obj, loc| {
         walk(&obj, &mut String::new(), flatten, &mut |key, raw| {
             // Pass 1 saw the same file, so every key is known.
             if let Some(&i) = index.get(key) {
@@ -189,6 +189,7 @@ pub(crate) fn convert(
     let bytes_out = sink.finish()?;
     Ok(ConvertReport {
         rows,
+        blank_lines,
         columns,
         encoding: Some("utf-8".into()),
         delimiter: None,
@@ -238,18 +239,19 @@ fn sniff(input: &Path) -> Result<(u64, u64, Option<u8>), ConvertError> {
 
 type ObjectFn<'a> = dyn FnMut(TopObj, Loc) -> Result<(), ConvertError> + 'a;
 
+/// Calls `f` for every top-level object; returns the blank lines skipped (NDJSON).
 fn for_each_object(
     input: &Path,
     bom: u64,
     layout: Layout,
     f: &mut ObjectFn<'_>,
-) -> Result<(), ConvertError> {
+) -> Result<u64, ConvertError> {
     let mut file = File::open(input).map_err(|e| ConvertError::io("open", input, e))?;
     file.seek(SeekFrom::Start(bom))
         .map_err(|e| ConvertError::io("read", input, e))?;
     let reader = BufReader::with_capacity(READ_BUFFER, file);
     match layout {
-        Layout::Array => each_in_array(reader, f),
+        Layout::Array => each_in_array(reader, f).map(|()| 0),
         Layout::Stream => {
             let stream = serde_json::Deserializer::from_reader(reader).into_iter::<TopObj>();
             for (i, item) in stream.enumerate() {
@@ -257,7 +259,7 @@ fn for_each_object(
                 let obj = item.map_err(|e| json_error(loc, &e, input))?;
                 f(obj, loc)?;
             }
-            Ok(())
+            Ok(0)
         }
         Layout::Lines => each_line(reader, f, input),
     }
@@ -323,20 +325,22 @@ fn each_line(
     mut reader: impl BufRead,
     f: &mut ObjectFn<'_>,
     input: &Path,
-) -> Result<(), ConvertError> {
+) -> Result<u64, ConvertError> {
     let mut line = Vec::new();
     let mut number = 0u64;
+    let mut blank = 0u64;
     loop {
         line.clear();
         let n = reader
             .read_until(b'\n', &mut line)
             .map_err(|e| ConvertError::io("read", input, e))?;
         if n == 0 {
-            return Ok(());
+            return Ok(blank);
         }
         number += 1;
         let text = line.trim_ascii();
         if text.is_empty() {
+            blank += 1;
             continue;
         }
         let loc = Loc::Line(number);

@@ -44,6 +44,10 @@ pub use read::{StringBatch, parquet_columns, parquet_rows, read_string_batches};
 pub struct ConvertReport {
     /// Data rows written (the header is not counted).
     pub rows: u64,
+    /// Lines (CSV, NDJSON) or sheet rows (XLSX) skipped because they hold nothing: blank lines,
+    /// rows whose cells are all empty. They are not rows of the file's data, and are not in
+    /// the Parquet file; the row ledger shows them as their own bucket.
+    pub blank_lines: u64,
     /// Column names, in order.
     pub columns: Vec<String>,
     /// The text encoding read (CSV: configured or detected; JSON: always `utf-8`; XLSX: none).

@@ -72,6 +72,8 @@ pub(crate) fn convert(
         .map_err(workbook_error)?;
 
     let mut header: Option<(Columns, ParquetSink)> = None;
+    // Rows after the header whose cells are all empty (skipped, and counted).
+    let mut blank_lines = 0u64;
     // Non-empty cells of the row being read: (column index, text).
     let mut row: Vec<(u32, String)> = Vec::new();
     let mut row_index: Option<u32> = None;
@@ -80,6 +82,9 @@ pub(crate) fn convert(
         let position = cell.as_ref().map(|c| c.get_position());
         if position.map(|p| p.0) != row_index {
             if let Some(r) = row_index {
+                if row.is_empty() && header.is_some() {
+                    blank_lines += 1;
+                }
                 end_row(r, &mut row, &mut header, output, copts)?;
             }
             row_index = position.map(|p| p.0);
@@ -105,6 +110,7 @@ pub(crate) fn convert(
     let bytes_out = sink.finish()?;
     Ok(ConvertReport {
         rows,
+        blank_lines,
         columns,
         encoding: None,
         delimiter: None,

@@ -534,6 +534,7 @@ fn ndjson_line_by_line_skipping_blank_lines() {
     let report = c.convert(&ndjson()).unwrap();
     assert_eq!(report.columns, ["a", "b"]);
     assert_eq!(report.rows, 3);
+    assert_eq!(report.blank_lines, 2, "counted, not lost silently");
     assert_eq!(
         c.rows().1,
         vec![vec![s("1"), None], vec![s("2"), s("x")], vec![None, None]]
@@ -1106,4 +1107,44 @@ fn json_nested_100_000_levels_deep_converts() {
             "{name}"
         );
     }
+}
+
+/// Blank lines are skipped and counted (before the header, between records, after the last,
+/// around records spanning lines), so the row ledger can put them in their own bucket.
+#[test]
+fn csv_blank_lines_are_skipped_and_counted() {
+    for (text, rows, blank) in [
+        (&b"a,b\n1,2\n"[..], 1, 0),
+        (b"a,b\n1,2", 1, 0),
+        (b"\n\na,b\n1,2\n\n\n3,4\n\"x\ny\",5\n\n", 3, 5),
+        (b"a,b\r\n\r\n1,2\r\n\"p\r\nq\r\n\",3\r\n\r\n", 2, 2),
+        (b"a,b\n1,2\n\n\n\n", 1, 3),
+    ] {
+        let c = case("f.csv", text);
+        let report = c.convert(&csv()).unwrap();
+        assert_eq!(
+            (report.rows, report.blank_lines),
+            (rows, blank),
+            "{:?}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}
+
+/// Sheet rows after the header whose cells are all empty are skipped and counted.
+#[test]
+fn xlsx_empty_rows_are_skipped_and_counted() {
+    let bytes = workbook(|wb| {
+        let ws = wb.add_worksheet();
+        let bold = rust_xlsxwriter::Format::new().set_bold();
+        ws.write(0, 0, "id").unwrap();
+        ws.write(1, 0, 1).unwrap();
+        // Formatted but empty cells: the row is in the sheet, with nothing in it.
+        ws.write_blank(2, 0, &bold).unwrap();
+        ws.write_blank(3, 0, &bold).unwrap();
+        ws.write(4, 0, 2).unwrap();
+    });
+    let c = case("f.xlsx", &bytes);
+    let report = c.convert(&xlsx(None)).unwrap();
+    assert_eq!((report.rows, report.blank_lines), (2, 2));
 }

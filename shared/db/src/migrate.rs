@@ -85,6 +85,11 @@ pub const PLATFORM: MigrationSet = MigrationSet {
             name: "step_runners",
             sql: include_str!("../migrations/0011_step_runners.sql"),
         },
+        Migration {
+            version: 12,
+            name: "blank_lines",
+            sql: include_str!("../migrations/0012_blank_lines.sql"),
+        },
     ],
 };
 

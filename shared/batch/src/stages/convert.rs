@@ -85,11 +85,12 @@ pub async fn convert(deps: &Deps, mut input: FileInput) -> Result<FileInput> {
         raw_bytes,
         &raw_sha256,
         report.rows,
+        report.blank_lines,
         footer_rows,
     )
     .await?;
     audit(deps, b, f, AuditColumn::Convert, "SUCCESS", None).await?;
-    tracing::info!(file = %f.physical_file_name, rows = report.rows, columns = report.columns.len(), parquet = %f.parquet_key, "converted");
+    tracing::info!(file = %f.physical_file_name, rows = report.rows, blank_lines = report.blank_lines, columns = report.columns.len(), parquet = %f.parquet_key, "converted");
     input.rows = Some(report.rows);
     Ok(input)
 }
