@@ -7,7 +7,8 @@
 //! - `muara up` killed under publishing load, while the funnel worker stores, and while
 //!   recordings are indexed: after a restart every accepted event, message and recording is
 //!   stored exactly once;
-//! - PostgreSQL stopped for 30 s during each file stage: every batch completes by itself.
+//! - PostgreSQL stopped for 30 s during each file stage and finalise: every batch completes by
+//!   itself.
 //!
 //! They take minutes, so they are `#[ignore]`d in a plain `cargo test`; scripts/test.sh runs
 //! them once, on the release binary (`-- --include-ignored`).
@@ -429,7 +430,7 @@ async fn the_database_stopped_for_30_s_during_each_file_stage_and_every_batch_co
     const ROWS: u64 = 300_000;
     let (cluster, url) = muara_testkit::private_cluster().await.unwrap();
     let (data_dir, port) = (cluster.data_dir.clone(), cluster.port);
-    let pool = muara_db::connect(&url, 2, Duration::from_secs(10))
+    let pool = muara_db::connect(&url, 3, Duration::from_secs(10))
         .await
         .unwrap();
     let dir = std::env::temp_dir().join(muara_testkit::unique("muara-pg-stop"));
@@ -438,7 +439,7 @@ async fn the_database_stopped_for_30_s_during_each_file_stage_and_every_batch_co
     batch_ended(&pool, &dir, "BATCH000001", 180).await;
 
     let mut restarted: Vec<muara_local::postgres::Cluster> = Vec::new();
-    for (n, stage) in ["convert", "validate-rows", "load-bronze"]
+    for (n, stage) in ["convert", "validate-rows", "load-bronze", "finalise"]
         .iter()
         .enumerate()
     {
@@ -455,15 +456,23 @@ async fn the_database_stopped_for_30_s_during_each_file_stage_and_every_batch_co
         )
         .unwrap();
         // WHEN the database stops for 30 s while the stage runs
-        let running = eventually(
-            Duration::from_secs(180),
-            &format!("the {stage} worker of {batch}"),
-            || async { Ok(stage_worker_running(up.0.id(), stage).then_some(())) },
-        )
-        .await;
-        if let Err(e) = running {
-            panic!("{e:#}\n{}", log_tail(&dir));
-        }
+        let running = if *stage == "finalise" {
+            finalise_held(&pool, &batch).await
+        } else {
+            eventually(
+                Duration::from_secs(180),
+                &format!("the {stage} worker of {batch}"),
+                || async {
+                    let held: Option<Box<dyn Send>> = None;
+                    Ok(stage_worker_running(up.0.id(), stage).then_some(held))
+                },
+            )
+            .await
+        };
+        let _held = match running {
+            Ok(held) => held,
+            Err(e) => panic!("{e:#}\n{}", log_tail(&dir)),
+        };
         match restarted.last() {
             None => cluster.stop().await.unwrap(),
             Some(c) => c.stop().await.unwrap(),
@@ -518,6 +527,40 @@ async fn the_database_stopped_for_30_s_during_each_file_stage_and_every_batch_co
     }
     drop(up);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finalise runs in process and briefly: once the load of `batch` has recorded its ledger
+/// figures, the test locks `tools.file_ledger` (finalise's next write) and waits until a
+/// session blocks on it; the returned transaction holds the lock until the database stops.
+async fn finalise_held(
+    pool: &muara_db::Pool,
+    batch: &str,
+) -> anyhow::Result<Option<Box<dyn Send>>> {
+    eventually(Duration::from_secs(180), "the load's ledger figures", || async {
+        scalar(
+            pool,
+            &format!("SELECT 1::text FROM tools.file_ledger WHERE batch_id = '{batch}' AND rows_in_bronze IS NOT NULL"),
+        )
+        .await
+    })
+    .await?;
+    let c = pool.get().await?;
+    c.batch_execute("BEGIN; LOCK TABLE tools.file_ledger IN EXCLUSIVE MODE")
+        .await?;
+    eventually(
+        Duration::from_secs(180),
+        "finalise to wait for the ledger",
+        || async {
+            scalar(
+                pool,
+                "SELECT query FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+               AND query ILIKE '%file_ledger%' AND pid <> pg_backend_pid()",
+            )
+            .await
+        },
+    )
+    .await?;
+    Ok(Some(Box::new(c)))
 }
 
 /// Sends every call to the webhook of the `muara up` on `base`, as a provider does: a call
