@@ -4,8 +4,9 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use muara_api::{DeadLetters, Principal, Role};
+use muara_api::{Principal, Role};
 use muara_console::{PgAudit, PgConsole, TokenStore};
+use muara_core::ports::DeadLetters;
 use muara_core::ports::{OutgoingMessage, Queue};
 use muara_testkit::{postgres, unique};
 use serde_json::{Value, json};

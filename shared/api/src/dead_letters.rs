@@ -6,52 +6,12 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::console::{AuditEntry, Reply, audit, port, query, unprocessable};
 use crate::events::failed;
-use async_trait::async_trait;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
+use muara_core::ports::Swept;
+use serde::Deserialize;
 use serde_json::{Value, json};
-
-/// One dead-letter queue and the queue its messages came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeadLetterQueue {
-    /// The name used in the routes: the source queue's short name (`funnel`, `events`, …).
-    pub name: String,
-    /// The queue redriven messages go back to.
-    pub source: String,
-    /// The dead-letter queue itself (name or URL).
-    pub dead_letter_queue: String,
-    pub count: u64,
-}
-
-/// A message waiting in a dead-letter queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeadLetter {
-    pub id: String,
-    pub body: String,
-    pub receives: u32,
-    pub sent_at: Option<String>,
-}
-
-/// What a redrive or discard did: the messages it acted on (with their bodies), and why it
-/// stopped before the end, if it did (a deadline, an outage). What is done stays done.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Swept {
-    pub done: Vec<DeadLetter>,
-    pub stopped: Option<String>,
-}
-
-#[async_trait]
-pub trait DeadLetters: Send + Sync {
-    async fn queues(&self) -> muara_core::Result<Vec<DeadLetterQueue>>;
-    /// Up to `limit` messages, left where they are.
-    async fn peek(&self, queue: &str, limit: usize) -> muara_core::Result<Vec<DeadLetter>>;
-    /// Moves the messages with these ids (all when `None`) back to the source queue.
-    async fn redrive(&self, queue: &str, ids: Option<&[String]>) -> muara_core::Result<Swept>;
-    /// Deletes the messages with these ids.
-    async fn discard(&self, queue: &str, ids: &[String]) -> muara_core::Result<Swept>;
-}
 
 const WHAT: &str = "dead-letter queues are";
 
@@ -243,17 +203,29 @@ mod tests {
     struct Nothing;
 
     #[async_trait::async_trait]
-    impl super::DeadLetters for Nothing {
-        async fn queues(&self) -> muara_core::Result<Vec<super::DeadLetterQueue>> {
+    impl muara_core::ports::DeadLetters for Nothing {
+        async fn queues(&self) -> muara_core::Result<Vec<muara_core::ports::DeadLetterQueue>> {
             Ok(vec![])
         }
-        async fn peek(&self, _: &str, _: usize) -> muara_core::Result<Vec<super::DeadLetter>> {
+        async fn peek(
+            &self,
+            _: &str,
+            _: usize,
+        ) -> muara_core::Result<Vec<muara_core::ports::DeadLetter>> {
             Ok(vec![])
         }
-        async fn redrive(&self, _: &str, _: Option<&[String]>) -> muara_core::Result<super::Swept> {
+        async fn redrive(
+            &self,
+            _: &str,
+            _: Option<&[String]>,
+        ) -> muara_core::Result<muara_core::ports::Swept> {
             panic!("a redrive reached the port")
         }
-        async fn discard(&self, _: &str, _: &[String]) -> muara_core::Result<super::Swept> {
+        async fn discard(
+            &self,
+            _: &str,
+            _: &[String],
+        ) -> muara_core::Result<muara_core::ports::Swept> {
             panic!("a discard reached the port")
         }
     }

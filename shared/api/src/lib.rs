@@ -12,7 +12,8 @@
 //! - `recordings`: `GET /recordings` through the [`RecordingsApi`] port.
 //! - `funnel`: the webhook, `GET /funnel-report[.csv]`, `GET`/`PUT /keywords` through the
 //!   [`FunnelApi`] port.
-//! - `dead_letters`: count, peek, redrive and discard through the [`DeadLetters`] port.
+//! - `dead_letters`: count, peek, redrive and discard through the
+//!   [`DeadLetters`](muara_core::ports::DeadLetters) port.
 //! - [`console`]: the console's static files, `GET /me`, clients, configuration, KPIs, the
 //!   audit log and local tokens through the [`ConsoleApi`], [`AuditSink`] and [`Tokens`] ports.
 //! - [`auth`]: roles and the guard every route passes; [`route_table`] lists every route with
@@ -33,7 +34,6 @@ mod recordings;
 pub use auth::{Access, Authenticator, Principal, Role};
 pub use batches::{BatchControl, BatchQuery};
 pub use console::{AuditEntry, AuditSink, ConsoleApi, Tokens};
-pub use dead_letters::{DeadLetter, DeadLetterQueue, DeadLetters, Swept};
 pub use events::{EventsApi, PUBLISH_BODY_LIMIT};
 pub use funnel::{FUNNEL_BODY_LIMIT, FunnelApi};
 pub use recordings::RecordingsApi;
@@ -45,6 +45,7 @@ use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use muara_core::health::Probe;
 use muara_core::metrics::Metrics;
+use muara_core::ports::DeadLetters;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -10,7 +10,7 @@ use crate::error::sdk_error;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use muara_api::{DeadLetter, DeadLetterQueue, Swept};
+use muara_core::ports::{DeadLetter, DeadLetterQueue, Swept};
 use muara_core::{Error, Result};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -185,7 +185,7 @@ fn letter(m: &aws_sdk_sqs::types::Message) -> DeadLetter {
 }
 
 #[async_trait]
-impl muara_api::DeadLetters for SqsDeadLetters {
+impl muara_core::ports::DeadLetters for SqsDeadLetters {
     async fn queues(&self) -> Result<Vec<DeadLetterQueue>> {
         let mut out = Vec::new();
         for q in &self.queues {

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
-use muara_api::{DeadLetter, DeadLetterQueue, Swept};
+use muara_core::ports::{DeadLetter, DeadLetterQueue, Swept};
 use muara_core::{Error, Result};
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
@@ -41,7 +41,7 @@ fn uuids(ids: &[String]) -> Result<Vec<Uuid>> {
 }
 
 #[async_trait]
-impl muara_api::DeadLetters for PgDeadLetters {
+impl muara_core::ports::DeadLetters for PgDeadLetters {
     async fn queues(&self) -> Result<Vec<DeadLetterQueue>> {
         let c = self.pool.get().await.map_err(pool_error)?;
         let rows = c

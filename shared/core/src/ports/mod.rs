@@ -4,12 +4,14 @@
 //! `Arc<dyn Port>`. Every port has an AWS adapter (`muara-aws`) and a local adapter
 //! (`muara-local`), and one behavioural contract suite (`tests/`) runs against both.
 
+mod dead_letters;
 mod locks;
 mod mailer;
 mod object_store;
 mod orchestrator;
 mod queue;
 
+pub use dead_letters::{DeadLetter, DeadLetterQueue, DeadLetters, Swept};
 pub use locks::{Begin, Holder, IdempotencyStore, Lease, Locks};
 pub use mailer::{Mail, Mailer, Notify, SentMail};
 pub use object_store::{MultipartUploads, ObjectInfo, ObjectStore, PutOptions, UploadedPart};
