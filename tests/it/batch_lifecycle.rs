@@ -616,3 +616,51 @@ async fn a_transient_failure_is_retried_and_the_file_still_loads() -> anyhow::Re
     assert_bronze(&fx).await?;
     Ok(())
 }
+
+/// The trigger Lambda's SQS event: a notification of a new file starts the client's batch; a
+/// message that is not an S3 notification is reported failed (it comes back and ends in the
+/// dead-letter queue), never dropped; S3's test event is nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_trigger_lambda_reports_only_the_messages_it_could_not_handle() -> anyhow::Result<()> {
+    let fx = fixture().await?;
+    muara_batch::demo::seed(&fx.deps).await?;
+    let notification = serde_json::to_string(&muara_core::s3event::S3Event {
+        records: vec![muara_core::s3event::S3EventRecord::object_created(
+            "lake",
+            "raw/demo/crm/incoming/cust_info.csv",
+            1,
+            "2026-11-22T00:00:00Z",
+        )],
+    })?;
+    let event = serde_json::json!({"Records": [
+        {"messageId": "m-file", "body": notification},
+        {"messageId": "m-garbage", "body": "this is not an S3 notification"},
+        {"messageId": "m-test", "body": "{\"Event\":\"s3:TestEvent\"}"},
+    ]});
+    let out = muara_batch::runner::on_sqs_event(&fx.deps, event).await;
+    let failed: Vec<&str> = out
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m-garbage"]);
+    let status = muara_testkit::eventually(
+        std::time::Duration::from_secs(120),
+        "the triggered batch to end",
+        || async {
+            let c = fx.deps.pool.get().await?;
+            Ok(c.query_opt(
+                "SELECT status FROM tools.job_execution_log WHERE batch_id = 'BATCH000001' AND status <> 'RUNNING'",
+                &[],
+            )
+            .await?
+            .map(|r| r.get::<_, String>(0)))
+        },
+    )
+    .await?;
+    assert_eq!(
+        status, "PARTIAL",
+        "the demo's first batch (one file unmapped)"
+    );
+    Ok(())
+}

@@ -2,9 +2,6 @@
 
 use crate::config::Config;
 use lambda_runtime::Diagnostic;
-use muara_batch::Deps;
-use muara_core::s3event::S3Event;
-use muara_core::sqs::{BatchResponse, SqsEvent};
 use serde_json::Value;
 
 /// The error a Task reports: `errorType` is the class Step Functions' `Retry` matches
@@ -19,7 +16,8 @@ pub fn diagnostic(e: &muara_core::Error) -> Diagnostic {
 pub async fn handle(cfg: &Config, role: &str, payload: Value) -> Result<Value, Diagnostic> {
     let deps = &cfg.deps;
     if role == "trigger" {
-        return Ok(serde_json::to_value(trigger(deps, payload).await).unwrap_or_default());
+        let response = muara_batch::runner::on_sqs_event(deps, payload).await;
+        return Ok(serde_json::to_value(response).unwrap_or_default());
     }
     if role == "housekeeping" {
         // The S3 lifecycle rule expires archived objects; this removes old log rows and sends
@@ -42,44 +40,11 @@ pub async fn handle(cfg: &Config, role: &str, payload: Value) -> Result<Value, D
     })
 }
 
-/// S3 notifications arrive through SQS. A message that fails for a transient reason is
-/// reported for redelivery; a message that is not an S3 event is logged and dropped
-/// (retrying cannot fix it).
-pub async fn trigger(deps: &Deps, payload: Value) -> BatchResponse {
-    let mut response = BatchResponse::default();
-    let event: SqsEvent = match serde_json::from_value(payload) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "trigger invoked with something that is not an SQS event");
-            return response;
-        }
-    };
-    for message in event.records {
-        let keys: Vec<String> = match S3Event::parse(&message.body) {
-            Ok(ev) => ev
-                .records
-                .iter()
-                .filter(|r| r.is_object_created())
-                .filter_map(|r| r.key().ok())
-                .collect(),
-            Err(e) => {
-                tracing::error!(message_id = %message.message_id, error = %e.chain(), "not an S3 notification; dropped");
-                continue;
-            }
-        };
-        if let Err(e) = muara_batch::runner::on_objects_created(deps, &keys).await {
-            tracing::error!(message_id = %message.message_id, error = %e.chain(), "trigger failed");
-            if e.is_retryable() {
-                response.fail(&message.message_id);
-            }
-        }
-    }
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use muara_core::s3event::S3Event;
+    use muara_core::sqs::SqsEvent;
 
     #[test]
     fn errors_carry_the_class_step_functions_matches() {

@@ -314,6 +314,29 @@ pub async fn request_files(
     result
 }
 
+/// The lake-events queue's Lambda event: each SQS message carries S3 notifications, and the
+/// `start` runs they ask for are requested ([`on_objects_created`]). A message that could not
+/// be handled — a transient fault, or a body that is not an S3 notification — is reported
+/// failed (`ReportBatchItemFailures`): it comes back, and after its receives it waits in the
+/// dead-letter queue with its reason in the log. Nothing is dropped.
+pub async fn on_sqs_event(
+    deps: &Deps,
+    payload: serde_json::Value,
+) -> muara_core::sqs::BatchResponse {
+    let (response, _) = muara_core::sqs::handle_each(payload, "batch trigger", |m| async move {
+        let event = muara_core::s3event::S3Event::parse(&m.body)?;
+        let keys: Vec<String> = event
+            .records
+            .iter()
+            .filter(|r| r.is_object_created())
+            .map(|r| r.key())
+            .collect::<Result<_>>()?;
+        on_objects_created(deps, &keys).await
+    })
+    .await;
+    response
+}
+
 /// Groups S3 notifications by client and requests one `start` run per client. Keys outside
 /// `raw/{client}/{source}/incoming/`, or already carrying a batch suffix (the batch's own
 /// renames), are not triggers.
