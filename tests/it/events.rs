@@ -665,3 +665,52 @@ async fn publish_sim_sends_again_what_a_dying_server_cut_off() -> anyhow::Result
     adds_up(&stats(&fx).await?);
     Ok(())
 }
+
+/// The worker Lambda's SQS event: the messages are applied together and only a message that
+/// could not be applied is reported (it comes back, then the dead-letter queue); a redelivered
+/// message is applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_lambda_reports_only_the_messages_it_could_not_apply() -> anyhow::Result<()> {
+    use muara_events::message::{EventsMessage, QueuedEvent};
+    let pool = postgres().await?.fresh_pool().await?;
+    let event = |id: &str| muara_events::model::Event {
+        topic: "orders".into(),
+        event_id: id.into(),
+        timestamp: time::OffsetDateTime::UNIX_EPOCH,
+        source: "test".into(),
+        payload: serde_json::Map::new(),
+    };
+    let queued: Vec<QueuedEvent> = ["e-1", "e-2", "e-3"]
+        .iter()
+        .map(|id| {
+            let e = event(id);
+            QueuedEvent::from_event(&e, e.payload_hash())
+        })
+        .collect();
+    let body = EventsMessage {
+        message_id: "msg-1".into(),
+        events: queued,
+    }
+    .to_json();
+    let payload = json!({"Records": [
+        {"messageId": "m-events", "body": body},
+        {"messageId": "m-garbage", "body": "not an events message"},
+    ]});
+    for _ in 0..2 {
+        let out = muara_events::worker::on_sqs_event(&pool, payload.clone()).await;
+        let failed: Vec<&str> = out
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["m-garbage"]);
+    }
+    let n: i64 = pool
+        .get()
+        .await?
+        .query_one("SELECT count(*) FROM events.event", &[])
+        .await?
+        .get(0);
+    assert_eq!(n, 3, "applied once, though delivered twice");
+    Ok(())
+}

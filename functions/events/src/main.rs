@@ -11,7 +11,6 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use muara_aws::dynamo::DynamoLocks;
 use muara_aws::sqs::SqsQueue;
 use muara_core::config::required;
-use muara_core::sqs::{BatchResponse, SqsEvent};
 use muara_events::ingest::Ingest;
 use serde_json::Value;
 use std::sync::Arc;
@@ -47,39 +46,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "worker" => {
             let pool = &pool;
             lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
-                Ok::<_, lambda_runtime::Error>(worker(pool, ev.payload).await)
+                Ok::<_, lambda_runtime::Error>(
+                    muara_events::worker::on_sqs_event(pool, ev.payload).await,
+                )
             }))
             .await
         }
         other => Err(format!("MUARA_HANDLER={other:?} is not api or worker").into()),
     }
-}
-
-/// Applies the batch's messages (in one transaction when they all go through); a message that
-/// fails (database down, a transient conflict) is
-/// reported and redelivered by SQS; one that can never be applied ends in the dead-letter
-/// queue after its receives.
-async fn worker(pool: &muara_db::Pool, payload: Value) -> BatchResponse {
-    let mut response = BatchResponse::default();
-    let event: SqsEvent = match serde_json::from_value(payload) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "worker invoked with something that is not an SQS event");
-            return response;
-        }
-    };
-    let bodies: Vec<&str> = event.records.iter().map(|m| m.body.as_str()).collect();
-    let results = muara_events::worker::apply_all(pool, &bodies).await;
-    for (m, r) in event.records.iter().zip(results) {
-        match r {
-            Ok(a) => {
-                tracing::info!(message_id = %m.message_id, stored = a.stored, duplicates = a.duplicates, conflicts = a.conflicts, already_applied = a.already_applied, "events applied")
-            }
-            Err(e) => {
-                tracing::error!(message_id = %m.message_id, error = %e.chain(), error_type = e.kind().error_type(), "events message failed");
-                response.fail(&m.message_id);
-            }
-        }
-    }
-    response
 }

@@ -64,11 +64,101 @@ where
         let id = m.message_id.clone();
         match handle(m).await {
             Ok(t) => out.push(t),
-            Err(e) => {
-                tracing::error!(%consumer, message_id = %id, error = %e.chain(), error_type = e.kind().error_type(), "message failed");
-                response.fail(&id);
-            }
+            Err(e) => failed(&mut response, consumer, &id, &e),
         }
     }
     (response, out)
+}
+
+/// [`handle_each`] for a consumer that handles the whole batch at once (one transaction):
+/// `handle` answers one result per message, in order, and the same policy applies to each — a
+/// failed message is logged and reported for redelivery (then the dead-letter queue), never
+/// dropped. A message `handle` gave no answer for counts as failed.
+pub async fn handle_all<T, F, Fut>(
+    payload: serde_json::Value,
+    consumer: &str,
+    handle: F,
+) -> (BatchResponse, Vec<(String, T)>)
+where
+    F: FnOnce(Vec<SqsMessage>) -> Fut,
+    Fut: std::future::Future<Output = Vec<crate::Result<T>>>,
+{
+    let mut response = BatchResponse::default();
+    let event: SqsEvent = match serde_json::from_value(payload) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(%consumer, error = %e, "invoked with something that is not an SQS event");
+            return (response, Vec::new());
+        }
+    };
+    let ids: Vec<String> = event.records.iter().map(|m| m.message_id.clone()).collect();
+    let mut results = handle(event.records).await.into_iter();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        match results.next() {
+            Some(Ok(t)) => out.push((id, t)),
+            Some(Err(e)) => failed(&mut response, consumer, &id, &e),
+            None => failed(
+                &mut response,
+                consumer,
+                &id,
+                &crate::Error::fatal("the handler gave no answer for this message"),
+            ),
+        }
+    }
+    (response, out)
+}
+
+/// The one poison-message policy: logged with its reason, reported for redelivery.
+fn failed(response: &mut BatchResponse, consumer: &str, id: &str, e: &crate::Error) {
+    tracing::error!(%consumer, message_id = %id, error = %e.chain(), error_type = e.kind().error_type(), "message failed");
+    response.fail(id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(ids: &[&str]) -> serde_json::Value {
+        let records: Vec<serde_json::Value> = ids
+            .iter()
+            .map(|id| serde_json::json!({"messageId": id, "body": format!("body of {id}")}))
+            .collect();
+        serde_json::json!({ "Records": records })
+    }
+
+    fn failed(r: &BatchResponse) -> Vec<&str> {
+        r.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn each_failed_message_is_reported_and_none_is_dropped() {
+        let (r, out) = handle_each(event(&["a", "b", "c"]), "test", |m| async move {
+            match m.message_id.as_str() {
+                "b" => Err(crate::Error::invalid("not for us")),
+                _ => Ok(m.message_id),
+            }
+        })
+        .await;
+        assert_eq!(failed(&r), ["b"]);
+        assert_eq!(out, ["a", "c"]);
+
+        // A batch handler that answers fewer results than messages: the rest count as failed.
+        let (r, out) = handle_all(event(&["a", "b", "c"]), "test", |ms| async move {
+            vec![Ok(ms.len()), Err(crate::Error::retryable("database away"))]
+        })
+        .await;
+        assert_eq!(failed(&r), ["b", "c"]);
+        assert_eq!(out, [("a".to_string(), 3)]);
+
+        // Not an SQS event: nothing to report (there is no message to send back).
+        let (r, out) = handle_all(serde_json::json!({"x": 1}), "test", |_| async move {
+            vec![Ok(())]
+        })
+        .await;
+        assert!(failed(&r).is_empty() && out.is_empty());
+    }
 }

@@ -37,6 +37,26 @@ pub async fn apply(pool: &Pool, body: &str) -> Result<Applied> {
         .ok_or_else(|| Error::fatal("no result for the applied message"))
 }
 
+/// The events queue's Lambda event: the batch's messages are applied in one transaction when
+/// they all go through ([`apply_all`]); a message that fails (database down, a transient
+/// conflict) is reported and redelivered by SQS, and one that can never be applied ends in the
+/// dead-letter queue after its receives (`muara_core::sqs::handle_all`).
+pub async fn on_sqs_event(
+    pool: &Pool,
+    payload: serde_json::Value,
+) -> muara_core::sqs::BatchResponse {
+    let (response, applied) =
+        muara_core::sqs::handle_all(payload, "events worker", |messages| async move {
+            let bodies: Vec<&str> = messages.iter().map(|m| m.body.as_str()).collect();
+            apply_all(pool, &bodies).await
+        })
+        .await;
+    for (message_id, a) in applied {
+        tracing::info!(%message_id, stored = a.stored, duplicates = a.duplicates, conflicts = a.conflicts, already_applied = a.already_applied, "events applied");
+    }
+    response
+}
+
 /// Applies several messages in one transaction (one commit for all); if that fails, each on
 /// its own, so one bad message cannot hold back the others. Answers in the same order.
 pub async fn apply_all(pool: &Pool, bodies: &[&str]) -> Vec<Result<Applied>> {
