@@ -14,6 +14,7 @@ contract!(
         an_abandoned_claim_can_be_retried_at_once,
         concurrent_claims_start_the_work_once,
         many_keys_at_once_answer_as_one_by_one,
+        a_failed_send_frees_its_claims_and_a_sent_one_completes_them,
     ],
     local_pg => pg_locks,
     aws_dynamodb => dynamo_locks,
@@ -149,6 +150,47 @@ async fn many_keys_at_once_answer_as_one_by_one(fx: &LocksFx) -> anyhow::Result<
     assert_eq!(
         fx.idem.begin(&key("busy"), "h", CLAIM).await?,
         Begin::Completed(json!({"ok": 2}))
+    );
+    Ok(())
+}
+
+/// The send protocol over the store (`muara_core::idempotent::send_claimed`): a send that fails
+/// frees what it claimed at once (a retry takes it without waiting for expiry); one that
+/// succeeds completes its claims, so a repeat is a duplicate with the recorded result.
+async fn a_failed_send_frees_its_claims_and_a_sent_one_completes_them(
+    fx: &LocksFx,
+) -> anyhow::Result<()> {
+    let keys: Vec<String> = vec!["send/a".into(), "send/b".into()];
+    let items: Vec<(String, String)> = keys.iter().map(|k| (k.clone(), "h".into())).collect();
+    let idem = fx.idem.as_ref();
+    assert!(
+        idem.begin_many(&items, CLAIM)
+            .await?
+            .iter()
+            .all(|b| *b == Begin::Started)
+    );
+    let failed =
+        muara_core::idempotent::send_claimed(idem, &keys, &json!({"queued": true}), KEEP, async {
+            Err::<(), _>(muara_core::Error::retryable("the queue is away"))
+        })
+        .await;
+    assert!(failed.is_err_and(|e| e.is_retryable()));
+    // Freed: the retry owns them now.
+    assert!(
+        idem.begin_many(&items, CLAIM)
+            .await?
+            .iter()
+            .all(|b| *b == Begin::Started)
+    );
+    let sent =
+        muara_core::idempotent::send_claimed(idem, &keys, &json!({"queued": true}), KEEP, async {
+            Ok::<_, muara_core::Error>(2)
+        })
+        .await?;
+    assert_eq!(sent, 2);
+    assert_eq!(
+        idem.begin_many(&items, CLAIM).await?,
+        vec![Begin::Completed(json!({"queued": true})); 2]
     );
     Ok(())
 }

@@ -19,6 +19,7 @@ pub mod checksum;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod idempotent;
 pub mod lcg;
 pub mod logging;
 pub mod metrics;

@@ -349,25 +349,24 @@ impl Ingest {
             .iter()
             .map(|m| OutgoingMessage::new(m.to_json()))
             .collect();
-        if let Err(e) = self.queue.send_batch(&messages).await {
-            self.abandon(checked, new).await;
+        let keys: Vec<String> = new
+            .iter()
+            .filter_map(|i| checked[*i].as_ref().ok().map(Event::key))
+            .collect();
+        let sent = muara_core::idempotent::send_claimed(
+            self.idempotency.as_ref(),
+            &keys,
+            &json!({"status": "queued"}),
+            self.retention,
+            self.queue.send_batch(&messages),
+        )
+        .await;
+        if let Err(e) = sent {
             tracing::error!(error = %e.chain(), "queueing failed; the new events were not acknowledged");
             return Err(reply(
                 503,
                 json!({"status": "error", "error": format!("the queue is unavailable: {}", e.chain())}),
             ));
-        }
-        let keys: Vec<String> = new
-            .iter()
-            .filter_map(|i| checked[*i].as_ref().ok().map(Event::key))
-            .collect();
-        if let Err(e) = self
-            .idempotency
-            .complete_many(&keys, &json!({"status": "queued"}), self.retention)
-            .await
-        {
-            // The events are queued; the claims expire and a repeat is caught by the worker.
-            tracing::warn!(error = %e.chain(), "could not complete idempotency claims");
         }
         Ok(())
     }

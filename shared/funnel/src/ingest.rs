@@ -14,9 +14,9 @@ use crate::webhook::{self, Body, Incoming};
 use crate::worker::QueuedRef;
 use bytes::Bytes;
 use deadpool_postgres::Pool;
+use muara_core::Result;
 use muara_core::checksum::sha256_hex;
 use muara_core::ports::{Begin, IdempotencyStore, ObjectStore, OutgoingMessage, PutOptions, Queue};
-use muara_core::{Error, Result};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -300,7 +300,7 @@ impl Ingest {
                 Begin::Conflict { .. } => conflicting.push(m),
             }
         }
-        let queued = async {
+        let send = async {
             let raw = Bytes::copy_from_slice(body);
             let opts = PutOptions {
                 content_type: Some("application/json".into()),
@@ -322,21 +322,16 @@ impl Ingest {
                     .map(OutgoingMessage::new)
                 })
                 .collect::<std::result::Result<_, _>>()?;
-            self.queue.send_batch(&out).await?;
-            Ok::<_, Error>(())
-        }
-        .await;
-        if let Err(e) = queued {
-            for c in &claimed {
-                if let Err(err) = self.idem.abandon(c).await {
-                    tracing::warn!(error = %err.chain(), "could not abandon a claim; it expires on its own");
-                }
-            }
-            return Err(e);
-        }
-        self.idem
-            .complete_many(&claimed, &json!({"queued": true}), RETENTION)
-            .await?;
+            self.queue.send_batch(&out).await
+        };
+        muara_core::idempotent::send_claimed(
+            self.idem.as_ref(),
+            &claimed,
+            &json!({"queued": true}),
+            RETENTION,
+            send,
+        )
+        .await?;
         out.new = refs.len();
         if !conflicting.is_empty() {
             // Same identity, different content: the first one stays; this one is kept and
