@@ -274,7 +274,12 @@ fn init_tracing(json: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if json || !std::io::stderr().is_terminal() {
-        builder.json().with_current_span(false).init();
+        // The innermost span's fields (a stage's client, batch and file) on every line.
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
     } else {
         builder.compact().init();
     }

@@ -41,8 +41,31 @@ fn parse<T: serde::de::DeserializeOwned>(stage: &str, input: Value) -> Result<T>
     })
 }
 
-/// Runs one stage on its JSON input.
+/// The batch and file a stage's input is about: `(client, batch, file)`, as far as it says.
+fn ids_of(input: &Value) -> (String, String, String) {
+    let holder = ["batch", "input"]
+        .iter()
+        .filter_map(|k| input.get(k))
+        .find(|v| v.is_object())
+        .unwrap_or(input);
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+    (
+        text(holder.get("client")),
+        text(holder.get("batch_id")),
+        text(input.get("file").and_then(|f| f.get("physical_file_name"))),
+    )
+}
+
+/// Runs one stage on its JSON input, in a span that carries the stage, client, batch and
+/// file, so every line the stage logs says what it was working on.
 pub async fn run_stage(deps: &Deps, stage: &str, input: Value) -> Result<Value> {
+    use tracing::Instrument as _;
+    let (client, batch, file) = ids_of(&input);
+    let span = tracing::info_span!("stage", stage, %client, %batch, %file);
+    run_stage_in(deps, stage, input).instrument(span).await
+}
+
+async fn run_stage_in(deps: &Deps, stage: &str, input: Value) -> Result<Value> {
     if let Some((client, lock)) = crate::lease::carried(&input) {
         crate::lease::keep(deps, &client, &lock).await?;
     }
@@ -70,4 +93,30 @@ pub async fn run_stage(deps: &Deps, stage: &str, input: Value) -> Result<Value> 
         other => return Err(Error::config(format!("no batch stage named {other:?}"))),
     };
     Ok(out)
+}
+
+#[cfg(test)]
+mod span_tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_input_names_its_client_batch_and_file() {
+        let file_stage = serde_json::json!({
+            "batch": {"client": "acme", "batch_id": "BATCH000007"},
+            "file": {"physical_file_name": "cust_BATCH000007.csv"}
+        });
+        assert_eq!(
+            ids_of(&file_stage),
+            (
+                "acme".into(),
+                "BATCH000007".into(),
+                "cust_BATCH000007.csv".into()
+            )
+        );
+        let start = serde_json::json!({"client": "acme", "batch_id": "BATCH000007"});
+        assert_eq!(
+            ids_of(&start),
+            ("acme".into(), "BATCH000007".into(), String::new())
+        );
+    }
 }

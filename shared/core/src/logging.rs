@@ -9,7 +9,9 @@ pub fn init_lambda() {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_current_span(false)
+        // The innermost span's fields (a stage's client, batch and file) on every line.
+        .with_current_span(true)
+        .with_span_list(false)
         .without_time()
         .with_target(false)
         .init();
