@@ -41,6 +41,88 @@ fn parse<T: serde::de::DeserializeOwned>(stage: &str, input: Value) -> Result<T>
     })
 }
 
+/// The stages of the batch lifecycle: the names its state machine's task resources
+/// (`muara:batch:<name>`) and its Lambdas' `MUARA_HANDLER` use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    Start,
+    Convert,
+    ValidateMapping,
+    ValidateRows,
+    LoadBronze,
+    MarkFailed,
+    Transform,
+    Integrate,
+    RefreshViews,
+    Finalise,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 10] = [
+        Stage::Start,
+        Stage::Convert,
+        Stage::ValidateMapping,
+        Stage::ValidateRows,
+        Stage::LoadBronze,
+        Stage::MarkFailed,
+        Stage::Transform,
+        Stage::Integrate,
+        Stage::RefreshViews,
+        Stage::Finalise,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Start => "start",
+            Stage::Convert => "convert",
+            Stage::ValidateMapping => "validate-mapping",
+            Stage::ValidateRows => "validate-rows",
+            Stage::LoadBronze => "load-bronze",
+            Stage::MarkFailed => "mark-failed",
+            Stage::Transform => "transform",
+            Stage::Integrate => "integrate",
+            Stage::RefreshViews => "refresh-views",
+            Stage::Finalise => "finalise",
+        }
+    }
+
+    /// The stages that read a user's file (run isolated under `muara up`).
+    pub fn reads_a_file(self) -> bool {
+        matches!(
+            self,
+            Stage::Convert | Stage::ValidateMapping | Stage::ValidateRows | Stage::LoadBronze
+        )
+    }
+
+    /// What the stage is called in a failure reason ("the converter crashed on this file").
+    pub fn title(self) -> &'static str {
+        match self {
+            Stage::Convert => "converter",
+            Stage::ValidateMapping => "mapping validator",
+            Stage::ValidateRows => "row validator",
+            Stage::LoadBronze => "bronze loader",
+            other => other.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Stage {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self> {
+        Stage::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| Error::config(format!("no batch stage named {name:?}")))
+    }
+}
+
 /// The batch and file a stage's input is about: `(client, batch, file)`, as far as it says.
 fn ids_of(input: &Value) -> (String, String, String) {
     let holder = ["batch", "input"]
@@ -60,37 +142,44 @@ fn ids_of(input: &Value) -> (String, String, String) {
 /// file, so every line the stage logs says what it was working on.
 pub async fn run_stage(deps: &Deps, stage: &str, input: Value) -> Result<Value> {
     use tracing::Instrument as _;
+    let stage: Stage = stage.parse()?;
     let (client, batch, file) = ids_of(&input);
-    let span = tracing::info_span!("stage", stage, %client, %batch, %file);
+    let span = tracing::info_span!("stage", %stage, %client, %batch, %file);
     run_stage_in(deps, stage, input).instrument(span).await
 }
 
-async fn run_stage_in(deps: &Deps, stage: &str, input: Value) -> Result<Value> {
+async fn run_stage_in(deps: &Deps, stage: Stage, input: Value) -> Result<Value> {
     if let Some((client, lock)) = crate::lease::carried(&input) {
         crate::lease::keep(deps, &client, &lock).await?;
     }
+    let name = stage.as_str();
     let out = match stage {
-        "start" => serde_json::to_value(stages::start(deps, parse(stage, input)?).await?)?,
-        "convert" => serde_json::to_value(stages::convert(deps, parse(stage, input)?).await?)?,
-        "validate-mapping" => {
-            serde_json::to_value(stages::validate_mapping(deps, parse(stage, input)?).await?)?
+        Stage::Start => serde_json::to_value(stages::start(deps, parse(name, input)?).await?)?,
+        Stage::Convert => serde_json::to_value(stages::convert(deps, parse(name, input)?).await?)?,
+        Stage::ValidateMapping => {
+            serde_json::to_value(stages::validate_mapping(deps, parse(name, input)?).await?)?
         }
-        "validate-rows" => {
-            serde_json::to_value(stages::validate_rows(deps, parse(stage, input)?).await?)?
+        Stage::ValidateRows => {
+            serde_json::to_value(stages::validate_rows(deps, parse(name, input)?).await?)?
         }
-        "load-bronze" => {
-            serde_json::to_value(stages::load_bronze(deps, parse(stage, input)?).await?)?
+        Stage::LoadBronze => {
+            serde_json::to_value(stages::load_bronze(deps, parse(name, input)?).await?)?
         }
-        "mark-failed" => {
-            serde_json::to_value(stages::mark_failed(deps, parse(stage, input)?).await?)?
+        Stage::MarkFailed => {
+            serde_json::to_value(stages::mark_failed(deps, parse(name, input)?).await?)?
         }
-        "transform" => serde_json::to_value(stages::transform(deps, parse(stage, input)?).await?)?,
-        "integrate" => serde_json::to_value(stages::integrate(deps, parse(stage, input)?).await?)?,
-        "refresh-views" => {
-            serde_json::to_value(stages::refresh_views(deps, parse(stage, input)?).await?)?
+        Stage::Transform => {
+            serde_json::to_value(stages::transform(deps, parse(name, input)?).await?)?
         }
-        "finalise" => serde_json::to_value(stages::finalise(deps, parse(stage, input)?).await?)?,
-        other => return Err(Error::config(format!("no batch stage named {other:?}"))),
+        Stage::Integrate => {
+            serde_json::to_value(stages::integrate(deps, parse(name, input)?).await?)?
+        }
+        Stage::RefreshViews => {
+            serde_json::to_value(stages::refresh_views(deps, parse(name, input)?).await?)?
+        }
+        Stage::Finalise => {
+            serde_json::to_value(stages::finalise(deps, parse(name, input)?).await?)?
+        }
     };
     Ok(out)
 }
@@ -98,6 +187,28 @@ async fn run_stage_in(deps: &Deps, stage: &str, input: Value) -> Result<Value> {
 #[cfg(test)]
 mod span_tests {
     use super::*;
+
+    #[test]
+    fn stage_names_read_back_and_unknown_ones_are_refused() {
+        for stage in Stage::ALL {
+            assert_eq!(stage.as_str().parse::<Stage>().ok(), Some(stage));
+        }
+        assert!("Convert".parse::<Stage>().is_err());
+        let file_stages: Vec<&str> = Stage::ALL
+            .into_iter()
+            .filter(|s| s.reads_a_file())
+            .map(Stage::as_str)
+            .collect();
+        assert_eq!(
+            file_stages,
+            [
+                "convert",
+                "validate-mapping",
+                "validate-rows",
+                "load-bronze"
+            ]
+        );
+    }
 
     #[test]
     fn a_stage_input_names_its_client_batch_and_file() {

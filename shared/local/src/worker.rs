@@ -11,17 +11,10 @@
 
 use async_trait::async_trait;
 use muara_asl::{TaskFailure, TaskInvoker};
+use muara_batch::tasks::Stage;
 use serde_json::Value;
 use std::path::PathBuf;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
-
-/// The stages that read user files and run in a worker.
-pub const FILE_STAGES: &[&str] = &[
-    "convert",
-    "validate-mapping",
-    "validate-rows",
-    "load-bronze",
-];
 
 /// How to start a stage worker.
 #[derive(Debug, Clone)]
@@ -48,16 +41,6 @@ pub fn answer(result: muara_core::Result<Value>) -> String {
     muara_asl::outcome_to_json(&crate::pipelines::task_outcome(result)).to_string()
 }
 
-fn stage_title(stage: &str) -> &str {
-    match stage {
-        "convert" => "converter",
-        "validate-mapping" => "mapping validator",
-        "validate-rows" => "row validator",
-        "load-bronze" => "bronze loader",
-        other => other,
-    }
-}
-
 /// Why a worker ended without an answer, in words.
 fn how_it_ended(status: std::process::ExitStatus, memory_mb: Option<u64>) -> String {
     use std::os::unix::process::ExitStatusExt as _;
@@ -77,10 +60,10 @@ fn how_it_ended(status: std::process::ExitStatus, memory_mb: Option<u64>) -> Str
 }
 
 impl IsolatedBatchTasks {
-    async fn in_worker(&self, stage: &str, input: Value) -> Result<Value, TaskFailure> {
+    async fn in_worker(&self, stage: Stage, input: Value) -> Result<Value, TaskFailure> {
         let crash = |what: String| TaskFailure {
             error: "Runtime.ExitError".into(),
-            cause: format!("the {} crashed on this file: {what}", stage_title(stage)),
+            cause: format!("the {} crashed on this file: {what}", stage.title()),
         };
         let w = &self.worker;
         // `ulimit -d` bounds the heap (not the mapped binary), so a worker that would grow past
@@ -99,7 +82,7 @@ impl IsolatedBatchTasks {
             None => tokio::process::Command::new(&w.exe),
         };
         cmd.args(&w.args)
-            .arg(stage)
+            .arg(stage.as_str())
             .envs(w.env.iter().map(|(k, v)| (k, v)))
             .env("MALLOC_ARENA_MAX", "2")
             .stdin(std::process::Stdio::piped())
@@ -161,7 +144,7 @@ impl IsolatedBatchTasks {
                 if !last.is_empty() {
                     what += &format!("; its last words: {}", last.join(" | "));
                 }
-                tracing::error!(stage, reason = %what, "stage worker crashed");
+                tracing::error!(%stage, reason = %what, "stage worker crashed");
                 Err(crash(what))
             }
         }
@@ -172,7 +155,10 @@ impl IsolatedBatchTasks {
 impl TaskInvoker for IsolatedBatchTasks {
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskFailure> {
         match resource.strip_prefix("muara:batch:") {
-            Some(stage) if FILE_STAGES.contains(&stage) => self.in_worker(stage, input).await,
+            Some(stage) => match stage.parse::<Stage>() {
+                Ok(stage) if stage.reads_a_file() => self.in_worker(stage, input).await,
+                _ => self.in_process.invoke(resource, input).await,
+            },
             _ => self.in_process.invoke(resource, input).await,
         }
     }
