@@ -113,6 +113,29 @@ async fn scratch(name: &str) -> (String, muara_db::Pool, PathBuf) {
     (url, pool, dir)
 }
 
+/// Waits until no execution is RUNNING and the demo client's lease is free: an execution
+/// records its own end a moment after finalise wrote the batch's, then releases the lease.
+async fn nothing_running_nor_held(pool: &muara_db::Pool, within: Duration) -> anyhow::Result<()> {
+    eventually(
+        within,
+        "no execution left RUNNING and no lease held",
+        || async {
+            let running = scalar(
+                pool,
+                "SELECT count(*)::text FROM muara_local.executions WHERE status = 'RUNNING'",
+            )
+            .await?;
+            let held = scalar(
+            pool,
+            "SELECT owner FROM muara_local.locks WHERE key = 'batch:demo' AND expires_at > now()",
+        )
+        .await?;
+            Ok((running.as_deref() == Some("0") && held.is_none()).then_some(()))
+        },
+    )
+    .await
+}
+
 /// Waits for `batch` of the demo client to end; returns its status.
 async fn batch_ended(pool: &muara_db::Pool, dir: &Path, batch: &str, secs: u64) -> String {
     let sql = format!(
@@ -196,24 +219,7 @@ async fn kill_9_in_the_middle_of_a_bronze_copy_and_the_batch_finishes_by_itself_
         anyhow::ensure!(loaded == Some(ROWS.to_string()), "every row once: {loaded:?}");
         // The execution records its own end a moment after finalise wrote the batch's, and
         // releases the lease: both within seconds, or never.
-        eventually(
-            Duration::from_secs(30),
-            "no execution left RUNNING and no lease held",
-            || async {
-                let running = scalar(
-                    &pool,
-                    "SELECT count(*)::text FROM muara_local.executions WHERE status = 'RUNNING'",
-                )
-                .await?;
-                let held = scalar(
-                    &pool,
-                    "SELECT owner FROM muara_local.locks WHERE key = 'batch:demo' AND expires_at > now()",
-                )
-                .await?;
-                Ok((running.as_deref() == Some("0") && held.is_none()).then_some(()))
-            },
-        )
-        .await?;
+        nothing_running_nor_held(&pool, Duration::from_secs(30)).await?;
         let runs = scalar(
             &pool,
             "SELECT runs::text FROM muara_local.executions WHERE name = 'demo-BATCH000002-start'",
@@ -500,24 +506,7 @@ async fn the_database_stopped_for_30_s_during_each_file_stage_and_every_batch_co
             )
             .await?;
             anyhow::ensure!(balanced.as_deref() == Some("true"), "{batch}: the ledger holds: {balanced:?}");
-            eventually(
-                Duration::from_secs(60),
-                "no execution left RUNNING and no lease held",
-                || async {
-                    let running = scalar(
-                        &pool,
-                        "SELECT count(*)::text FROM muara_local.executions WHERE status = 'RUNNING'",
-                    )
-                    .await?;
-                    let held = scalar(
-                        &pool,
-                        "SELECT owner FROM muara_local.locks WHERE key = 'batch:demo' AND expires_at > now()",
-                    )
-                    .await?;
-                    Ok((running.as_deref() == Some("0") && held.is_none()).then_some(()))
-                },
-            )
-            .await?;
+            nothing_running_nor_held(&pool, Duration::from_secs(60)).await?;
             anyhow::Ok(())
         }
         .await;

@@ -638,11 +638,7 @@ async fn the_trigger_lambda_reports_only_the_messages_it_could_not_handle() -> a
         {"messageId": "m-test", "body": "{\"Event\":\"s3:TestEvent\"}"},
     ]});
     let out = muara_batch::runner::on_sqs_event(&fx.deps, event).await;
-    let failed: Vec<&str> = out
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed = out.failed_ids();
     assert_eq!(failed, ["m-garbage"]);
     let status = muara_testkit::eventually(
         std::time::Duration::from_secs(120),

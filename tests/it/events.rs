@@ -698,11 +698,7 @@ async fn the_worker_lambda_reports_only_the_messages_it_could_not_apply() -> any
     ]});
     for _ in 0..2 {
         let out = muara_events::worker::on_sqs_event(&pool, payload.clone()).await;
-        let failed: Vec<&str> = out
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
+        let failed = out.failed_ids();
         assert_eq!(failed, ["m-garbage"]);
     }
     let n: i64 = pool

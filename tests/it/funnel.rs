@@ -777,11 +777,7 @@ async fn the_worker_lambda_reports_only_messages_that_failed() -> anyhow::Result
     assert!(lead(&fx, "+6281255556666").await?.is_some());
     fx.pool.close();
     let out = muara_funnel::worker::on_sqs_event(&fx.worker, event).await;
-    let failed: Vec<&str> = out
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed = out.failed_ids();
     assert_eq!(
         failed,
         ["sqs-1", "sqs-2"],

@@ -101,15 +101,7 @@ async fn the_agent_uploads_to_s3_and_the_indexer_and_digest_hold_under_redeliver
     let pool = pg_pool().await?;
     muara_db::PLATFORM.apply(&pool).await?;
     let mail = ses_mailer().await?;
-    let deps = muara_recordings::Deps {
-        store: Arc::new(store.clone()),
-        pool: pool.clone(),
-        notify: Notify {
-            mailer: mail.mailer.clone(),
-            from: SENDER.into(),
-            to: vec!["operators@example.com".into()],
-        },
-    };
+    let deps = ses_deps(&store, &pool, &mail);
     let mut created = keys(&store, "recordings/").await?;
     created.extend(keys(&store, "reports/agent/").await?);
     for _ in 0..2 {
@@ -485,11 +477,7 @@ async fn the_indexer_lambda_reports_only_the_messages_it_could_not_handle() -> a
         {"messageId": "m-test", "body": "{\"Event\":\"s3:TestEvent\"}"},
     ]});
     let out = muara_recordings::on_sqs_event(&deps, event.clone()).await;
-    let failed: Vec<&str> = out
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed = out.failed_ids();
     assert_eq!(failed, ["m-garbage"]);
     let n: i64 = pool
         .get()
@@ -502,13 +490,26 @@ async fn the_indexer_lambda_reports_only_the_messages_it_could_not_handle() -> a
     // The database gone: the sidecar's message comes back, the others do not depend on it.
     pool.close();
     let out = muara_recordings::on_sqs_event(&deps, event).await;
-    let failed: Vec<&str> = out
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed = out.failed_ids();
     assert_eq!(failed, ["m-sidecar", "m-garbage"]);
     Ok(())
+}
+
+/// The indexer's dependencies on an S3 lake, mail through SES.
+fn ses_deps(
+    store: &S3Store,
+    pool: &muara_db::Pool,
+    mail: &crate::support::MailFx,
+) -> muara_recordings::Deps {
+    muara_recordings::Deps {
+        store: Arc::new(store.clone()),
+        pool: pool.clone(),
+        notify: Notify {
+            mailer: mail.mailer.clone(),
+            from: SENDER.into(),
+            to: vec!["operators@example.com".into()],
+        },
+    }
 }
 
 /// The indexer's dependencies on a local lake, mail into an outbox under `dir`.
@@ -548,15 +549,7 @@ async fn every_sidecar_in_the_lake_is_indexed_refused_or_repaired() -> anyhow::R
     assert_eq!(agent.once(false).await?.report.counts.uploaded, 12);
     let pool = pg_pool().await?;
     let mail = ses_mailer().await?;
-    let deps = muara_recordings::Deps {
-        store: Arc::new(store.clone()),
-        pool: pool.clone(),
-        notify: Notify {
-            mailer: mail.mailer.clone(),
-            from: SENDER.into(),
-            to: vec!["operators@example.com".into()],
-        },
-    };
+    let deps = ses_deps(&store, &pool, &mail);
     let mut sidecars = keys(&store, "recordings/").await?;
     sidecars.retain(|k| k.ends_with(".json"));
     sidecars.sort();

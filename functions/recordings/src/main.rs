@@ -38,18 +38,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             muara_aws::http::serve(state).await
         }
         "indexer" => {
-            let deps = muara_recordings::Deps {
-                store: Arc::new(S3Store::new(
-                    muara_aws::s3_client(&sdk),
-                    required("MUARA_LAKE_BUCKET")?,
-                )),
-                pool,
-                notify: Notify {
-                    mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(&sdk))),
-                    from: optional("MUARA_MAIL_FROM").unwrap_or_default(),
-                    to: muara_core::config::list("MUARA_MAIL_TO"),
-                },
-            };
+            let deps = deps(&sdk, pool)?;
             let deps = &deps;
             lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
                 Ok::<_, lambda_runtime::Error>(
@@ -62,18 +51,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             // Scheduled: every sidecar written in the last two days is indexed, refused with a
             // reason or a duplicate; one that is none of these is indexed now (and logged as
             // an error, which RecordingsUnaccountedAlarm counts).
-            let deps = muara_recordings::Deps {
-                store: Arc::new(S3Store::new(
-                    muara_aws::s3_client(&sdk),
-                    required("MUARA_LAKE_BUCKET")?,
-                )),
-                pool,
-                notify: Notify {
-                    mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(&sdk))),
-                    from: optional("MUARA_MAIL_FROM").unwrap_or_default(),
-                    to: muara_core::config::list("MUARA_MAIL_TO"),
-                },
-            };
+            let deps = deps(&sdk, pool)?;
             let deps = &deps;
             lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
                 let since = time::OffsetDateTime::now_utc() - time::Duration::days(2);
@@ -92,4 +70,23 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
         other => Err(format!("MUARA_HANDLER={other:?} is not indexer, api or reconcile").into()),
     }
+}
+
+/// The indexer's dependencies: the lake bucket, the database, mail through SES.
+fn deps(
+    sdk: &muara_aws::SdkConfig,
+    pool: muara_db::Pool,
+) -> Result<muara_recordings::Deps, lambda_runtime::Error> {
+    Ok(muara_recordings::Deps {
+        store: Arc::new(S3Store::new(
+            muara_aws::s3_client(sdk),
+            required("MUARA_LAKE_BUCKET")?,
+        )),
+        pool,
+        notify: Notify {
+            mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(sdk))),
+            from: optional("MUARA_MAIL_FROM").unwrap_or_default(),
+            to: muara_core::config::list("MUARA_MAIL_TO"),
+        },
+    })
 }

@@ -26,4 +26,6 @@ pub mod ses;
 pub mod sfn;
 pub mod sqs;
 
+/// The AWS SDK configuration every adapter is built from.
+pub use aws_config::SdkConfig;
 pub use config::{endpoint_override, load_sdk_config, s3_client};

@@ -25,6 +25,7 @@ pub mod logging;
 pub mod metrics;
 pub mod names;
 pub mod ports;
+pub mod reconcile;
 pub mod s3event;
 pub mod sqs;
 

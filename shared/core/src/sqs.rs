@@ -32,6 +32,14 @@ pub struct ItemFailure {
 }
 
 impl BatchResponse {
+    /// The ids of the messages reported failed, in order.
+    pub fn failed_ids(&self) -> Vec<&str> {
+        self.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
+    }
+
     pub fn fail(&mut self, message_id: &str) {
         self.batch_item_failures.push(ItemFailure {
             item_identifier: message_id.to_string(),
@@ -52,12 +60,8 @@ where
     Fut: std::future::Future<Output = crate::Result<T>>,
 {
     let mut response = BatchResponse::default();
-    let event: SqsEvent = match serde_json::from_value(payload) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(%consumer, error = %e, "invoked with something that is not an SQS event");
-            return (response, Vec::new());
-        }
+    let Some(event) = sqs_event(payload, consumer) else {
+        return (response, Vec::new());
     };
     let mut out = Vec::with_capacity(event.records.len());
     for m in event.records {
@@ -84,12 +88,8 @@ where
     Fut: std::future::Future<Output = Vec<crate::Result<T>>>,
 {
     let mut response = BatchResponse::default();
-    let event: SqsEvent = match serde_json::from_value(payload) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(%consumer, error = %e, "invoked with something that is not an SQS event");
-            return (response, Vec::new());
-        }
+    let Some(event) = sqs_event(payload, consumer) else {
+        return (response, Vec::new());
     };
     let ids: Vec<String> = event.records.iter().map(|m| m.message_id.clone()).collect();
     let mut results = handle(event.records).await.into_iter();
@@ -107,6 +107,18 @@ where
         }
     }
     (response, out)
+}
+
+/// The SQS event a Lambda was invoked with; `None` (logged) when it is something else, which
+/// has no message to report.
+fn sqs_event(payload: serde_json::Value, consumer: &str) -> Option<SqsEvent> {
+    match serde_json::from_value(payload) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            tracing::error!(%consumer, error = %e, "invoked with something that is not an SQS event");
+            None
+        }
+    }
 }
 
 /// The one poison-message policy: logged with its reason, reported for redelivery.
@@ -127,13 +139,6 @@ mod tests {
         serde_json::json!({ "Records": records })
     }
 
-    fn failed(r: &BatchResponse) -> Vec<&str> {
-        r.batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect()
-    }
-
     #[tokio::test]
     async fn each_failed_message_is_reported_and_none_is_dropped() {
         let (r, out) = handle_each(event(&["a", "b", "c"]), "test", |m| async move {
@@ -143,7 +148,7 @@ mod tests {
             }
         })
         .await;
-        assert_eq!(failed(&r), ["b"]);
+        assert_eq!(r.failed_ids(), ["b"]);
         assert_eq!(out, ["a", "c"]);
 
         // A batch handler that answers fewer results than messages: the rest count as failed.
@@ -151,7 +156,7 @@ mod tests {
             vec![Ok(ms.len()), Err(crate::Error::retryable("database away"))]
         })
         .await;
-        assert_eq!(failed(&r), ["b", "c"]);
+        assert_eq!(r.failed_ids(), ["b", "c"]);
         assert_eq!(out, [("a".to_string(), 3)]);
 
         // Not an SQS event: nothing to report (there is no message to send back).
@@ -159,6 +164,6 @@ mod tests {
             vec![Ok(())]
         })
         .await;
-        assert!(failed(&r).is_empty() && out.is_empty());
+        assert!(r.failed_ids().is_empty() && out.is_empty());
     }
 }

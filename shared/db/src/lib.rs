@@ -10,6 +10,7 @@
 //!   are not).
 
 pub mod error;
+pub mod lookup;
 pub mod migrate;
 pub mod pool;
 pub mod tls;

@@ -25,10 +25,9 @@ use crate::worker::QueuedRef;
 use deadpool_postgres::Pool;
 use muara_core::ports::{ObjectStore, OutgoingMessage, Queue};
 use muara_core::{Error, Result};
-use muara_db::pg_error;
+use muara_db::lookup::present;
 use muara_db::pool::pool_error;
 use serde::Serialize;
-use std::collections::HashSet;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -79,51 +78,29 @@ pub async fn reconcile(
     since: Option<OffsetDateTime>,
     settle: Duration,
 ) -> Result<Ledger> {
-    let settled = OffsetDateTime::now_utc() - settle;
-    let mut ledger = Ledger::default();
-    let mut keys = Vec::new();
-    let mut young = HashSet::new();
-    for o in store.list(PREFIX).await? {
-        if message_key(&o.key).is_none() {
-            continue;
-        }
-        if let (Some(since), Some(at)) = (since, o.last_modified)
-            && at < since
-        {
-            continue;
-        }
-        if o.last_modified.is_some_and(|at| at > settled) {
-            young.insert(o.key.clone());
-        }
-        keys.push(o.key);
-    }
-    ledger.messages = keys.len() as u64;
+    let listed =
+        muara_core::reconcile::list(store, PREFIX, |k| message_key(k).is_some(), since, settle)
+            .await?;
+    let (keys, young) = (listed.keys, listed.young);
+    let mut ledger = Ledger {
+        messages: keys.len() as u64,
+        ..Ledger::default()
+    };
     let client = pool.get().await.map_err(pool_error)?;
-    let mut stored = HashSet::new();
-    let mut refused = HashSet::new();
-    for chunk in keys.chunks(1000) {
-        let chunk = chunk.to_vec();
-        for r in client
-            .query(
-                "SELECT raw_key FROM funnel.message WHERE raw_key = ANY($1)",
-                &[&chunk],
-            )
-            .await
-            .map_err(|e| pg_error("reading stored messages", e))?
-        {
-            stored.insert(r.get::<_, String>(0));
-        }
-        for r in client
-            .query(
-                "SELECT DISTINCT raw_key FROM funnel.rejected WHERE raw_key = ANY($1)",
-                &[&chunk],
-            )
-            .await
-            .map_err(|e| pg_error("reading refused messages", e))?
-        {
-            refused.insert(r.get::<_, String>(0));
-        }
-    }
+    let stored = present(
+        &client,
+        "SELECT raw_key FROM funnel.message WHERE raw_key = ANY($1)",
+        &keys,
+        "reading stored messages",
+    )
+    .await?;
+    let refused = present(
+        &client,
+        "SELECT DISTINCT raw_key FROM funnel.rejected WHERE raw_key = ANY($1)",
+        &keys,
+        "reading refused messages",
+    )
+    .await?;
     for key in keys {
         if stored.contains(&key) {
             ledger.stored += 1;

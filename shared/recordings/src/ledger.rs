@@ -18,10 +18,10 @@
 
 use crate::Deps;
 use muara_core::Result;
+use muara_db::lookup::present;
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
 use serde::Serialize;
-use std::collections::HashSet;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -60,56 +60,35 @@ pub async fn reconcile(
     settle: Duration,
     repair: bool,
 ) -> Result<Ledger> {
-    let now = OffsetDateTime::now_utc();
-    let settled = now - settle;
-    let objects = deps.store.list(prefix).await?;
+    let listed = muara_core::reconcile::list(
+        deps.store.as_ref(),
+        prefix,
+        crate::key::is_sidecar,
+        since,
+        settle,
+    )
+    .await?;
+    let (keys, young) = (listed.keys, listed.young);
     let mut ledger = Ledger {
         prefix: prefix.to_string(),
+        sidecars: keys.len() as u64,
         ..Ledger::default()
     };
-    let mut keys = Vec::new();
-    let mut young = HashSet::new();
-    for o in objects {
-        if !crate::key::is_sidecar(&o.key) {
-            continue;
-        }
-        if let (Some(since), Some(at)) = (since, o.last_modified)
-            && at < since
-        {
-            continue;
-        }
-        if o.last_modified.is_some_and(|at| at > settled) {
-            young.insert(o.key.clone());
-        }
-        keys.push(o.key);
-    }
-    ledger.sidecars = keys.len() as u64;
     let client = deps.pool.get().await.map_err(pool_error)?;
-    let mut indexed = HashSet::new();
-    let mut refused = HashSet::new();
-    for chunk in keys.chunks(1000) {
-        let chunk = chunk.to_vec();
-        for r in client
-            .query(
-                "SELECT sidecar_key FROM recordings.recording WHERE sidecar_key = ANY($1)",
-                &[&chunk],
-            )
-            .await
-            .map_err(|e| pg_error("reading indexed sidecars", e))?
-        {
-            indexed.insert(r.get::<_, String>(0));
-        }
-        for r in client
-            .query(
-                "SELECT DISTINCT sidecar_key FROM recordings.index_error WHERE sidecar_key = ANY($1)",
-                &[&chunk],
-            )
-            .await
-            .map_err(|e| pg_error("reading refused sidecars", e))?
-        {
-            refused.insert(r.get::<_, String>(0));
-        }
-    }
+    let indexed = present(
+        &client,
+        "SELECT sidecar_key FROM recordings.recording WHERE sidecar_key = ANY($1)",
+        &keys,
+        "reading indexed sidecars",
+    )
+    .await?;
+    let refused = present(
+        &client,
+        "SELECT DISTINCT sidecar_key FROM recordings.index_error WHERE sidecar_key = ANY($1)",
+        &keys,
+        "reading refused sidecars",
+    )
+    .await?;
     for key in keys {
         if indexed.contains(&key) {
             ledger.indexed += 1;
