@@ -552,6 +552,39 @@ async fn finalise_held(
     Ok(Some(Box::new(c)))
 }
 
+/// Kills `up` with SIGKILL once `count_sql` counts more than `from`, and checks the kill
+/// came before `total` (mid-way, so the test proves something).
+async fn kill_mid_way(
+    mut up: Running,
+    pool: &muara_db::Pool,
+    dir: &Path,
+    count_sql: &str,
+    from: usize,
+    total: usize,
+) {
+    let count = || async {
+        anyhow::Ok(
+            scalar(pool, count_sql)
+                .await?
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(0),
+        )
+    };
+    let started = eventually(
+        Duration::from_secs(180),
+        "the work to be under way",
+        || async { Ok((count().await? > from).then_some(())) },
+    )
+    .await;
+    up.0.kill().unwrap();
+    up.0.wait().unwrap();
+    if let Err(e) = started {
+        panic!("{e:#}\n{}", log_tail(dir));
+    }
+    let at_kill = count().await.unwrap();
+    assert!(at_kill < total, "killed mid-way ({at_kill} of {total})");
+}
+
 /// Sends every call to the webhook of the `muara up` on `base`, as a provider does: a call
 /// not answered 2xx (refused connection, cut-off answer, 5xx) is sent again until `deadline`.
 async fn send_calls(
@@ -625,31 +658,15 @@ async fn kill_9_while_the_funnel_worker_stores_and_every_accepted_message_is_sto
 
     // kill -9 while the worker stores them.
     let stored_sql = "SELECT count(*)::text FROM funnel.message";
-    let storing = eventually(
-        Duration::from_secs(120),
-        "messages to be stored",
-        || async {
-            let n = scalar(&pool, stored_sql).await?;
-            Ok(n.filter(|n| n.parse::<usize>().unwrap_or(0) > truth.messages / 5))
-        },
+    kill_mid_way(
+        first,
+        &pool,
+        &dir,
+        stored_sql,
+        truth.messages / 5,
+        truth.messages,
     )
     .await;
-    let mut first = first;
-    first.0.kill().unwrap();
-    first.0.wait().unwrap();
-    if let Err(e) = storing {
-        panic!("{e:#}\n{}", log_tail(&dir));
-    }
-    let at_kill: usize = scalar(&pool, stored_sql)
-        .await
-        .unwrap()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert!(
-        at_kill < truth.messages,
-        "killed mid-way ({at_kill} of {})",
-        truth.messages
-    );
     let _second = up_with(&dir, &url, false, 2, port, &[]);
 
     while let Some(sent) = senders.join_next().await {
@@ -739,31 +756,7 @@ async fn kill_9_while_recordings_are_indexed_and_every_recording_is_indexed_once
 
     // kill -9 while they are being indexed.
     let indexed_sql = "SELECT count(*)::text FROM recordings.recording";
-    let indexing = eventually(
-        Duration::from_secs(180),
-        "recordings to be indexed",
-        || async {
-            let n = scalar(&pool, indexed_sql).await?;
-            Ok(n.filter(|n| n.parse::<usize>().unwrap_or(0) > 40))
-        },
-    )
-    .await;
-    let mut first = first;
-    first.0.kill().unwrap();
-    first.0.wait().unwrap();
-    if let Err(e) = indexing {
-        panic!("{e:#}\n{}", log_tail(&dir));
-    }
-    let at_kill: usize = scalar(&pool, indexed_sql)
-        .await
-        .unwrap()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert!(
-        at_kill < truth.good.len(),
-        "killed mid-way ({at_kill} of {})",
-        truth.good.len()
-    );
+    kill_mid_way(first, &pool, &dir, indexed_sql, 40, truth.good.len()).await;
     agent.0.wait().unwrap();
     let _second = up(&dir, &url, false, 2);
 
