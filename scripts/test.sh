@@ -27,13 +27,15 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 say "cargo test (PostgreSQL: ${DATABASE_URL:+DATABASE_URL}${DATABASE_URL:-throwaway cluster}; AWS: ${AWS_ENDPOINT_URL:-moto_server from the venv})"
 t=$SECONDS
-cargo test --workspace --no-fail-fast
+# The crash tests (cli/tests/crash.rs) run below, once, on the shipping profile's binary.
+cargo test --workspace --exclude muara --no-fail-fast
+cargo test -p muara --bins --test cli --test agent --no-fail-fast
 say "tests passed in $((SECONDS - t))s"
 
 say "crash tests on the shipping profile (release build: a panic aborts the process)"
 t=$SECONDS
 cargo build --release --bin muara --quiet
-MUARA_BIN="${CARGO_TARGET_DIR:-$root/target}/release/muara" cargo test -p muara --test crash --quiet -- --include-ignored
+MUARA_BIN="${CARGO_TARGET_DIR:-$root/target}/release/muara" cargo test -p muara --test crash --quiet
 say "release crash tests passed in $((SECONDS - t))s"
 
 if [ -x fuzz/run.sh ]; then

@@ -10,8 +10,8 @@
 //! - PostgreSQL stopped for 30 s during each file stage and finalise: every batch completes by
 //!   itself.
 //!
-//! They take minutes, so they are `#[ignore]`d in a plain `cargo test`; scripts/test.sh runs
-//! them once, on the release binary (`-- --include-ignored`).
+//! They take minutes, so scripts/test.sh runs them once, on the release binary, and leaves them
+//! out of its debug pass.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -154,7 +154,6 @@ async fn batch_ended(pool: &muara_db::Pool, dir: &Path, batch: &str, secs: u64) 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow: scripts/test.sh runs it on the shipping-profile binary"]
 async fn kill_9_in_the_middle_of_a_bronze_copy_and_the_batch_finishes_by_itself_exactly_once() {
     let (url, pool, dir) = scratch("muara-crash").await;
 
@@ -251,7 +250,6 @@ async fn health(port: u16) -> Option<u16> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow: scripts/test.sh runs it on the shipping-profile binary"]
 async fn a_file_that_exhausts_its_stages_memory_fails_alone_and_the_platform_goes_on() {
     let (url, pool, dir) = scratch("muara-oom").await;
     let port = free_port();
@@ -328,7 +326,6 @@ fn admin_token(dir: &Path) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow: scripts/test.sh runs it on the shipping-profile binary"]
 async fn kill_9_under_publishing_load_and_every_event_is_stored_once() {
     let (url, pool, dir) = scratch("muara-publish-crash").await;
     let port = free_port();
@@ -431,7 +428,6 @@ fn stage_worker_running(parent: u32, stage: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow (a 30 s outage per stage): scripts/test.sh runs it on the shipping-profile binary"]
 async fn the_database_stopped_for_30_s_during_each_file_stage_and_every_batch_completes_exactly() {
     const ROWS: u64 = 300_000;
     let (cluster, url) = muara_testkit::private_cluster().await.unwrap();
@@ -621,7 +617,6 @@ async fn send_calls(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow: scripts/test.sh runs it on the shipping-profile binary"]
 async fn kill_9_while_the_funnel_worker_stores_and_every_accepted_message_is_stored_once() {
     let (url, pool, dir) = scratch("muara-funnel-crash").await;
     let port = free_port();
@@ -722,7 +717,6 @@ async fn kill_9_while_the_funnel_worker_stores_and_every_accepted_message_is_sto
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow: scripts/test.sh runs it on the shipping-profile binary"]
 async fn kill_9_while_recordings_are_indexed_and_every_recording_is_indexed_once() {
     let (url, pool, dir) = scratch("muara-recordings-crash").await;
     let first = up(&dir, &url, false, 1);

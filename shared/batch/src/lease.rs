@@ -201,14 +201,20 @@ pub async fn check(
 /// The client and lease a stage's input carries: `batch` (file and SQL stages, finalise),
 /// `input` (finalise after a failed start) or the execution input itself (start).
 pub fn carried(input: &serde_json::Value) -> Option<(String, LeaseRef)> {
-    let holder = ["batch", "input"]
-        .iter()
-        .filter_map(|k| input.get(k))
-        .find(|v| v.is_object())
-        .unwrap_or(input);
+    let holder = batch_of(input);
     let client = holder.get("client")?.as_str()?.to_string();
     let lock = serde_json::from_value(holder.get("lock")?.clone()).ok()?;
     Some((client, lock))
+}
+
+/// The object of a stage's input that describes its batch: `batch` (file stages), `input`
+/// (wrapped inputs) or the input itself (start).
+pub fn batch_of(input: &serde_json::Value) -> &serde_json::Value {
+    ["batch", "input"]
+        .iter()
+        .filter_map(|k| input.get(k))
+        .find(|v| v.is_object())
+        .unwrap_or(input)
 }
 
 /// At every stage's start: renews the execution's lease, and stops a run whose lease was

@@ -125,11 +125,7 @@ impl std::str::FromStr for Stage {
 
 /// The batch and file a stage's input is about: `(client, batch, file)`, as far as it says.
 fn ids_of(input: &Value) -> (String, String, String) {
-    let holder = ["batch", "input"]
-        .iter()
-        .filter_map(|k| input.get(k))
-        .find(|v| v.is_object())
-        .unwrap_or(input);
+    let holder = crate::lease::batch_of(input);
     let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
     (
         text(holder.get("client")),
