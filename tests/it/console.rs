@@ -43,7 +43,7 @@ async fn fixture() -> anyhow::Result<Fx> {
     state.audit = Some(Arc::new(PgAudit::new(pool.clone())));
     state.console = Some(Arc::new(PgConsole::new(pool.clone())));
     Ok(Fx {
-        app: muara_api::app(state),
+        app: muara_api::app(state, vec![]),
         pool,
         tokens,
         store,

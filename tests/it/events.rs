@@ -31,7 +31,7 @@ async fn fx_from(
     }));
     let token = crate::support::with_admin(&mut state, &pool).await?;
     Ok(Fx {
-        app: muara_api::app(state),
+        app: muara_api::app(state, vec![]),
         pool,
         queue,
         token,

@@ -88,7 +88,7 @@ async fn fx_from(
         observe: observe.clone(),
     };
     Ok(Fx {
-        app: muara_api::app(state),
+        app: muara_api::app(state, vec![]),
         pool,
         queue,
         store,

@@ -42,5 +42,5 @@ async fn console(cfg: config::Config) -> Result<(), lambda_runtime::Error> {
     state.dead_letters = Some(Arc::new(muara_aws::deadletters::SqsDeadLetters::from_env(
         aws_sdk_sqs::Client::new(&sdk),
     )?));
-    muara_aws::http::serve(state).await
+    muara_aws::http::serve(state, vec![]).await
 }

@@ -41,7 +41,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
                     .with_probe(Arc::new(muara_db::pool::DbProbe(pool)));
             state.events = Some(Arc::new(muara_events::Service { ingest }));
-            muara_aws::http::serve(state).await
+            muara_aws::http::serve(state, vec![]).await
         }
         "worker" => {
             let pool = &pool;

@@ -65,7 +65,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())));
             state.funnel = Some(Arc::new(service));
             state.audit = Some(Arc::new(muara_console::PgAudit::new(pool)));
-            muara_aws::http::serve(state).await
+            muara_aws::http::serve(state, vec![]).await
         }
         "worker" => {
             let worker = Worker {

@@ -9,5 +9,5 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     muara_core::logging::init_lambda();
-    muara_aws::http::serve(AppState::new("lambda", Arc::new(Metrics::new()))).await
+    muara_aws::http::serve(AppState::new("lambda", Arc::new(Metrics::new())), vec![]).await
 }

@@ -37,7 +37,7 @@ async fn status(event: String) -> u16 {
     let request = axum::http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()));
     let mut state = AppState::new("lambda", Arc::new(Metrics::new()));
     state.auth = Some(Arc::new(GatewayJwt));
-    muara_aws::http::router(state)
+    muara_aws::http::router(state, vec![])
         .oneshot(request)
         .await
         .unwrap()

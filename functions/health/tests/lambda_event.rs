@@ -14,7 +14,7 @@ async fn an_api_gateway_get_health_event_is_answered_200_with_json() {
     let request = lambda_http::request::from_str(event).expect("a valid API Gateway v2 event");
     let (parts, body) = request.into_parts();
     let request = axum::http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()));
-    let response = app(AppState::new("lambda", Arc::new(Metrics::new())))
+    let response = app(AppState::new("lambda", Arc::new(Metrics::new())), vec![])
         .oneshot(request)
         .await
         .unwrap();

@@ -35,7 +35,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())));
             state.audit = Some(Arc::new(muara_console::PgAudit::new(pool.clone())));
             state.recordings = Some(Arc::new(muara_recordings::search::Service { pool }));
-            muara_aws::http::serve(state).await
+            muara_aws::http::serve(state, vec![]).await
         }
         "indexer" => {
             let deps = deps(&sdk, pool)?;

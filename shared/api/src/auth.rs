@@ -15,54 +15,11 @@ use async_trait::async_trait;
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+pub use muara_core::ports::{AuthError, Authenticator, Credentials, Principal, Role};
 use serde_json::json;
-use std::fmt;
-use std::str::FromStr;
-
-/// A caller's role. The order is the order of power.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Viewer,
-    Operator,
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "operator" => Ok(Role::Operator),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!(
-                "role {other:?} is not one of viewer, operator, admin"
-            )),
-        }
-    }
-}
 
 /// What a route requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,66 +30,15 @@ pub enum Access {
     Role(Role),
 }
 
-/// An authenticated caller, as the handlers and the audit log see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Principal {
-    /// Token name locally, the user's `cognito:username` (or `sub`) in AWS.
-    pub subject: String,
-    pub role: Role,
-    /// `token` or `jwt`.
-    pub via: &'static str,
-}
-
-impl Principal {
-    /// The platform acting on an operator's behalf outside the API (first start, CLI, tests):
-    /// an admin, named for the audit log.
-    pub fn system(subject: impl Into<String>, via: &'static str) -> Self {
-        Self {
-            subject: subject.into(),
-            role: Role::Admin,
-            via,
-        }
+/// The credentials a request presents, as the [`Authenticator`] port reads them.
+pub fn credentials(parts: &Parts) -> Credentials<'_> {
+    Credentials {
+        authorization: parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().map_err(|_| ())),
+        verified_claims: parts.extensions.get::<GatewayClaims>().map(|c| &c.0),
     }
-}
-
-/// Why a request was not authenticated. Each is a 401 except `Unavailable` (503) and
-/// `NoRole` (403).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    #[error("this route needs a bearer token (Authorization: Bearer …)")]
-    Missing,
-    #[error("the token is not valid: {0}")]
-    Invalid(String),
-    #[error("the token has expired")]
-    Expired,
-    #[error("the token was revoked")]
-    Revoked,
-    #[error("the caller has no muara role (groups: {0})")]
-    NoRole(String),
-    #[error("credentials cannot be checked now: {0}")]
-    Unavailable(String),
-}
-
-/// Turns a request's credentials into a principal.
-#[async_trait]
-pub trait Authenticator: Send + Sync {
-    async fn authenticate(&self, parts: &Parts) -> Result<Principal, AuthError>;
-}
-
-/// The bearer token of a request, if it carries one.
-pub fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or(AuthError::Missing)?
-        .to_str()
-        .map_err(|_| AuthError::Invalid("the Authorization header is not ASCII".into()))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or_else(|| AuthError::Invalid("expected \"Bearer <token>\"".into()))?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(AuthError::Invalid("expected \"Bearer <token>\"".into()));
-    }
-    Ok(token.trim())
 }
 
 /// The claims API Gateway's JWT authorizer verified, put on the request by the Lambda host
@@ -165,10 +71,10 @@ pub fn role_of_groups(groups: &[String]) -> Option<Role> {
 
 #[async_trait]
 impl Authenticator for GatewayJwt {
-    async fn authenticate(&self, parts: &Parts) -> Result<Principal, AuthError> {
-        let claims = parts.extensions.get::<GatewayClaims>().ok_or_else(|| {
+    async fn authenticate(&self, credentials: &Credentials<'_>) -> Result<Principal, AuthError> {
+        let claims = credentials.verified_claims.ok_or_else(|| {
             // Without the authorizer's claims the request did not come through a JWT route.
-            if parts.headers.contains_key(header::AUTHORIZATION) {
+            if credentials.authorization.is_some() {
                 AuthError::Invalid("no verified claims: the route has no JWT authorizer".into())
             } else {
                 AuthError::Missing
@@ -176,7 +82,6 @@ impl Authenticator for GatewayJwt {
         })?;
         let groups = groups_of(
             claims
-                .0
                 .get("cognito:groups")
                 .map(String::as_str)
                 .unwrap_or(""),
@@ -184,7 +89,7 @@ impl Authenticator for GatewayJwt {
         let role = role_of_groups(&groups).ok_or_else(|| AuthError::NoRole(groups.join(",")))?;
         let subject = ["cognito:username", "username", "email", "sub"]
             .iter()
-            .find_map(|k| claims.0.get(*k))
+            .find_map(|k| claims.get(*k))
             .cloned()
             .ok_or_else(|| AuthError::Invalid("the token names no user".into()))?;
         Ok(Principal {
@@ -244,7 +149,7 @@ pub async fn guard(
             "no authenticator is configured on this host".into(),
         );
     };
-    let principal = match auth.authenticate(&parts).await {
+    let principal = match auth.authenticate(&credentials(&parts)).await {
         Ok(p) => p,
         Err(AuthError::Unavailable(e)) => {
             // The cause is for the logs, not for a caller who is not yet known.
@@ -285,6 +190,9 @@ pub async fn guard(
         return deny(StatusCode::FORBIDDEN, "cross-origin request refused".into());
     }
     parts.extensions.insert(principal);
+    parts
+        .extensions
+        .insert(crate::answer::Audit(state.audit.clone()));
     next.run(Request::from_parts(parts, body)).await
 }
 
@@ -303,23 +211,5 @@ mod tests {
             Some(Role::Admin)
         );
         assert_eq!(role_of_groups(&groups_of("[staff]")), None);
-    }
-
-    #[test]
-    fn roles_are_ordered_and_parsed_strictly() {
-        assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
-        assert_eq!("admin".parse::<Role>(), Ok(Role::Admin));
-        assert!("Admin".parse::<Role>().is_err());
-        assert!("root".parse::<Role>().is_err());
-    }
-
-    #[test]
-    fn bearer_tokens_are_read_strictly() {
-        let mut h = HeaderMap::new();
-        assert_eq!(bearer(&h), Err(AuthError::Missing));
-        h.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
-        assert!(matches!(bearer(&h), Err(AuthError::Invalid(_))));
-        h.insert(header::AUTHORIZATION, "Bearer  muara_x ".parse().unwrap());
-        assert_eq!(bearer(&h), Ok("muara_x"));
     }
 }

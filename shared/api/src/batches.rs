@@ -351,7 +351,7 @@ mod tests {
     async fn call(seen: Arc<Seen>, req: Request<Body>) -> (StatusCode, Value) {
         let mut state = crate::testing::state();
         state.batches = Some(seen);
-        let res = app(state).oneshot(req).await.unwrap();
+        let res = app(state, vec![]).oneshot(req).await.unwrap();
         let status = res.status();
         let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
             .await

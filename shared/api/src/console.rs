@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+pub use muara_core::ports::{AuditEntry, AuditSink};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -44,25 +45,6 @@ pub trait ConsoleApi: Send + Sync {
     ) -> muara_core::Result<Value>;
     /// Runs, success rate, durations and rows loaded per day.
     async fn kpis(&self, client: Option<&str>, days: i64) -> muara_core::Result<Value>;
-}
-
-/// One change made through the API.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuditEntry {
-    pub actor: Principal,
-    /// What was done: `batch.restart`, `keywords.replace`, `dead_letters.redrive`, …
-    pub action: String,
-    /// What it was done to: `client demo`, `queue funnel`, …
-    pub target: String,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
-}
-
-/// Where changes are recorded (`audit.change`).
-#[async_trait]
-pub trait AuditSink: Send + Sync {
-    async fn record(&self, entry: AuditEntry) -> muara_core::Result<()>;
-    async fn entries(&self, limit: i64) -> muara_core::Result<Value>;
 }
 
 /// Local API tokens (hashed at rest). In AWS users live in Cognito and this is not served.
@@ -345,7 +327,10 @@ pub(crate) async fn create_token(
 ) -> Result<Response, (StatusCode, Json<Value>)> {
     let t = port(&state.tokens, NO_TOKENS)?;
     let new = body(b)?;
-    let role = new.role.parse::<Role>().map_err(unprocessable)?;
+    let role = new
+        .role
+        .parse::<Role>()
+        .map_err(|e| unprocessable(e.to_string()))?;
     let made = answer(t.create(&actor, &new.name, role, new.ttl_days).await, true);
     // The answer carries a secret: no cache may keep it.
     Ok((

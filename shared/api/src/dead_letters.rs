@@ -188,7 +188,7 @@ mod tests {
             }
             let mut state = crate::testing::state();
             state.dead_letters = Some(std::sync::Arc::new(Nothing));
-            let res = crate::app(state)
+            let res = crate::app(state, vec![])
                 .oneshot(req.body(Body::from(body)).unwrap())
                 .await
                 .unwrap();

@@ -20,6 +20,7 @@
 //!   the role it needs.
 //! - [`client`]: a minimal HTTP/1.1 client (CLI → platform, tests → emulators).
 
+pub mod answer;
 pub mod auth;
 mod batches;
 pub mod client;
@@ -134,167 +135,202 @@ pub struct Endpoint {
     pub access: Access,
 }
 
-type Routed = (Endpoint, MethodRouter<AppState>);
+/// Who may call what: the access levels routes are declared with.
+pub const VIEWER: Access = Access::Role(Role::Viewer);
+pub const OPERATOR: Access = Access::Role(Role::Operator);
+pub const ADMIN: Access = Access::Role(Role::Admin);
 
-fn ep<H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Routed
-where
-    H: Handler<T, AppState>,
-    T: 'static,
-{
-    // The table names only the methods axum routes; another one is a programming error.
-    #[allow(clippy::expect_used)]
-    let filter = MethodFilter::try_from(method.clone()).expect("a routable HTTP method");
-    (
-        Endpoint {
-            method,
-            path,
-            access,
-        },
-        on(filter, handler),
-    )
+/// One route: what it answers, who may call it, and its handler bound to the state it needs.
+/// A pipeline exposes its routes as a `Vec<Route>`; a host merges the sets it links.
+pub struct Route {
+    pub endpoint: Endpoint,
+    handler: MethodRouter<AppState>,
 }
 
-/// Every route with the access it needs. The router is built from this list alone, so a
-/// route cannot be added without declaring who may call it.
-fn endpoints() -> Vec<Routed> {
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.endpoint.fmt(f)
+    }
+}
+
+impl Route {
+    /// A route whose handler takes `State<S>`, bound here to `state`.
+    pub fn new<H, T, S>(
+        method: Method,
+        path: &'static str,
+        access: Access,
+        state: S,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, S>,
+        T: 'static,
+        S: Clone + Send + Sync + 'static,
+    {
+        // The table names only the methods axum routes; another one is a programming error.
+        #[allow(clippy::expect_used)]
+        let filter = MethodFilter::try_from(method.clone()).expect("a routable HTTP method");
+        Self {
+            endpoint: Endpoint {
+                method,
+                path,
+                access,
+            },
+            handler: on(filter, handler).with_state(state),
+        }
+    }
+
+    /// Bodies larger than this are answered `413` before they are read whole.
+    pub fn body_limit(self, bytes: usize) -> Self {
+        Self {
+            handler: self.handler.layer(DefaultBodyLimit::max(bytes)),
+            ..self
+        }
+    }
+}
+
+/// The kit's own routes, and the ones not yet moved to their pipeline, with the given ones:
+/// every route a host serves. The router is built from this list alone, so a route cannot be
+/// added without declaring who may call it.
+pub fn all_routes(state: &AppState, routes: Vec<Route>) -> Vec<Route> {
+    let mut all = builtin(state);
+    all.extend(routes);
+    all
+}
+
+fn builtin(state: &AppState) -> Vec<Route> {
     use Access::Public;
     use Method as M;
-    const VIEWER: Access = Access::Role(Role::Viewer);
-    const OPERATOR: Access = Access::Role(Role::Operator);
-    const ADMIN: Access = Access::Role(Role::Admin);
-    let limit = |r: Routed, bytes: usize| (r.0, r.1.layer(DefaultBodyLimit::max(bytes)));
+    macro_rules! ep {
+        ($m:expr, $p:expr, $a:expr, $h:expr $(,)?) => {
+            Route::new($m, $p, $a, state.clone(), $h)
+        };
+    }
     vec![
-        ep(M::GET, "/health", Public, health::health),
-        ep(M::GET, "/metrics", VIEWER, metrics::metrics),
+        ep!(M::GET, "/health", Public, health::health),
+        ep!(M::GET, "/metrics", VIEWER, metrics::metrics),
         // Pipeline B.
-        ep(M::GET, "/clients", VIEWER, console::clients),
-        ep(M::POST, "/clients", ADMIN, console::create_client),
-        ep(
+        ep!(M::GET, "/clients", VIEWER, console::clients),
+        ep!(M::POST, "/clients", ADMIN, console::create_client),
+        ep!(
             M::GET,
             "/clients/{client}/batches",
             VIEWER,
             batches::list_batches,
         ),
-        ep(
+        ep!(
             M::POST,
             "/clients/{client}/batches",
             OPERATOR,
             batches::request_batch,
         ),
-        ep(
+        ep!(
             M::GET,
             "/clients/{client}/batches/{batch_id}",
             VIEWER,
             batches::show_batch,
         ),
-        ep(
+        ep!(
             M::GET,
             "/clients/{client}/batches/{batch_id}/logs",
             VIEWER,
             batches::batch_logs,
         ),
-        ep(
+        ep!(
             M::GET,
             "/clients/{client}/batches/{batch_id}/objects",
             VIEWER,
             batches::batch_objects,
         ),
-        ep(
+        ep!(
             M::GET,
             "/clients/{client}/batches/{batch_id}/object",
             VIEWER,
             batches::batch_object,
         ),
-        ep(M::GET, "/clients/{client}/config", VIEWER, console::config),
-        ep(
+        ep!(M::GET, "/clients/{client}/config", VIEWER, console::config),
+        ep!(
             M::POST,
             "/clients/{client}/config/{table}",
             ADMIN,
             console::create_row,
         ),
-        ep(
+        ep!(
             M::PUT,
             "/clients/{client}/config/{table}/{id}",
             ADMIN,
             console::update_row,
         ),
-        ep(
+        ep!(
             M::DELETE,
             "/clients/{client}/config/{table}/{id}",
             ADMIN,
             console::delete_row,
         ),
-        ep(M::GET, "/kpis", VIEWER, console::kpis),
+        ep!(M::GET, "/kpis", VIEWER, console::kpis),
         // Pipeline C.
-        limit(
-            ep(M::POST, "/publish", OPERATOR, events::publish),
-            PUBLISH_BODY_LIMIT,
-        ),
-        ep(M::GET, "/stats", VIEWER, events::stats),
-        ep(M::GET, "/events", VIEWER, events::list),
+        ep!(M::POST, "/publish", OPERATOR, events::publish).body_limit(PUBLISH_BODY_LIMIT),
+        ep!(M::GET, "/stats", VIEWER, events::stats),
+        ep!(M::GET, "/events", VIEWER, events::list),
         // Pipeline A.
-        ep(M::GET, "/recordings", VIEWER, recordings::search),
-        ep(M::GET, "/recordings/daily", VIEWER, recordings::daily),
+        ep!(M::GET, "/recordings", VIEWER, recordings::search),
+        ep!(M::GET, "/recordings/daily", VIEWER, recordings::daily),
         // Pipeline D: webhooks prove themselves with signatures, not tokens.
-        limit(
-            ep(M::POST, "/webhook/{channel}", Public, funnel::webhook),
-            FUNNEL_BODY_LIMIT,
-        ),
-        ep(M::GET, "/webhook/{channel}", Public, funnel::verify),
-        ep(M::GET, "/funnel-report", VIEWER, funnel::report),
-        ep(M::GET, "/funnel-report.csv", VIEWER, funnel::export),
-        ep(M::GET, "/keywords", VIEWER, funnel::keywords),
-        limit(
-            ep(M::PUT, "/keywords", ADMIN, funnel::put_keywords),
-            FUNNEL_BODY_LIMIT,
-        ),
+        ep!(M::POST, "/webhook/{channel}", Public, funnel::webhook).body_limit(FUNNEL_BODY_LIMIT),
+        ep!(M::GET, "/webhook/{channel}", Public, funnel::verify),
+        ep!(M::GET, "/funnel-report", VIEWER, funnel::report),
+        ep!(M::GET, "/funnel-report.csv", VIEWER, funnel::export),
+        ep!(M::GET, "/keywords", VIEWER, funnel::keywords),
+        ep!(M::PUT, "/keywords", ADMIN, funnel::put_keywords).body_limit(FUNNEL_BODY_LIMIT),
         // Dead-letter queues.
-        ep(M::GET, "/dead-letters", VIEWER, dead_letters::list),
-        ep(M::GET, "/dead-letters/{queue}", VIEWER, dead_letters::peek),
-        ep(
+        ep!(M::GET, "/dead-letters", VIEWER, dead_letters::list),
+        ep!(M::GET, "/dead-letters/{queue}", VIEWER, dead_letters::peek),
+        ep!(
             M::POST,
             "/dead-letters/{queue}/redrive",
             OPERATOR,
             dead_letters::redrive,
         ),
-        ep(
+        ep!(
             M::POST,
             "/dead-letters/{queue}/discard",
             OPERATOR,
             dead_letters::discard,
         ),
         // The console: static files and login settings hold no data.
-        ep(M::GET, "/console", Public, console::index),
-        ep(
+        ep!(M::GET, "/console", Public, console::index),
+        ep!(
             M::GET,
             "/console/config.json",
             Public,
             console::login_settings,
         ),
-        ep(M::GET, "/console/{asset}", Public, console::static_file),
-        ep(M::GET, "/me", VIEWER, console::me),
-        ep(M::GET, "/audit", ADMIN, console::audit_log),
-        ep(M::GET, "/tokens", ADMIN, console::tokens),
-        ep(M::POST, "/tokens", ADMIN, console::create_token),
-        ep(M::DELETE, "/tokens/{id}", ADMIN, console::revoke_token),
+        ep!(M::GET, "/console/{asset}", Public, console::static_file),
+        ep!(M::GET, "/me", VIEWER, console::me),
+        ep!(M::GET, "/audit", ADMIN, console::audit_log),
+        ep!(M::GET, "/tokens", ADMIN, console::tokens),
+        ep!(M::POST, "/tokens", ADMIN, console::create_token),
+        ep!(M::DELETE, "/tokens/{id}", ADMIN, console::revoke_token),
     ]
 }
 
-/// The route table: what the role test and the docs check the router against.
-pub fn route_table() -> Vec<Endpoint> {
-    endpoints().into_iter().map(|(e, _)| e).collect()
+/// The routes' endpoints: what the role test and the docs check the router against.
+pub fn route_table(routes: &[Route]) -> Vec<Endpoint> {
+    routes.iter().map(|r| r.endpoint.clone()).collect()
 }
 
-/// The whole HTTP API.
-pub fn app(state: AppState) -> Router {
+/// The HTTP API of a host: the kit's own routes and the given ones, each behind the guard.
+pub fn app(state: AppState, routes: Vec<Route>) -> Router {
     metrics::describe(&state.metrics);
     let mut router = Router::new();
-    for (endpoint, method_router) in endpoints() {
-        let guarded = method_router.route_layer(axum::middleware::from_fn_with_state(
-            (state.clone(), endpoint.access),
-            auth::guard,
-        ));
-        router = router.route(endpoint.path, guarded);
+    for route in all_routes(&state, routes) {
+        let guarded = route
+            .handler
+            .route_layer(axum::middleware::from_fn_with_state(
+                (state.clone(), route.endpoint.access),
+                auth::guard,
+            ));
+        router = router.route(route.endpoint.path, guarded);
     }
     router
         .layer(axum::middleware::from_fn_with_state(

@@ -102,7 +102,7 @@ mod tests {
     async fn given_healthy_components_when_health_then_200_with_each_component() {
         let state = crate::testing::state()
             .with_probe(Arc::new(Fixed("database", Ok("PostgreSQL 15".into()))));
-        let (status, body) = get(app(state), "/health").await;
+        let (status, body) = get(app(state, vec![]), "/health").await;
         assert_eq!(status, StatusCode::OK);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["status"], "ok");
@@ -114,7 +114,7 @@ mod tests {
         let state = crate::testing::state()
             .with_probe(Arc::new(Fixed("database", Ok("up".into()))))
             .with_probe(Arc::new(Fixed("queue", Err("connection refused".into()))));
-        let (status, body) = get(app(state), "/health").await;
+        let (status, body) = get(app(state, vec![]), "/health").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["components"]["queue"]["error"], "connection refused");
@@ -125,7 +125,7 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         let mut state = AppState::new("local", metrics.clone());
         state.auth = crate::testing::state().auth;
-        let router = app(state);
+        let router = app(state, vec![]);
         let _ = get(router.clone(), "/health").await;
         let _ = get(router.clone(), "/no/such/route").await;
         let (status, body) = get(router, "/metrics").await;

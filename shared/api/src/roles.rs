@@ -84,7 +84,7 @@ async fn status(method: &str, path: &str, token: Option<&str>, origin: Option<&s
         req = req.header("origin", o);
     }
     let req = req.body(Body::from("{}")).expect("request");
-    app(testing::state())
+    app(testing::state(), vec![])
         .oneshot(req)
         .await
         .expect("router answers")
@@ -93,16 +93,17 @@ async fn status(method: &str, path: &str, token: Option<&str>, origin: Option<&s
 
 #[test]
 fn every_route_has_a_role_written_down() {
-    let served: Vec<(String, String, Option<Role>)> = route_table()
-        .into_iter()
-        .map(|e| {
-            let role = match e.access {
-                crate::Access::Public => None,
-                crate::Access::Role(r) => Some(r),
-            };
-            (e.method.to_string(), e.path.to_string(), role)
-        })
-        .collect();
+    let served: Vec<(String, String, Option<Role>)> =
+        route_table(&crate::all_routes(&testing::state(), vec![]))
+            .into_iter()
+            .map(|e| {
+                let role = match e.access {
+                    crate::Access::Public => None,
+                    crate::Access::Role(r) => Some(r),
+                };
+                (e.method.to_string(), e.path.to_string(), role)
+            })
+            .collect();
     for s in &served {
         assert!(
             EXPECTED
@@ -203,7 +204,7 @@ async fn changes_from_a_foreign_origin_are_refused_and_reads_are_not() {
 #[tokio::test]
 async fn the_console_is_served_with_a_strict_content_security_policy() {
     for path in ["/console", "/console/app.js", "/console/app.css"] {
-        let res = app(testing::state())
+        let res = app(testing::state(), vec![])
             .oneshot(Request::get(path).body(Body::empty()).expect("request"))
             .await
             .expect("router answers");

@@ -1,17 +1,16 @@
 //! Test support: an authenticator whose tokens are role names, for router unit tests only.
 //! (The integration tests use the real PostgreSQL token store.)
 
-use crate::auth::{AuthError, Authenticator, Principal, Role, bearer};
+use crate::auth::{AuthError, Authenticator, Credentials, Principal, Role};
 use async_trait::async_trait;
-use axum::http::request::Parts;
 
 #[derive(Debug)]
 pub(crate) struct RoleNamedTokens;
 
 #[async_trait]
 impl Authenticator for RoleNamedTokens {
-    async fn authenticate(&self, parts: &Parts) -> Result<Principal, AuthError> {
-        let token = bearer(&parts.headers)?;
+    async fn authenticate(&self, credentials: &Credentials<'_>) -> Result<Principal, AuthError> {
+        let token = credentials.bearer()?;
         if token == "expired" {
             return Err(AuthError::Expired);
         }

@@ -43,8 +43,8 @@ pub fn configure(state: &mut AppState) -> muara_core::Result<()> {
 }
 
 /// The router with the authorizer's claims (and only those) on every request.
-pub fn router(state: AppState) -> axum::Router {
-    muara_api::app(state).layer(axum::middleware::map_request(
+pub fn router(state: AppState, routes: Vec<muara_api::Route>) -> axum::Router {
+    muara_api::app(state, routes).layer(axum::middleware::map_request(
         |mut req: Request| async move {
             // Never trust a caller-supplied value: only what the Lambda event carries.
             req.extensions_mut().remove::<GatewayClaims>();
@@ -57,7 +57,10 @@ pub fn router(state: AppState) -> axum::Router {
 }
 
 /// Runs the router as the Lambda's handler, authentication configured from the environment.
-pub async fn serve(mut state: AppState) -> Result<(), lambda_http::Error> {
+pub async fn serve(
+    mut state: AppState,
+    routes: Vec<muara_api::Route>,
+) -> Result<(), lambda_http::Error> {
     configure(&mut state)?;
-    lambda_http::run(router(state)).await
+    lambda_http::run(router(state, routes)).await
 }

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
-use muara_api::AuditEntry;
 use muara_core::Result;
+use muara_core::ports::AuditEntry;
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
 use serde_json::{Value, json};
@@ -42,7 +42,7 @@ impl PgAudit {
 }
 
 #[async_trait]
-impl muara_api::AuditSink for PgAudit {
+impl muara_core::ports::AuditSink for PgAudit {
     async fn record(&self, entry: AuditEntry) -> Result<()> {
         let c = self.pool.get().await.map_err(pool_error)?;
         record_in(&**c, &entry).await

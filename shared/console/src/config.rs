@@ -4,8 +4,8 @@
 //! scoped to one client: a row of another client is "not found", a reference to another
 //! client's configuration is refused.
 
-use muara_api::{AuditEntry, Principal};
 use muara_core::names::is_sql_identifier as is_ident;
+use muara_core::ports::{AuditEntry, Principal};
 use muara_core::{Error, Result};
 use muara_db::pg_error;
 use serde_json::{Map, Value, json};

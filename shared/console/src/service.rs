@@ -3,7 +3,7 @@
 use crate::config;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
-use muara_api::{AuditEntry, Principal};
+use muara_core::ports::{AuditEntry, Principal};
 use muara_core::{Error, Result};
 use muara_db::pg_error;
 use muara_db::pool::pool_error;

@@ -3,10 +3,8 @@
 //! nor revoked; its name is the subject the audit log records.
 
 use async_trait::async_trait;
-use axum::http::request::Parts;
 use deadpool_postgres::Pool;
-use muara_api::auth::{AuthError, bearer};
-use muara_api::{AuditEntry, Principal, Role};
+use muara_core::ports::{AuditEntry, AuthError, Authenticator, Credentials, Principal, Role};
 use muara_core::{Error, Result};
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
@@ -276,9 +274,9 @@ impl TokenStore {
         let role: String = row.get(1);
         let principal = Principal {
             subject: row.get(0),
-            role: role
-                .parse()
-                .map_err(|e: String| AuthError::Unavailable(e))?,
+            role: role.parse().map_err(|e: muara_core::ports::UnknownRole| {
+                AuthError::Unavailable(e.to_string())
+            })?,
             via: "token",
         };
         self.remember(digest, &principal, row.get(4));
@@ -287,9 +285,12 @@ impl TokenStore {
 }
 
 #[async_trait]
-impl muara_api::Authenticator for TokenStore {
-    async fn authenticate(&self, parts: &Parts) -> std::result::Result<Principal, AuthError> {
-        self.principal(bearer(&parts.headers)?).await
+impl Authenticator for TokenStore {
+    async fn authenticate(
+        &self,
+        credentials: &Credentials<'_>,
+    ) -> std::result::Result<Principal, AuthError> {
+        self.principal(credentials.bearer()?).await
     }
 }
 

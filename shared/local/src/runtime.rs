@@ -699,7 +699,7 @@ async fn serve(
         admin_token,
     });
 
-    let app = muara_api::app(state);
+    let app = muara_api::app(state, vec![]);
     let mut stop = shutdown.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {

@@ -4,6 +4,8 @@
 //! `Arc<dyn Port>`. Every port has an AWS adapter (`muara-aws`) and a local adapter
 //! (`muara-local`), and one behavioural contract suite (`tests/`) runs against both.
 
+mod audit;
+mod auth;
 mod dead_letters;
 mod locks;
 mod mailer;
@@ -11,6 +13,8 @@ mod object_store;
 mod orchestrator;
 mod queue;
 
+pub use audit::{AuditEntry, AuditSink};
+pub use auth::{AuthError, Authenticator, Credentials, Principal, Role, UnknownRole};
 pub use dead_letters::{DeadLetter, DeadLetterQueue, DeadLetters, Swept};
 pub use locks::{Begin, Holder, IdempotencyStore, Lease, Locks};
 pub use mailer::{Mail, Mailer, Notify, SentMail};
