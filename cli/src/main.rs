@@ -742,7 +742,7 @@ async fn funnel(cmd: FunnelCommand, api: &str) -> anyhow::Result<()> {
                 .with_context(|| format!("creating {}", out.display()))?;
             let token = std::env::var("MUARA_TOKEN").ok();
             let bytes =
-                muara_funnel::http::download(&url, token.as_deref(), &mut file, deadline).await;
+                muara_funnel::client::download(&url, token.as_deref(), &mut file, deadline).await;
             file.sync_all().await?;
             let bytes =
                 bytes.with_context(|| format!("exporting from {api} (is `muara up` running?)"))?;

@@ -26,12 +26,14 @@ async fn fx_from(
     idem: Arc<dyn IdempotencyStore>,
 ) -> anyhow::Result<Fx> {
     let mut state = muara_api::AppState::new("local", Arc::new(Metrics::new()));
-    state.events = Some(Arc::new(muara_events::Service {
-        ingest: Ingest::new(idem, queue.clone(), pool.clone()),
-    }));
+    let routes = muara_events::http::routes(Arc::new(muara_events::Service::new(Ingest::new(
+        idem,
+        queue.clone(),
+        pool.clone(),
+    ))));
     let token = crate::support::with_admin(&mut state, &pool).await?;
     Ok(Fx {
-        app: muara_api::app(state, vec![]),
+        app: muara_api::app(state, routes),
         pool,
         queue,
         token,

@@ -75,7 +75,6 @@ async fn fx_from(
         timezone: "Asia/Jakarta".into(),
     };
     let mut state = muara_api::AppState::new("local", metrics.clone());
-    state.funnel = Some(Arc::new(service));
     let token = crate::support::with_admin(&mut state, &pool).await?;
     let worker = muara_funnel::worker::Worker {
         store: store.clone(),
@@ -88,7 +87,7 @@ async fn fx_from(
         observe: observe.clone(),
     };
     Ok(Fx {
-        app: muara_api::app(state, vec![]),
+        app: muara_api::app(state, muara_funnel::http::routes(Arc::new(service))),
         pool,
         queue,
         store,
@@ -737,7 +736,7 @@ async fn the_keyword_sheet_replaces_the_set_or_leaves_it_and_says_why() -> anyho
     let dir = tempfile::tempdir()?;
     let out = dir.path().join("funnel.csv");
     let mut file = tokio::fs::File::create(&out).await?;
-    let n = muara_funnel::http::download(
+    let n = muara_funnel::client::download(
         &format!("{api}/funnel-report.csv?from=2026-11-22&to=2026-11-23"),
         Some(&fx.token),
         &mut file,

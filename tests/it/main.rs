@@ -32,3 +32,4 @@ mod object_store_contract;
 mod orchestrator_contract;
 mod queue_contract;
 mod recordings;
+mod roles;

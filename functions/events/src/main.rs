@@ -37,11 +37,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 )),
                 pool.clone(),
             );
-            let mut state =
+            let state =
                 muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
                     .with_probe(Arc::new(muara_db::pool::DbProbe(pool)));
-            state.events = Some(Arc::new(muara_events::Service { ingest }));
-            muara_aws::http::serve(state, vec![]).await
+            let routes = muara_events::http::routes(Arc::new(muara_events::Service::new(ingest)));
+            muara_aws::http::serve(state, routes).await
         }
         "worker" => {
             let pool = &pool;

@@ -63,9 +63,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let mut state =
                 muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
                     .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())));
-            state.funnel = Some(Arc::new(service));
             state.audit = Some(Arc::new(muara_console::PgAudit::new(pool)));
-            muara_aws::http::serve(state, vec![]).await
+            let routes = muara_funnel::http::routes(Arc::new(service));
+            muara_aws::http::serve(state, routes).await
         }
         "worker" => {
             let worker = Worker {

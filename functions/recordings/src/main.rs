@@ -34,8 +34,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
                     .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())));
             state.audit = Some(Arc::new(muara_console::PgAudit::new(pool.clone())));
-            state.recordings = Some(Arc::new(muara_recordings::search::Service { pool }));
-            muara_aws::http::serve(state, vec![]).await
+            let routes =
+                muara_recordings::http::routes(Arc::new(muara_recordings::search::Service {
+                    pool,
+                }));
+            muara_aws::http::serve(state, routes).await
         }
         "indexer" => {
             let deps = deps(&sdk, pool)?;

@@ -123,7 +123,7 @@ pub(crate) async fn show_batch(
 
 /// Checks a client name; the refusal as an answer.
 fn check_client(client: &str) -> Result<(), (StatusCode, Json<Value>)> {
-    muara_core::names::check_client(client).map_err(crate::events::failed)
+    muara_core::names::check_client(client).map_err(crate::answer::failed)
 }
 
 /// Checks the client and batch of a path; the refusal as an answer.
@@ -147,7 +147,7 @@ pub(crate) async fn batch_objects(
     let v = control
         .objects(&client, &batch_id)
         .await
-        .map_err(crate::events::failed)?;
+        .map_err(crate::answer::failed)?;
     Ok((StatusCode::OK, Json(v)))
 }
 
@@ -169,7 +169,7 @@ pub(crate) async fn batch_object(
     let bytes = control
         .object(&client, &batch_id, &key)
         .await
-        .map_err(crate::events::failed)?;
+        .map_err(crate::answer::failed)?;
     // The file name is the key's last segment, reduced to characters safe in a header.
     let name: String = key
         .rsplit('/')

@@ -3,8 +3,8 @@
 //! through the [`ConsoleApi`], [`AuditSink`] and [`Tokens`] ports.
 
 use crate::AppState;
+use crate::answer::failed;
 use crate::auth::{Principal, Role};
-use crate::events::failed;
 use async_trait::async_trait;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};

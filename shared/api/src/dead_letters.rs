@@ -3,9 +3,9 @@
 //! `POST /dead-letters/{queue}/discard`. The PostgreSQL queue serves them locally, SQS in AWS.
 
 use crate::AppState;
+use crate::answer::failed;
 use crate::auth::Principal;
 use crate::console::{AuditEntry, Reply, audit, port, query, unprocessable};
-use crate::events::failed;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};

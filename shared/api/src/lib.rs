@@ -8,10 +8,6 @@
 //! - `metrics`: `GET /metrics` in the Prometheus text format, plus request counting.
 //! - `batches`: `POST /clients/{client}/batches` (start, restart, reprocess, refresh) and
 //!   `GET /clients/{client}/batches[/{batch_id}[/logs]]` through the [`BatchControl`] port.
-//! - `events`: `POST /publish`, `GET /stats`, `GET /events` through the [`EventsApi`] port.
-//! - `recordings`: `GET /recordings` through the [`RecordingsApi`] port.
-//! - `funnel`: the webhook, `GET /funnel-report[.csv]`, `GET`/`PUT /keywords` through the
-//!   [`FunnelApi`] port.
 //! - `dead_letters`: count, peek, redrive and discard through the
 //!   [`DeadLetters`](muara_core::ports::DeadLetters) port.
 //! - [`console`]: the console's static files, `GET /me`, clients, configuration, KPIs, the
@@ -26,18 +22,12 @@ mod batches;
 pub mod client;
 pub mod console;
 pub mod dead_letters;
-mod events;
-mod funnel;
 mod health;
 mod metrics;
-mod recordings;
 
 pub use auth::{Access, Authenticator, Principal, Role};
 pub use batches::{BatchControl, BatchQuery};
 pub use console::{AuditEntry, AuditSink, ConsoleApi, Tokens};
-pub use events::{EventsApi, PUBLISH_BODY_LIMIT};
-pub use funnel::{FUNNEL_BODY_LIMIT, FunnelApi};
-pub use recordings::RecordingsApi;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -62,12 +52,6 @@ pub struct AppState {
     pub probe_timeout: Duration,
     /// Pipeline B's run requests, where this host serves them.
     pub batches: Option<Arc<dyn BatchControl>>,
-    /// Pipeline C's publish, stats and events, where this host serves them.
-    pub events: Option<Arc<dyn EventsApi>>,
-    /// Pipeline A's recording search, where this host serves it.
-    pub recordings: Option<Arc<dyn RecordingsApi>>,
-    /// Pipeline D's webhook, report, export and keywords, where this host serves them.
-    pub funnel: Option<Arc<dyn FunnelApi>>,
     /// Who is calling: local tokens, or API Gateway's verified JWT claims. Without one every
     /// route but the public ones answers 401.
     pub auth: Option<Arc<dyn Authenticator>>,
@@ -105,9 +89,6 @@ impl AppState {
             host,
             probe_timeout: Duration::from_secs(3),
             batches: None,
-            events: None,
-            recordings: None,
-            funnel: None,
             auth: None,
             audit: None,
             console: None,
@@ -268,20 +249,6 @@ fn builtin(state: &AppState) -> Vec<Route> {
             console::delete_row,
         ),
         ep!(M::GET, "/kpis", VIEWER, console::kpis),
-        // Pipeline C.
-        ep!(M::POST, "/publish", OPERATOR, events::publish).body_limit(PUBLISH_BODY_LIMIT),
-        ep!(M::GET, "/stats", VIEWER, events::stats),
-        ep!(M::GET, "/events", VIEWER, events::list),
-        // Pipeline A.
-        ep!(M::GET, "/recordings", VIEWER, recordings::search),
-        ep!(M::GET, "/recordings/daily", VIEWER, recordings::daily),
-        // Pipeline D: webhooks prove themselves with signatures, not tokens.
-        ep!(M::POST, "/webhook/{channel}", Public, funnel::webhook).body_limit(FUNNEL_BODY_LIMIT),
-        ep!(M::GET, "/webhook/{channel}", Public, funnel::verify),
-        ep!(M::GET, "/funnel-report", VIEWER, funnel::report),
-        ep!(M::GET, "/funnel-report.csv", VIEWER, funnel::export),
-        ep!(M::GET, "/keywords", VIEWER, funnel::keywords),
-        ep!(M::PUT, "/keywords", ADMIN, funnel::put_keywords).body_limit(FUNNEL_BODY_LIMIT),
         // Dead-letter queues.
         ep!(M::GET, "/dead-letters", VIEWER, dead_letters::list),
         ep!(M::GET, "/dead-letters/{queue}", VIEWER, dead_letters::peek),
@@ -341,6 +308,6 @@ pub fn app(state: AppState, routes: Vec<Route>) -> Router {
 }
 
 #[cfg(test)]
-mod roles;
+mod csp;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -52,19 +52,33 @@ impl Ingest {
     }
 }
 
-/// An HTTP answer: status and JSON body.
+/// What a publish request came to. The HTTP routes (`crate::http`) answer it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    pub status: u16,
-    pub body: Value,
+pub enum Published {
+    /// The body is larger than a publish may be.
+    TooLarge(String),
+    /// The body is not an event, nor a list of events.
+    Invalid(String),
+    /// A store was unavailable: nothing new was acknowledged; the publisher retries.
+    Unavailable(String),
+    /// A single event (the body was one object).
+    One(Item),
+    /// A list of events, in the order sent.
+    Many(Vec<Item>),
 }
 
-fn reply(status: u16, body: Value) -> Reply {
-    Reply { status, body }
+/// One published item: what happened to it, and the ids it was sent with (as sent, even when
+/// they are not valid).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub outcome: Outcome,
+    pub topic: Option<Value>,
+    pub event_id: Option<Value>,
 }
 
+/// What happened to one event.
 #[derive(Debug, Clone, PartialEq)]
-enum Outcome {
+pub enum Outcome {
     New,
     Duplicate,
     Conflict,
@@ -74,7 +88,8 @@ enum Outcome {
 }
 
 impl Outcome {
-    fn status(&self) -> &'static str {
+    /// The stable name publishers see.
+    pub fn status(&self) -> &'static str {
         match self {
             Outcome::New => "success",
             Outcome::Duplicate => "ignored",
@@ -109,16 +124,14 @@ impl Claim {
 const MESSAGE_BUDGET: usize = 200 * 1024;
 
 impl Ingest {
-    pub async fn publish(&self, body: &[u8]) -> Reply {
+    pub async fn publish(&self, body: &[u8]) -> Published {
         let (items, single) = match model::parse_body(body) {
             Ok(Body::Single(v)) => (vec![v], true),
             Ok(Body::Batch(v)) => (v, false),
-            Err(BodyError::TooLarge(m)) => {
-                return reply(413, json!({"status": "rejected", "error": m}));
-            }
+            Err(BodyError::TooLarge(m)) => return Published::TooLarge(m),
             Err(BodyError::Invalid(m)) => {
                 self.count_rejected_body().await;
-                return reply(422, json!({"status": "rejected", "error": m}));
+                return Published::Invalid(m);
             }
         };
         let checked: Vec<Result<Event, Vec<FieldError>>> =
@@ -204,10 +217,10 @@ impl Ingest {
             if let Some(e) = failure {
                 self.abandon(&checked, &new).await;
                 tracing::error!(error = %e.chain(), "idempotency store failed; the new events were not acknowledged");
-                return reply(
-                    503,
-                    json!({"status": "error", "error": format!("the idempotency store is unavailable: {}", e.chain())}),
-                );
+                return Published::Unavailable(format!(
+                    "the idempotency store is unavailable: {}",
+                    e.chain()
+                ));
             }
             if let Err(r) = self.enqueue(&checked, &hashes, &new).await {
                 return r;
@@ -238,76 +251,25 @@ impl Ingest {
             // Answer an error so the publisher retries: every item is then received (and
             // counted) again, as what it is by then.
             tracing::error!(error = %e.chain(), "counting failed; the publisher is asked to retry");
-            return reply(
-                503,
-                json!({"status": "error", "error": format!("the database is unavailable: {}", e.chain())}),
-            );
+            return Published::Unavailable(format!("the database is unavailable: {}", e.chain()));
         }
 
-        if single {
-            let (o, item) = (&outcomes[0], &items[0]);
-            let (topic, id) = (item.get("topic").cloned(), item.get("event_id").cloned());
-            return match o {
-                Outcome::New | Outcome::Duplicate => reply(
-                    200,
-                    json!({"status": o.status(), "topic": topic, "event_id": id}),
-                ),
-                Outcome::Conflict => reply(
-                    409,
-                    json!({"status": "conflict", "topic": topic, "event_id": id,
-                           "detail": "an event with this topic and event_id was published with a different payload; it is kept as first stored"}),
-                ),
-                Outcome::Rejected(errors) => {
-                    reply(422, json!({"status": "rejected", "errors": errors}))
-                }
-                Outcome::Retry => reply(
-                    503,
-                    json!({"status": "retry", "topic": topic, "event_id": id,
-                           "detail": "another request is publishing this event; retry"}),
-                ),
-            };
-        }
-        let results: Vec<Value> = outcomes
-            .iter()
-            .enumerate()
-            .map(|(i, o)| {
-                let mut r = json!({"index": i, "status": o.status(),
-                                   "topic": items[i].get("topic"), "event_id": items[i].get("event_id")});
-                if let Outcome::Rejected(errors) = o {
-                    r["errors"] = json!(errors);
-                }
-                r
+        let mut answered: Vec<Item> = outcomes
+            .into_iter()
+            .zip(&items)
+            .map(|(outcome, item)| Item {
+                outcome,
+                topic: item.get("topic").cloned(),
+                event_id: item.get("event_id").cloned(),
             })
             .collect();
-        let rejected: Vec<Value> = outcomes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, o)| match o {
-                Outcome::Rejected(errors) => Some(json!({
-                    "index": i,
-                    "reason": errors.iter().map(|e| if e.field.is_empty() { e.reason.clone() } else { format!("{} {}", e.field, e.reason) }).collect::<Vec<_>>().join("; "),
-                    "errors": errors,
-                })),
-                _ => None,
-            })
-            .collect();
-        let count = |s: &Outcome| outcomes.iter().filter(|o| *o == s).count();
-        let retry: Vec<usize> = (0..outcomes.len())
-            .filter(|i| outcomes[*i] == Outcome::Retry)
-            .collect();
-        let mut body = json!({
-            "status": "ok",
-            "received": items.len() - retry.len(),
-            "accepted": count(&Outcome::New),
-            "duplicates": count(&Outcome::Duplicate),
-            "conflicts": count(&Outcome::Conflict),
-            "rejected": rejected,
-            "results": results,
-        });
-        if !retry.is_empty() {
-            body["retry"] = json!(retry);
+        if single
+            && answered.len() == 1
+            && let Some(one) = answered.pop()
+        {
+            return Published::One(one);
         }
-        reply(200, body)
+        Published::Many(answered)
     }
 
     /// A deferred id's claim, waited for a little (the request holding it is queueing it) and
@@ -332,7 +294,7 @@ impl Ingest {
         checked: &[Result<Event, Vec<FieldError>>],
         hashes: &[Option<String>],
         new: &[usize],
-    ) -> Result<(), Reply> {
+    ) -> Result<(), Published> {
         if new.is_empty() {
             return Ok(());
         }
@@ -363,10 +325,10 @@ impl Ingest {
         .await;
         if let Err(e) = sent {
             tracing::error!(error = %e.chain(), "queueing failed; the new events were not acknowledged");
-            return Err(reply(
-                503,
-                json!({"status": "error", "error": format!("the queue is unavailable: {}", e.chain())}),
-            ));
+            return Err(Published::Unavailable(format!(
+                "the queue is unavailable: {}",
+                e.chain()
+            )));
         }
         Ok(())
     }

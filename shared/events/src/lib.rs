@@ -7,10 +7,12 @@
 //! - [`worker`]: applies queue messages to PostgreSQL, once each.
 //! - [`counters`]: sharded counters behind `GET /stats`.
 //! - [`read`]: `GET /stats`, `GET /events`.
+//! - [`http`]: the routes, and how a publish's outcome is answered.
 //! - [`message`]: what travels on the queue.
 //! - [`sim`]: `muara publish-sim`, a load generator that checks the stats after.
 
 pub mod counters;
+pub mod http;
 pub mod ingest;
 pub mod message;
 pub mod model;
@@ -18,32 +20,21 @@ pub mod read;
 pub mod sim;
 pub mod worker;
 
-use async_trait::async_trait;
-use serde_json::Value;
+use std::time::Instant;
 
-/// The aggregator as the HTTP API serves it.
+/// The aggregator as its routes serve it.
 #[derive(Debug, Clone)]
 pub struct Service {
     pub ingest: ingest::Ingest,
+    /// When this host started serving (`GET /stats` reports the uptime).
+    pub started: Instant,
 }
 
-#[async_trait]
-impl muara_api::EventsApi for Service {
-    async fn publish(&self, body: &[u8]) -> (u16, Value) {
-        let r = self.ingest.publish(body).await;
-        (r.status, r.body)
-    }
-
-    async fn stats(&self, uptime_seconds: u64) -> muara_core::Result<Value> {
-        read::stats(&self.ingest.pool, uptime_seconds).await
-    }
-
-    async fn events(
-        &self,
-        topic: Option<&str>,
-        limit: Option<i64>,
-        cursor: Option<&str>,
-    ) -> muara_core::Result<Value> {
-        read::events(&self.ingest.pool, topic, limit, cursor).await
+impl Service {
+    pub fn new(ingest: ingest::Ingest) -> Self {
+        Self {
+            ingest,
+            started: Instant::now(),
+        }
     }
 }

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// Largest accepted request body (the HTTP layer refuses larger ones before reading them).
-pub const MAX_BODY_BYTES: usize = muara_api::PUBLISH_BODY_LIMIT;
+pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// Most events in one request.
 pub const MAX_BATCH: usize = 1000;
 pub const MAX_TOPIC: usize = 128;

@@ -1,143 +1,202 @@
-//! A small HTTP(S) client (hyper + rustls with the system's roots, the stack the AWS SDK
-//! already links): `GET` with redirects, a size limit and a deadline, whole or streamed to a
-//! writer. Used for the published keyword sheet and by `muara funnel export`.
+//! Pipeline D's routes: `POST`/`GET /webhook/{channel}`, `GET /funnel-report`,
+//! `GET /funnel-report.csv` (streamed), `GET`/`PUT /keywords`. What a delivery came to
+//! ([`Received`]) becomes a status code here, and only here.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use muara_core::{Error, ErrorKind, Result};
-use std::time::Duration;
-use tokio::io::AsyncWriteExt as _;
+use crate::ingest::{Received, Verified};
+use crate::service::{KeywordSet, Service};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use muara_api::answer::{Audit, Failure, Reply, answer, unprocessable};
+use muara_api::{ADMIN, Access, Route, VIEWER};
+use muara_core::ErrorKind;
+use muara_core::ports::{AuditEntry, Principal};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+/// Largest webhook or keyword body accepted.
+pub const FUNNEL_BODY_LIMIT: usize = 1 << 20;
 
-fn client() -> Result<Client<Https, Empty<Bytes>>> {
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(provider)
-        .map_err(|e| {
-            Error::with_source(
-                ErrorKind::Config,
-                "no TLS root certificates on this system",
-                e,
+/// The funnel's routes. Webhooks prove themselves with signatures, not tokens.
+pub fn routes(service: Arc<Service>) -> Vec<Route> {
+    use Method as M;
+    vec![
+        Route::new(
+            M::POST,
+            "/webhook/{channel}",
+            Access::Public,
+            service.clone(),
+            webhook,
+        )
+        .body_limit(FUNNEL_BODY_LIMIT),
+        Route::new(
+            M::GET,
+            "/webhook/{channel}",
+            Access::Public,
+            service.clone(),
+            verify,
+        ),
+        Route::new(M::GET, "/funnel-report", VIEWER, service.clone(), report),
+        Route::new(
+            M::GET,
+            "/funnel-report.csv",
+            VIEWER,
+            service.clone(),
+            export,
+        ),
+        Route::new(M::GET, "/keywords", VIEWER, service.clone(), keywords),
+        Route::new(M::PUT, "/keywords", ADMIN, service, put_keywords).body_limit(FUNNEL_BODY_LIMIT),
+    ]
+}
+
+/// A delivery's answer. A message another delivery still handles is not known to be stored,
+/// so the sender is asked to come back (`503`); its new messages are queued and will answer
+/// as duplicates then.
+pub fn render(received: Received) -> (StatusCode, Json<Value>) {
+    match received {
+        Received::UnknownChannel(e) => (StatusCode::NOT_FOUND, Json(json!({"error": e}))),
+        Received::BadSignature(e) => (StatusCode::UNAUTHORIZED, Json(json!({"error": e}))),
+        Received::Unavailable(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "retry", "error": e})),
+        ),
+        Received::NotJson { error, kept } => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"status": "rejected", "error": error, "kept": kept})),
+        ),
+        Received::UnknownShape { reason, kept } => (
+            StatusCode::ACCEPTED,
+            Json(json!({"status": "kept", "reason": reason, "kept": kept})),
+        ),
+        Received::Messages(t) => {
+            let (code, status) = if t.in_progress > 0 {
+                (StatusCode::SERVICE_UNAVAILABLE, "retry")
+            } else {
+                (StatusCode::OK, "ok")
+            };
+            (
+                code,
+                Json(json!({
+                    "status": status,
+                    "accepted": t.accepted,
+                    "duplicates": t.duplicates,
+                    "in_progress": t.in_progress,
+                    "statuses": t.statuses,
+                    "rejected": t.refused,
+                })),
             )
-        })?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Ok(Client::builder(TokioExecutor::new()).build(https))
-}
-
-const MAX_REDIRECTS: usize = 5;
-
-/// Follows up to five redirects; returns the final response. A bearer token goes to the first
-/// URL only, never to where it redirects.
-async fn request(
-    url: &str,
-    bearer: Option<&str>,
-    deadline: Duration,
-) -> Result<hyper::Response<hyper::body::Incoming>> {
-    let client = client()?;
-    let mut url = url.to_string();
-    let mut bearer = bearer.map(|t| format!("Bearer {t}"));
-    for _ in 0..=MAX_REDIRECTS {
-        let uri: hyper::Uri = url.parse().map_err(|e| {
-            Error::with_source(ErrorKind::Invalid, format!("{url:?} is not a URL"), e)
-        })?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) {
-            return Err(Error::invalid(format!(
-                "{url:?}: only http and https are supported"
-            )));
-        }
-        let mut req = hyper::Request::get(uri.clone())
-            .header("user-agent", concat!("muara/", env!("CARGO_PKG_VERSION")));
-        if let Some(b) = bearer.take() {
-            req = req.header(hyper::header::AUTHORIZATION, b);
-        }
-        let req = req
-            .body(Empty::new())
-            .map_err(|e| Error::with_source(ErrorKind::Invalid, "building a request", e))?;
-        let res = tokio::time::timeout(deadline, client.request(req))
-            .await
-            .map_err(|_| Error::retryable(format!("{url}: no answer within {deadline:?}")))?
-            .map_err(|e| Error::with_source(ErrorKind::Retryable, format!("GET {url}"), e))?;
-        if res.status().is_redirection() {
-            let Some(next) = res
-                .headers()
-                .get(hyper::header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-            else {
-                return Err(Error::fatal(format!(
-                    "{url}: a redirect without a Location"
-                )));
-            };
-            url = if next.starts_with("http") {
-                next.to_string()
-            } else {
-                let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
-                format!(
-                    "{}://{authority}{next}",
-                    uri.scheme_str().unwrap_or("https")
-                )
-            };
-            continue;
-        }
-        let status = res.status().as_u16();
-        if !(200..300).contains(&status) {
-            let kind = if status >= 500 || status == 429 {
-                ErrorKind::Retryable
-            } else {
-                ErrorKind::Fatal
-            };
-            return Err(Error::new(kind, format!("GET {url}: HTTP {status}")));
-        }
-        return Ok(res);
-    }
-    Err(Error::fatal(format!(
-        "more than {MAX_REDIRECTS} redirects from {url}"
-    )))
-}
-
-/// The whole body of a `GET`, at most `max_bytes`.
-pub async fn get(url: &str, max_bytes: usize, deadline: Duration) -> Result<Bytes> {
-    let res = request(url, None, deadline).await?;
-    let mut body = res.into_body();
-    let mut out = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|e| Error::with_source(ErrorKind::Retryable, format!("reading {url}"), e))?;
-        if let Some(data) = frame.data_ref() {
-            out.extend_from_slice(data);
-            if out.len() > max_bytes {
-                return Err(Error::invalid(format!(
-                    "{url} is larger than {max_bytes} bytes"
-                )));
-            }
         }
     }
-    Ok(Bytes::from(out))
 }
 
-/// Streams the body of a `GET` into `out` chunk by chunk; returns the bytes written.
-pub async fn download(
-    url: &str,
-    bearer: Option<&str>,
-    out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
-    deadline: Duration,
-) -> Result<u64> {
-    let res = request(url, bearer, deadline).await?;
-    let mut body = res.into_body();
-    let mut written = 0u64;
-    while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|e| Error::with_source(ErrorKind::Retryable, format!("reading {url}"), e))?;
-        if let Some(data) = frame.data_ref() {
-            out.write_all(data).await?;
-            written += data.len() as u64;
+async fn webhook(
+    State(service): State<Arc<Service>>,
+    Path(channel): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> (StatusCode, Json<Value>) {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return (
+                e.status(),
+                Json(json!({"status": "rejected", "error": e.body_text()})),
+            );
         }
+    };
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    render(service.ingest.receive(&channel, signature, &body).await)
+}
+
+async fn verify(
+    State(service): State<Arc<Service>>,
+    Path(_channel): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    let get = |k: &str| q.get(k).map(String::as_str);
+    let (code, text) = match service.ingest.verify(
+        get("hub.mode"),
+        get("hub.verify_token"),
+        get("hub.challenge"),
+    ) {
+        Verified::Challenge(c) => (StatusCode::OK, c),
+        Verified::Refused(why) => (StatusCode::FORBIDDEN, why.to_string()),
+    };
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+async fn report(
+    State(service): State<Arc<Service>>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Reply {
+    answer(service.report(&q).await)
+}
+
+async fn export(
+    State(service): State<Arc<Service>>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Response, Failure> {
+    let stream = service.export(&q).await?;
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"funnel.csv\"",
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+async fn keywords(State(service): State<Arc<Service>>) -> Reply {
+    answer(service.keywords().await)
+}
+
+async fn put_keywords(
+    State(service): State<Arc<Service>>,
+    Extension(actor): Extension<Principal>,
+    Extension(audit): Extension<Audit>,
+    body: Bytes,
+) -> Reply {
+    let set: KeywordSet = serde_json::from_slice(&body).map_err(|e| {
+        unprocessable(format!(
+            "expected {{\"keywords\": [{{\"kind\", \"keyword\", \"channel\"?}}]}}: {e}"
+        ))
+    })?;
+    let before = service.keywords().await.ok();
+    match service.put_keywords(set).await {
+        Ok(n) => {
+            audit
+                .record(AuditEntry {
+                    actor,
+                    action: "keywords.replace".into(),
+                    target: "funnel keywords".into(),
+                    before,
+                    after: service.keywords().await.ok(),
+                })
+                .await;
+            Ok((
+                StatusCode::OK,
+                Json(json!({"status": "replaced", "keywords": n})),
+            ))
+        }
+        Err(e) if e.kind() == ErrorKind::Invalid => Err(unprocessable(e.message())),
+        Err(e) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": e.chain()})),
+        )),
     }
-    out.flush().await?;
-    Ok(written)
 }

@@ -17,7 +17,7 @@ use deadpool_postgres::Pool;
 use muara_core::Result;
 use muara_core::checksum::sha256_hex;
 use muara_core::ports::{Begin, IdempotencyStore, ObjectStore, OutgoingMessage, PutOptions, Queue};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -34,6 +34,50 @@ struct Accepted {
     in_progress: usize,
     /// `(message_id, reason)` of messages that reuse an identity with other content.
     conflicts: Vec<(String, String)>,
+}
+
+/// What a webhook delivery came to. The routes (`crate::http`) answer it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// The channel is not a valid channel name.
+    UnknownChannel(String),
+    /// The signature did not match the body.
+    BadSignature(String),
+    /// Storage was unavailable: nothing is acknowledged, the sender retries.
+    Unavailable(String),
+    /// The body is not JSON; it is kept under `kept`.
+    NotJson { error: String, kept: String },
+    /// JSON of a shape no parser knows; kept under `kept` for a later look.
+    UnknownShape { reason: String, kept: String },
+    /// Messages, each accepted, a duplicate, held by another delivery, or refused.
+    Messages(Tally),
+}
+
+/// The messages of one delivery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub accepted: usize,
+    pub duplicates: usize,
+    /// Held by another delivery that has not finished: the sender must come back.
+    pub in_progress: usize,
+    /// Status updates (WhatsApp delivery receipts), counted, not stored.
+    pub statuses: usize,
+    pub refused: Vec<Refused>,
+}
+
+/// A message not stored, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Refused {
+    pub message_id: Option<String>,
+    pub reason: String,
+}
+
+/// The answer to WhatsApp's verification request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    /// The token matched: the challenge goes back as is.
+    Challenge(String),
+    Refused(&'static str),
 }
 
 #[derive(Clone)]
@@ -143,54 +187,45 @@ impl Ingest {
     }
 
     /// `POST /webhook/{channel}`: HTTP status and JSON answer.
-    pub async fn receive(
-        &self,
-        channel: &str,
-        signature: Option<&str>,
-        body: &[u8],
-    ) -> (u16, Value) {
+    pub async fn receive(&self, channel: &str, signature: Option<&str>, body: &[u8]) -> Received {
         if !valid_channel(channel) {
-            return (
-                404,
-                json!({"error": format!("unknown channel {channel:?}: use 1-32 of a-z 0-9 _ -")}),
-            );
+            return Received::UnknownChannel(format!(
+                "unknown channel {channel:?}: use 1-32 of a-z 0-9 _ -"
+            ));
         }
         if let Some(secret) = &self.secret
             && let Err(e) = webhook::verify_signature(secret, body, signature)
         {
             self.count(channel, channel, &[("bad_signature", 1)]).await;
             tracing::warn!(%channel, error = %e, "webhook signature refused");
-            return (401, json!({"error": e.to_string()}));
+            return Received::BadSignature(e.to_string());
         }
         match self.receive_signed(channel, body).await {
             Ok(answer) => answer,
             Err(e) => {
                 tracing::error!(%channel, error = %e.chain(), "webhook not accepted");
-                (503, json!({"status": "retry", "error": e.chain()}))
+                Received::Unavailable(e.chain())
             }
         }
     }
 
-    async fn receive_signed(&self, channel: &str, body: &[u8]) -> Result<(u16, Value)> {
+    async fn receive_signed(&self, channel: &str, body: &[u8]) -> Result<Received> {
         let parsed = match webhook::parse(body, channel) {
             Ok(p) => p,
             Err(reason) => {
                 let key = self.keep("rejected", body, &reason).await?;
                 self.count(channel, &key, &[("invalid_json", 1)]).await;
-                return Ok((
-                    400,
-                    json!({"status": "rejected", "error": reason, "kept": key}),
-                ));
+                return Ok(Received::NotJson {
+                    error: reason,
+                    kept: key,
+                });
             }
         };
         let (messages, unreadable, statuses) = match parsed {
             Body::Unknown(reason) => {
                 let key = self.keep("unknown", body, &reason).await?;
                 self.count(channel, &key, &[("unknown_shape", 1)]).await;
-                return Ok((
-                    202,
-                    json!({"status": "kept", "reason": reason, "kept": key}),
-                ));
+                return Ok(Received::UnknownShape { reason, kept: key });
             }
             Body::Messages {
                 messages,
@@ -216,16 +251,17 @@ impl Ingest {
                     &u.reason,
                 )
                 .await?;
-                rejected.push(json!({"message_id": u.message_id, "reason": u.reason}));
+                rejected.push(Refused {
+                    message_id: u.message_id.clone(),
+                    reason: u.reason.clone(),
+                });
             }
         }
         let accepted = self.accept(channel, &messages, body).await?;
-        rejected.extend(
-            accepted
-                .conflicts
-                .iter()
-                .map(|(id, reason)| json!({"message_id": id, "reason": reason})),
-        );
+        rejected.extend(accepted.conflicts.iter().map(|(id, reason)| Refused {
+            message_id: Some(id.clone()),
+            reason: reason.clone(),
+        }));
         let key = messages.first().map_or(channel, |m| m.message_id.as_str());
         self.count(
             channel,
@@ -240,24 +276,13 @@ impl Ingest {
             ],
         )
         .await;
-        // A message another delivery is still handling is not known to be stored: the sender
-        // must come back (its new messages are queued and will answer as duplicates then).
-        let (code, status) = if accepted.in_progress > 0 {
-            (503, "retry")
-        } else {
-            (200, "ok")
-        };
-        Ok((
-            code,
-            json!({
-                "status": status,
-                "accepted": accepted.new,
-                "duplicates": accepted.duplicates,
-                "in_progress": accepted.in_progress,
-                "statuses": statuses,
-                "rejected": rejected,
-            }),
-        ))
+        Ok(Received::Messages(Tally {
+            accepted: accepted.new,
+            duplicates: accepted.duplicates,
+            in_progress: accepted.in_progress,
+            statuses,
+            refused: rejected,
+        }))
     }
 
     /// Claims, keeps and queues the new messages.
@@ -367,13 +392,13 @@ impl Ingest {
         mode: Option<&str>,
         token: Option<&str>,
         challenge: Option<&str>,
-    ) -> (u16, String) {
+    ) -> Verified {
         match (&self.verify_token, mode, token, challenge) {
             (Some(expected), Some("subscribe"), Some(t), Some(c)) if t == expected => {
-                (200, c.to_string())
+                Verified::Challenge(c.to_string())
             }
-            (None, ..) => (403, "no verify token is configured".into()),
-            _ => (403, "verification refused".into()),
+            (None, ..) => Verified::Refused("no verify token is configured"),
+            _ => Verified::Refused("verification refused"),
         }
     }
 }

@@ -11,12 +11,15 @@
 //! - [`observe`]: metrics (`/metrics` locally, CloudWatch EMF in Lambda).
 //! - [`demo`]: a demo day of messages with its known truth.
 //! - [`report`]: `GET /funnel-report` and the CSV export.
-//! - [`service`]: the HTTP API port, keyword replacement.
+//! - [`service`]: the report, export and keywords as the routes serve them; keyword
+//!   replacement.
+//! - [`http`]: the routes, and how a delivery's outcome is answered.
 //! - [`sheet`]: the published keyword sheet (CSV) and its sync.
-//! - [`http`]: a small HTTP(S) client (the sheet, the CLI's export).
+//! - [`client`]: a small HTTP(S) client (the sheet, the CLI's export).
 
 pub mod amount;
 pub mod classify;
+pub mod client;
 pub mod demo;
 pub mod http;
 pub mod ingest;

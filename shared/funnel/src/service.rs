@@ -1,10 +1,9 @@
-//! The HTTP API's view of the funnel ([`muara_api::FunnelApi`]): the webhook, the report and
+//! The funnel as its routes (`crate::http`) serve it: the webhook's ingest, the report and
 //! export, and the keyword lists.
 
 use crate::classify::{Classifier, Keyword, default_precedence};
 use crate::ingest::Ingest;
 use crate::report::{self, Filter};
-use async_trait::async_trait;
 use bytes::Bytes;
 use deadpool_postgres::Pool;
 use futures::stream::BoxStream;
@@ -56,66 +55,42 @@ pub async fn replace_keywords(pool: &Pool, keywords: &[Keyword], source: &str) -
     Ok(usize::try_from(stored).unwrap_or(0))
 }
 
-#[async_trait]
-impl muara_api::FunnelApi for Service {
-    async fn webhook(&self, channel: &str, signature: Option<&str>, body: &[u8]) -> (u16, Value) {
-        self.ingest.receive(channel, signature, body).await
-    }
+/// A keyword set as `PUT /keywords` takes it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct KeywordSet {
+    pub keywords: Vec<Keyword>,
+    /// Where the set came from (`muara funnel sync-keywords` names its sheet).
+    #[serde(default)]
+    pub source: Option<String>,
+}
 
-    fn verify(
-        &self,
-        mode: Option<&str>,
-        token: Option<&str>,
-        challenge: Option<&str>,
-    ) -> (u16, String) {
-        self.ingest.verify(mode, token, challenge)
-    }
-
-    async fn report(&self, params: &BTreeMap<String, String>) -> Result<Value> {
+impl Service {
+    pub async fn report(&self, params: &BTreeMap<String, String>) -> Result<Value> {
         report::report(&self.pool, &Filter::from_params(params, &self.timezone)?).await
     }
 
-    async fn export(
+    /// The funnel rows as CSV chunks, header first.
+    pub async fn export(
         &self,
         params: &BTreeMap<String, String>,
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
         report::export(&self.pool, &Filter::from_params(params, &self.timezone)?).await
     }
 
-    async fn keywords(&self) -> Result<Value> {
+    pub async fn keywords(&self) -> Result<Value> {
         let keywords = crate::worker::load_keywords(&self.pool).await?;
         Ok(json!({"count": keywords.len(), "keywords": keywords}))
     }
 
-    async fn put_keywords(&self, body: &[u8]) -> (u16, Value) {
-        #[derive(serde::Deserialize)]
-        struct Put {
-            keywords: Vec<Keyword>,
-            /// Where the set came from (`muara funnel sync-keywords` names its sheet).
-            #[serde(default)]
-            source: Option<String>,
-        }
-        let put: Put = match serde_json::from_slice(body) {
-            Ok(p) => p,
-            Err(e) => {
-                return (
-                    422,
-                    json!({"error": format!("expected {{\"keywords\": [{{\"kind\", \"keyword\", \"channel\"?}}]}}: {e}")}),
-                );
-            }
-        };
-        let source = put.source.unwrap_or_else(|| "api".into());
-        let outcome = replace_keywords(&self.pool, &put.keywords, &source).await;
+    /// Replaces the whole keyword set and records where it came from; how many are stored.
+    /// A set the classifier cannot use is an `Invalid` error and changes nothing.
+    pub async fn put_keywords(&self, set: KeywordSet) -> Result<usize> {
+        let source = set.source.unwrap_or_else(|| "api".into());
+        let outcome = replace_keywords(&self.pool, &set.keywords, &source).await;
         let recorded = outcome.as_ref().map(|n| *n).map_err(|e| e.chain());
         if let Err(e) = crate::sheet::record(&self.pool, &source, &recorded).await {
             tracing::warn!(error = %e.chain(), "keyword update not recorded");
         }
-        match outcome {
-            Ok(n) => (200, json!({"status": "replaced", "keywords": n})),
-            Err(e) if e.kind() == muara_core::ErrorKind::Invalid => {
-                (422, json!({"error": e.message()}))
-            }
-            Err(e) => (503, json!({"error": e.chain()})),
-        }
+        outcome
     }
 }

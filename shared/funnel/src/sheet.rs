@@ -91,7 +91,7 @@ pub async fn record(
 
 /// Fetches and checks the sheet at `url` (http or https, redirects followed).
 pub async fn fetch(url: &str) -> Result<Vec<Keyword>> {
-    let body = crate::http::get(url, MAX_SHEET_BYTES, Duration::from_secs(30)).await?;
+    let body = crate::client::get(url, MAX_SHEET_BYTES, Duration::from_secs(30)).await?;
     let text =
         std::str::from_utf8(&body).map_err(|_| Error::invalid("the sheet is not UTF-8 text"))?;
     parse(text).map_err(Error::invalid)

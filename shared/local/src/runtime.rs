@@ -299,13 +299,17 @@ async fn serve(
         EVENTS_MAX_RECEIVES,
     )
     .await?;
-    let events = muara_events::Service {
-        ingest: muara_events::ingest::Ingest::new(
+    let events = Arc::new(muara_events::Service::new(
+        muara_events::ingest::Ingest::new(
             Arc::new(PgLocks::new(pool.clone())),
             events_queue.clone(),
             pool.clone(),
         ),
-    };
+    ));
+    let mut routes = muara_events::http::routes(events);
+    routes.extend(muara_recordings::http::routes(Arc::new(
+        muara_recordings::search::Service { pool: pool.clone() },
+    )));
 
     let metrics = Arc::new(Metrics::new());
     // Pipeline D: webhook → raw body in the lake → the funnel queue → worker → PostgreSQL.
@@ -416,13 +420,9 @@ async fn serve(
         "counter",
         "Objects the lake watcher announced",
     );
+    routes.extend(muara_funnel::http::routes(Arc::new(funnel)));
     let mut state = muara_api::AppState::new("local", metrics.clone());
     state.batches = Some(Arc::new(muara_batch::control::BatchControl(batch.clone())));
-    state.events = Some(Arc::new(events));
-    state.recordings = Some(Arc::new(muara_recordings::search::Service {
-        pool: pool.clone(),
-    }));
-    state.funnel = Some(Arc::new(funnel));
     let tokens = Arc::new(muara_console::TokenStore::new(pool.clone()));
     let admin_token = first_admin_token(&tokens).await?;
     state.auth = Some(tokens.clone());
@@ -699,7 +699,7 @@ async fn serve(
         admin_token,
     });
 
-    let app = muara_api::app(state, vec![]);
+    let app = muara_api::app(state, routes);
     let mut stop = shutdown.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {

@@ -9,12 +9,14 @@
 //! - [`report`]: the agent's run report and the digest mail made from it.
 //! - [`index`]: the indexer (sidecar → verified audio → `recordings.recording`).
 //! - [`digest`]: a run report → `recordings.agent_run` and one digest mail when it failed.
-//! - [`search`]: `GET /recordings`.
+//! - [`search`]: the recording search and the per-day counts.
+//! - [`http`]: `GET /recordings`, `GET /recordings/daily`.
 //! - [`ledger`]: every sidecar in the lake indexed, refused with a reason, or repaired.
 //! - [`demo`]: a demo day of recordings, some broken on purpose, with its known truth.
 
 pub mod demo;
 pub mod digest;
+pub mod http;
 pub mod index;
 pub mod key;
 pub mod ledger;

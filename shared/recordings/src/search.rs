@@ -105,15 +105,15 @@ pub async fn search(pool: &Pool, f: &Filter) -> Result<Vec<Row>> {
         .collect())
 }
 
-/// The HTTP API's view of the search.
+/// The search as its routes (`crate::http`) serve it.
 #[derive(Debug, Clone)]
 pub struct Service {
     pub pool: Pool,
 }
 
-#[async_trait::async_trait]
-impl muara_api::RecordingsApi for Service {
-    async fn daily(&self, days: i64) -> Result<serde_json::Value> {
+impl Service {
+    /// Recordings indexed and files that failed, per day, for the last `days` days.
+    pub async fn daily(&self, days: i64) -> Result<serde_json::Value> {
         let c = self.pool.get().await.map_err(pool_error)?;
         let days = i32::try_from(days).map_err(|_| Error::invalid("days out of range"))?;
         // Migrated: recordings indexed that day. Failed: files the agents reported failing
@@ -137,7 +137,8 @@ impl muara_api::RecordingsApi for Service {
         Ok(serde_json::json!({"days": row.get::<_, serde_json::Value>(0)}))
     }
 
-    async fn search(
+    /// Recordings matching the query parameters, newest first.
+    pub async fn search(
         &self,
         params: &std::collections::BTreeMap<String, String>,
     ) -> Result<serde_json::Value> {
