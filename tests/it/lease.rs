@@ -3,13 +3,16 @@
 //! operator's unlock is the manual way out.
 
 use crate::batch_lifecycle::{count, fixture, run};
-use muara_api::BatchControl as _;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use muara_batch::control::BatchControl;
 use muara_batch::lease::{LOCK_TTL, lock_key};
 use muara_batch::model::Mode;
 use muara_batch::runner::{RunOutcome, request};
 use muara_core::ports::Lease;
 use serde_json::json;
+use std::sync::Arc;
+use tower::ServiceExt;
 
 /// Leaves the state a crashed run leaves: the client's lease held by an execution the
 /// orchestrator knows with `status`, its fence, and its audit row still RUNNING.
@@ -112,8 +115,30 @@ async fn a_live_holder_is_named_when_busy_and_an_unlock_frees_and_fences_it() ->
         }
     );
 
-    let control = BatchControl(fx.deps.clone());
-    let answer = control.request("demo", "unlock", None, &[]).await?;
+    // Through the API, as an operator would, and audited.
+    let mut state =
+        muara_api::AppState::new("local", Arc::new(muara_core::metrics::Metrics::new()));
+    let token = crate::support::with_admin(&mut state, &fx.deps.pool).await?;
+    let app = muara_api::app(
+        state,
+        muara_batch::http::routes(Arc::new(BatchControl(fx.deps.clone()))),
+    );
+    let unlock = || async {
+        let res = app
+            .clone()
+            .oneshot(
+                Request::post("/clients/demo/batches")
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("content-type", "application/json")
+                    .body(Body::from(r#"{"mode":"unlock"}"#))?,
+            )
+            .await?;
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await?;
+        anyhow::Ok((status, serde_json::from_slice::<serde_json::Value>(&bytes)?))
+    };
+    let (status, answer) = unlock().await?;
+    assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["outcome"], "unlocked", "{answer}");
     assert_eq!(
         answer["previous_holder"],
@@ -128,8 +153,16 @@ async fn a_live_holder_is_named_when_busy_and_an_unlock_frees_and_fences_it() ->
             .is_err(),
         "the unlocked holder is fenced out"
     );
-    let again = control.request("demo", "unlock", None, &[]).await?;
+    let (_, again) = unlock().await?;
     assert_eq!(again["outcome"], "not_locked");
+    let audited: i64 = db
+        .query_one(
+            "SELECT count(*) FROM audit.change WHERE action = 'batch.unlock' AND target = 'client demo'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(audited, 2, "each unlock is in the audit log");
 
     // The client runs again.
     run(&fx, Mode::Start, None).await?;

@@ -11,6 +11,7 @@ mod support;
 
 mod batch_lifecycle;
 mod batch_on_sfn;
+mod batch_routes;
 mod batch_steps;
 mod bronze_load;
 mod complete_files;

@@ -93,11 +93,21 @@ impl Authenticator for RoleNamedTokens {
 async fn pipeline_routes(lake: &std::path::Path) -> anyhow::Result<Vec<Route>> {
     let pool = pg_pool().await?;
     let (queue, claims) = local_queue_and_claims(&pool, "roles").await?;
-    let store = Arc::new(muara_local::dirstore::DirStore::open(lake).await?);
+    let store = Arc::new(muara_local::dirstore::DirStore::open(lake.join("lake")).await?);
     let metrics = Arc::new(Metrics::new());
     let observe = muara_funnel::observe::Observe::local(metrics);
     let mut routes = muara_events::http::routes(Arc::new(muara_events::Service::new(
         muara_events::ingest::Ingest::new(claims.clone(), queue.clone(), pool.clone()),
+    )));
+    let orchestrator = Arc::new(muara_local::orchestrator::LocalOrchestrator::new(
+        pool.clone(),
+        Arc::new(muara_local::tasks::NoTasksYet),
+    ));
+    let deps =
+        muara_local::pipelines::local_batch_deps(store.clone(), pool.clone(), orchestrator, lake)
+            .await?;
+    routes.extend(muara_batch::http::routes(Arc::new(
+        muara_batch::control::BatchControl(deps),
     )));
     routes.extend(muara_recordings::http::routes(Arc::new(
         muara_recordings::search::Service { pool: pool.clone() },

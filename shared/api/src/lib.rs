@@ -6,8 +6,6 @@
 //! - [`app`]: builds the router from an [`AppState`].
 //! - `health`: `GET /health`, per-component status from [`Probe`]s, `503` when any fails.
 //! - `metrics`: `GET /metrics` in the Prometheus text format, plus request counting.
-//! - `batches`: `POST /clients/{client}/batches` (start, restart, reprocess, refresh) and
-//!   `GET /clients/{client}/batches[/{batch_id}[/logs]]` through the [`BatchControl`] port.
 //! - `dead_letters`: count, peek, redrive and discard through the
 //!   [`DeadLetters`](muara_core::ports::DeadLetters) port.
 //! - [`console`]: the console's static files, `GET /me`, clients, configuration, KPIs, the
@@ -18,7 +16,6 @@
 
 pub mod answer;
 pub mod auth;
-mod batches;
 pub mod client;
 pub mod console;
 pub mod dead_letters;
@@ -26,7 +23,6 @@ mod health;
 mod metrics;
 
 pub use auth::{Access, Authenticator, Principal, Role};
-pub use batches::{BatchControl, BatchQuery};
 pub use console::{AuditEntry, AuditSink, ConsoleApi, Tokens};
 
 use axum::Router;
@@ -50,8 +46,6 @@ pub struct AppState {
     pub host: &'static str,
     /// How long one probe may take before it is reported as failing.
     pub probe_timeout: Duration,
-    /// Pipeline B's run requests, where this host serves them.
-    pub batches: Option<Arc<dyn BatchControl>>,
     /// Who is calling: local tokens, or API Gateway's verified JWT claims. Without one every
     /// route but the public ones answers 401.
     pub auth: Option<Arc<dyn Authenticator>>,
@@ -88,7 +82,6 @@ impl AppState {
             started: Instant::now(),
             host,
             probe_timeout: Duration::from_secs(3),
-            batches: None,
             auth: None,
             audit: None,
             console: None,
@@ -193,42 +186,6 @@ fn builtin(state: &AppState) -> Vec<Route> {
         // Pipeline B.
         ep!(M::GET, "/clients", VIEWER, console::clients),
         ep!(M::POST, "/clients", ADMIN, console::create_client),
-        ep!(
-            M::GET,
-            "/clients/{client}/batches",
-            VIEWER,
-            batches::list_batches,
-        ),
-        ep!(
-            M::POST,
-            "/clients/{client}/batches",
-            OPERATOR,
-            batches::request_batch,
-        ),
-        ep!(
-            M::GET,
-            "/clients/{client}/batches/{batch_id}",
-            VIEWER,
-            batches::show_batch,
-        ),
-        ep!(
-            M::GET,
-            "/clients/{client}/batches/{batch_id}/logs",
-            VIEWER,
-            batches::batch_logs,
-        ),
-        ep!(
-            M::GET,
-            "/clients/{client}/batches/{batch_id}/objects",
-            VIEWER,
-            batches::batch_objects,
-        ),
-        ep!(
-            M::GET,
-            "/clients/{client}/batches/{batch_id}/object",
-            VIEWER,
-            batches::batch_object,
-        ),
         ep!(M::GET, "/clients/{client}/config", VIEWER, console::config),
         ep!(
             M::POST,

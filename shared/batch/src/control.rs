@@ -1,9 +1,10 @@
-//! The HTTP API's batch port over the pipeline: run requests go through [`runner::request`]
-//! (as the trigger's do), reads through [`report`]. The same adapter serves `muara up` and the
-//! console Lambda.
+//! Pipeline B as its routes (`crate::http`) serve it: run requests go through
+//! [`runner::request_files`] (as the trigger's do), reads through [`report`]. The same service
+//! serves `muara up` and the console Lambda.
 
+use crate::runner::RunOutcome;
 use crate::{Deps, report, runner};
-use async_trait::async_trait;
+use muara_core::Result;
 use serde_json::Value;
 
 /// `POST /clients/{client}/batches` → a batch run, as the trigger would request it; the read
@@ -40,60 +41,115 @@ pub fn outcome_json(outcome: &crate::runner::RunOutcome) -> Value {
     }
 }
 
-#[async_trait]
-impl muara_api::BatchControl for BatchControl {
-    async fn request(
-        &self,
-        client: &str,
-        mode: &str,
-        batch_id: Option<&str>,
-        files: &[String],
-    ) -> muara_core::Result<Value> {
+/// What an operator asks of a client's batches through the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ask {
+    /// A run: start, restart, reprocess or refresh; `files` chooses what a restart or a
+    /// reprocessing runs (empty: its default).
+    Run {
+        mode: crate::model::Mode,
+        batch_id: Option<String>,
+        files: Vec<String>,
+    },
+    /// Frees the client's lease (audited by the route).
+    Unlock,
+}
+
+impl Ask {
+    /// Reads a request's `mode` (`start`, `restart`, `reprocess`, `refresh` or `unlock`).
+    pub fn parse(mode: &str, batch_id: Option<String>, files: Vec<String>) -> Result<Self> {
         if mode == "unlock" {
-            return Ok(match crate::lease::unlock(&self.0, client).await? {
-                Some(h) => serde_json::json!({"outcome": "unlocked", "previous_holder": h.owner,
-                    "detail": "the lease is free; a run still alive under the old lease can no longer write"}),
-                None => {
-                    serde_json::json!({"outcome": "not_locked", "detail": "no run holds the lease"})
-                }
-            });
+            return Ok(Ask::Unlock);
         }
-        let mode: crate::model::Mode = mode.parse()?;
-        let outcome = runner::request_files(&self.0, client, mode, batch_id, files).await?;
-        Ok(outcome_json(&outcome))
+        Ok(Ask::Run {
+            mode: mode.parse()?,
+            batch_id,
+            files,
+        })
+    }
+}
+
+/// What the request came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Run(RunOutcome),
+    Unlocked { previous_holder: String },
+    NotLocked,
+}
+
+impl Answer {
+    /// The answer as the API and the CLI report it.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Answer::Run(o) => outcome_json(o),
+            Answer::Unlocked { previous_holder } => {
+                serde_json::json!({"outcome": "unlocked", "previous_holder": previous_holder,
+                    "detail": "the lease is free; a run still alive under the old lease can no longer write"})
+            }
+            Answer::NotLocked => {
+                serde_json::json!({"outcome": "not_locked", "detail": "no run holds the lease"})
+            }
+        }
     }
 
-    async fn query(&self, query: muara_api::BatchQuery) -> muara_core::Result<Value> {
-        use muara_api::BatchQuery as Q;
-        let pool = &self.0.pool;
-        let client = match &query {
-            Q::List { client, .. } | Q::Show { client, .. } | Q::Logs { client, .. } => client,
-        };
+    /// True when a run was started (the route answers `202`).
+    pub fn started(&self) -> bool {
+        matches!(self, Answer::Run(RunOutcome::Started { .. }))
+    }
+}
+
+impl BatchControl {
+    /// Requests a run (as the trigger would) or frees the lease.
+    pub async fn request(&self, client: &str, ask: Ask) -> Result<Answer> {
+        match ask {
+            Ask::Unlock => Ok(match crate::lease::unlock(&self.0, client).await? {
+                Some(h) => Answer::Unlocked {
+                    previous_holder: h.owner,
+                },
+                None => Answer::NotLocked,
+            }),
+            Ask::Run {
+                mode,
+                batch_id,
+                files,
+            } => Ok(Answer::Run(
+                runner::request_files(&self.0, client, mode, batch_id.as_deref(), &files).await?,
+            )),
+        }
+    }
+
+    /// Settles executions that ended without telling (so no dead run reads as RUNNING).
+    async fn settle(&self, client: &str) {
         if let Err(e) = crate::lease::settle_ended(&self.0, client).await {
             tracing::warn!(%client, error = %e.chain(), "could not settle ended executions");
         }
-        match query {
-            Q::List { client, limit } => report::batches(pool, &client, limit).await,
-            Q::Show { client, batch_id } => report::batch(pool, &client, &batch_id).await,
-            Q::Logs { client, batch_id } => report::logs(pool, &client, &batch_id).await,
-        }
     }
 
-    async fn objects(&self, client: &str, batch_id: &str) -> muara_core::Result<Value> {
-        let objects = batch_objects(&self.0, client, batch_id).await?;
-        Ok(
-            serde_json::json!({"client": client, "batch_id": batch_id, "objects": objects.iter().map(|o| {
-            serde_json::json!({"key": o.key, "size": o.size, "kind": o.kind})
-        }).collect::<Vec<_>>()}),
-        )
+    /// The client's newest batches.
+    pub async fn list(&self, client: &str, limit: i64) -> Result<Value> {
+        self.settle(client).await;
+        report::batches(&self.0.pool, client, limit).await
     }
 
-    async fn object(
-        &self,
-        client: &str,
-        batch_id: &str,
-        key: &str,
-    ) -> muara_core::Result<bytes::Bytes> {
+    /// One batch: executions, files, steps, mails, ledger.
+    pub async fn show(&self, client: &str, batch_id: &str) -> Result<Value> {
+        self.settle(client).await;
+        report::batch(&self.0.pool, client, batch_id).await
+    }
+
+    /// One batch's mapping, row and load logs.
+    pub async fn logs(&self, client: &str, batch_id: &str) -> Result<Value> {
+        self.settle(client).await;
+        report::logs(&self.0.pool, client, batch_id).await
+    }
+
+    /// The lake objects of one batch (raw files, Parquet, manifest) wherever they are now.
+    pub async fn objects(&self, client: &str, batch_id: &str) -> Result<Vec<BatchObject>> {
+        batch_objects(&self.0, client, batch_id).await
+    }
+
+    /// One of those objects' bytes; a key that is not one of the batch's objects is not found.
+    pub async fn object(&self, client: &str, batch_id: &str, key: &str) -> Result<bytes::Bytes> {
         // Only keys of this client's batch: no other path of the caller's choosing reaches
         // the store.
         let batch: crate::ids::BatchId = batch_id.parse()?;
@@ -120,7 +176,7 @@ impl muara_api::BatchControl for BatchControl {
 }
 
 /// A lake object of a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BatchObject {
     pub key: String,
     pub size: u64,

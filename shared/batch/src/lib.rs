@@ -20,6 +20,8 @@
 //!   contract, dependency order, concurrency, logs.
 //! - [`notify`]: the failure mail, written before it is sent.
 //! - [`report`]: what operators read (`muara batch status|logs`, `GET /clients/…/batches`).
+//! - [`control`]: run requests and reads as the routes serve them.
+//! - [`http`]: `POST`/`GET /clients/{client}/batches…`.
 //! - [`housekeeping`]: retention (old log rows, local archives) and pending mail.
 //! - [`tasks`]: the Task resources of `batch-lifecycle.asl.json` and their dispatch.
 
@@ -27,6 +29,7 @@ pub mod cast;
 pub mod control;
 pub mod demo;
 pub mod housekeeping;
+pub mod http;
 pub mod ident;
 pub mod ids;
 pub mod layout;

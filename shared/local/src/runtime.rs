@@ -421,8 +421,10 @@ async fn serve(
         "Objects the lake watcher announced",
     );
     routes.extend(muara_funnel::http::routes(Arc::new(funnel)));
+    routes.extend(muara_batch::http::routes(Arc::new(
+        muara_batch::control::BatchControl(batch.clone()),
+    )));
     let mut state = muara_api::AppState::new("local", metrics.clone());
-    state.batches = Some(Arc::new(muara_batch::control::BatchControl(batch.clone())));
     let tokens = Arc::new(muara_console::TokenStore::new(pool.clone()));
     let admin_token = first_admin_token(&tokens).await?;
     state.auth = Some(tokens.clone());
