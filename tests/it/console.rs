@@ -39,11 +39,15 @@ async fn fixture() -> anyhow::Result<Fx> {
     let mut state =
         muara_api::AppState::new("local", Arc::new(muara_core::metrics::Metrics::new()));
     state.auth = Some(Arc::new(store.clone()));
-    state.tokens = Some(Arc::new(store.clone()));
-    state.audit = Some(Arc::new(PgAudit::new(pool.clone())));
-    state.console = Some(Arc::new(PgConsole::new(pool.clone())));
+    let audit = Arc::new(PgAudit::new(pool.clone()));
+    state.audit = Some(audit.clone());
+    let console = Arc::new(PgConsole::new(pool.clone()));
+    let mut routes = muara_console::http::pages(serde_json::json!({"auth": "token"}));
+    routes.extend(muara_console::http::configuration(console));
+    routes.extend(muara_console::http::audit_log(audit));
+    routes.extend(muara_console::http::token_routes(Arc::new(store.clone())));
     Ok(Fx {
-        app: muara_api::app(state, vec![]),
+        app: muara_api::app(state, routes),
         pool,
         tokens,
         store,
@@ -599,15 +603,15 @@ async fn a_running_batch_keeps_the_mapping_it_started_with() -> anyhow::Result<(
         )
         .await?
         .get(0);
-    muara_api::ConsoleApi::update_row(
-        &console,
-        &system(),
-        "demo",
-        "column_mapping",
-        &row.to_string(),
-        json!({"source_column": "CNTRY"}),
-    )
-    .await?;
+    console
+        .update_row(
+            &system(),
+            "demo",
+            "column_mapping",
+            &row.to_string(),
+            json!({"source_column": "CNTRY"}),
+        )
+        .await?;
 
     // THEN this run still validates against the mapping it started with …
     let input = FileInput {

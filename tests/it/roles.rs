@@ -5,13 +5,12 @@
 //! allowed call reaches a real handler.
 
 use crate::support::{local_queue_and_claims, pg_pool};
-use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use muara_api::{AppState, Route, route_table};
 use muara_core::metrics::Metrics;
-use muara_core::ports::{AuthError, Authenticator, Credentials, Principal, Role};
+use muara_core::ports::Role;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
@@ -67,28 +66,6 @@ const EXPECTED: &[(&str, &str, Option<Role>)] = &[
     ("DELETE", "/tokens/{id}", ADMIN),
 ];
 
-/// Tokens that are role names (`Bearer viewer|operator|admin`); `expired` is expired.
-#[derive(Debug)]
-struct RoleNamedTokens;
-
-#[async_trait]
-impl Authenticator for RoleNamedTokens {
-    async fn authenticate(&self, credentials: &Credentials<'_>) -> Result<Principal, AuthError> {
-        let token = credentials.bearer()?;
-        if token == "expired" {
-            return Err(AuthError::Expired);
-        }
-        let role: Role = token
-            .parse()
-            .map_err(|_| AuthError::Invalid("unknown token".into()))?;
-        Ok(Principal {
-            subject: format!("test-{role}"),
-            role,
-            via: "token",
-        })
-    }
-}
-
 /// Every pipeline's routes, on the test database and a lake in a temporary folder.
 async fn pipeline_routes(lake: &std::path::Path) -> anyhow::Result<Vec<Route>> {
     let pool = pg_pool().await?;
@@ -109,6 +86,17 @@ async fn pipeline_routes(lake: &std::path::Path) -> anyhow::Result<Vec<Route>> {
     routes.extend(muara_batch::http::routes(Arc::new(
         muara_batch::control::BatchControl(deps),
     )));
+    let tokens = Arc::new(muara_console::TokenStore::new(pool.clone()));
+    let audit = Arc::new(muara_console::PgAudit::new(pool.clone()));
+    routes.extend(muara_console::http::routes(
+        muara_console::http::ConsoleRoutes {
+            login: serde_json::json!({"auth": "token"}),
+            console: Arc::new(muara_console::PgConsole::new(pool.clone())),
+            audit,
+            tokens: Some(tokens),
+            dead_letters: Arc::new(muara_local::deadletters::PgDeadLetters::new(pool.clone())),
+        },
+    ));
     routes.extend(muara_recordings::http::routes(Arc::new(
         muara_recordings::search::Service { pool: pool.clone() },
     )));
@@ -139,7 +127,7 @@ struct Host {
 async fn host() -> anyhow::Result<Host> {
     let lake = tempfile::tempdir()?;
     let mut state = AppState::new("local", Arc::new(Metrics::new()));
-    state.auth = Some(Arc::new(RoleNamedTokens));
+    state.auth = Some(Arc::new(muara_api::testing::RoleNamedTokens));
     let routes = muara_api::all_routes(&state, pipeline_routes(lake.path()).await?);
     let table = route_table(&routes)
         .into_iter()

@@ -381,8 +381,7 @@ pub async fn with_admin(
     let made = tokens
         .create_token(&admin, &unique("admin"), muara_api::Role::Admin, None)
         .await?;
-    state.auth = Some(tokens.clone());
-    state.tokens = Some(tokens);
+    state.auth = Some(tokens);
     state.audit = Some(Arc::new(muara_console::PgAudit::new(pool.clone())));
     Ok(made.token)
 }

@@ -36,11 +36,20 @@ async fn console(cfg: config::Config) -> Result<(), lambda_runtime::Error> {
     let mut state =
         muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
             .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())));
-    state.console = Some(Arc::new(muara_console::PgConsole::new(pool.clone())));
-    state.audit = Some(Arc::new(muara_console::PgAudit::new(pool)));
-    state.dead_letters = Some(Arc::new(muara_aws::deadletters::SqsDeadLetters::from_env(
-        aws_sdk_sqs::Client::new(&sdk),
-    )?));
-    let routes = muara_batch::http::routes(Arc::new(muara_batch::control::BatchControl(cfg.deps)));
+    let audit = Arc::new(muara_console::PgAudit::new(pool.clone()));
+    state.audit = Some(audit.clone());
+    let mut routes =
+        muara_batch::http::routes(Arc::new(muara_batch::control::BatchControl(cfg.deps)));
+    routes.extend(muara_console::http::routes(
+        muara_console::http::ConsoleRoutes {
+            login: muara_aws::http::login_settings(),
+            console: Arc::new(muara_console::PgConsole::new(pool)),
+            audit,
+            tokens: None,
+            dead_letters: Arc::new(muara_aws::deadletters::SqsDeadLetters::from_env(
+                aws_sdk_sqs::Client::new(&sdk),
+            )?),
+        },
+    ));
     muara_aws::http::serve(state, routes).await
 }

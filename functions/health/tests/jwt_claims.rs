@@ -37,7 +37,15 @@ async fn status(event: String) -> u16 {
     let request = axum::http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()));
     let mut state = AppState::new("lambda", Arc::new(Metrics::new()));
     state.auth = Some(Arc::new(GatewayJwt));
-    muara_aws::http::router(state, vec![])
+    // One admin-only route besides the kit's own (the health Lambda links no pipeline).
+    let admin_only = muara_api::Route::new(
+        axum::http::Method::PUT,
+        "/admin-only",
+        muara_api::ADMIN,
+        (),
+        || async { "done" },
+    );
+    muara_aws::http::router(state, vec![admin_only])
         .oneshot(request)
         .await
         .unwrap()
@@ -70,11 +78,11 @@ async fn the_authorizers_groups_claim_decides_the_role() {
         403
     );
     assert_eq!(status(event("GET", "/metrics", None, h.clone())).await, 401);
-    // PUT /keywords needs admin: an operator is refused before the (absent) funnel port.
+    // PUT /admin-only needs admin: an operator is refused before the handler.
     assert_eq!(
         status(event(
             "PUT",
-            "/keywords",
+            "/admin-only",
             Some(claims("[operator viewer]")),
             h.clone()
         ))
@@ -84,12 +92,12 @@ async fn the_authorizers_groups_claim_decides_the_role() {
     assert_eq!(
         status(event(
             "PUT",
-            "/keywords",
+            "/admin-only",
             Some(claims("[admin]")),
             h.clone()
         ))
         .await,
-        404
+        200
     );
     // Health stays public.
     assert_eq!(status(event("GET", "/health", None, h.clone())).await, 200);

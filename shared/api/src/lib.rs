@@ -1,29 +1,25 @@
-//! The platform's HTTP API as one axum [`Router`].
+//! The HTTP kit at the platform's edge: pipelines declare their routes with it, hosts merge the
+//! route sets they link into one axum [`Router`].
 //!
 //! The same router is served by axum on localhost under `muara up` and by `lambda_http` behind
-//! API Gateway, so a route behaves the same on both hosts.
+//! API Gateway, so a route behaves the same on both hosts. The kit knows no pipeline: each
+//! pipeline crate's `http` module exposes its routes (`muara_events::http::routes`, …).
 //!
-//! - [`app`]: builds the router from an [`AppState`].
+//! - [`Route`]: method, path, the access it needs, and its handler bound to its own state.
+//! - [`app`]: builds the router from an [`AppState`] and the routes; [`route_table`] lists them.
+//! - [`answer`]: how errors and refusals become status codes; the [`answer::Audit`] handle.
 //! - `health`: `GET /health`, per-component status from [`Probe`]s, `503` when any fails.
 //! - `metrics`: `GET /metrics` in the Prometheus text format, plus request counting.
-//! - `dead_letters`: count, peek, redrive and discard through the
-//!   [`DeadLetters`](muara_core::ports::DeadLetters) port.
-//! - [`console`]: the console's static files, `GET /me`, clients, configuration, KPIs, the
-//!   audit log and local tokens through the [`ConsoleApi`], [`AuditSink`] and [`Tokens`] ports.
-//! - [`auth`]: roles and the guard every route passes; [`route_table`] lists every route with
-//!   the role it needs.
+//! - [`auth`]: the guard every route passes, the gateway's JWT claims.
 //! - [`client`]: a minimal HTTP/1.1 client (CLI → platform, tests → emulators).
 
 pub mod answer;
 pub mod auth;
 pub mod client;
-pub mod console;
-pub mod dead_letters;
 mod health;
 mod metrics;
 
 pub use auth::{Access, Authenticator, Principal, Role};
-pub use console::{AuditEntry, AuditSink, ConsoleApi, Tokens};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -32,7 +28,7 @@ use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use muara_core::health::Probe;
 use muara_core::metrics::Metrics;
-use muara_core::ports::DeadLetters;
+use muara_core::ports::AuditSink;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,13 +47,6 @@ pub struct AppState {
     pub auth: Option<Arc<dyn Authenticator>>,
     /// Where changes made through the API are recorded.
     pub audit: Option<Arc<dyn AuditSink>>,
-    /// Clients, configuration and KPIs for the console.
-    pub console: Option<Arc<dyn ConsoleApi>>,
-    /// Local tokens (not served in AWS, where users live in Cognito).
-    pub tokens: Option<Arc<dyn Tokens>>,
-    pub dead_letters: Option<Arc<dyn DeadLetters>>,
-    /// What `GET /console/config.json` answers: how the console logs in.
-    pub login: serde_json::Value,
     /// Origins besides the API's own from which state-changing requests are accepted.
     pub allowed_origins: Vec<String>,
 }
@@ -84,10 +73,6 @@ impl AppState {
             probe_timeout: Duration::from_secs(3),
             auth: None,
             audit: None,
-            console: None,
-            tokens: None,
-            dead_letters: None,
-            login: serde_json::json!({"auth": "token"}),
             allowed_origins: Vec::new(),
         }
     }
@@ -163,8 +148,7 @@ impl Route {
     }
 }
 
-/// The kit's own routes, and the ones not yet moved to their pipeline, with the given ones:
-/// every route a host serves. The router is built from this list alone, so a route cannot be
+/// The kit's own routes (health, metrics) with the given ones: every route a host serves. The router is built from this list alone, so a route cannot be
 /// added without declaring who may call it.
 pub fn all_routes(state: &AppState, routes: Vec<Route>) -> Vec<Route> {
     let mut all = builtin(state);
@@ -183,58 +167,6 @@ fn builtin(state: &AppState) -> Vec<Route> {
     vec![
         ep!(M::GET, "/health", Public, health::health),
         ep!(M::GET, "/metrics", VIEWER, metrics::metrics),
-        // Pipeline B.
-        ep!(M::GET, "/clients", VIEWER, console::clients),
-        ep!(M::POST, "/clients", ADMIN, console::create_client),
-        ep!(M::GET, "/clients/{client}/config", VIEWER, console::config),
-        ep!(
-            M::POST,
-            "/clients/{client}/config/{table}",
-            ADMIN,
-            console::create_row,
-        ),
-        ep!(
-            M::PUT,
-            "/clients/{client}/config/{table}/{id}",
-            ADMIN,
-            console::update_row,
-        ),
-        ep!(
-            M::DELETE,
-            "/clients/{client}/config/{table}/{id}",
-            ADMIN,
-            console::delete_row,
-        ),
-        ep!(M::GET, "/kpis", VIEWER, console::kpis),
-        // Dead-letter queues.
-        ep!(M::GET, "/dead-letters", VIEWER, dead_letters::list),
-        ep!(M::GET, "/dead-letters/{queue}", VIEWER, dead_letters::peek),
-        ep!(
-            M::POST,
-            "/dead-letters/{queue}/redrive",
-            OPERATOR,
-            dead_letters::redrive,
-        ),
-        ep!(
-            M::POST,
-            "/dead-letters/{queue}/discard",
-            OPERATOR,
-            dead_letters::discard,
-        ),
-        // The console: static files and login settings hold no data.
-        ep!(M::GET, "/console", Public, console::index),
-        ep!(
-            M::GET,
-            "/console/config.json",
-            Public,
-            console::login_settings,
-        ),
-        ep!(M::GET, "/console/{asset}", Public, console::static_file),
-        ep!(M::GET, "/me", VIEWER, console::me),
-        ep!(M::GET, "/audit", ADMIN, console::audit_log),
-        ep!(M::GET, "/tokens", ADMIN, console::tokens),
-        ep!(M::POST, "/tokens", ADMIN, console::create_token),
-        ep!(M::DELETE, "/tokens/{id}", ADMIN, console::revoke_token),
     ]
 }
 
@@ -264,7 +196,5 @@ pub fn app(state: AppState, routes: Vec<Route>) -> Router {
         .with_state(state)
 }
 
-#[cfg(test)]
-mod csp;
-#[cfg(test)]
-pub(crate) mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

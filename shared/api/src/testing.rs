@@ -1,11 +1,12 @@
-//! Test support: an authenticator whose tokens are role names, for router unit tests only.
+//! Test support (`testing` feature): an authenticator whose tokens are role names, for route
+//! tests.
 //! (The integration tests use the real PostgreSQL token store.)
 
 use crate::auth::{AuthError, Authenticator, Credentials, Principal, Role};
 use async_trait::async_trait;
 
 #[derive(Debug)]
-pub(crate) struct RoleNamedTokens;
+pub struct RoleNamedTokens;
 
 #[async_trait]
 impl Authenticator for RoleNamedTokens {
@@ -26,7 +27,7 @@ impl Authenticator for RoleNamedTokens {
 }
 
 /// A state whose callers authenticate with `Bearer viewer|operator|admin`.
-pub(crate) fn state() -> crate::AppState {
+pub fn state() -> crate::AppState {
     let mut s = crate::AppState::new(
         "local",
         std::sync::Arc::new(muara_core::metrics::Metrics::new()),

@@ -32,14 +32,21 @@ pub fn configure(state: &mut AppState) -> muara_core::Result<()> {
         }
     }
     state.allowed_origins = muara_core::config::list("MUARA_CONSOLE_ORIGIN");
-    if let (Some(region), Some(client_id)) = (
+    Ok(())
+}
+
+/// How the console logs in here: Cognito's settings when `MUARA_COGNITO_REGION` and
+/// `MUARA_COGNITO_CLIENT_ID` are set.
+pub fn login_settings() -> serde_json::Value {
+    match (
         muara_core::config::optional("MUARA_COGNITO_REGION"),
         muara_core::config::optional("MUARA_COGNITO_CLIENT_ID"),
     ) {
-        state.login =
-            serde_json::json!({"auth": "cognito", "region": region, "client_id": client_id});
+        (Some(region), Some(client_id)) => {
+            serde_json::json!({"auth": "cognito", "region": region, "client_id": client_id})
+        }
+        _ => serde_json::json!({"auth": "token"}),
     }
-    Ok(())
 }
 
 /// The router with the authorizer's claims (and only those) on every request.

@@ -1,7 +1,6 @@
 //! [`PgConsole`]: the console's reads and configuration changes over PostgreSQL.
 
 use crate::config;
-use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use muara_core::ports::{AuditEntry, Principal};
 use muara_core::{Error, Result};
@@ -46,9 +45,8 @@ mod futures_lite {
     pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 }
 
-#[async_trait]
-impl muara_api::ConsoleApi for PgConsole {
-    async fn clients(&self) -> Result<Value> {
+impl PgConsole {
+    pub async fn clients(&self) -> Result<Value> {
         let c = self.pool.get().await.map_err(pool_error)?;
         let row = c
             .query_one(
@@ -66,7 +64,7 @@ impl muara_api::ConsoleApi for PgConsole {
         Ok(json!({"clients": row.get::<_, Value>(0)}))
     }
 
-    async fn create_client(&self, actor: &Principal, client: &str) -> Result<Value> {
+    pub async fn create_client(&self, actor: &Principal, client: &str) -> Result<Value> {
         muara_core::names::check_client(client)?;
         let mut c = self.pool.get().await.map_err(pool_error)?;
         let tx = c
@@ -98,7 +96,7 @@ impl muara_api::ConsoleApi for PgConsole {
         Ok(json!({"client": row}))
     }
 
-    async fn config(&self, client: &str) -> Result<Value> {
+    pub async fn config(&self, client: &str) -> Result<Value> {
         let c = self.pool.get().await.map_err(pool_error)?;
         let id = muara_db::tools::client_id(&**c, client).await?;
         let mut tables = serde_json::Map::new();
@@ -108,7 +106,7 @@ impl muara_api::ConsoleApi for PgConsole {
         Ok(json!({"client": client, "client_id": id, "tables": tables, "schema": config::schema()}))
     }
 
-    async fn create_row(
+    pub async fn create_row(
         &self,
         actor: &Principal,
         client: &str,
@@ -124,7 +122,7 @@ impl muara_api::ConsoleApi for PgConsole {
         Ok(json!({"row": row}))
     }
 
-    async fn update_row(
+    pub async fn update_row(
         &self,
         actor: &Principal,
         client: &str,
@@ -143,7 +141,7 @@ impl muara_api::ConsoleApi for PgConsole {
         Ok(json!({"row": row}))
     }
 
-    async fn delete_row(
+    pub async fn delete_row(
         &self,
         actor: &Principal,
         client: &str,
@@ -159,7 +157,7 @@ impl muara_api::ConsoleApi for PgConsole {
         Ok(json!({"deleted": row}))
     }
 
-    async fn kpis(&self, client: Option<&str>, days: i64) -> Result<Value> {
+    pub async fn kpis(&self, client: Option<&str>, days: i64) -> Result<Value> {
         let c = self.pool.get().await.map_err(pool_error)?;
         let id = match client {
             Some(name) => Some(muara_db::tools::client_id(&**c, name).await?),

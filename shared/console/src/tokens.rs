@@ -294,29 +294,6 @@ impl Authenticator for TokenStore {
     }
 }
 
-#[async_trait]
-impl muara_api::Tokens for TokenStore {
-    async fn list(&self) -> Result<Value> {
-        self.list_tokens().await
-    }
-
-    async fn create(
-        &self,
-        actor: &Principal,
-        name: &str,
-        role: Role,
-        ttl_days: Option<u32>,
-    ) -> Result<Value> {
-        let Created { token, mut row } = self.create_token(actor, name, role, ttl_days).await?;
-        row["token"] = Value::String(token);
-        Ok(row)
-    }
-
-    async fn revoke(&self, actor: &Principal, id: i64) -> Result<Value> {
-        Ok(json!({"revoked": self.revoke_token(actor, id).await?}))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -428,12 +428,17 @@ async fn serve(
     let tokens = Arc::new(muara_console::TokenStore::new(pool.clone()));
     let admin_token = first_admin_token(&tokens).await?;
     state.auth = Some(tokens.clone());
-    state.tokens = Some(tokens);
-    state.audit = Some(Arc::new(muara_console::PgAudit::new(pool.clone())));
-    state.console = Some(Arc::new(muara_console::PgConsole::new(pool.clone())));
-    state.dead_letters = Some(Arc::new(crate::deadletters::PgDeadLetters::new(
-        pool.clone(),
-    )));
+    let audit = Arc::new(muara_console::PgAudit::new(pool.clone()));
+    state.audit = Some(audit.clone());
+    routes.extend(muara_console::http::routes(
+        muara_console::http::ConsoleRoutes {
+            login: serde_json::json!({"auth": "token"}),
+            console: Arc::new(muara_console::PgConsole::new(pool.clone())),
+            audit,
+            tokens: Some(tokens),
+            dead_letters: Arc::new(crate::deadletters::PgDeadLetters::new(pool.clone())),
+        },
+    ));
     state.allowed_origins = muara_core::config::list("MUARA_CONSOLE_ORIGIN");
     let state = state
         .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())))
