@@ -178,6 +178,7 @@ pub async fn request(
 /// Requests a run of `client`: `start` a new batch, or `restart`/`reprocessing`/`refresh` a
 /// batch (`batch_id`, default the latest). `files` chooses which of the batch's files a
 /// restart or reprocessing runs (physical, Parquet or logical names; empty: the default).
+#[tracing::instrument(name = "run request", skip_all, fields(%client, mode = ?mode, batch = batch_id))]
 pub async fn request_files(
     deps: &Deps,
     client: &str,

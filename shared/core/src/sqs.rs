@@ -66,7 +66,9 @@ where
     let mut out = Vec::with_capacity(event.records.len());
     for m in event.records {
         let id = m.message_id.clone();
-        match handle(m).await {
+        // Every line logged while handling it names the consumer and the message.
+        let span = tracing::info_span!("message", %consumer, message_id = %id);
+        match tracing::Instrument::instrument(handle(m), span).await {
             Ok(t) => out.push(t),
             Err(e) => failed(&mut response, consumer, &id, &e),
         }
@@ -92,7 +94,10 @@ where
         return (response, Vec::new());
     };
     let ids: Vec<String> = event.records.iter().map(|m| m.message_id.clone()).collect();
-    let mut results = handle(event.records).await.into_iter();
+    let span = tracing::info_span!("messages", %consumer, count = ids.len());
+    let mut results = tracing::Instrument::instrument(handle(event.records), span)
+        .await
+        .into_iter();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         match results.next() {

@@ -124,6 +124,7 @@ impl Claim {
 const MESSAGE_BUDGET: usize = 200 * 1024;
 
 impl Ingest {
+    #[tracing::instrument(name = "publish", skip_all, fields(bytes = body.len()))]
     pub async fn publish(&self, body: &[u8]) -> Published {
         let (items, single) = match model::parse_body(body) {
             Ok(Body::Single(v)) => (vec![v], true),

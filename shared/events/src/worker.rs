@@ -234,6 +234,7 @@ async fn apply_tx(pool: &Pool, msgs: Vec<EventsMessage>) -> Result<Vec<Applied>>
 
 /// One receive-and-apply round on a queue (the local runtime's loop); returns how many
 /// messages were received. Failed messages stay and come back after the visibility timeout.
+#[tracing::instrument(name = "worker round", skip_all, fields(queue = "events"))]
 pub async fn round(pool: &Pool, queue: &dyn Queue, wait: std::time::Duration) -> Result<usize> {
     let msgs = queue.receive(10, wait).await?;
     let bodies: Vec<&str> = msgs.iter().map(|m| m.body.as_str()).collect();

@@ -187,6 +187,7 @@ impl Ingest {
     }
 
     /// `POST /webhook/{channel}`: HTTP status and JSON answer.
+    #[tracing::instrument(name = "webhook", skip_all, fields(%channel, bytes = body.len()))]
     pub async fn receive(&self, channel: &str, signature: Option<&str>, body: &[u8]) -> Received {
         if !valid_channel(channel) {
             return Received::UnknownChannel(format!(

@@ -71,6 +71,7 @@ fn message_key(key: &str) -> Option<&str> {
 
 /// Reconciles the message bodies kept since `since`; with `queue`, queues the unaccounted
 /// ones again.
+#[tracing::instrument(name = "ledger", skip_all, fields(pipeline = "funnel"))]
 pub async fn reconcile(
     store: &dyn ObjectStore,
     pool: &Pool,

@@ -112,9 +112,19 @@ impl std::fmt::Debug for Worker {
 
 impl Worker {
     /// Handles one queue message body.
+    #[tracing::instrument(
+        name = "funnel message",
+        skip_all,
+        fields(channel = tracing::field::Empty, message_id = tracing::field::Empty)
+    )]
     pub async fn handle(&self, body: &str) -> Result<Handled> {
-        let r: QueuedRef = match serde_json::from_str(body) {
-            Ok(r) => r,
+        let r: QueuedRef = match serde_json::from_str::<QueuedRef>(body) {
+            Ok(r) => {
+                let span = tracing::Span::current();
+                span.record("channel", r.channel.as_str());
+                span.record("message_id", r.message_id.as_str());
+                r
+            }
             Err(e) => {
                 return self
                     .rejected(
@@ -225,6 +235,7 @@ impl Worker {
 /// One receive-and-handle round on a queue (the local runtime's worker loop); returns how many
 /// messages were received. A message that fails is left for redelivery (and the dead-letter
 /// queue after its receives).
+#[tracing::instrument(name = "worker round", skip_all, fields(queue = "funnel"))]
 pub async fn round(
     worker: &Worker,
     queue: &dyn muara_core::ports::Queue,

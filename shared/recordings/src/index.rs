@@ -24,6 +24,7 @@ pub enum Indexed {
 }
 
 /// Indexes the sidecar at `key`.
+#[tracing::instrument(name = "index", skip_all, fields(%key))]
 pub async fn index_sidecar(store: &dyn ObjectStore, pool: &Pool, key: &str) -> Result<Indexed> {
     let raw = match store.get(key).await {
         Ok(raw) => raw,

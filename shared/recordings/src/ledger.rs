@@ -53,6 +53,7 @@ impl Ledger {
 }
 
 /// Reconciles the sidecars under `prefix` (e.g. `recordings/`) written since `since`.
+#[tracing::instrument(name = "ledger", skip_all, fields(pipeline = "recordings", %prefix))]
 pub async fn reconcile(
     deps: &Deps,
     prefix: &str,
