@@ -6,7 +6,7 @@ mod table;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use muara_local::runtime::{UpConfig, up};
+use muara_host::runtime::{UpConfig, up};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -567,7 +567,7 @@ fn report(line: &str) {
     }
 }
 
-/// One file stage in a worker process of `muara up` (see `muara_local::worker`).
+/// One file stage in a worker process of `muara up` (see `muara_host::worker`).
 async fn stage_worker(stage: &str) -> anyhow::Result<()> {
     use std::io::{BufRead as _, Read as _};
     let mut input = Vec::new();
@@ -592,7 +592,7 @@ async fn stage_worker(stage: &str) -> anyhow::Result<()> {
     // Every way this ends is answered, set-up included: a database that is away while the
     // worker starts is a retryable failure of the stage, not a crash of it.
     let deps = async {
-        muara_local::pipelines::worker_batch_deps(
+        muara_host::pipelines::worker_batch_deps(
             &muara_core::config::required("DATABASE_URL")?,
             &PathBuf::from(muara_core::config::required("MUARA_LAKE_DIR")?),
             &PathBuf::from(muara_core::config::required("MUARA_DATA_DIR")?),
@@ -603,7 +603,7 @@ async fn stage_worker(stage: &str) -> anyhow::Result<()> {
         Ok(deps) => muara_batch::tasks::run_stage(&deps, stage, input).await,
         Err(e) => Err(e),
     };
-    report(&muara_local::worker::answer(outcome));
+    report(&muara_host::worker::answer(outcome));
     Ok(())
 }
 
@@ -623,7 +623,7 @@ async fn run_up(args: UpArgs) -> anyhow::Result<()> {
         scan_interval: Duration::from_millis(args.scan_interval_ms.max(50)),
         db_connect_timeout: db_connect_timeout()?,
         demo: args.demo,
-        stage_worker: Some(muara_local::worker::StageWorker {
+        stage_worker: Some(muara_host::worker::StageWorker {
             exe: std::env::current_exe().context("locating the muara binary for stage workers")?,
             args: vec!["stage-worker".into()],
             env: vec![],
@@ -647,7 +647,7 @@ async fn run_up(args: UpArgs) -> anyhow::Result<()> {
         )?,
         event_workers: muara_core::config::parsed_or("MUARA_EVENT_WORKERS", cfg.event_workers)?
             .clamp(1, 32),
-        funnel: muara_local::runtime::FunnelSettings {
+        funnel: muara_host::runtime::FunnelSettings {
             sheet_url: muara_core::config::optional("MUARA_KEYWORDS_SHEET_URL"),
             sheet_interval: muara_core::config::seconds_or(
                 "MUARA_KEYWORDS_SYNC_SECS",

@@ -4,9 +4,9 @@
 use muara_batch::model::{Deps, MACHINE, Mode};
 use muara_batch::runner::{RunOutcome, request};
 use muara_core::ports::{ExecutionInfo, Orchestrator};
+use muara_host::pipelines::BatchTasks;
 use muara_local::dirstore::DirStore;
 use muara_local::orchestrator::LocalOrchestrator;
-use muara_local::pipelines::BatchTasks;
 use muara_testkit::{eventually, postgres, workspace_root};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +43,7 @@ pub(crate) async fn fixture_on(
         Arc::new(muara_local::tasks::NoTasksYet),
     ));
     let deps =
-        muara_local::pipelines::local_batch_deps(store, pool, orch.clone(), dir.path()).await?;
+        muara_host::pipelines::local_batch_deps(store, pool, orch.clone(), dir.path()).await?;
     orch.set_invoker(Arc::new(BatchTasks(deps.clone())));
     let definition =
         std::fs::read_to_string(workspace_root().join("statemachines/batch-lifecycle.asl.json"))?;

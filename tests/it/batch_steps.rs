@@ -509,7 +509,7 @@ async fn a_broken_step_mails_the_refresh_command_through_ses_and_it_completes_th
     fx.deps.notify.mailer = mail_fx.mailer.clone();
     fx.deps.notify.from = crate::support::SENDER.into();
     fx.orch
-        .set_invoker(std::sync::Arc::new(muara_local::pipelines::BatchTasks(
+        .set_invoker(std::sync::Arc::new(muara_host::pipelines::BatchTasks(
             fx.deps.clone(),
         )));
     muara_batch::demo::seed(&fx.deps).await?;
@@ -589,7 +589,7 @@ async fn mail_waits_while_the_mail_service_is_down_and_housekeeping_sends_it() -
         &format!("smtp://127.0.0.1:{port}"),
     )?);
     fx.orch
-        .set_invoker(std::sync::Arc::new(muara_local::pipelines::BatchTasks(
+        .set_invoker(std::sync::Arc::new(muara_host::pipelines::BatchTasks(
             fx.deps.clone(),
         )));
     muara_batch::demo::seed(&fx.deps).await?;
@@ -799,7 +799,7 @@ async fn demo_on_private_cluster() -> anyhow::Result<(muara_local::postgres::Clu
     let mut fx = fixture().await?;
     fx.deps.pool = muara_db::connect(&url, 8, Duration::from_secs(30)).await?;
     fx.orch
-        .set_invoker(std::sync::Arc::new(muara_local::pipelines::BatchTasks(
+        .set_invoker(std::sync::Arc::new(muara_host::pipelines::BatchTasks(
             fx.deps.clone(),
         )));
     muara_batch::demo::seed(&fx.deps).await?;

@@ -160,7 +160,7 @@ async fn fixture(extra_column: Option<(&str, &str)>, policy: &str) -> anyhow::Re
         Arc::new(muara_local::tasks::NoTasksYet),
     ));
     let deps =
-        muara_local::pipelines::local_batch_deps(Arc::new(store), pool, orchestrator, dir.path())
+        muara_host::pipelines::local_batch_deps(Arc::new(store), pool, orchestrator, dir.path())
             .await?;
     Ok(Fx {
         deps,

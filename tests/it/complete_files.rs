@@ -16,9 +16,7 @@ use muara_batch::demo::{CUSTOMERS_HEADER as HEADER, customer_rows as rows};
 fn settling(fx: &mut Fx, settle: Duration) {
     fx.deps.settle = settle;
     fx.orch
-        .set_invoker(Arc::new(muara_local::pipelines::BatchTasks(
-            fx.deps.clone(),
-        )));
+        .set_invoker(Arc::new(muara_host::pipelines::BatchTasks(fx.deps.clone())));
 }
 
 fn lake(fx: &Fx) -> std::path::PathBuf {

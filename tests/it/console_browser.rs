@@ -6,7 +6,7 @@
 //! (`MUARA_ARTIFACTS_DIR`, default `target/artifacts/console/`).
 
 use crate::local_runtime::{Up, test_config};
-use muara_local::runtime::UpConfig;
+use muara_host::runtime::UpConfig;
 use muara_testkit::browser::{Browser, Element};
 use muara_testkit::{eventually, postgres, request_as, workspace_root};
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use muara_core::s3event::S3EventRecord;
-use muara_local::runtime::{ObjectEventHandler, Running, UpConfig, up};
+use muara_host::runtime::{ObjectEventHandler, Running, UpConfig, up};
 use muara_testkit::{eventually, postgres, request_as};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

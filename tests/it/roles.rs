@@ -81,7 +81,7 @@ async fn pipeline_routes(lake: &std::path::Path) -> anyhow::Result<Vec<Route>> {
         Arc::new(muara_local::tasks::NoTasksYet),
     ));
     let deps =
-        muara_local::pipelines::local_batch_deps(store.clone(), pool.clone(), orchestrator, lake)
+        muara_host::pipelines::local_batch_deps(store.clone(), pool.clone(), orchestrator, lake)
             .await?;
     routes.extend(muara_batch::http::routes(Arc::new(
         muara_batch::control::BatchControl(deps),

@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
         pool.clone(),
         Arc::new(muara_local::tasks::NoTasksYet),
     ));
-    let deps = muara_local::pipelines::local_batch_deps(
+    let deps = muara_host::pipelines::local_batch_deps(
         Arc::new(store),
         pool.clone(),
         orchestrator,

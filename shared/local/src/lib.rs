@@ -1,4 +1,4 @@
-//! Local adapters and the runtime behind `muara up`.
+//! Local adapters: what `muara up` (the host in `muara-host`) runs the ports on.
 //!
 //! Each adapter implements a port of `muara-core` with the same observable behaviour as its
 //! AWS twin (the contract suites in `tests/` prove it):
@@ -10,11 +10,9 @@
 //! - [`mailer`]: SMTP when configured, otherwise `.eml` files in an outbox folder.
 //! - [`orchestrator`]: runs `statemachines/*.asl.json` with the `muara-asl` interpreter,
 //!   executions recorded in PostgreSQL with unique names.
+//! - [`deadletters`]: the PostgreSQL queue's dead-letter queues.
 //! - [`postgres`]: a throwaway or persistent PostgreSQL cluster from the system's binaries.
-//! - [`watcher`]: announces objects dropped into the lake folder as S3 event notifications.
-//! - [`runtime`]: `muara up` — all of the above plus the HTTP API in one process;
-//!   [`pipelines`] hosts the pipelines (Task resources → in-process handlers, lake triggers);
-//!   [`tasks`] is the invoker before any pipeline registers.
+//! - [`tasks`]: the orchestrator's invoker before any pipeline registers.
 
 pub mod deadletters;
 pub mod dirstore;
@@ -22,12 +20,8 @@ pub mod mailer;
 pub mod orchestrator;
 pub mod pglocks;
 pub mod pgqueue;
-pub mod pipelines;
 pub mod postgres;
-pub mod runtime;
 pub mod tasks;
-pub mod watcher;
-pub mod worker;
 
 use muara_db::{Migration, MigrationSet};
 

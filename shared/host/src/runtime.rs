@@ -2,12 +2,7 @@
 //! services — database (a cluster from the system's binaries unless `DATABASE_URL` is given),
 //! lake folder, queue, lake watcher and dispatcher, outbox, state machines, and the HTTP API.
 
-use crate::dirstore::DirStore;
-use crate::mailer::{OutboxMailer, SmtpMailer};
-use crate::orchestrator::LocalOrchestrator;
-use crate::pglocks::PgLocks;
-use crate::pgqueue::{PgQueue, QueueSpec};
-use crate::postgres::Cluster;
+use crate::every::{spawn_every, spawn_rounds};
 use crate::watcher::LakeWatcher;
 use async_trait::async_trait;
 use muara_core::health::Probe;
@@ -15,6 +10,12 @@ use muara_core::metrics::Metrics;
 use muara_core::ports::{Mailer, Queue};
 use muara_core::s3event::S3Event;
 use muara_core::{Error, ErrorKind, Result};
+use muara_local::dirstore::DirStore;
+use muara_local::mailer::{OutboxMailer, SmtpMailer};
+use muara_local::orchestrator::LocalOrchestrator;
+use muara_local::pglocks::PgLocks;
+use muara_local::pgqueue::{PgQueue, QueueSpec};
+use muara_local::postgres::Cluster;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -273,7 +274,7 @@ async fn serve(
 ) -> Result<()> {
     let pool = muara_db::connect(database_url, 32, cfg.db_connect_timeout).await?;
     muara_db::PLATFORM.apply(&pool).await?;
-    crate::LOCAL_MIGRATIONS.apply(&pool).await?;
+    muara_local::LOCAL_MIGRATIONS.apply(&pool).await?;
 
     let store = DirStore::open(&cfg.lake_dir).await?;
     let (mailer, outbox): (Arc<dyn Mailer>, Option<PathBuf>) = match &cfg.smtp_url {
@@ -347,7 +348,7 @@ async fn serve(
 
     let orchestrator = Arc::new(LocalOrchestrator::new(
         pool.clone(),
-        Arc::new(crate::tasks::NoTasksYet),
+        Arc::new(muara_local::tasks::NoTasksYet),
     ));
     let batch = muara_batch::Deps {
         store: Arc::new(store.clone()),
@@ -436,7 +437,7 @@ async fn serve(
             console: Arc::new(muara_console::PgConsole::new(pool.clone())),
             audit,
             tokens: Some(tokens),
-            dead_letters: Arc::new(crate::deadletters::PgDeadLetters::new(pool.clone())),
+            dead_letters: Arc::new(muara_local::deadletters::PgDeadLetters::new(pool.clone())),
         },
     ));
     state.allowed_origins = muara_core::config::list("MUARA_CONSOLE_ORIGIN");
@@ -476,129 +477,123 @@ async fn serve(
     };
 
     let mut tasks = tokio::task::JoinSet::new();
+    let stop = || shutdown.clone();
     {
         // Durable executions: adopt and resume what a stopped host (this one, before a crash
         // or kill, or another sharing the database) left running.
-        let mut stop = shutdown.clone();
         let orchestrator = orchestrator.clone();
-        tasks.spawn(async move {
-            loop {
-                match orchestrator.recover().await {
-                    Ok((0, 0)) => {}
-                    Ok((resumed, failed)) => {
-                        tracing::warn!(resumed, failed, "interrupted executions recovered")
-                    }
-                    Err(e) => tracing::error!(error = %e.chain(), "could not recover interrupted executions"),
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(crate::orchestrator::HEARTBEAT_EVERY) => {}
-                    _ = stop.changed() => break,
-                }
-            }
-        });
-    }
-    {
-        let mut stop = shutdown.clone();
-        let metrics = metrics.clone();
-        let every = cfg.scan_interval;
-        tasks.spawn(async move {
-            loop {
-                match watcher.scan_once().await {
-                    Ok(keys) => {
-                        metrics.add("muara_lake_objects_announced_total", &[], keys.len() as f64)
-                    }
-                    Err(e) => tracing::error!(error = %e.chain(), "lake scan failed"),
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(every) => {}
-                    _ = stop.changed() => break,
-                }
-            }
-        });
-    }
-    {
-        let mut stop = shutdown.clone();
-        tasks.spawn(async move {
-            loop {
-                tokio::select! {
-                    r = dispatcher.round() => {
-                        if let Err(e) = r {
-                            tracing::error!(error = %e.chain(), "lake dispatcher round failed");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
+        spawn_every(
+            &mut tasks,
+            "recover executions",
+            muara_local::orchestrator::HEARTBEAT_EVERY,
+            stop(),
+            move || {
+                let orchestrator = orchestrator.clone();
+                async move {
+                    match orchestrator.recover().await {
+                        Ok((0, 0)) => {}
+                        Ok((resumed, failed)) => {
+                            tracing::warn!(resumed, failed, "interrupted executions recovered")
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e.chain(), "could not recover interrupted executions")
                         }
                     }
-                    _ = stop.changed() => break,
                 }
-            }
+            },
+        );
+    }
+    {
+        let metrics = metrics.clone();
+        let watcher = Arc::new(watcher);
+        spawn_every(
+            &mut tasks,
+            "lake scan",
+            cfg.scan_interval,
+            stop(),
+            move || {
+                let (watcher, metrics) = (watcher.clone(), metrics.clone());
+                async move {
+                    match watcher.scan_once().await {
+                        Ok(keys) => metrics.add(
+                            "muara_lake_objects_announced_total",
+                            &[],
+                            keys.len() as f64,
+                        ),
+                        Err(e) => tracing::error!(error = %e.chain(), "lake scan failed"),
+                    }
+                }
+            },
+        );
+    }
+    {
+        let dispatcher = Arc::new(dispatcher);
+        spawn_rounds(&mut tasks, "lake dispatcher", stop(), move || {
+            let dispatcher = dispatcher.clone();
+            async move { dispatcher.round().await.map_err(|e| e.chain()) }
         });
     }
-
     for _ in 0..cfg.event_workers.max(1) {
         // The events worker, as the SQS-triggered Lambda does it in AWS.
-        let mut stop = shutdown.clone();
         let (pool, queue) = (pool.clone(), events_queue.clone());
-        tasks.spawn(async move {
-            loop {
-                tokio::select! {
-                    r = muara_events::worker::round(&pool, queue.as_ref(), Duration::from_secs(1)) => {
-                        if let Err(e) = r {
-                            tracing::error!(error = %e.chain(), "events worker round failed");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
-                    _ = stop.changed() => break,
-                }
+        spawn_rounds(&mut tasks, "events worker", stop(), move || {
+            let (pool, queue) = (pool.clone(), queue.clone());
+            async move {
+                muara_events::worker::round(&pool, queue.as_ref(), Duration::from_secs(1))
+                    .await
+                    .map_err(|e| e.chain())
             }
         });
     }
     for _ in 0..2 {
         // The funnel worker, as the SQS-triggered Lambda does it in AWS.
-        let mut stop = shutdown.clone();
         let (worker, queue) = (funnel_worker.clone(), funnel_queue.clone());
-        tasks.spawn(async move {
-            loop {
-                tokio::select! {
-                    r = muara_funnel::worker::round(&worker, queue.as_ref(), Duration::from_secs(1)) => {
-                        if let Err(e) = r {
-                            tracing::error!(error = %e.chain(), "funnel worker round failed");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
-                    _ = stop.changed() => break,
-                }
+        spawn_rounds(&mut tasks, "funnel worker", stop(), move || {
+            let (worker, queue) = (worker.clone(), queue.clone());
+            async move {
+                muara_funnel::worker::round(&worker, queue.as_ref(), Duration::from_secs(1))
+                    .await
+                    .map_err(|e| e.chain())
             }
         });
     }
     {
         // The pending gauge, read every few seconds (a count of the queue, kept off the
         // workers' rounds).
-        let mut stop = shutdown.clone();
         let (observe, queue) = (funnel_worker.observe.clone(), funnel_queue.clone());
-        tasks.spawn(async move {
-            loop {
-                if let Ok(depth) = queue.depth().await {
-                    observe.pending(depth);
+        spawn_every(
+            &mut tasks,
+            "funnel pending",
+            Duration::from_secs(5),
+            stop(),
+            move || {
+                let (observe, queue) = (observe.clone(), queue.clone());
+                async move {
+                    if let Ok(depth) = queue.depth().await {
+                        observe.pending(depth);
+                    }
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                    _ = stop.changed() => break,
-                }
-            }
-        });
+            },
+        );
     }
     {
         // The ledgers of pipelines A and D, as their scheduled Lambdas do it in AWS: every
         // sidecar and kept message of the last two days indexed/stored or refused with a
         // reason; what is neither is indexed or queued again (and logged as an error).
-        let mut stop = shutdown.clone();
         let (recordings, store, pool, queue) = (
             recordings.clone(),
             store.clone(),
             pool.clone(),
             funnel_queue.clone(),
         );
-        tasks.spawn(async move {
-            loop {
+        spawn_every(&mut tasks, "ledgers", RECONCILE_EVERY, stop(), move || {
+            let (recordings, store, pool, queue) = (
+                recordings.clone(),
+                store.clone(),
+                pool.clone(),
+                queue.clone(),
+            );
+            async move {
                 let since = time::OffsetDateTime::now_utc() - time::Duration::days(2);
                 if let Err(e) = muara_recordings::ledger::reconcile(
                     &recordings,
@@ -622,48 +617,47 @@ async fn serve(
                 {
                     tracing::error!(error = %e.chain(), "funnel ledger not reconciled");
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(RECONCILE_EVERY) => {}
-                    _ = stop.changed() => break,
-                }
             }
         });
     }
     if let Some(url) = cfg.funnel.sheet_url.clone() {
         // The keyword sheet, as the scheduled sync Lambda does it in AWS.
-        let mut stop = shutdown.clone();
-        let (pool, every) = (pool.clone(), cfg.funnel.sheet_interval);
-        tasks.spawn(async move {
-            loop {
-                // Failures are recorded in funnel.keyword_sync and logged; the set stays.
-                let _ = muara_funnel::sheet::sync(&pool, &url).await;
-                tokio::select! {
-                    _ = tokio::time::sleep(every) => {}
-                    _ = stop.changed() => break,
+        let pool = pool.clone();
+        spawn_every(
+            &mut tasks,
+            "keyword sheet",
+            cfg.funnel.sheet_interval,
+            stop(),
+            move || {
+                let (pool, url) = (pool.clone(), url.clone());
+                async move {
+                    // Failures are recorded in funnel.keyword_sync and logged; the set stays.
+                    let _ = muara_funnel::sheet::sync(&pool, &url).await;
                 }
-            }
-        });
+            },
+        );
     }
     {
         // Housekeeping: pending failure mail, old log rows, old archived files.
-        let mut stop = shutdown.clone();
         let deps = batch.clone();
-        let every = cfg.housekeeping_interval;
         let retention = muara_batch::housekeeping::Retention {
             max_age: cfg.retention,
             purge_archives: true,
         };
-        tasks.spawn(async move {
-            loop {
-                if let Err(e) = muara_batch::housekeeping::run(&deps, &retention).await {
-                    tracing::error!(error = %e.chain(), "housekeeping failed");
+        spawn_every(
+            &mut tasks,
+            "housekeeping",
+            cfg.housekeeping_interval,
+            stop(),
+            move || {
+                let (deps, retention) = (deps.clone(), retention.clone());
+                async move {
+                    if let Err(e) = muara_batch::housekeeping::run(&deps, &retention).await {
+                        tracing::error!(error = %e.chain(), "housekeeping failed");
+                    }
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(every) => {}
-                    _ = stop.changed() => break,
-                }
-            }
-        });
+            },
+        );
     }
 
     if cfg.demo {

@@ -19,7 +19,7 @@ pub async fn local_batch_deps(
     use std::sync::Arc;
     Ok(muara_batch::Deps {
         store,
-        locks: Arc::new(crate::pglocks::PgLocks::new(pool.clone())),
+        locks: Arc::new(muara_local::pglocks::PgLocks::new(pool.clone())),
         pool,
         orchestrator,
         work_dir: dir.join("work"),
@@ -27,7 +27,7 @@ pub async fn local_batch_deps(
         step_concurrency: 4,
         stage_budget: None,
         notify: muara_batch::model::Notify {
-            mailer: Arc::new(crate::mailer::OutboxMailer::open(dir.join("outbox")).await?),
+            mailer: Arc::new(muara_local::mailer::OutboxMailer::open(dir.join("outbox")).await?),
             from: "muara@localhost".into(),
             to: vec!["operators@example.com".into()],
         },
@@ -45,10 +45,10 @@ pub async fn worker_batch_deps(
 ) -> muara_core::Result<muara_batch::Deps> {
     use std::sync::Arc;
     let pool = muara_db::connect(database_url, 4, std::time::Duration::from_secs(30)).await?;
-    let store = Arc::new(crate::dirstore::DirStore::open(lake_dir).await?);
-    let orchestrator = Arc::new(crate::orchestrator::LocalOrchestrator::new(
+    let store = Arc::new(muara_local::dirstore::DirStore::open(lake_dir).await?);
+    let orchestrator = Arc::new(muara_local::orchestrator::LocalOrchestrator::new(
         pool.clone(),
-        Arc::new(crate::tasks::NoTasksYet),
+        Arc::new(muara_local::tasks::NoTasksYet),
     ));
     let mut deps = local_batch_deps(store, pool, orchestrator, data_dir).await?;
     deps.settle = muara_batch::settle::from_env()?;
@@ -164,7 +164,7 @@ pub async fn recordings_demo(
     tokio::fs::write(&path, config).await?;
     let settings = muara_agent::config::Config::load(&path)
         .map_err(|e| muara_core::Error::config(e.to_string()))?;
-    let lake = crate::dirstore::DirStore::open(lake_dir).await?;
+    let lake = muara_local::dirstore::DirStore::open(lake_dir).await?;
     let agent = muara_agent::Agent::new(settings, std::sync::Arc::new(lake))?;
     let summary = agent.once(false).await?;
     Ok((truth, summary))

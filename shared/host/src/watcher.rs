@@ -8,13 +8,13 @@
 //! announced again, as S3 would. Sending comes before remembering: after a crash in between,
 //! an object is announced twice rather than never (consumers are idempotent).
 
-use crate::dirstore::DirStore;
 use deadpool_postgres::Pool;
 use muara_core::Result;
 use muara_core::ports::{OutgoingMessage, Queue};
 use muara_core::s3event::{S3Event, S3EventRecord};
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
+use muara_local::dirstore::DirStore;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
