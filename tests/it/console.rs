@@ -6,13 +6,10 @@ use axum::body::Body;
 use axum::http::Request;
 use muara_api::{Principal, Role};
 use muara_console::{PgAudit, PgConsole, TokenStore};
-use muara_core::ports::DeadLetters;
-use muara_core::ports::{OutgoingMessage, Queue};
-use muara_testkit::{postgres, unique};
+use muara_testkit::postgres;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use tower::ServiceExt as _;
 
 struct Fx {
@@ -428,140 +425,6 @@ async fn configuration_edits_are_validated_scoped_to_their_client_and_audited() 
         "2 clients, 2 configs, 1 mapping, 1 update, 2 steps, 1 dependency, 1 delete; nothing refused"
     );
     Ok(())
-}
-
-/// Puts two messages in `queue`'s dead-letter queue: with a redrive limit of one receive, each
-/// is received once, released, and moved on its next receive.
-async fn dead_letter_two(
-    dl: &dyn DeadLetters,
-    queue: &dyn Queue,
-    name: &str,
-) -> anyhow::Result<()> {
-    queue
-        .send_batch(&[
-            OutgoingMessage::new(r#"{"n":1}"#),
-            OutgoingMessage::new(r#"{"n":2}"#),
-        ])
-        .await?;
-    muara_testkit::eventually(Duration::from_secs(60), "two dead letters", || async {
-        for m in queue.receive(10, Duration::from_millis(200)).await? {
-            queue.change_visibility(&m.receipt, Duration::ZERO).await?;
-        }
-        let q = dl.queues().await?;
-        Ok(q.into_iter()
-            .find(|q| q.name == name && q.count == 2)
-            .map(|_| ()))
-    })
-    .await
-}
-
-async fn dead_letters_contract(
-    dl: &dyn DeadLetters,
-    queue: &dyn Queue,
-    name: &str,
-) -> anyhow::Result<()> {
-    dead_letter_two(dl, queue, name).await?;
-    let peeked = dl.peek(name, 10).await?;
-    assert_eq!(peeked.len(), 2, "{peeked:?}");
-    assert_eq!(
-        dl.peek(name, 10).await?.len(),
-        2,
-        "peeking leaves them there"
-    );
-    let first = peeked
-        .iter()
-        .find(|m| m.body.contains("\"n\":1"))
-        .expect("message 1")
-        .id
-        .clone();
-    let second = peeked
-        .iter()
-        .find(|m| m.body.contains("\"n\":2"))
-        .expect("message 2")
-        .id
-        .clone();
-    // Discard one, redrive the other: it is delivered again on the source queue.
-    let discarded = dl.discard(name, std::slice::from_ref(&first)).await?;
-    assert_eq!(discarded.stopped, None);
-    assert_eq!(discarded.done.len(), 1);
-    assert!(
-        discarded.done[0].body.contains("\"n\":1"),
-        "the discarded body comes back for the audit log"
-    );
-    let moved = dl
-        .redrive(name, Some(std::slice::from_ref(&second)))
-        .await?;
-    assert_eq!((moved.done.len(), moved.stopped), (1, None));
-    assert!(dl.peek(name, 10).await?.is_empty());
-    let back =
-        muara_testkit::eventually(Duration::from_secs(30), "the redriven message", || async {
-            let got = queue.receive(10, Duration::from_secs(1)).await?;
-            Ok((!got.is_empty()).then_some(got))
-        })
-        .await?;
-    assert_eq!(back.len(), 1);
-    assert!(back[0].body.contains("\"n\":2"));
-    assert!(dl.peek("no-such-queue", 1).await.is_err());
-    Ok(())
-}
-
-#[tokio::test]
-async fn dead_letters_are_peeked_redriven_and_discarded_on_the_postgresql_queue()
--> anyhow::Result<()> {
-    let pool = postgres().await?.fresh_pool().await?;
-    muara_local::LOCAL_MIGRATIONS.apply(&pool).await?;
-    let name = unique("jobs");
-    let dlq = format!("{name}-dlq");
-    muara_local::pgqueue::PgQueue::ensure(
-        &pool,
-        &muara_local::pgqueue::QueueSpec {
-            name: dlq.clone(),
-            visibility_timeout: Duration::from_secs(30),
-            redrive: None,
-        },
-    )
-    .await?;
-    let queue = muara_local::pgqueue::PgQueue::ensure(
-        &pool,
-        &muara_local::pgqueue::QueueSpec {
-            name: name.clone(),
-            visibility_timeout: Duration::from_secs(30),
-            redrive: Some((dlq, 1)),
-        },
-    )
-    .await?;
-    let dl = muara_local::deadletters::PgDeadLetters::new(pool);
-    dead_letters_contract(&dl, &queue, &name).await
-}
-
-#[tokio::test]
-async fn dead_letters_are_peeked_redriven_and_discarded_on_sqs() -> anyhow::Result<()> {
-    let sdk = crate::support::aws().await?;
-    let client = aws_sdk_sqs::Client::new(&sdk);
-    let name = unique("jobs");
-    let dlq = muara_aws::sqs::SqsQueue::create(
-        &client,
-        &format!("{name}-dlq"),
-        Duration::from_secs(30),
-        None,
-    )
-    .await?;
-    let queue = muara_aws::sqs::SqsQueue::create(
-        &client,
-        &name,
-        Duration::from_secs(30),
-        Some((dlq.url(), 1)),
-    )
-    .await?;
-    let dl = muara_aws::deadletters::SqsDeadLetters::new(
-        client,
-        vec![muara_aws::deadletters::DlqSpec {
-            name: name.clone(),
-            dlq_url: dlq.url().to_string(),
-            source_url: queue.url().to_string(),
-        }],
-    );
-    dead_letters_contract(&dl, &queue, &name).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,6 +1,6 @@
 //! Idempotency contract: PostgreSQL records and DynamoDB conditional writes (moto) agree.
 
-use crate::support::{LocksFx, contract, dynamo_locks, pg_locks};
+use crate::support::{LocksFx, contract, dynamo_locks, mem_locks, pg_locks};
 use muara_core::ports::Begin;
 use muara_testkit::eventually;
 use serde_json::json;
@@ -18,6 +18,7 @@ contract!(
     ],
     local_pg => pg_locks,
     aws_dynamodb => dynamo_locks,
+    memory => mem_locks,
 );
 
 const CLAIM: Duration = Duration::from_secs(60);

@@ -1,6 +1,6 @@
 //! Locks contract: PostgreSQL locks and DynamoDB conditional writes (moto) behave the same.
 
-use crate::support::{LocksFx, contract, dynamo_locks, pg_locks};
+use crate::support::{LocksFx, contract, dynamo_locks, mem_locks, pg_locks};
 use muara_testkit::eventually;
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ contract!(
     ],
     local_pg => pg_locks,
     aws_dynamodb => dynamo_locks,
+    memory => mem_locks,
 );
 
 const LONG: Duration = Duration::from_secs(60);

@@ -1,6 +1,6 @@
 //! Mailer contract: the outbox and SES (moto) deliver a mail that can be read back.
 
-use crate::support::{MailFx, SENDER, contract, outbox_mailer, ses_mailer};
+use crate::support::{MailFx, SENDER, contract, mem_mailer, outbox_mailer, ses_mailer};
 use muara_core::ErrorKind;
 use muara_core::ports::Mail;
 
@@ -11,6 +11,7 @@ contract!(
     ],
     local_outbox => outbox_mailer,
     aws_ses => ses_mailer,
+    memory => mem_mailer,
 );
 
 async fn a_sent_mail_can_be_read_back(fx: &MailFx) -> anyhow::Result<()> {

@@ -9,6 +9,8 @@
 
 mod support;
 
+mod audit_contract;
+mod auth_contract;
 mod batch_lifecycle;
 mod batch_on_sfn;
 mod batch_routes;
@@ -18,6 +20,7 @@ mod complete_files;
 mod console;
 mod console_browser;
 mod db_tls;
+mod dead_letters_contract;
 mod events;
 mod funnel;
 mod idempotency_contract;

@@ -1,6 +1,6 @@
 //! ObjectStore contract: local directory store and S3 (moto) behave the same.
 
-use crate::support::{StoreFx, contract, local_store, s3_store};
+use crate::support::{StoreFx, contract, local_store, mem_store, s3_store};
 use bytes::Bytes;
 use muara_core::ErrorKind;
 use muara_core::checksum::{sha256_b64, sha256_matches};
@@ -21,6 +21,7 @@ contract!(
     ],
     local_dir => local_store,
     aws_s3 => s3_store,
+    memory => mem_store,
 );
 
 async fn put_then_get_round_trips_with_checksum_and_metadata(fx: &StoreFx) -> anyhow::Result<()> {

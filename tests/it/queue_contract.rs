@@ -1,6 +1,6 @@
 //! Queue contract: the PostgreSQL queue and SQS (moto) deliver the same way.
 
-use crate::support::{MAX_RECEIVES, QueueFx, contract, pg_queue, sqs_queue};
+use crate::support::{MAX_RECEIVES, QueueFx, contract, mem_queue, pg_queue, sqs_queue};
 use muara_core::ports::{OutgoingMessage, ReceivedMessage};
 use muara_testkit::eventually;
 use std::time::Duration;
@@ -16,6 +16,7 @@ contract!(
     ],
     local_pg => pg_queue,
     aws_sqs => sqs_queue,
+    memory => mem_queue,
 );
 
 const DEADLINE: Duration = Duration::from_secs(20);

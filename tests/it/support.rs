@@ -69,6 +69,79 @@ pub async fn local_store() -> anyhow::Result<StoreFx> {
     })
 }
 
+/// The memory twin.
+pub async fn mem_store() -> anyhow::Result<StoreFx> {
+    let store = std::sync::Arc::new(muara_core::memory::MemStore::default());
+    Ok(StoreFx {
+        store: Box::new(ArcStore(store.clone())),
+        parts: Box::new(ArcStore(store)),
+        moto: false,
+        multipart: None,
+        _dir: None,
+    })
+}
+
+/// A shared twin behind the boxed ports the store fixture holds.
+struct ArcStore(std::sync::Arc<muara_core::memory::MemStore>);
+
+#[async_trait::async_trait]
+impl muara_core::ports::ObjectStore for ArcStore {
+    async fn put(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        opts: &muara_core::ports::PutOptions,
+    ) -> muara_core::Result<muara_core::ports::ObjectInfo> {
+        self.0.put(key, body, opts).await
+    }
+    async fn get(&self, key: &str) -> muara_core::Result<bytes::Bytes> {
+        self.0.get(key).await
+    }
+    async fn head(&self, key: &str) -> muara_core::Result<Option<muara_core::ports::ObjectInfo>> {
+        self.0.head(key).await
+    }
+    async fn list(&self, prefix: &str) -> muara_core::Result<Vec<muara_core::ports::ObjectInfo>> {
+        self.0.list(prefix).await
+    }
+    async fn delete(&self, key: &str) -> muara_core::Result<()> {
+        self.0.delete(key).await
+    }
+    async fn rename(&self, from: &str, to: &str) -> muara_core::Result<()> {
+        self.0.rename(from, to).await
+    }
+}
+
+#[async_trait::async_trait]
+impl muara_core::ports::MultipartUploads for ArcStore {
+    async fn start_upload(
+        &self,
+        key: &str,
+        opts: &muara_core::ports::PutOptions,
+    ) -> muara_core::Result<String> {
+        self.0.start_upload(key, opts).await
+    }
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: bytes::Bytes,
+    ) -> muara_core::Result<muara_core::ports::UploadedPart> {
+        self.0.upload_part(key, upload_id, number, body).await
+    }
+    async fn complete_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[muara_core::ports::UploadedPart],
+    ) -> muara_core::Result<muara_core::ports::ObjectInfo> {
+        self.0.complete_upload(key, upload_id, parts).await
+    }
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> muara_core::Result<()> {
+        self.0.abort_upload(key, upload_id).await
+    }
+}
+
 pub async fn s3_store() -> anyhow::Result<StoreFx> {
     let cfg = aws().await?;
     let client = muara_aws::s3_client(&cfg);
@@ -122,6 +195,46 @@ pub async fn pg_queue() -> anyhow::Result<QueueFx> {
     })
 }
 
+/// The memory twin (a shared dead-letter queue behind the boxed port).
+pub async fn mem_queue() -> anyhow::Result<QueueFx> {
+    use muara_core::memory::MemQueue;
+    let name = unique("q");
+    let dlq = std::sync::Arc::new(MemQueue::new(format!("{name}-dlq"), VISIBILITY));
+    let queue = MemQueue::new(name, VISIBILITY).with_dead_letters(dlq.clone(), MAX_RECEIVES);
+    Ok(QueueFx {
+        queue: Box::new(queue),
+        dlq: Box::new(ArcQueue(dlq)),
+    })
+}
+
+struct ArcQueue(std::sync::Arc<muara_core::memory::MemQueue>);
+
+#[async_trait::async_trait]
+impl muara_core::ports::Queue for ArcQueue {
+    async fn send_batch(
+        &self,
+        messages: &[muara_core::ports::OutgoingMessage],
+    ) -> muara_core::Result<Vec<String>> {
+        self.0.send_batch(messages).await
+    }
+    async fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> muara_core::Result<Vec<muara_core::ports::ReceivedMessage>> {
+        self.0.receive(max, wait).await
+    }
+    async fn delete_batch(&self, receipts: &[String]) -> muara_core::Result<()> {
+        self.0.delete_batch(receipts).await
+    }
+    async fn change_visibility(&self, receipt: &str, timeout: Duration) -> muara_core::Result<()> {
+        self.0.change_visibility(receipt, timeout).await
+    }
+    async fn depth(&self) -> muara_core::Result<u64> {
+        self.0.depth().await
+    }
+}
+
 pub async fn sqs_queue() -> anyhow::Result<QueueFx> {
     let client = aws_sdk_sqs::Client::new(&aws().await?);
     let name = unique("q");
@@ -143,6 +256,15 @@ pub struct LocksFx {
 
 pub async fn pg_locks() -> anyhow::Result<LocksFx> {
     let l = std::sync::Arc::new(PgLocks::new(pg_pool().await?));
+    Ok(LocksFx {
+        locks: l.clone(),
+        idem: l,
+    })
+}
+
+/// The memory twin.
+pub async fn mem_locks() -> anyhow::Result<LocksFx> {
+    let l = std::sync::Arc::new(muara_core::memory::MemLocks::default());
     Ok(LocksFx {
         locks: l.clone(),
         idem: l,
@@ -179,6 +301,7 @@ pub struct MailFx {
 pub enum MailBackend {
     Outbox,
     Ses,
+    Memory(std::sync::Arc<muara_core::memory::MemMailer>),
 }
 
 impl MailFx {
@@ -202,6 +325,16 @@ impl MailFx {
                     subject: header("Subject"),
                     body: body.trim_end().to_string(),
                     to: header("To").split(", ").map(str::to_string).collect(),
+                })
+            }
+            MailBackend::Memory(m) => {
+                let mail = m
+                    .read_back(&sent.message_id)
+                    .ok_or_else(|| anyhow::anyhow!("no mail {}", sent.message_id))?;
+                Ok(ReadBack {
+                    subject: mail.subject,
+                    body: mail.text,
+                    to: mail.to,
                 })
             }
             MailBackend::Ses => {
@@ -237,6 +370,16 @@ pub async fn outbox_mailer() -> anyhow::Result<MailFx> {
         mailer: std::sync::Arc::new(OutboxMailer::open(&outbox).await?),
         backend: MailBackend::Outbox,
         _dir: Some(dir),
+    })
+}
+
+/// The memory twin.
+pub async fn mem_mailer() -> anyhow::Result<MailFx> {
+    let m = std::sync::Arc::new(muara_core::memory::MemMailer::default());
+    Ok(MailFx {
+        mailer: m.clone(),
+        backend: MailBackend::Memory(m),
+        _dir: None,
     })
 }
 

@@ -5,6 +5,8 @@
 //! - [`ports`]: the narrow traits behind which every external service sits — object store,
 //!   queue, locks and idempotency records, mailer, orchestrator. AWS adapters live in
 //!   `muara-aws`, local ones in `muara-local`; handlers only ever see these traits.
+//! - [`memory`] (feature `memory`): memory twins of every port but the orchestrator, timed by
+//!   a [`ports::Clock`], passing the same contract suites as the adapters.
 //! - [`checksum`]: SHA-256 helpers in the encodings S3 and the local store share.
 //! - [`s3event`]: S3 event notifications (as delivered directly or through SQS), with object
 //!   keys decoded the way S3 encodes them.
@@ -22,6 +24,8 @@ pub mod health;
 pub mod idempotent;
 pub mod lcg;
 pub mod logging;
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
 pub mod metrics;
 pub mod names;
 pub mod ports;

@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod clock;
 mod dead_letters;
 mod locks;
 mod mailer;
@@ -15,6 +16,7 @@ mod queue;
 
 pub use audit::{AuditEntry, AuditSink};
 pub use auth::{AuthError, Authenticator, Credentials, Principal, Role, UnknownRole};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use dead_letters::{DeadLetter, DeadLetterQueue, DeadLetters, Swept};
 pub use locks::{Begin, Holder, IdempotencyStore, Lease, Locks};
 pub use mailer::{Mail, Mailer, Notify, SentMail};

@@ -1,0 +1,74 @@
+//! The `AuditSink` contract: what is recorded comes back newest first, whole (actor, role, via,
+//! action, target, before, after), at most `limit` entries — in `audit.change` and in the
+//! memory twin alike.
+
+use crate::support::{contract, pg_pool};
+use muara_core::ports::{AuditEntry, AuditSink, Principal, Role};
+use muara_testkit::unique;
+use serde_json::json;
+
+contract!(
+    [recorded_changes_come_back_newest_first_and_whole],
+    local_pg => pg_audit,
+    memory => mem_audit,
+);
+
+pub struct AuditFx {
+    sink: Box<dyn AuditSink>,
+}
+
+async fn pg_audit() -> anyhow::Result<AuditFx> {
+    Ok(AuditFx {
+        sink: Box::new(muara_console::PgAudit::new(pg_pool().await?)),
+    })
+}
+
+async fn mem_audit() -> anyhow::Result<AuditFx> {
+    Ok(AuditFx {
+        sink: Box::new(muara_core::memory::MemAudit::default()),
+    })
+}
+
+async fn recorded_changes_come_back_newest_first_and_whole(fx: &AuditFx) -> anyhow::Result<()> {
+    let target = unique("client");
+    for n in 1..=3 {
+        fx.sink
+            .record(AuditEntry {
+                actor: Principal {
+                    subject: "ayu".into(),
+                    role: Role::Operator,
+                    via: "token",
+                },
+                action: format!("batch.step{n}"),
+                target: target.clone(),
+                before: (n > 1).then(|| json!({"n": n - 1})),
+                after: Some(json!({"n": n})),
+            })
+            .await?;
+    }
+    let all = fx.sink.entries(100).await?;
+    let ours: Vec<&serde_json::Value> = all["entries"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|e| e["target"] == target.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(ours.len(), 3, "{all}");
+    let newest = ours[0];
+    assert_eq!(newest["action"], "batch.step3");
+    assert_eq!(newest["actor"], "ayu");
+    assert_eq!(newest["role"], "operator");
+    assert_eq!(newest["via"], "token");
+    assert_eq!(newest["before"], json!({"n": 2}));
+    assert_eq!(newest["after"], json!({"n": 3}));
+    assert!(
+        newest["id"].is_number() && newest["at"].is_string(),
+        "{newest}"
+    );
+    assert_eq!(ours[2]["before"], serde_json::Value::Null);
+    let two = fx.sink.entries(2).await?;
+    assert_eq!(two["entries"].as_array().map(Vec::len), Some(2));
+    Ok(())
+}
