@@ -8,7 +8,6 @@ use axum::http::Request;
 use muara_core::metrics::Metrics;
 use muara_core::ports::{IdempotencyStore, ObjectStore, Queue};
 use muara_funnel::classify::{Keyword, Kind};
-use muara_funnel::ingest::Ingest;
 use muara_testkit::{postgres, unique};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -61,31 +60,32 @@ async fn fx_from(
     muara_funnel::service::replace_keywords(&pool, &keywords(), "test").await?;
     let metrics = Arc::new(Metrics::new());
     let observe = muara_funnel::observe::Observe::local(metrics.clone());
-    let service = muara_funnel::service::Service {
-        ingest: Ingest {
+    // The same wiring as the hosts'.
+    let settings = muara_funnel::wire::Settings {
+        secret: Some(SECRET.to_vec()),
+        verify_token: Some("verify-me".into()),
+        timezone: "Asia/Jakarta".into(),
+        keywords_ttl: Duration::from_secs(0),
+        observe,
+    };
+    let service = muara_funnel::wire::service(
+        muara_funnel::wire::IngestPorts {
             store: store.clone(),
             queue: queue.clone(),
-            idem: idem.clone(),
+            idempotency: idem.clone(),
             pool: pool.clone(),
-            secret: Some(SECRET.to_vec()),
-            verify_token: Some("verify-me".into()),
-            observe: observe.clone(),
         },
-        pool: pool.clone(),
-        timezone: "Asia/Jakarta".into(),
-    };
+        &settings,
+    );
     let mut state = muara_api::AppState::new("local", metrics.clone());
     let token = crate::support::with_admin(&mut state, &pool).await?;
-    let worker = muara_funnel::worker::Worker {
-        store: store.clone(),
-        pool: pool.clone(),
-        keywords: Arc::new(muara_funnel::worker::KeywordCache::new(
-            pool.clone(),
-            Duration::from_secs(0),
-            muara_funnel::classify::default_precedence(),
-        )),
-        observe: observe.clone(),
-    };
+    let worker = muara_funnel::wire::worker(
+        muara_funnel::wire::WorkerPorts {
+            store: store.clone(),
+            pool: pool.clone(),
+        },
+        &settings,
+    );
     Ok(Fx {
         app: muara_api::app(state, muara_funnel::http::routes(Arc::new(service))),
         pool,

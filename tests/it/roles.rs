@@ -100,20 +100,21 @@ async fn pipeline_routes(lake: &std::path::Path) -> anyhow::Result<Vec<Route>> {
     routes.extend(muara_recordings::http::routes(Arc::new(
         muara_recordings::search::Service { pool: pool.clone() },
     )));
+    let settings = muara_funnel::wire::Settings {
+        secret: None,
+        verify_token: Some("roles".into()),
+        timezone: "Asia/Jakarta".into(),
+        keywords_ttl: Duration::from_secs(30),
+        observe,
+    };
+    let ports = muara_funnel::wire::IngestPorts {
+        store,
+        queue,
+        idempotency: claims,
+        pool,
+    };
     routes.extend(muara_funnel::http::routes(Arc::new(
-        muara_funnel::service::Service {
-            ingest: muara_funnel::ingest::Ingest {
-                store,
-                queue,
-                idem: claims,
-                pool: pool.clone(),
-                secret: None,
-                verify_token: Some("roles".into()),
-                observe,
-            },
-            pool,
-            timezone: "Asia/Jakarta".into(),
-        },
+        muara_funnel::wire::service(ports, &settings),
     )));
     Ok(routes)
 }

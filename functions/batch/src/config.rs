@@ -5,7 +5,6 @@ use muara_aws::s3::S3Store;
 use muara_aws::ses::SesMailer;
 use muara_aws::sfn::SfnOrchestrator;
 use muara_batch::Deps;
-use muara_batch::model::Notify;
 use muara_core::config::required;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,7 +49,7 @@ pub async fn from_env() -> Result<(String, Config), muara_core::Error> {
         required("MUARA_BATCH_STATE_MACHINE_ARN")?,
     )]
     .into();
-    let deps = Deps {
+    let ports = muara_batch::wire::Ports {
         store: Arc::new(S3Store::new(
             muara_aws::s3_client(&sdk),
             required("MUARA_LAKE_BUCKET")?,
@@ -64,17 +63,9 @@ pub async fn from_env() -> Result<(String, Config), muara_core::Error> {
             aws_sdk_sfn::Client::new(&sdk),
             machines,
         )),
-        work_dir: std::env::temp_dir().join("muara"),
-        convert: muara_convert::ConvertOptions::default(),
-        step_concurrency: settings.step_concurrency,
-        stage_budget: settings.stage_budget,
-        notify: Notify {
-            mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(&sdk))),
-            from: settings.mail_from.unwrap_or_default(),
-            to: settings.mail_to,
-        },
-        settle: muara_batch::settle::from_env()?,
+        mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(&sdk))),
     };
+    let deps = muara_batch::wire::deps(ports, &settings, std::env::temp_dir().join("muara"));
     Ok((
         role,
         Config {

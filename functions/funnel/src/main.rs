@@ -15,7 +15,6 @@ use muara_aws::dynamo::DynamoLocks;
 use muara_aws::s3::S3Store;
 use muara_aws::sqs::SqsQueue;
 use muara_core::config::{optional, required};
-use muara_funnel::worker::{KeywordCache, Worker};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,34 +31,42 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         muara_aws::s3_client(&sdk),
         required("MUARA_LAKE_BUCKET")?,
     ));
+    let settings = |secret, verify_token| -> Result<_, lambda_runtime::Error> {
+        Ok(muara_funnel::wire::Settings {
+            secret,
+            verify_token,
+            timezone: optional("MUARA_FUNNEL_TIMEZONE")
+                .unwrap_or_else(|| muara_funnel::report::DEFAULT_TIMEZONE.into()),
+            keywords_ttl: muara_core::config::seconds_or(
+                "MUARA_KEYWORDS_TTL_SECS",
+                Duration::from_secs(30),
+            )?,
+            observe: muara_funnel::observe::Observe::lambda(),
+        })
+    };
     match role.as_str() {
         "api" => {
-            let service = muara_funnel::service::Service {
-                ingest: muara_funnel::ingest::Ingest {
+            let settings = settings(
+                muara_aws::secrets::secret_from_env(&sdk, "MUARA_WEBHOOK_SECRET")
+                    .await?
+                    .map(String::into_bytes),
+                muara_aws::secrets::secret_from_env(&sdk, "MUARA_WEBHOOK_VERIFY_TOKEN").await?,
+            )?;
+            let service = muara_funnel::wire::service(
+                muara_funnel::wire::IngestPorts {
                     store,
                     queue: Arc::new(SqsQueue::new(
                         aws_sdk_sqs::Client::new(&sdk),
                         required("MUARA_FUNNEL_QUEUE_URL")?,
                     )),
-                    idem: Arc::new(DynamoLocks::new(
+                    idempotency: Arc::new(DynamoLocks::new(
                         aws_sdk_dynamodb::Client::new(&sdk),
                         required("MUARA_LOCKS_TABLE")?,
                     )),
                     pool: pool.clone(),
-                    secret: muara_aws::secrets::secret_from_env(&sdk, "MUARA_WEBHOOK_SECRET")
-                        .await?
-                        .map(String::into_bytes),
-                    verify_token: muara_aws::secrets::secret_from_env(
-                        &sdk,
-                        "MUARA_WEBHOOK_VERIFY_TOKEN",
-                    )
-                    .await?,
-                    observe: muara_funnel::observe::Observe::lambda(),
                 },
-                pool: pool.clone(),
-                timezone: optional("MUARA_FUNNEL_TIMEZONE")
-                    .unwrap_or_else(|| muara_funnel::report::DEFAULT_TIMEZONE.into()),
-            };
+                &settings,
+            );
             let mut state =
                 muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
                     .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())));
@@ -68,19 +75,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             muara_aws::http::serve(state, routes).await
         }
         "worker" => {
-            let worker = Worker {
-                store,
-                pool: pool.clone(),
-                keywords: Arc::new(KeywordCache::new(
-                    pool,
-                    muara_core::config::seconds_or(
-                        "MUARA_KEYWORDS_TTL_SECS",
-                        Duration::from_secs(30),
-                    )?,
-                    muara_funnel::classify::default_precedence(),
-                )),
-                observe: muara_funnel::observe::Observe::lambda(),
-            };
+            let worker = muara_funnel::wire::worker(
+                muara_funnel::wire::WorkerPorts {
+                    store,
+                    pool: pool.clone(),
+                },
+                &settings(None, None)?,
+            );
             let worker = &worker;
             lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
                 Ok::<_, lambda_runtime::Error>(

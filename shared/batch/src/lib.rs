@@ -22,6 +22,7 @@
 //! - [`report`]: what operators read (`muara batch status|logs`, `GET /clients/…/batches`).
 //! - [`control`]: run requests and reads as the routes serve them.
 //! - [`http`]: `POST`/`GET /clients/{client}/batches…`.
+//! - [`wire`]: [`Deps`] from ports and settings, the same way by every host.
 //! - [`housekeeping`]: retention (old log rows, local archives) and pending mail.
 //! - [`tasks`]: the Task resources of `batch-lifecycle.asl.json` and their dispatch.
 
@@ -46,5 +47,6 @@ pub mod settle;
 pub mod stages;
 pub mod steps;
 pub mod tasks;
+pub mod wire;
 
 pub use model::Deps;

@@ -385,6 +385,8 @@ pub struct Settings {
     pub mail_to: Vec<String>,
     /// `MUARA_STAGE_BUDGET_SECS`: the time budget of one SQL stage (unset: none).
     pub stage_budget: Option<std::time::Duration>,
+    /// `MUARA_SETTLE_SECONDS`: how long a new file must stand still (see [`crate::settle`]).
+    pub settle: std::time::Duration,
 }
 
 impl Settings {
@@ -420,6 +422,7 @@ impl Settings {
                 .transpose()?,
             mail_from: optional("MUARA_MAIL_FROM"),
             mail_to: muara_core::config::list("MUARA_MAIL_TO"),
+            settle: crate::settle::from_env()?,
         })
     }
 }

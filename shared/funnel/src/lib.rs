@@ -14,6 +14,7 @@
 //! - [`service`]: the report, export and keywords as the routes serve them; keyword
 //!   replacement.
 //! - [`http`]: the routes, and how a delivery's outcome is answered.
+//! - [`wire`]: the services built from ports and settings, the same way by every host.
 //! - [`sheet`]: the published keyword sheet (CSV) and its sync.
 //! - [`client`]: a small HTTP(S) client (the sheet, the CLI's export).
 
@@ -31,4 +32,5 @@ pub mod service;
 pub mod sheet;
 pub mod store;
 pub mod webhook;
+pub mod wire;
 pub mod worker;

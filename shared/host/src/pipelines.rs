@@ -17,23 +17,23 @@ pub async fn local_batch_deps(
     dir: &std::path::Path,
 ) -> muara_core::Result<muara_batch::Deps> {
     use std::sync::Arc;
-    Ok(muara_batch::Deps {
+    let ports = muara_batch::wire::Ports {
         store,
         locks: Arc::new(muara_local::pglocks::PgLocks::new(pool.clone())),
         pool,
         orchestrator,
-        work_dir: dir.join("work"),
-        convert: Default::default(),
+        mailer: Arc::new(muara_local::mailer::OutboxMailer::open(dir.join("outbox")).await?),
+    };
+    let settings = muara_batch::model::Settings {
         step_concurrency: 4,
+        retention: std::time::Duration::from_secs(90 * 24 * 3600),
+        mail_from: Some("muara@localhost".into()),
+        mail_to: vec!["operators@example.com".into()],
         stage_budget: None,
-        notify: muara_batch::model::Notify {
-            mailer: Arc::new(muara_local::mailer::OutboxMailer::open(dir.join("outbox")).await?),
-            from: "muara@localhost".into(),
-            to: vec!["operators@example.com".into()],
-        },
         // Tools and tests put whole files: no settle wait (a test of it sets its own).
         settle: std::time::Duration::ZERO,
-    })
+    };
+    Ok(muara_batch::wire::deps(ports, &settings, dir.join("work")))
 }
 
 /// The batch pipeline's ports in a stage worker of `muara up` (see [`crate::worker`]): the

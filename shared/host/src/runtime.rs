@@ -322,50 +322,52 @@ async fn serve(
     )
     .await?;
     let funnel_observe = muara_funnel::observe::Observe::local(metrics.clone());
-    let funnel_worker = muara_funnel::worker::Worker {
-        store: Arc::new(store.clone()),
-        pool: pool.clone(),
-        keywords: Arc::new(muara_funnel::worker::KeywordCache::new(
-            pool.clone(),
-            cfg.funnel.keywords_ttl,
-            muara_funnel::classify::default_precedence(),
-        )),
+    let funnel_settings = muara_funnel::wire::Settings {
+        secret: cfg.funnel.secret.clone().map(String::into_bytes),
+        verify_token: cfg.funnel.verify_token.clone(),
+        timezone: cfg.funnel.timezone.clone(),
+        keywords_ttl: cfg.funnel.keywords_ttl,
         observe: funnel_observe.clone(),
     };
-    let funnel = muara_funnel::service::Service {
-        ingest: muara_funnel::ingest::Ingest {
+    let funnel_worker = muara_funnel::wire::worker(
+        muara_funnel::wire::WorkerPorts {
+            store: Arc::new(store.clone()),
+            pool: pool.clone(),
+        },
+        &funnel_settings,
+    );
+    let funnel = muara_funnel::wire::service(
+        muara_funnel::wire::IngestPorts {
             store: Arc::new(store.clone()),
             queue: funnel_queue.clone(),
-            idem: Arc::new(PgLocks::new(pool.clone())),
+            idempotency: Arc::new(PgLocks::new(pool.clone())),
             pool: pool.clone(),
-            secret: cfg.funnel.secret.clone().map(String::into_bytes),
-            verify_token: cfg.funnel.verify_token.clone(),
-            observe: funnel_observe.clone(),
         },
-        pool: pool.clone(),
-        timezone: cfg.funnel.timezone.clone(),
-    };
+        &funnel_settings,
+    );
 
     let orchestrator = Arc::new(LocalOrchestrator::new(
         pool.clone(),
         Arc::new(muara_local::tasks::NoTasksYet),
     ));
-    let batch = muara_batch::Deps {
-        store: Arc::new(store.clone()),
-        pool: pool.clone(),
-        locks: Arc::new(PgLocks::new(pool.clone())),
-        orchestrator: orchestrator.clone(),
-        work_dir: cfg.data_dir.join("work"),
-        convert: muara_convert::ConvertOptions::default(),
-        step_concurrency: cfg.step_concurrency,
-        stage_budget: None,
-        notify: muara_batch::model::Notify {
+    let batch = muara_batch::wire::deps(
+        muara_batch::wire::Ports {
+            store: Arc::new(store.clone()),
+            pool: pool.clone(),
+            locks: Arc::new(PgLocks::new(pool.clone())),
+            orchestrator: orchestrator.clone(),
             mailer,
-            from: cfg.mail_from.clone(),
-            to: cfg.mail_to.clone(),
         },
-        settle: muara_batch::settle::from_env()?,
-    };
+        &muara_batch::model::Settings {
+            step_concurrency: cfg.step_concurrency,
+            retention: cfg.retention,
+            mail_from: Some(cfg.mail_from.clone()),
+            mail_to: cfg.mail_to.clone(),
+            stage_budget: None,
+            settle: muara_batch::settle::from_env()?,
+        },
+        cfg.data_dir.join("work"),
+    );
     match &cfg.stage_worker {
         Some(worker) => {
             let mut worker = worker.clone();
