@@ -1,10 +1,9 @@
-//! A minimal HTTP/1.1 client for `http://` endpoints: the CLI's calls to a running platform
-//! and the test harness's calls to emulators. No TLS, no redirects, one request per
-//! connection — enough for loopback and private endpoints without a second HTTP stack.
+//! An HTTP/1.1 client for `http://` endpoints (hyper's, already linked by every Lambda): the
+//! CLI's calls to a running platform and the test harness's calls to emulators. No TLS, no
+//! redirects — enough for loopback and private endpoints.
 
 use muara_core::{Error, ErrorKind, Result};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// The `Authorization` header line for a bearer token (empty without one).
 pub fn bearer(token: Option<&str>) -> String {
@@ -14,7 +13,9 @@ pub fn bearer(token: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-/// One request. `extra_headers` are complete `Name: value\r\n` lines. Returns status and body.
+/// One request over hyper's HTTP/1.1 client. `extra_headers` are complete `Name: value\r\n`
+/// lines. Returns status and body. A server that does not answer, or whose answer is cut off
+/// (it died mid-answer), is a retryable transport fault, never an answer.
 pub async fn send(
     base: &str,
     method: &str,
@@ -24,145 +25,63 @@ pub async fn send(
     body: &str,
     timeout: Duration,
 ) -> Result<(u16, String)> {
-    let Some(rest) = base.strip_prefix("http://") else {
+    use http_body_util::BodyExt as _;
+    if !base.starts_with("http://") {
         return Err(Error::config(format!(
             "only http:// URLs are supported here (got {base})"
         )));
+    }
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| Error::with_source(ErrorKind::Config, format!("{url:?} is not a URL"), e))?;
+    let method = hyper::Method::from_bytes(method.as_bytes())
+        .map_err(|e| Error::with_source(ErrorKind::Config, format!("method {method:?}"), e))?;
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(hyper::header::CONTENT_TYPE, content_type)
+        .header(hyper::header::ACCEPT, "application/json")
+        // One request per connection, as the client keeps no pool: the server closes after
+        // answering, so a proxy or a reader to the end of the stream sees the answer end.
+        .header(hyper::header::CONNECTION, "close");
+    for line in extra_headers.split("\r\n").filter(|l| !l.is_empty()) {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| Error::config(format!("{line:?} is not a header line")))?;
+        req = req.header(name.trim(), value.trim());
+    }
+    let req = req
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_string(),
+        )))
+        .map_err(|e| Error::with_source(ErrorKind::Config, "building a request", e))?;
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build(connector);
+    let transport =
+        |what: &str, e: &dyn std::fmt::Display| Error::retryable(format!("{base}: {what}: {e}"));
+    let answer = async {
+        let res = client
+            .request(req)
+            .await
+            .map_err(|e| transport("no answer", &e))?;
+        let status = res.status().as_u16();
+        let bytes = res
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| transport("the answer was cut off", &e))?
+            .to_bytes();
+        Ok::<_, Error>((status, String::from_utf8_lossy(&bytes).into_owned()))
     };
-    let hostport = rest.trim_end_matches('/');
-    let mut stream = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::net::TcpStream::connect(hostport),
-    )
-    .await
-    .map_err(|_| Error::retryable(format!("no connection to {base} within 10 s")))?
-    .map_err(|e| {
-        Error::with_source(ErrorKind::Retryable, format!("cannot connect to {base}"), e)
-    })?;
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: {content_type}\r\nAccept: application/json\r\n{extra_headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(req.as_bytes()).await?;
-    let buf = tokio::time::timeout(timeout, read_response(&mut stream))
-        .await
-        .map_err(|_| {
-            Error::retryable(format!(
-                "{base} did not finish answering within {timeout:?}"
-            ))
-        })??;
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let (head, rest) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| Error::invalid("malformed HTTP response"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| Error::invalid("malformed HTTP status line"))?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
-    Ok((status, body))
-}
-
-/// Reads one response: up to `Content-Length` when the server sends one (some servers keep the
-/// connection open despite `Connection: close`), to the last chunk when chunked, else to EOF.
-async fn read_response(stream: &mut tokio::net::TcpStream) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    let mut expected: Option<usize> = None;
-    let mut chunked_from: Option<usize> = None;
-    loop {
-        if expected.is_none()
-            && chunked_from.is_none()
-            && let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n")
-        {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            if head.contains("transfer-encoding: chunked") {
-                chunked_from = Some(end + 4);
-            }
-            expected = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .map(|n| end + 4 + n);
-        }
-        let done = match (expected, chunked_from) {
-            (_, Some(from)) => chunked_complete(&buf[from..]),
-            (Some(n), None) => buf.len() >= n,
-            (None, None) => false,
-        };
-        if done {
-            return Ok(buf);
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            // The server closed the connection. Reading to the end is the answer only when it
-            // announced neither a length nor chunks; anything shorter was cut off (a server
-            // that died mid-answer) and is a transport fault, not an answer.
-            return match (expected, chunked_from) {
-                (None, None) if buf.windows(4).any(|w| w == b"\r\n\r\n") => Ok(buf),
-                (None, None) => Err(Error::retryable(format!(
-                    "the connection closed before the response's headers ended ({} bytes read)",
-                    buf.len()
-                ))),
-                (Some(n), None) => Err(Error::retryable(format!(
-                    "the response was cut off: {} of {n} bytes arrived",
-                    buf.len()
-                ))),
-                (_, Some(_)) => Err(Error::retryable(
-                    "the response was cut off before its last chunk",
-                )),
-            };
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-/// Whether a chunked body has arrived whole: walks the chunk sizes to the last (empty) chunk
-/// and the blank line after it.
-fn chunked_complete(mut body: &[u8]) -> bool {
-    loop {
-        let Some(eol) = body.windows(2).position(|w| w == b"\r\n") else {
-            return false;
-        };
-        let size_text = String::from_utf8_lossy(&body[..eol]);
-        let size_text = size_text.split(';').next().unwrap_or("").trim().to_string();
-        let Ok(size) = usize::from_str_radix(&size_text, 16) else {
-            return true; // malformed: stop reading, the parser reports it
-        };
-        let rest = &body[eol + 2..];
-        if size == 0 {
-            // Optional trailers, then a blank line.
-            return rest.starts_with(b"\r\n") || rest.windows(4).any(|w| w == b"\r\n\r\n");
-        }
-        if rest.len() < size + 2 {
-            return false;
-        }
-        body = &rest[size + 2..];
-    }
-}
-
-fn dechunk(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || after.len() < n {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
-    }
-    out
+    tokio::time::timeout(timeout, answer).await.map_err(|_| {
+        Error::retryable(format!(
+            "{base} did not finish answering within {timeout:?}"
+        ))
+    })?
 }
 
 #[cfg(test)]
@@ -223,23 +142,5 @@ mod tests {
                 Ok(r) => panic!("{cut:?} was taken as an answer: {r:?}"),
             }
         }
-    }
-
-    #[test]
-    fn chunked_bodies_are_joined() {
-        assert_eq!(
-            super::dechunk("4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n"),
-            "Wikipedia"
-        );
-    }
-
-    #[test]
-    fn a_chunked_body_is_whole_only_after_its_last_chunk() {
-        assert!(!super::chunked_complete(b""));
-        assert!(!super::chunked_complete(b"5\r\nab"));
-        // A chunk whose data ends in "0\r\n\r\n" is not the end.
-        assert!(!super::chunked_complete(b"5\r\n0\r\n\r\n\r\n"));
-        assert!(super::chunked_complete(b"5\r\n0\r\n\r\n\r\n0\r\n\r\n"));
-        assert!(super::chunked_complete(b"3\r\nabc\r\n0\r\n\r\n"));
     }
 }
