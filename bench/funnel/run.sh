@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pipeline D (the message funnel) throughput and latency on one machine and one PostgreSQL:
 #   1. webhook: N generic-JSON messages POSTed to /webhook/{channel}, one per request, C in
-#      flight (shared/funnel/examples/funnel_load.rs): requests/s and per-request latency;
+#      flight (shared/demo/examples/funnel_load.rs): requests/s and per-request latency;
 #   2. worker, end to end: from the first POST until every message is in funnel.message
 #      (classified, funnel.message + funnel.lead upserted), with the worker running alongside;
 #   3. worker, queue drain: the same load again with the worker held (a transaction keeps an
@@ -35,7 +35,7 @@ log() { printf '%s  %s\n' "$(date +%T)" "$*" >&2; }
 
 echo "building muara and the funnel load generator (release)" >&2
 cargo build --release -q -p muara
-cargo build --release -q -p muara-funnel --example funnel_load
+cargo build --release -q -p muara-demo --example funnel_load
 muara=$target/release/muara
 load=$target/release/examples/funnel_load
 

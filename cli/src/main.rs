@@ -356,7 +356,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !(0.0..=0.9).contains(&a.duplicates) {
                 anyhow::bail!("--duplicates must be between 0.0 and 0.9");
             }
-            let sim = muara_events::sim::run(&muara_events::sim::SimConfig {
+            let sim = muara_demo::sim::run(&muara_demo::sim::SimConfig {
                 url: a.url.clone(),
                 token: std::env::var("MUARA_TOKEN").ok(),
                 events: a.events,

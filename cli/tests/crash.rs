@@ -165,7 +165,7 @@ async fn kill_9_in_the_middle_of_a_bronze_copy_and_the_batch_finishes_by_itself_
     let incoming = dir.join("lake/raw/demo/crm/incoming");
     std::fs::write(
         incoming.join(".cust_info.csv.part"),
-        muara_batch::demo::customers_csv(100_000, ROWS),
+        muara_demo::batch::customers_csv(100_000, ROWS),
     )
     .unwrap();
     std::fs::rename(
@@ -449,7 +449,7 @@ async fn the_database_stopped_for_30_s_during_each_file_stage_and_every_batch_co
         let incoming = dir.join("lake/raw/demo/crm/incoming");
         std::fs::write(
             incoming.join(".cust_info.csv.part"),
-            muara_batch::demo::customers_csv(1_000_000 * (n as u64 + 1), ROWS),
+            muara_demo::batch::customers_csv(1_000_000 * (n as u64 + 1), ROWS),
         )
         .unwrap();
         std::fs::rename(
@@ -585,7 +585,7 @@ async fn kill_mid_way(
 /// not answered 2xx (refused connection, cut-off answer, 5xx) is sent again until `deadline`.
 async fn send_calls(
     base: String,
-    calls: Vec<muara_funnel::demo::Call>,
+    calls: Vec<muara_demo::funnel::Call>,
     deadline: tokio::time::Instant,
 ) -> anyhow::Result<()> {
     for call in calls {
@@ -634,16 +634,16 @@ async fn kill_9_while_the_funnel_worker_stores_and_every_accepted_message_is_sto
         let db = muara_db::connect(&url, 1, Duration::from_secs(10))
             .await
             .unwrap();
-        muara_funnel::service::replace_keywords(&db, &muara_funnel::demo::keywords(), "test")
+        muara_funnel::service::replace_keywords(&db, &muara_demo::funnel::keywords(), "test")
             .await
             .unwrap();
     }
     // A day of 1,500 leads' messages (repeats and statuses among them), sent by 4 senders.
     let day = time::Date::from_calendar_date(2026, time::Month::March, 2).unwrap();
-    let (calls, truth) = muara_funnel::demo::day(day, 1_500, 5);
+    let (calls, truth) = muara_demo::funnel::day(day, 1_500, 5);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     let mut senders = tokio::task::JoinSet::new();
-    let mut shares: Vec<Vec<muara_funnel::demo::Call>> = vec![Vec::new(); 4];
+    let mut shares: Vec<Vec<muara_demo::funnel::Call>> = vec![Vec::new(); 4];
     for (i, call) in calls.into_iter().enumerate() {
         shares[i % 4].push(call);
     }
@@ -723,7 +723,7 @@ async fn kill_9_while_recordings_are_indexed_and_every_recording_is_indexed_once
     // A recorder's day of 800 calls (and the demo's broken ones), uploaded by the agent.
     let spool = dir.join("recorder");
     let day = time::Date::from_calendar_date(2026, time::Month::March, 2).unwrap();
-    let truth = muara_recordings::demo::write_day(&spool, day, 800, 9).unwrap();
+    let truth = muara_demo::recordings::write_day(&spool, day, 800, 9).unwrap();
     let config = dir.join("agent.toml");
     std::fs::write(
         &config,

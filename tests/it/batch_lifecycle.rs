@@ -142,7 +142,7 @@ async fn with_the_lake_in_s3_the_same_files_become_the_same_rows() -> anyhow::Re
 }
 
 async fn demo_run(fx: Fx) -> anyhow::Result<()> {
-    assert!(muara_batch::demo::seed(&fx.deps).await?);
+    assert!(muara_demo::batch::seed(&fx.deps).await?);
 
     // WHEN the client's files are picked up
     let outcome = request(&fx.deps, "demo", Mode::Start, None).await?;
@@ -273,7 +273,7 @@ async fn demo_run(fx: Fx) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reprocessing_and_duplicate_triggers_leave_the_same_rows() -> anyhow::Result<()> {
     let fx = fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     run(&fx, Mode::Start, None).await?;
 
     // A duplicate trigger: the orchestrator itself refuses the name.
@@ -319,7 +319,7 @@ async fn reprocessing_and_duplicate_triggers_leave_the_same_rows() -> anyhow::Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unknown_files_and_unknown_clients_are_set_aside_with_a_reason() -> anyhow::Result<()> {
     let fx = fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     let put = |key: &'static str, body: &'static str| {
         let store = fx.deps.store.clone();
         async move {
@@ -383,7 +383,7 @@ async fn unknown_files_and_unknown_clients_are_set_aside_with_a_reason() -> anyh
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restart_after_fixing_the_mapping_loads_the_failed_file_once() -> anyhow::Result<()> {
     let fx = fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     run(&fx, Mode::Start, None).await?;
 
     // The operator fixes the mapping (the file says CNTRY, the mapping COUNTRY).
@@ -447,7 +447,7 @@ async fn assert_bronze_others_unchanged(fx: &Fx) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_files_land_in_failed_with_a_clear_reason_and_the_rest_loads() -> anyhow::Result<()> {
     let fx = fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     let put = |key: &'static str, body: Vec<u8>| {
         let store = fx.deps.store.clone();
         async move {
@@ -600,7 +600,7 @@ async fn a_transient_failure_is_retried_and_the_file_still_loads() -> anyhow::Re
         ..fx.deps.clone()
     };
     fx.orch.set_invoker(Arc::new(BatchTasks(flaky.clone())));
-    muara_batch::demo::seed(&flaky).await?;
+    muara_demo::batch::seed(&flaky).await?;
     let RunOutcome::Started { execution_id, .. } =
         request(&flaky, "demo", Mode::Start, None).await?
     else {
@@ -623,7 +623,7 @@ async fn a_transient_failure_is_retried_and_the_file_still_loads() -> anyhow::Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_trigger_lambda_reports_only_the_messages_it_could_not_handle() -> anyhow::Result<()> {
     let fx = fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     let notification = serde_json::to_string(&muara_core::s3event::S3Event {
         records: vec![muara_core::s3event::S3EventRecord::object_created(
             "lake",

@@ -58,7 +58,7 @@ async fn audited(fx: &Fx) -> anyhow::Result<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_run_requested_through_the_api_starts_ends_and_reads_back() -> anyhow::Result<()> {
     let fx = fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     let (app, token) = api(&fx).await?;
 
     let (status, started) = call(

@@ -94,7 +94,7 @@ fn outbox_mail(fx: &Fx) -> anyhow::Result<Vec<(String, String)>> {
 async fn demo_files_reach_silver_gold_and_views_and_a_refresh_leaves_them_identical()
 -> anyhow::Result<()> {
     let fx = fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
 
     let out = run(&fx, Mode::Start, None).await?;
     // One file fails mapping, so the batch is PARTIAL; the loaded five go all the way.
@@ -336,7 +336,7 @@ async fn dimensions_run_together_before_the_fact_and_bad_steps_fail_clearly() ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sql_steps_run_as_the_clients_role_and_reach_nothing_else() -> anyhow::Result<()> {
     let fx = fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     let c = fx.deps.pool.get().await?;
     c.batch_execute(
         "INSERT INTO tools.client_reference (client_schema) VALUES ('other');
@@ -459,7 +459,7 @@ async fn sql_steps_run_as_the_clients_role_and_reach_nothing_else() -> anyhow::R
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_transient_step_failure_is_retried_and_the_batch_completes() -> anyhow::Result<()> {
     let fx = fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     // A step that hits a serialization failure on its first run only.
     fx.deps
         .pool
@@ -512,7 +512,7 @@ async fn a_broken_step_mails_the_refresh_command_through_ses_and_it_completes_th
         .set_invoker(std::sync::Arc::new(muara_host::pipelines::BatchTasks(
             fx.deps.clone(),
         )));
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     let c = fx.deps.pool.get().await?;
     c.batch_execute(
         "CREATE OR REPLACE FUNCTION gold_demo.load_dim_products(p_batch_id text) RETURNS bigint
@@ -560,7 +560,7 @@ async fn a_broken_step_mails_the_refresh_command_through_ses_and_it_completes_th
     }
 
     // The operator fixes the step and runs the command from the mail.
-    c.batch_execute(include_str!("../../shared/batch/src/demo_downstream.sql"))
+    c.batch_execute(include_str!("../../shared/demo/src/demo_downstream.sql"))
         .await?;
     let out = run(&fx, Mode::Refresh, Some("BATCH000001")).await?;
     assert_eq!(out["status"], "SUCCESS", "{out}");
@@ -592,7 +592,7 @@ async fn mail_waits_while_the_mail_service_is_down_and_housekeeping_sends_it() -
         .set_invoker(std::sync::Arc::new(muara_host::pipelines::BatchTasks(
             fx.deps.clone(),
         )));
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     let out = run(&fx, Mode::Start, None).await?;
     // The outcome is recorded regardless; the mail is kept, not lost.
     assert_eq!(out["status"], "PARTIAL", "{out}");
@@ -802,7 +802,7 @@ async fn demo_on_private_cluster() -> anyhow::Result<(muara_local::postgres::Clu
         .set_invoker(std::sync::Arc::new(muara_host::pipelines::BatchTasks(
             fx.deps.clone(),
         )));
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     Ok((cluster, fx))
 }
 
@@ -952,7 +952,7 @@ async fn a_database_restart_or_a_30_s_stop_mid_copy_is_ridden_out_and_every_row_
             .store
             .put(
                 "raw/demo/crm/incoming/cust_info.csv",
-                bytes::Bytes::from(muara_batch::demo::customers_csv(1_000_000, ROWS)),
+                bytes::Bytes::from(muara_demo::batch::customers_csv(1_000_000, ROWS)),
                 &PutOptions::default(),
             )
             .await?;

@@ -10,7 +10,7 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use muara_batch::demo::{CUSTOMERS_HEADER as HEADER, customer_rows as rows};
+use muara_demo::batch::{CUSTOMERS_HEADER as HEADER, customer_rows as rows};
 
 /// The fixture with a settle time, as `muara up` and the Lambdas run with.
 fn settling(fx: &mut Fx, settle: Duration) {
@@ -27,7 +27,7 @@ fn lake(fx: &Fx) -> std::path::PathBuf {
 async fn a_file_still_being_written_is_left_for_a_later_batch_and_then_loaded_whole()
 -> anyhow::Result<()> {
     let mut fx = fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     run(&fx, Mode::Start, None).await?;
     settling(&mut fx, Duration::from_secs(2));
 
@@ -137,7 +137,7 @@ async fn two_loads_of_one_file_at_once_leave_its_rows_once() -> anyhow::Result<(
     // its retry: both delete the file's rows and COPY them; without serialising them, each
     // delete misses the other's uncommitted rows and bronze holds both sets.
     let fx = fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     let (input, _) = converted_by_hand(&fx, "sales_details").await?;
     let (a, b) = tokio::join!(
         muara_batch::tasks::run_stage(&fx.deps, "load-bronze", input.clone()),
@@ -161,7 +161,7 @@ async fn two_loads_of_one_file_at_once_leave_its_rows_once() -> anyhow::Result<(
 async fn a_file_that_changes_after_conversion_fails_with_that_reason_and_loads_nothing()
 -> anyhow::Result<()> {
     let fx = fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     // Drive the stages by hand so the file can change between convert and load.
     let (input, file) = converted_by_hand(&fx, "cust_info").await?;
     // The writer was not done: more rows land in the file the batch took.

@@ -431,7 +431,7 @@ async fn configuration_edits_are_validated_scoped_to_their_client_and_audited() 
 async fn a_running_batch_keeps_the_mapping_it_started_with() -> anyhow::Result<()> {
     use muara_batch::model::{FileInput, Mode, RunInput};
     let fx = crate::batch_lifecycle::fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     let started = muara_batch::stages::start(
         &fx.deps,
         RunInput {

@@ -640,7 +640,7 @@ async fn publish_sim_sends_again_what_a_dying_server_cut_off() -> anyhow::Result
             anyhow::Ok(())
         })
     };
-    let report = muara_events::sim::run(&muara_events::sim::SimConfig {
+    let report = muara_demo::sim::run(&muara_demo::sim::SimConfig {
         url,
         token: Some(fx.token.clone()),
         events: 1500,

@@ -51,11 +51,11 @@ async fn a_full_lake_mid_batch_is_retried_and_the_file_loads_whole_once_space_is
     };
     let store = Arc::new(muara_local::dirstore::DirStore::open(&lake).await?);
     let fx = fixture_on(store, dir).await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     crate::batch_lifecycle::run(&fx, Mode::Start, None).await?;
 
     // A 1.5 MB file arrives, then the disk fills up to the last few KiB.
-    let csv = muara_batch::demo::customers_csv(0, 30_000);
+    let csv = muara_demo::batch::customers_csv(0, 30_000);
     let rows = 30_000i64;
     fx.deps
         .store

@@ -54,7 +54,7 @@ async fn dead_holder(fx: &crate::batch_lifecycle::Fx, name: &str, status: &str) 
 async fn a_run_whose_execution_died_is_taken_over_at_once_and_can_never_write_again()
 -> anyhow::Result<()> {
     let fx = fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     let old = dead_holder(&fx, "demo-BATCH000099-start", "FAILED").await;
 
     // The next request does not wait out the 2-hour TTL: the holder's execution has ended.
@@ -105,7 +105,7 @@ async fn a_run_whose_execution_died_is_taken_over_at_once_and_can_never_write_ag
 async fn a_live_holder_is_named_when_busy_and_an_unlock_frees_and_fences_it() -> anyhow::Result<()>
 {
     let fx = fixture().await?;
-    muara_batch::demo::seed(&fx.deps).await?;
+    muara_demo::batch::seed(&fx.deps).await?;
     let live = dead_holder(&fx, "demo-BATCH000099-start", "RUNNING").await;
 
     assert_eq!(

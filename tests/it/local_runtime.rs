@@ -398,7 +398,7 @@ async fn muara_up_demo_takes_the_files_to_gold_and_views_and_reports_the_batch()
         .date()
         .previous_day()
         .expect("a day");
-    let (_, truth) = muara_funnel::demo::day(day, 300, 11);
+    let (_, truth) = muara_demo::funnel::day(day, 300, 11);
     let (leads, bookings, transactions, revenue) = truth.total();
     let path = format!(
         "/funnel-report?from={day}&to={}",
@@ -450,7 +450,7 @@ async fn publish_sim_against_muara_up_stores_exactly_the_distinct_events() -> an
     let running = up.running.clone();
 
     // The bar: 20,000 events, 30 % repeats → exactly 14,000 stored, stats adding up.
-    let report = muara_events::sim::run(&muara_events::sim::SimConfig {
+    let report = muara_demo::sim::run(&muara_demo::sim::SimConfig {
         url: format!("http://{}", running.http),
         token: running.admin_token.clone(),
         events: 20_000,
@@ -468,7 +468,7 @@ async fn publish_sim_against_muara_up_stores_exactly_the_distinct_events() -> an
     assert_eq!(report.stats_delta["received"], 20_000);
     assert_eq!(report.accepted, 14_000);
     // … and a run of single events against the same service.
-    let single = muara_events::sim::run(&muara_events::sim::SimConfig {
+    let single = muara_demo::sim::run(&muara_demo::sim::SimConfig {
         url: format!("http://{}", running.http),
         token: running.admin_token.clone(),
         events: 500,
@@ -496,7 +496,7 @@ async fn a_postgres_restart_under_publishing_load_loses_and_duplicates_nothing()
     let cfg = test_config(dir.path(), url);
     let up = Up::start(cfg, vec![]).await?;
     let running = up.running.clone();
-    let load = muara_events::sim::SimConfig {
+    let load = muara_demo::sim::SimConfig {
         url: format!("http://{}", running.http),
         token: running.admin_token.clone(),
         events: 6_000,
@@ -507,7 +507,7 @@ async fn a_postgres_restart_under_publishing_load_loses_and_duplicates_nothing()
         seed: 3,
         settle: Duration::from_secs(150),
     };
-    let sim = tokio::spawn(async move { muara_events::sim::run(&load).await });
+    let sim = tokio::spawn(async move { muara_demo::sim::run(&load).await });
     // WHEN the server restarts while events are being published and stored
     eventually(Duration::from_secs(60), "some events stored", || async {
         let (status, body) = request_as(

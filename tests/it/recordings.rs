@@ -51,7 +51,7 @@ async fn the_agent_uploads_to_s3_and_the_indexer_and_digest_hold_under_redeliver
     let work = std::env::temp_dir().join(unique("agent"));
     let spool = work.join("spool");
     let day = time::macros::date!(2026 - 11 - 21);
-    let truth = muara_recordings::demo::write_day(&spool, day, 12, 3)?;
+    let truth = muara_demo::recordings::write_day(&spool, day, 12, 3)?;
     big_recording(&spool.join("2026-11-21"), "C-BIG-1");
     let settings = settings(
         &spool,
@@ -224,7 +224,7 @@ async fn the_indexer_refuses_missing_or_other_audio_and_keeps_the_first_recordin
     muara_db::PLATFORM.apply(&pool).await?;
     let spool = dir.path().join("spool");
     std::fs::create_dir_all(&spool)?;
-    muara_recordings::demo::write_day(&spool, time::macros::date!(2026 - 11 - 21), 2, 9)?;
+    muara_demo::recordings::write_day(&spool, time::macros::date!(2026 - 11 - 21), 2, 9)?;
     let settings = settings(&spool, &dir.path().join("j.redb"), "");
     Agent::new(settings, Arc::new(store.clone()))?
         .once(false)
@@ -541,7 +541,7 @@ async fn every_sidecar_in_the_lake_is_indexed_refused_or_repaired() -> anyhow::R
     let store = S3Store::new(client.clone(), &bucket);
     let work = std::env::temp_dir().join(unique("agent"));
     let spool = work.join("spool");
-    muara_recordings::demo::write_day(&spool, time::macros::date!(2026 - 11 - 21), 12, 5)?;
+    muara_demo::recordings::write_day(&spool, time::macros::date!(2026 - 11 - 21), 12, 5)?;
     let agent = Agent::new(
         settings(&spool, &work.join("journal.redb"), ""),
         Arc::new(store.clone()),

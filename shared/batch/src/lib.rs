@@ -15,7 +15,6 @@
 //!   finalise.
 //! - [`runner`]: starting a run (trigger, HTTP, CLI): per-client lock, batch id, execution
 //!   named `{client}-{batch}-{mode}`.
-//! - [`demo`]: the demo client of `muara up --demo`.
 //! - [`steps`]: the configured SQL steps (transform, integrate, refresh views): one calling
 //!   contract, dependency order, concurrency, logs.
 //! - [`notify`]: the failure mail, written before it is sent.
@@ -28,7 +27,6 @@
 
 pub mod cast;
 pub mod control;
-pub mod demo;
 pub mod housekeeping;
 pub mod http;
 pub mod ident;

@@ -9,7 +9,6 @@
 //! - [`read`]: `GET /stats`, `GET /events`.
 //! - [`http`]: the routes, and how a publish's outcome is answered.
 //! - [`message`]: what travels on the queue.
-//! - [`sim`]: `muara publish-sim`, a load generator that checks the stats after.
 
 pub mod counters;
 pub mod http;
@@ -17,7 +16,6 @@ pub mod ingest;
 pub mod message;
 pub mod model;
 pub mod read;
-pub mod sim;
 pub mod worker;
 
 use std::time::Instant;

@@ -9,7 +9,6 @@
 //! - [`store`]: the message once, the phone's funnel row in any order; counters.
 //! - [`ledger`]: every kept message stored, refused with a reason, or queued again.
 //! - [`observe`]: metrics (`/metrics` locally, CloudWatch EMF in Lambda).
-//! - [`demo`]: a demo day of messages with its known truth.
 //! - [`report`]: `GET /funnel-report` and the CSV export.
 //! - [`service`]: the report, export and keywords as the routes serve them; keyword
 //!   replacement.
@@ -21,7 +20,6 @@
 pub mod amount;
 pub mod classify;
 pub mod client;
-pub mod demo;
 pub mod http;
 pub mod ingest;
 pub mod ledger;

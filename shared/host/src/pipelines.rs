@@ -121,7 +121,7 @@ impl ObjectEventHandler for RecordingsTrigger {
 pub async fn recordings_demo(
     data_dir: &std::path::Path,
     lake_dir: &std::path::Path,
-) -> muara_core::Result<(muara_recordings::demo::DemoDay, muara_agent::Summary)> {
+) -> muara_core::Result<(muara_demo::recordings::DemoDay, muara_agent::Summary)> {
     let demo = std::path::absolute(data_dir.join("demo"))?;
     let spool = demo.join("recorder");
     let day = time::OffsetDateTime::now_utc()
@@ -147,7 +147,7 @@ pub async fn recordings_demo(
                     .ok()
                 })
                 .unwrap_or(day);
-            muara_recordings::demo::write_day(&spool, day, 40, 1)
+            muara_demo::recordings::write_day(&spool, day, 40, 1)
         })
         .await
         .map_err(|e| muara_core::Error::fatal(format!("demo generator failed: {e}")))??
@@ -177,9 +177,9 @@ pub async fn funnel_demo(
     base: &str,
     secret: Option<&str>,
     pool: &deadpool_postgres::Pool,
-) -> muara_core::Result<muara_funnel::demo::Truth> {
+) -> muara_core::Result<muara_demo::funnel::Truth> {
     if muara_funnel::worker::load_keywords(pool).await?.is_empty() {
-        muara_funnel::service::replace_keywords(pool, &muara_funnel::demo::keywords(), "demo")
+        muara_funnel::service::replace_keywords(pool, &muara_demo::funnel::keywords(), "demo")
             .await?;
     }
     let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC);
@@ -188,7 +188,7 @@ pub async fn funnel_demo(
         .date()
         .previous_day()
         .unwrap_or(time::Date::MIN);
-    let (calls, truth) = muara_funnel::demo::day(day, 300, 11);
+    let (calls, truth) = muara_demo::funnel::day(day, 300, 11);
     for call in &calls {
         let headers = match secret {
             Some(s) => format!(

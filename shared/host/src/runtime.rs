@@ -663,7 +663,7 @@ async fn serve(
     }
 
     if cfg.demo {
-        muara_batch::demo::seed(&batch).await?;
+        muara_demo::batch::seed(&batch).await?;
         {
             let base = format!("http://{http}");
             let (secret, pool) = (cfg.funnel.secret.clone(), pool.clone());

@@ -12,9 +12,7 @@
 //! - [`search`]: the recording search and the per-day counts.
 //! - [`http`]: `GET /recordings`, `GET /recordings/daily`.
 //! - [`ledger`]: every sidecar in the lake indexed, refused with a reason, or repaired.
-//! - [`demo`]: a demo day of recordings, some broken on purpose, with its known truth.
 
-pub mod demo;
 pub mod digest;
 pub mod http;
 pub mod index;

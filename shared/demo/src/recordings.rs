@@ -73,13 +73,13 @@ pub fn write_day(dir: &Path, day: Date, good: usize, seed: u64) -> std::io::Resu
         let agent = AGENTS[usize::try_from(rng.next(AGENTS.len() as u64)).unwrap_or(0)];
         let id = call(n);
         let tone = 300.0 + rng.next(600) as f32;
-        let wav = crate::wav::tone_wav(8000, 1, secs * 1000, tone);
+        let wav = muara_recordings::wav::tone_wav(8000, 1, secs * 1000, tone);
         write(&id, &wav, Some(xml(&id, at, secs, agent, n).as_bytes()))?;
         truth.good.push(id);
     }
     // The broken ones, each wrong in its own way.
     let base = good as u64 + 100;
-    let tone = |secs: u64| crate::wav::tone_wav(8000, 1, secs * 1000, 440.0);
+    let tone = |secs: u64| muara_recordings::wav::tone_wav(8000, 1, secs * 1000, 440.0);
     let ok_xml = |n: u64, secs: u64| xml(&call(n), at, secs, AGENTS[0], n);
     let mut broken = |name: String, stage: &'static str| truth.broken.push((name, stage));
 
@@ -134,7 +134,7 @@ pub fn write_day(dir: &Path, day: Date, good: usize, seed: u64) -> std::io::Resu
     let dup = xml(&first, open + Duration::seconds(61), 5, AGENTS[1], 0);
     write(
         "duplicate",
-        &crate::wav::tone_wav(8000, 1, 5000, 1234.0),
+        &muara_recordings::wav::tone_wav(8000, 1, 5000, 1234.0),
         Some(dup.as_bytes()),
     )?;
     broken("duplicate.wav".into(), "duplicate");
@@ -157,15 +157,15 @@ mod tests {
         let day = time::macros::date!(2026 - 11 - 21);
         let truth = write_day(&dir, day, 12, 7).expect("written");
         let folder = dir.join("2026-11-21");
-        let profile = crate::xml::Profile::builtin("default").expect("builtin");
+        let profile = muara_recordings::xml::Profile::builtin("default").expect("builtin");
         for id in &truth.good {
-            let rec = crate::xml::parse(
+            let rec = muara_recordings::xml::parse(
                 &std::fs::read(folder.join(format!("{id}.xml"))).expect("xml"),
                 &profile,
             )
             .expect("good xml");
-            let audio =
-                crate::wav::inspect_file(&folder.join(format!("{id}.wav"))).expect("good wav");
+            let audio = muara_recordings::wav::inspect_file(&folder.join(format!("{id}.wav")))
+                .expect("good wav");
             assert!(audio.duration_ms.abs_diff(rec.duration_ms) <= 1000, "{id}");
         }
         assert_eq!(truth.good.len(), 12);

@@ -9,8 +9,8 @@
 //! written in every Indonesian notation. Everything is sent in a shuffled order, so the funnel
 //! rows are built out of order. [`Truth`] holds what the report must show.
 
-use crate::classify::{Keyword, Kind};
 use muara_core::lcg::Lcg;
+use muara_funnel::classify::{Keyword, Kind};
 use serde_json::json;
 use std::collections::BTreeMap;
 use time::{Date, Duration, OffsetDateTime, UtcOffset};
@@ -298,8 +298,8 @@ pub fn day(day: Date, leads: usize, seed: u64) -> (Vec<Call>, Truth) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::{Classifier, default_precedence};
-    use crate::webhook::{Body, parse};
+    use muara_funnel::classify::{Classifier, default_precedence};
+    use muara_funnel::webhook::{Body, parse};
 
     #[test]
     fn every_demo_message_reads_and_classifies_as_the_truth_says() {
@@ -314,14 +314,15 @@ mod tests {
                 continue;
             };
             for m in messages {
-                if !seen.insert(m.message_id.clone()) || crate::phone::normalize(&m.phone).is_err()
+                if !seen.insert(m.message_id.clone())
+                    || muara_funnel::phone::normalize(&m.phone).is_err()
                 {
                     continue;
                 }
                 if let Some(hit) = c.classify(&m.text, &m.channel) {
                     *kinds.entry(hit.kind.as_str()).or_default() += 1;
                     if hit.kind == Kind::Transaction {
-                        revenue += crate::amount::find_amount(&m.text)
+                        revenue += muara_funnel::amount::find_amount(&m.text)
                             .expect("readable")
                             .expect("an amount");
                     }

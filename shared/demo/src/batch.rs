@@ -3,8 +3,8 @@
 //! dirt real extracts have: duplicate keys, null keys, stray whitespace, inconsistent codes,
 //! bad dates, and one file with a column nobody mapped. Generated here, never committed.
 
-use crate::model::Deps;
 use bytes::Bytes;
+use muara_batch::model::Deps;
 use muara_core::Result;
 use muara_core::lcg::Lcg;
 use muara_core::ports::PutOptions;
@@ -420,16 +420,22 @@ pub async fn seed(deps: &Deps) -> Result<bool> {
         };
         let defs: Vec<String> = cols
             .iter()
-            .map(|(_, t, ty)| format!("{} {}", crate::ident::quote(t).unwrap_or_default(), ty))
+            .map(|(_, t, ty)| {
+                format!(
+                    "{} {}",
+                    muara_batch::ident::quote(t).unwrap_or_default(),
+                    ty
+                )
+            })
             .collect();
         // Bronze keeps what came: typed columns, plus the batch, load time and source file of every row.
         tx.batch_execute(&format!(
             "CREATE TABLE IF NOT EXISTS bronze_demo.{} ({}, dwh_batch_id text NOT NULL, dwh_load_ts timestamptz NOT NULL, dwh_source_file text);
              CREATE INDEX IF NOT EXISTS {}_batch ON bronze_demo.{} (dwh_batch_id);",
-            crate::ident::quote(table)?,
+            muara_batch::ident::quote(table)?,
             defs.join(", "),
             table,
-            crate::ident::quote(table)?,
+            muara_batch::ident::quote(table)?,
         ))
         .await
         .map_err(|e| pg_error("demo: bronze table", e))?;
@@ -464,7 +470,7 @@ pub async fn seed(deps: &Deps) -> Result<bool> {
     // uploader should: the batch the files trigger finds all of them there.
     let files = files();
     for (source, name, body) in &files {
-        let key = crate::layout::raw_key(CLIENT, source, "staging", name);
+        let key = muara_batch::layout::raw_key(CLIENT, source, "staging", name);
         deps.store
             .put(&key, Bytes::from(body.clone()), &PutOptions::default())
             .await?;
@@ -472,8 +478,8 @@ pub async fn seed(deps: &Deps) -> Result<bool> {
     for (source, name, _) in &files {
         deps.store
             .rename(
-                &crate::layout::raw_key(CLIENT, source, "staging", name),
-                &crate::layout::raw_key(CLIENT, source, "incoming", name),
+                &muara_batch::layout::raw_key(CLIENT, source, "staging", name),
+                &muara_batch::layout::raw_key(CLIENT, source, "incoming", name),
             )
             .await?;
     }

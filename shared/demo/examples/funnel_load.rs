@@ -12,7 +12,7 @@
 
 use futures::stream::{self, StreamExt as _};
 use muara_core::lcg::Lcg;
-use muara_funnel::demo::{BOOKINGS, CHANNELS, CHATTER, OPENINGS, amount_text, written};
+use muara_demo::funnel::{BOOKINGS, CHANNELS, CHATTER, OPENINGS, amount_text, written};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -50,7 +50,7 @@ fn args() -> Option<Args> {
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--keywords" {
-            let body = json!({"keywords": muara_funnel::demo::keywords(), "source": "bench"});
+            let body = json!({"keywords": muara_demo::funnel::keywords(), "source": "bench"});
             println!("{body}");
             return None;
         }
