@@ -77,35 +77,9 @@ async fn mem_dead_letters() -> anyhow::Result<DlFx> {
             queue.clone(),
             dlq,
         )])),
-        queue: Box::new(Shared(queue)),
+        queue: Box::new(crate::support::ArcQueue(queue)),
         name,
     })
-}
-
-/// The source queue, shared with the dead-letter view of it.
-struct Shared(std::sync::Arc<muara_core::memory::MemQueue>);
-
-#[async_trait::async_trait]
-impl Queue for Shared {
-    async fn send_batch(&self, m: &[OutgoingMessage]) -> muara_core::Result<Vec<String>> {
-        self.0.send_batch(m).await
-    }
-    async fn receive(
-        &self,
-        max: usize,
-        wait: Duration,
-    ) -> muara_core::Result<Vec<muara_core::ports::ReceivedMessage>> {
-        self.0.receive(max, wait).await
-    }
-    async fn delete_batch(&self, receipts: &[String]) -> muara_core::Result<()> {
-        self.0.delete_batch(receipts).await
-    }
-    async fn change_visibility(&self, receipt: &str, timeout: Duration) -> muara_core::Result<()> {
-        self.0.change_visibility(receipt, timeout).await
-    }
-    async fn depth(&self) -> muara_core::Result<u64> {
-        self.0.depth().await
-    }
 }
 
 /// Puts two messages in `queue`'s dead-letter queue: with a redrive limit of one receive, each

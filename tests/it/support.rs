@@ -207,7 +207,8 @@ pub async fn mem_queue() -> anyhow::Result<QueueFx> {
     })
 }
 
-struct ArcQueue(std::sync::Arc<muara_core::memory::MemQueue>);
+/// A memory queue shared with another view of it (its dead-letter queue, a `DeadLetters`).
+pub struct ArcQueue(pub std::sync::Arc<muara_core::memory::MemQueue>);
 
 #[async_trait::async_trait]
 impl muara_core::ports::Queue for ArcQueue {
