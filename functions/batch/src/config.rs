@@ -19,20 +19,39 @@ pub struct Config {
     pub sdk: aws_config::SdkConfig,
 }
 
-/// What this function does: `trigger`, `housekeeping`, `console` (the console's HTTP API), or a
-/// stage name from
-/// `muara_batch::tasks::STAGES`.
-pub async fn from_env() -> Result<(String, Config), muara_core::Error> {
-    let role = required("MUARA_HANDLER")?;
-    let known = role == "trigger"
-        || role == "housekeeping"
-        || role == "console"
-        || muara_batch::tasks::STAGES.iter().any(|(_, s)| *s == role);
-    if !known {
-        return Err(muara_core::Error::config(format!(
-            "MUARA_HANDLER={role:?} is not trigger, housekeeping, console or a batch stage"
-        )));
+/// What this function does (`MUARA_HANDLER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The S3 trigger: SQS events of new objects → `start` runs.
+    Trigger,
+    /// Scheduled: old log rows, pending failure mail.
+    Housekeeping,
+    /// The console's HTTP API behind API Gateway.
+    Console,
+    /// One Task of the batch lifecycle.
+    Stage(muara_batch::tasks::Stage),
+}
+
+impl std::str::FromStr for Role {
+    type Err = muara_core::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "trigger" => Role::Trigger,
+            "housekeeping" => Role::Housekeeping,
+            "console" => Role::Console,
+            stage => Role::Stage(stage.parse().map_err(|_| {
+                muara_core::Error::config(format!(
+                    "MUARA_HANDLER={s:?} is not trigger, housekeeping, console or a batch stage"
+                ))
+            })?),
+        })
     }
+}
+
+/// What this function does, and its configuration.
+pub async fn from_env() -> Result<(Role, Config), muara_core::Error> {
+    let role: Role = required("MUARA_HANDLER")?.parse()?;
     let settings = muara_batch::model::Settings::from_env()?;
     let sdk = muara_aws::load_sdk_config().await;
     let database_url = muara_aws::secrets::database_url_from_env(&sdk).await?;

@@ -1,6 +1,6 @@
 //! Events in, results or classified errors out.
 
-use crate::config::Config;
+use crate::config::{Config, Role};
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
 
@@ -13,31 +13,43 @@ pub fn diagnostic(e: &muara_core::Error) -> Diagnostic {
     }
 }
 
-pub async fn handle(cfg: &Config, role: &str, payload: Value) -> Result<Value, Diagnostic> {
+pub async fn handle(cfg: &Config, role: Role, payload: Value) -> Result<Value, Diagnostic> {
     let deps = &cfg.deps;
-    if role == "trigger" {
-        let response = muara_batch::runner::on_sqs_event(deps, payload).await;
-        return Ok(serde_json::to_value(response).unwrap_or_default());
+    let stage = match role {
+        Role::Stage(stage) => stage,
+        Role::Trigger => {
+            let response = muara_batch::runner::on_sqs_event(deps, payload).await;
+            return Ok(serde_json::to_value(response).unwrap_or_default());
+        }
+        Role::Console => {
+            return Err(diagnostic(&muara_core::Error::config(
+                "the console is served over HTTP, not invoked with events",
+            )));
+        }
+        Role::Housekeeping => return housekeeping(cfg).await,
+    };
+    muara_batch::tasks::run_stage(deps, stage.as_str(), payload)
+        .await
+        .map_err(|e| {
+            tracing::error!(%stage, error = %e.chain(), error_type = e.kind().error_type(), "stage failed");
+            diagnostic(&e)
+        })
+}
+
+async fn housekeeping(cfg: &Config) -> Result<Value, Diagnostic> {
+    // The S3 lifecycle rule expires archived objects; this removes old log rows and sends
+    // pending failure mail.
+    let retention = muara_batch::housekeeping::Retention {
+        max_age: cfg.retention,
+        purge_archives: false,
+    };
+    match muara_batch::housekeeping::run(&cfg.deps, &retention).await {
+        Ok(report) => Ok(serde_json::to_value(report).unwrap_or_default()),
+        Err(e) => {
+            tracing::error!(error = %e.chain(), "housekeeping failed");
+            Err(diagnostic(&e))
+        }
     }
-    if role == "housekeeping" {
-        // The S3 lifecycle rule expires archived objects; this removes old log rows and sends
-        // pending failure mail.
-        let retention = muara_batch::housekeeping::Retention {
-            max_age: cfg.retention,
-            purge_archives: false,
-        };
-        return match muara_batch::housekeeping::run(deps, &retention).await {
-            Ok(report) => Ok(serde_json::to_value(report).unwrap_or_default()),
-            Err(e) => {
-                tracing::error!(error = %e.chain(), "housekeeping failed");
-                Err(diagnostic(&e))
-            }
-        };
-    }
-    muara_batch::tasks::run_stage(deps, role, payload).await.map_err(|e| {
-        tracing::error!(stage = role, error = %e.chain(), error_type = e.kind().error_type(), "stage failed");
-        diagnostic(&e)
-    })
 }
 
 #[cfg(test)]
@@ -45,6 +57,18 @@ mod tests {
     use super::*;
     use muara_core::s3event::S3Event;
     use muara_core::sqs::SqsEvent;
+
+    #[test]
+    fn every_handler_name_is_a_role_and_nothing_else_is() {
+        use muara_batch::tasks::Stage;
+        assert_eq!("trigger".parse::<Role>().unwrap(), Role::Trigger);
+        assert_eq!("console".parse::<Role>().unwrap(), Role::Console);
+        for stage in Stage::ALL {
+            assert_eq!(stage.as_str().parse::<Role>().unwrap(), Role::Stage(stage));
+        }
+        let e = "Convert".parse::<Role>().unwrap_err();
+        assert!(e.to_string().contains("MUARA_HANDLER=\"Convert\""), "{e}");
+    }
 
     #[test]
     fn errors_carry_the_class_step_functions_matches() {

@@ -17,10 +17,10 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     muara_core::logging::init_lambda();
     let (role, cfg) = config::from_env().await?;
-    if role == "console" {
+    if role == config::Role::Console {
         return console(cfg).await;
     }
-    let (role, cfg) = (&role, &cfg);
+    let cfg = &cfg;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
         handler::handle(cfg, role, ev.payload).await
     }))

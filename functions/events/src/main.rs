@@ -16,16 +16,26 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
+muara_aws::handler_roles! {
+    /// What this function does (`MUARA_HANDLER`).
+    Role {
+        /// `POST /publish`, `GET /stats`, `GET /events` behind API Gateway.
+        Api = "api",
+        /// The events queue's SQS event source.
+        Worker = "worker",
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let muara_aws::lambda::Boot {
         role,
         sdk,
         database_url,
-    } = muara_aws::lambda::boot().await?;
+    } = muara_aws::lambda::boot::<Role>().await?;
     let pool = muara_db::connect(&database_url, 4, Duration::from_secs(20)).await?;
-    match role.as_str() {
-        "api" => {
+    match role {
+        Role::Api => {
             let ingest = Ingest::new(
                 Arc::new(DynamoLocks::new(
                     aws_sdk_dynamodb::Client::new(&sdk),
@@ -43,7 +53,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let routes = muara_events::http::routes(Arc::new(muara_events::Service::new(ingest)));
             muara_aws::http::serve(state, routes).await
         }
-        "worker" => {
+        Role::Worker => {
             let pool = &pool;
             lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
                 Ok::<_, lambda_runtime::Error>(
@@ -52,6 +62,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             }))
             .await
         }
-        other => Err(format!("MUARA_HANDLER={other:?} is not api or worker").into()),
     }
 }

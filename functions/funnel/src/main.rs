@@ -19,13 +19,27 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
+muara_aws::handler_roles! {
+    /// What this function does (`MUARA_HANDLER`).
+    Role {
+        /// The webhook, report, export and keyword routes behind API Gateway.
+        Api = "api",
+        /// The funnel queue's SQS event source.
+        Worker = "worker",
+        /// Scheduled: the published keyword sheet.
+        Sync = "sync",
+        /// Scheduled: the funnel ledger.
+        Reconcile = "reconcile",
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let muara_aws::lambda::Boot {
         role,
         sdk,
         database_url,
-    } = muara_aws::lambda::boot().await?;
+    } = muara_aws::lambda::boot::<Role>().await?;
     let pool = muara_db::connect(&database_url, 4, Duration::from_secs(20)).await?;
     let store = Arc::new(S3Store::new(
         muara_aws::s3_client(&sdk),
@@ -44,8 +58,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             observe: muara_funnel::observe::Observe::lambda(),
         })
     };
-    match role.as_str() {
-        "api" => {
+    match role {
+        Role::Api => {
             let settings = settings(
                 muara_aws::secrets::secret_from_env(&sdk, "MUARA_WEBHOOK_SECRET")
                     .await?
@@ -74,7 +88,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let routes = muara_funnel::http::routes(Arc::new(service));
             muara_aws::http::serve(state, routes).await
         }
-        "worker" => {
+        Role::Worker => {
             let worker = muara_funnel::wire::worker(
                 muara_funnel::wire::WorkerPorts {
                     store,
@@ -90,7 +104,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             }))
             .await
         }
-        "sync" => {
+        Role::Sync => {
             // Scheduled: the published keyword sheet replaces the keyword set (or, when it
             // cannot be read or checked, the attempt is recorded and the set stays).
             let url = required("MUARA_KEYWORDS_SHEET_URL")?;
@@ -103,7 +117,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             }))
             .await
         }
-        "reconcile" => {
+        Role::Reconcile => {
             // Scheduled: every message body kept in the last two days is stored or refused
             // with a reason; one that is neither is queued again (and logged as an error,
             // which FunnelUnaccountedAlarm counts).
@@ -126,9 +140,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 Ok::<_, lambda_runtime::Error>(serde_json::to_value(&ledger)?)
             }))
             .await
-        }
-        other => {
-            Err(format!("MUARA_HANDLER={other:?} is not api, worker, sync or reconcile").into())
         }
     }
 }

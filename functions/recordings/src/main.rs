@@ -20,16 +20,28 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
+muara_aws::handler_roles! {
+    /// What this function does (`MUARA_HANDLER`).
+    Role {
+        /// The recordings routes behind API Gateway.
+        Api = "api",
+        /// The recordings queue's SQS event source.
+        Indexer = "indexer",
+        /// Scheduled: the recordings ledger.
+        Reconcile = "reconcile",
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let muara_aws::lambda::Boot {
         role,
         sdk,
         database_url,
-    } = muara_aws::lambda::boot().await?;
+    } = muara_aws::lambda::boot::<Role>().await?;
     let pool = muara_db::connect(&database_url, 4, Duration::from_secs(20)).await?;
-    match role.as_str() {
-        "api" => {
+    match role {
+        Role::Api => {
             let mut state =
                 muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
                     .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())));
@@ -40,7 +52,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 }));
             muara_aws::http::serve(state, routes).await
         }
-        "indexer" => {
+        Role::Indexer => {
             let deps = deps(&sdk, pool)?;
             let deps = &deps;
             lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
@@ -50,7 +62,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             }))
             .await
         }
-        "reconcile" => {
+        Role::Reconcile => {
             // Scheduled: every sidecar written in the last two days is indexed, refused with a
             // reason or a duplicate; one that is none of these is indexed now (and logged as
             // an error, which RecordingsUnaccountedAlarm counts).
@@ -71,7 +83,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             }))
             .await
         }
-        other => Err(format!("MUARA_HANDLER={other:?} is not indexer, api or reconcile").into()),
     }
 }
 
