@@ -16,9 +16,9 @@ use std::time::Duration;
 
 fn batch(mode: Mode) -> BatchRef {
     BatchRef {
-        client: "acme".into(),
+        client: "acme".parse().expect("a valid name"),
         client_id: 1,
-        batch_id: "BATCH000001".into(),
+        batch_id: "BATCH000001".parse().expect("a valid name"),
         mode,
         execution_name: format!("acme-BATCH000001-{}", mode.as_str()),
         manifest_key: "batch_info/acme/incoming/batch_output_acme_BATCH000001.json".into(),
@@ -89,8 +89,8 @@ async fn queue_results(endpoint: &str, results: &[Value]) -> anyhow::Result<()> 
 
 async fn run(client: &aws_sdk_sfn::Client, machine_arn: &str, mode: Mode) -> anyhow::Result<Value> {
     let input = RunInput {
-        client: "acme".into(),
-        batch_id: "BATCH000001".into(),
+        client: "acme".parse().expect("a valid name"),
+        batch_id: "BATCH000001".parse().expect("a valid name"),
         mode,
         execution_name: unique("acme-BATCH000001"),
         lock: None,

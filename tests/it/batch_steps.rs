@@ -212,9 +212,9 @@ async fn sleepy_client(fx: &Fx) -> anyhow::Result<BatchRef> {
         .await?
         .get(0);
     Ok(BatchRef {
-        client: "acme".into(),
+        client: "acme".parse().expect("a valid name"),
         client_id,
-        batch_id: "BATCH000001".into(),
+        batch_id: "BATCH000001".parse().expect("a valid name"),
         mode: Mode::Refresh,
         execution_name: muara_testkit::unique("acme-BATCH000001-refresh"),
         manifest_key: "batch_info/acme/incoming/batch_output_acme_BATCH000001.json".into(),

@@ -173,9 +173,9 @@ async fn fixture(extra_column: Option<(&str, &str)>, policy: &str) -> anyhow::Re
 fn input(fx: &Fx, policy: &str) -> FileInput {
     FileInput {
         batch: BatchRef {
-            client: "t".into(),
+            client: "t".parse().expect("a valid name"),
             client_id: fx.client_id,
-            batch_id: "BATCH000001".into(),
+            batch_id: "BATCH000001".parse().expect("a valid name"),
             mode: Mode::Start,
             execution_name: "t".into(),
             manifest_key: "batch_info/t/incoming/x.json".into(),

@@ -435,8 +435,8 @@ async fn a_running_batch_keeps_the_mapping_it_started_with() -> anyhow::Result<(
     let started = muara_batch::stages::start(
         &fx.deps,
         RunInput {
-            client: "demo".into(),
-            batch_id: "BATCH000001".into(),
+            client: "demo".parse().expect("a valid name"),
+            batch_id: "BATCH000001".parse().expect("a valid name"),
             mode: Mode::Start,
             execution_name: "demo-BATCH000001-start".into(),
             lock: None,

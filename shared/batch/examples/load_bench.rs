@@ -89,9 +89,9 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let input = FileInput {
         batch: BatchRef {
-            client: "bench".into(),
+            client: "bench".parse()?,
             client_id,
-            batch_id: "BATCH000001".into(),
+            batch_id: "BATCH000001".parse()?,
             mode: Mode::Start,
             execution_name: "bench".into(),
             manifest_key: "batch_info/bench/incoming/x.json".into(),

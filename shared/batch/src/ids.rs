@@ -13,6 +13,25 @@ impl fmt::Display for BatchId {
     }
 }
 
+impl serde::Serialize for BatchId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BatchId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl PartialEq<str> for BatchId {
+    fn eq(&self, other: &str) -> bool {
+        other.parse::<BatchId>().is_ok_and(|b| b == *self)
+    }
+}
+
 impl std::str::FromStr for BatchId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {

@@ -18,10 +18,10 @@ use muara_db::pool::pool_error;
 use serde::{Deserialize, Serialize};
 
 /// Which file and run a ledger row is about.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LedgerKey<'a> {
     pub client_id: i32,
-    pub batch_id: &'a str,
+    pub batch_id: String,
     pub file: &'a str,
     pub execution: &'a str,
 }
@@ -31,7 +31,7 @@ impl<'a> LedgerKey<'a> {
     pub fn of(b: &'a crate::model::BatchRef, file: &'a str) -> Self {
         Self {
             client_id: b.client_id,
-            batch_id: &b.batch_id,
+            batch_id: b.batch_id.to_string(),
             file,
             execution: &b.execution_name,
         }

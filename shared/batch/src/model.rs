@@ -1,7 +1,9 @@
 //! What the stages need (ports) and what travels between states: keys and small summaries,
 //! never data (Step Functions passes at most 256 KiB between states).
 
+pub use crate::ids::BatchId;
 use deadpool_postgres::Pool;
+pub use muara_core::names::ClientName;
 use muara_core::ports::{Lease, Locks, ObjectStore, Orchestrator};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -109,8 +111,8 @@ impl From<LeaseRef> for Lease {
 /// The execution's input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInput {
-    pub client: String,
-    pub batch_id: String,
+    pub client: ClientName,
+    pub batch_id: BatchId,
     pub mode: Mode,
     pub execution_name: String,
     #[serde(default)]
@@ -120,9 +122,9 @@ pub struct RunInput {
 /// The batch, as every state sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchRef {
-    pub client: String,
+    pub client: ClientName,
     pub client_id: i32,
-    pub batch_id: String,
+    pub batch_id: BatchId,
     pub mode: Mode,
     pub execution_name: String,
     pub manifest_key: String,
@@ -225,6 +227,32 @@ impl CaughtError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_travels_as_plain_strings_and_only_checked_ids_come_back() {
+        let json = serde_json::json!({
+            "client": "demo", "client_id": 7, "batch_id": "BATCH000042", "mode": "start",
+            "execution_name": "demo-BATCH000042-start",
+            "manifest_key": "batch_info/demo/incoming/batch_output_demo_BATCH000042.json"
+        });
+        let b: BatchRef = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(b.batch_id, BatchId(42));
+        assert_eq!(b.client.as_str(), "demo");
+        let mut back = serde_json::to_value(&b).unwrap();
+        back.as_object_mut().unwrap().remove("lock");
+        assert_eq!(
+            back, json,
+            "the state machine sees the same strings as before"
+        );
+        for (field, bad) in [("client", "Demo; drop"), ("batch_id", "B1")] {
+            let mut wrong = json.clone();
+            wrong[field] = serde_json::json!(bad);
+            assert!(
+                serde_json::from_value::<BatchRef>(wrong).is_err(),
+                "{field}={bad}"
+            );
+        }
+    }
 
     #[test]
     fn a_caught_error_reads_once_whatever_the_host_wrapped_it_in() {

@@ -280,8 +280,8 @@ pub async fn request_files(
             };
             crate::lease::hand_over(deps, &mut lease, &name).await?;
             let input = RunInput {
-                client: client.to_string(),
-                batch_id: batch.to_string(),
+                client: client.parse()?,
+                batch_id: batch,
                 mode,
                 execution_name: name.clone(),
                 lock: Some(LeaseRef::from(lease.clone())),

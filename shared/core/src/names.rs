@@ -19,6 +19,72 @@ pub fn check_client(c: &str) -> Result<()> {
     }
 }
 
+/// A checked client name (see [`check_client`]): what the batch pipeline's messages carry, so
+/// a name that reached a stage was checked once, where it came in.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct ClientName(String);
+
+impl ClientName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for ClientName {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        check_client(s)?;
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl TryFrom<String> for ClientName {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        check_client(&s)?;
+        Ok(Self(s))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ClientName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::try_from(s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::ops::Deref for ClientName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for ClientName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ClientName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for ClientName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ClientName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// PostgreSQL's unquoted identifier shape, `[A-Za-z_][A-Za-z0-9_$]{0,62}`, so the names
 /// operators write in SQL keep working.
 pub fn is_sql_identifier(name: &str) -> bool {

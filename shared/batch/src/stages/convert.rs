@@ -73,7 +73,7 @@ pub async fn convert(deps: &Deps, mut input: FileInput) -> Result<FileInput> {
     repo::audit_facts(
         &deps.pool,
         b.client_id,
-        &b.batch_id,
+        &b.batch_id.to_string(),
         &f.physical_file_name,
         Some(&parquet),
         Some(rows),

@@ -24,7 +24,7 @@ pub async fn mark_failed(deps: &Deps, input: FileInput) -> Result<FileResult> {
     repo::audit_failed(
         &deps.pool,
         b.client_id,
-        &b.batch_id,
+        &b.batch_id.to_string(),
         &f.physical_file_name,
         &f.source_system,
         &reason,

@@ -42,7 +42,7 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
             (Some(b), _) => (
                 b.client.clone(),
                 Some(b.client_id),
-                b.batch_id.clone(),
+                b.batch_id,
                 b.mode,
                 b.execution_name.clone(),
                 b.lock.clone(),
@@ -51,7 +51,7 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
             (None, Some(i)) => (
                 i.client.clone(),
                 None,
-                i.batch_id.clone(),
+                i.batch_id,
                 i.mode,
                 i.execution_name.clone(),
                 i.lock.clone(),
@@ -107,11 +107,13 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
             .map(|c| c.client_id),
     };
     let steps = match client_id {
-        Some(id) => report::step_runs(&deps.pool, id, &batch_id, Some(&execution)).await?,
+        Some(id) => {
+            report::step_runs(&deps.pool, id, &batch_id.to_string(), Some(&execution)).await?
+        }
         None => vec![],
     };
 
-    if let (Some(key), Ok(batch)) = (manifest_at, batch_id.parse::<BatchId>()) {
+    if let (Some(key), Ok(batch)) = (manifest_at, Ok::<BatchId, muara_core::Error>(batch_id)) {
         move_manifest(
             deps,
             &client,
@@ -135,7 +137,7 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
     {
         let (subject, body) = notify::compose(&notify::Report {
             client: &client,
-            batch_id: &batch_id,
+            batch_id: &batch_id.to_string(),
             mode,
             status,
             execution_name: &execution,
@@ -147,7 +149,7 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
         notify::record(
             &deps.pool,
             id,
-            &batch_id,
+            &batch_id.to_string(),
             &execution,
             &deps.notify.from,
             &deps.notify.to,
@@ -183,8 +185,8 @@ pub async fn finalise(deps: &Deps, input: FinaliseInput) -> Result<BatchSummary>
         .filter_map(|s| s.as_ref().map(|s| s.rows))
         .sum();
     Ok(BatchSummary {
-        client,
-        batch_id,
+        client: client.to_string(),
+        batch_id: batch_id.to_string(),
         mode,
         status: status.into(),
         files: all.len(),
@@ -227,7 +229,7 @@ async fn reconcile(
                 file_rows(
                     deps,
                     &qualified(&f.target_schema, &f.target_table)?,
-                    &b.batch_id,
+                    &b.batch_id.to_string(),
                     &r.physical_file_name,
                 )
                 .await?,
@@ -249,7 +251,7 @@ async fn reconcile(
             repo::audit_set(
                 &deps.pool,
                 b.client_id,
-                &b.batch_id,
+                &b.batch_id.to_string(),
                 &r.physical_file_name,
                 repo::AuditColumn::Load,
                 "FAILED",

@@ -287,7 +287,7 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
     let legacy = repo::sole_file_for_table(
         &deps.pool,
         b.client_id,
-        &b.batch_id,
+        &b.batch_id.to_string(),
         &f.physical_file_name,
         &f.target_schema,
         &f.target_table,
@@ -328,7 +328,7 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
         .map(|m| (m.source_column.clone(), m.target_data_type.clone()))
         .collect();
     let stamp = Stamp {
-        batch_id: b.batch_id.clone(),
+        batch_id: b.batch_id.to_string(),
         file: f.physical_file_name.clone(),
         load_ts,
         load_at: time::OffsetDateTime::now_utc(),
@@ -368,7 +368,10 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
             .await
             .map_err(|e| pg_error("load: serialising loads of the file", e))?;
         tx_db
-            .execute(&delete_sql, &[&b.batch_id, &f.physical_file_name, &legacy])
+            .execute(
+                &delete_sql,
+                &[&b.batch_id.to_string(), &f.physical_file_name, &legacy],
+            )
             .await
             .map_err(|e| {
                 pg_error(
@@ -420,7 +423,7 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
                 repo::log_load_error(
                     &deps.pool,
                     b.client_id,
-                    &b.batch_id,
+                    &b.batch_id.to_string(),
                     &f.physical_file_name,
                     &table,
                     &e.chain(),
@@ -433,7 +436,7 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
     };
 
     // The ledger: COPY's own count, and what bronze holds for the file once committed.
-    let in_bronze = file_rows(deps, &table, &b.batch_id, &f.physical_file_name).await?;
+    let in_bronze = file_rows(deps, &table, &b.batch_id.to_string(), &f.physical_file_name).await?;
     crate::ledger::record_load(
         &deps.pool,
         &crate::ledger::LedgerKey::of(b, &f.physical_file_name),
@@ -465,7 +468,7 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
     repo::audit_facts(
         &deps.pool,
         b.client_id,
-        &b.batch_id,
+        &b.batch_id.to_string(),
         &f.physical_file_name,
         None,
         Some(i64::try_from(rows).unwrap_or(i64::MAX)),

@@ -54,7 +54,7 @@ pub async fn validate_mapping(deps: &Deps, input: FileInput) -> Result<FileInput
     repo::clear_validation(
         &deps.pool,
         b.client_id,
-        &b.batch_id,
+        &b.batch_id.to_string(),
         &f.physical_file_name,
         "mapping",
     )
@@ -106,7 +106,7 @@ pub async fn validate_mapping(deps: &Deps, input: FileInput) -> Result<FileInput
             repo::log_mapping(
                 &deps.pool,
                 b.client_id,
-                &b.batch_id,
+                &b.batch_id.to_string(),
                 &f.physical_file_name,
                 "PASSED",
                 &[],
@@ -121,7 +121,7 @@ pub async fn validate_mapping(deps: &Deps, input: FileInput) -> Result<FileInput
             repo::log_mapping(
                 &deps.pool,
                 b.client_id,
-                &b.batch_id,
+                &b.batch_id.to_string(),
                 &f.physical_file_name,
                 "FAILED",
                 &missing,

@@ -169,7 +169,7 @@ pub async fn validate_rows(deps: &Deps, input: FileInput) -> Result<FileInput> {
     repo::clear_validation(
         &deps.pool,
         b.client_id,
-        &b.batch_id,
+        &b.batch_id.to_string(),
         &f.physical_file_name,
         "rows",
     )
@@ -191,7 +191,7 @@ pub async fn validate_rows(deps: &Deps, input: FileInput) -> Result<FileInput> {
         repo::log_row_rule(
             &deps.pool,
             b.client_id,
-            &b.batch_id,
+            &b.batch_id.to_string(),
             &f.physical_file_name,
             finding.rule,
             finding.column.as_deref(),

@@ -132,7 +132,7 @@ fn item(c: &ConfigRow, client: &str, physical: &str, raw: String) -> FileItem {
 }
 
 pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
-    let batch_id: BatchId = input.batch_id.parse()?;
+    let batch_id: BatchId = input.batch_id;
     let batch = batch_id.to_string();
     let client = repo::find_client(&deps.pool, &input.client)
         .await?
@@ -279,7 +279,7 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                             &deps.pool,
                             &crate::ledger::LedgerKey {
                                 client_id: client.client_id,
-                                batch_id: &batch,
+                                batch_id: batch.clone(),
                                 file: &physical,
                                 execution: &input.execution_name,
                             },
@@ -315,7 +315,7 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
     let (transformation, integration, refresh) =
         repo::procedures(&deps.pool, client.client_id).await?;
     let mut manifest = Manifest {
-        client_schema: input.client.clone(),
+        client_schema: input.client.to_string(),
         client_id: client.client_id,
         batch_id: batch.clone(),
         mode: input.mode.as_str().into(),
@@ -331,7 +331,7 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                 target_table: f.target_table.clone(),
                 source_config: f.source_config.clone(),
                 parquet_name: None,
-                client_schema: input.client.clone(),
+                client_schema: input.client.to_string(),
                 client_id: client.client_id,
                 batch_id: batch.clone(),
                 status: None,
@@ -394,7 +394,7 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
         batch: BatchRef {
             client: input.client,
             client_id: client.client_id,
-            batch_id: batch,
+            batch_id,
             mode: input.mode,
             execution_name: input.execution_name,
             manifest_key: key,

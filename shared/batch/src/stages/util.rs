@@ -68,7 +68,7 @@ pub(crate) async fn audit(
     crate::repo::audit_set(
         &deps.pool,
         b.client_id,
-        &b.batch_id,
+        &b.batch_id.to_string(),
         &f.physical_file_name,
         column,
         status,

@@ -430,7 +430,7 @@ async fn log_skipped(
             family.log_table(),
             family.name_column()
         ),
-        &[&batch.client_id, &batch.batch_id, &name, &reason, &batch.execution_name],
+        &[&batch.client_id, &batch.batch_id.to_string(), &name, &reason, &batch.execution_name],
     )
     .await
     .map_err(|e| pg_error("writing a step log", e))?;
@@ -461,7 +461,7 @@ async fn run_logged(
             ),
             &[
                 &batch.client_id,
-                &batch.batch_id,
+                &batch.batch_id.to_string(),
                 &step.name,
                 &batch.execution_name,
             ],
@@ -592,7 +592,11 @@ async fn execute(
     tx.execute(
         "SELECT set_config('statement_timeout', $1, true), set_config('muara.batch_id', $2, true),
                 set_config('muara.client', $3, true), set_config('muara.rows_affected', '', true)",
-        &[&timeout, &batch.batch_id, &batch.client],
+        &[
+            &timeout,
+            &batch.batch_id.to_string(),
+            &batch.client.as_str(),
+        ],
     )
     .await
     .map_err(|e| step_error(step, cut, e))?;
@@ -602,7 +606,7 @@ async fn execute(
         (StepKind::Procedure, Some(runner)) => {
             tx.execute(
                 &format!("SELECT {runner}(format('CALL %s(%L)', $1::text, $2::text))"),
-                &[&name, &batch.batch_id],
+                &[&name, &batch.batch_id.to_string()],
             )
             .await
             .map_err(error)?;
@@ -614,7 +618,7 @@ async fn execute(
                 &format!(
                     "SELECT {runner}(format('SELECT set_config(''muara.rows_affected'', coalesce((%s(%L))::text, ''''), true)', $1::text, $2::text))"
                 ),
-                &[&name, &batch.batch_id],
+                &[&name, &batch.batch_id.to_string()],
             )
             .await
             .map_err(error)?;
