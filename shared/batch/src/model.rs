@@ -28,6 +28,8 @@ pub struct Deps {
     /// How long a new file's size and modification time must stand still before a batch
     /// takes it (see [`crate::settle`]).
     pub settle: std::time::Duration,
+    /// Now, as the settle rule reads it.
+    pub clock: Arc<dyn muara_core::ports::Clock>,
 }
 
 /// Failure mail: the mailer (SES, SMTP or the outbox) and the addresses.

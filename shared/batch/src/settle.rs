@@ -9,7 +9,7 @@
 
 use crate::model::Deps;
 use muara_core::Result;
-use muara_core::ports::ObjectInfo;
+use muara_core::ports::{Clock, ObjectInfo, ObjectStore};
 use std::time::Duration;
 
 /// The settle time when `MUARA_SETTLE_SECONDS` is not set.
@@ -42,12 +42,21 @@ fn age(o: &ObjectInfo, now: time::OffsetDateTime) -> Duration {
 /// The files of `files` that are complete: unchanged for the settle time. Waits at most the
 /// settle time once; files that changed meanwhile are left out (and logged).
 pub async fn settled(deps: &Deps, files: Vec<ObjectInfo>) -> Result<Vec<ObjectInfo>> {
-    if deps.settle.is_zero() {
+    settled_on(deps.store.as_ref(), deps.clock.as_ref(), deps.settle, files).await
+}
+
+/// [`settled`] on the ports it needs.
+pub async fn settled_on(
+    store: &dyn ObjectStore,
+    clock: &dyn Clock,
+    settle: Duration,
+    files: Vec<ObjectInfo>,
+) -> Result<Vec<ObjectInfo>> {
+    if settle.is_zero() {
         return Ok(files);
     }
-    let now = time::OffsetDateTime::now_utc();
-    let (old, fresh): (Vec<_>, Vec<_>) =
-        files.into_iter().partition(|o| age(o, now) >= deps.settle);
+    let now = clock.now();
+    let (old, fresh): (Vec<_>, Vec<_>) = files.into_iter().partition(|o| age(o, now) >= settle);
     if fresh.is_empty() {
         return Ok(old);
     }
@@ -56,10 +65,10 @@ pub async fn settled(deps: &Deps, files: Vec<ObjectInfo>) -> Result<Vec<ObjectIn
         .map(|o| age(o, now))
         .min()
         .unwrap_or(Duration::ZERO);
-    tokio::time::sleep(deps.settle.saturating_sub(youngest)).await;
+    tokio::time::sleep(settle.saturating_sub(youngest)).await;
     let mut out = old;
     for before in fresh {
-        match deps.store.head(&before.key).await? {
+        match store.head(&before.key).await? {
             Some(now) if now.size == before.size && now.last_modified == before.last_modified => {
                 out.push(now);
             }
@@ -73,4 +82,67 @@ pub async fn settled(deps: &Deps, files: Vec<ObjectInfo>) -> Result<Vec<ObjectIn
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use muara_core::memory::MemStore;
+    use muara_core::ports::{ManualClock, PutOptions};
+    use std::sync::Arc;
+
+    /// On the memory twins: the store dates objects by a manual clock, and tokio's paused time
+    /// runs the settle wait at once, with a writer still appending in the middle of it.
+    #[tokio::test(start_paused = true)]
+    async fn only_files_that_stood_still_for_the_settle_time_are_taken() {
+        let clock = Arc::new(ManualClock::starting_now());
+        let store = Arc::new(MemStore::with_clock(clock.clone()));
+        let put = |key: &'static str, body: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .put(key, body.into(), &PutOptions::default())
+                    .await
+                    .unwrap()
+            }
+        };
+        let old = put("raw/demo/crm/incoming/old.csv", "a\n1\n").await;
+        clock.advance(Duration::from_secs(10));
+        let fresh = put("raw/demo/crm/incoming/fresh.csv", "a\n2\n").await;
+        let growing = put("raw/demo/crm/incoming/growing.csv", "a\n3\n").await;
+        clock.advance(Duration::from_secs(1));
+        // Still being copied: one more line lands during the settle wait.
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let opts = PutOptions::default();
+                store
+                    .put(
+                        "raw/demo/crm/incoming/growing.csv",
+                        "a\n3\n4\n".into(),
+                        &opts,
+                    )
+                    .await
+                    .unwrap();
+            })
+        };
+        let taken = settled_on(
+            store.as_ref(),
+            clock.as_ref(),
+            Duration::from_secs(3),
+            vec![old, fresh, growing],
+        )
+        .await
+        .unwrap();
+        writer.await.unwrap();
+        let keys: Vec<&str> = taken.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "raw/demo/crm/incoming/old.csv",
+                "raw/demo/crm/incoming/fresh.csv"
+            ]
+        );
+    }
 }

@@ -45,5 +45,6 @@ pub fn deps(ports: Ports, settings: &Settings, work_dir: PathBuf) -> Deps {
             to: settings.mail_to.clone(),
         },
         settle: settings.settle,
+        clock: Arc::new(muara_core::ports::SystemClock),
     }
 }
