@@ -600,7 +600,10 @@ async fn stage_worker(stage: &str) -> anyhow::Result<()> {
         .await
     };
     let outcome = match deps.await {
-        Ok(deps) => muara_batch::tasks::run_stage(&deps, stage, input).await,
+        Ok(deps) => match stage.parse() {
+            Ok(stage) => muara_batch::tasks::run_stage(&deps, stage, input).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     report(&muara_host::worker::answer(outcome));

@@ -5,6 +5,7 @@
 use crate::batch_lifecycle::{Fx, count, finished, fixture, run};
 use muara_batch::model::Mode;
 use muara_batch::runner::{RunOutcome, request};
+use muara_batch::tasks::Stage;
 use muara_core::ports::PutOptions;
 use std::io::Write as _;
 use std::sync::Arc;
@@ -114,7 +115,7 @@ async fn converted_by_hand(
 ) -> anyhow::Result<(serde_json::Value, serde_json::Value)> {
     let start = muara_batch::tasks::run_stage(
         &fx.deps,
-        "start",
+        Stage::Start,
         serde_json::json!({"client": "demo", "batch_id": "BATCH000001", "mode": "start",
                            "execution_name": "demo-BATCH000001-start"}),
     )
@@ -125,7 +126,7 @@ async fn converted_by_hand(
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("{logical} is not in the batch"))?;
     let input = serde_json::json!({"batch": start["batch"], "file": file});
-    for stage in ["convert", "validate-mapping", "validate-rows"] {
+    for stage in [Stage::Convert, Stage::ValidateMapping, Stage::ValidateRows] {
         muara_batch::tasks::run_stage(&fx.deps, stage, input.clone()).await?;
     }
     Ok((input, file))
@@ -140,8 +141,8 @@ async fn two_loads_of_one_file_at_once_leave_its_rows_once() -> anyhow::Result<(
     muara_demo::batch::seed(&fx.deps).await?;
     let (input, _) = converted_by_hand(&fx, "sales_details").await?;
     let (a, b) = tokio::join!(
-        muara_batch::tasks::run_stage(&fx.deps, "load-bronze", input.clone()),
-        muara_batch::tasks::run_stage(&fx.deps, "load-bronze", input.clone()),
+        muara_batch::tasks::run_stage(&fx.deps, Stage::LoadBronze, input.clone()),
+        muara_batch::tasks::run_stage(&fx.deps, Stage::LoadBronze, input.clone()),
     );
     a?;
     b?;
@@ -171,7 +172,7 @@ async fn a_file_that_changes_after_conversion_fails_with_that_reason_and_loads_n
         .open(&raw)?
         .write_all(rows(900_000, 10).as_bytes())?;
 
-    let e = muara_batch::tasks::run_stage(&fx.deps, "load-bronze", input)
+    let e = muara_batch::tasks::run_stage(&fx.deps, Stage::LoadBronze, input)
         .await
         .expect_err("a changed file is not loaded");
     assert!(

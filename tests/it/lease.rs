@@ -9,6 +9,7 @@ use muara_batch::control::BatchControl;
 use muara_batch::lease::{LOCK_TTL, lock_key};
 use muara_batch::model::Mode;
 use muara_batch::runner::{RunOutcome, request};
+use muara_batch::tasks::Stage;
 use muara_core::ports::Lease;
 use serde_json::json;
 use std::sync::Arc;
@@ -81,7 +82,7 @@ async fn a_run_whose_execution_died_is_taken_over_at_once_and_can_never_write_ag
         "lock": {"key": old.key, "owner": old.owner, "token": old.token}
     }});
     let before = count(&fx, "SELECT count(*) FROM tools.transformation_log").await?;
-    let refused = muara_batch::tasks::run_stage(&fx.deps, "transform", stale)
+    let refused = muara_batch::tasks::run_stage(&fx.deps, Stage::Transform, stale)
         .await
         .expect_err("a superseded lease writes nothing");
     assert!(refused.message().starts_with("superseded"), "{refused}");

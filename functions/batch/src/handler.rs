@@ -28,7 +28,7 @@ pub async fn handle(cfg: &Config, role: Role, payload: Value) -> Result<Value, D
         }
         Role::Housekeeping => return housekeeping(cfg).await,
     };
-    muara_batch::tasks::run_stage(deps, stage.as_str(), payload)
+    muara_batch::tasks::run_stage(deps, stage, payload)
         .await
         .map_err(|e| {
             tracing::error!(%stage, error = %e.chain(), error_type = e.kind().error_type(), "stage failed");

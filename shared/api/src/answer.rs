@@ -108,9 +108,4 @@ impl Audit {
             tracing::error!(%action, error = %e.chain(), "the change could not be written to the audit log");
         }
     }
-
-    /// The newest entries, where this host keeps the log.
-    pub fn sink(&self) -> Option<Arc<dyn AuditSink>> {
-        self.0.clone()
-    }
 }

@@ -26,12 +26,6 @@ impl<'de> serde::Deserialize<'de> for BatchId {
     }
 }
 
-impl PartialEq<str> for BatchId {
-    fn eq(&self, other: &str) -> bool {
-        other.parse::<BatchId>().is_ok_and(|b| b == *self)
-    }
-}
-
 impl std::str::FromStr for BatchId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {

@@ -136,9 +136,8 @@ fn ids_of(input: &Value) -> (String, String, String) {
 
 /// Runs one stage on its JSON input, in a span that carries the stage, client, batch and
 /// file, so every line the stage logs says what it was working on.
-pub async fn run_stage(deps: &Deps, stage: &str, input: Value) -> Result<Value> {
+pub async fn run_stage(deps: &Deps, stage: Stage, input: Value) -> Result<Value> {
     use tracing::Instrument as _;
-    let stage: Stage = stage.parse()?;
     let (client, batch, file) = ids_of(&input);
     let span = tracing::info_span!("stage", %stage, %client, %batch, %file);
     run_stage_in(deps, stage, input).instrument(span).await

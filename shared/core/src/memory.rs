@@ -293,10 +293,6 @@ impl MemQueue {
         self
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     fn take(&self, max: usize) -> Vec<ReceivedMessage> {
         let now = self.clock.now();
         let mut messages = lock(&self.messages);
@@ -604,11 +600,6 @@ pub struct MemMailer {
 }
 
 impl MemMailer {
-    /// Everything sent so far, oldest first.
-    pub fn sent(&self) -> Vec<Mail> {
-        lock(&self.sent).iter().map(|(_, m)| m.clone()).collect()
-    }
-
     /// One sent mail by its message id.
     pub fn read_back(&self, message_id: &str) -> Option<Mail> {
         lock(&self.sent)

@@ -73,18 +73,6 @@ impl std::fmt::Display for ClientName {
     }
 }
 
-impl PartialEq<str> for ClientName {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for ClientName {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
 /// PostgreSQL's unquoted identifier shape, `[A-Za-z_][A-Za-z0-9_$]{0,62}`, so the names
 /// operators write in SQL keep working.
 pub fn is_sql_identifier(name: &str) -> bool {

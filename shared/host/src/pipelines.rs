@@ -68,7 +68,11 @@ impl TaskInvoker for BatchTasks {
                 cause: format!("no local handler is registered for task resource {resource:?}"),
             });
         };
-        task_outcome(muara_batch::tasks::run_stage(&self.0, stage, input).await)
+        let ran = match stage.parse() {
+            Ok(stage) => muara_batch::tasks::run_stage(&self.0, stage, input).await,
+            Err(e) => Err(e),
+        };
+        task_outcome(ran)
     }
 }
 
