@@ -2,6 +2,7 @@ use crate::{AppState, VERSION};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use muara_core::health::Unhealthy;
 use serde_json::{Map, Value, json};
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> (StatusCode, Json<V
             let t0 = Instant::now();
             let res = match tokio::time::timeout(timeout, p.check()).await {
                 Ok(r) => r,
-                Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+                Err(_) => Err(Unhealthy::TimedOut(timeout)),
             };
             (p.name().to_string(), res, t0.elapsed())
         }
@@ -28,7 +29,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> (StatusCode, Json<V
             Err(reason) => {
                 healthy = false;
                 tracing::warn!(component = %name, %reason, "health check failed");
-                json!({"status": "down", "error": reason, "latency_ms": latency_ms})
+                json!({"status": "down", "error": reason.to_string(), "latency_ms": latency_ms})
             }
         };
         state.metrics.set(

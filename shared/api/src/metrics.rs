@@ -64,20 +64,30 @@ mod tests {
     use async_trait::async_trait;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
-    use muara_core::health::Probe;
+    use muara_core::Error;
+    use muara_core::health::{Probe, Unhealthy};
     use muara_core::metrics::Metrics;
     use std::sync::Arc;
     use tower::ServiceExt;
 
-    struct Fixed(&'static str, Result<String, String>);
+    /// A probe with a fixed answer: `Up(detail)` or `Down(reason)`.
+    enum Answer {
+        Up(&'static str),
+        Down(&'static str),
+    }
+
+    struct Fixed(&'static str, Answer);
 
     #[async_trait]
     impl Probe for Fixed {
         fn name(&self) -> &str {
             self.0
         }
-        async fn check(&self) -> Result<String, String> {
-            self.1.clone()
+        async fn check(&self) -> Result<String, Unhealthy> {
+            match self.1 {
+                Answer::Up(detail) => Ok(detail.to_string()),
+                Answer::Down(reason) => Err(Error::retryable(reason).into()),
+            }
         }
     }
 
@@ -101,7 +111,7 @@ mod tests {
     #[tokio::test]
     async fn given_healthy_components_when_health_then_200_with_each_component() {
         let state = crate::testing::state()
-            .with_probe(Arc::new(Fixed("database", Ok("PostgreSQL 15".into()))));
+            .with_probe(Arc::new(Fixed("database", Answer::Up("PostgreSQL 15"))));
         let (status, body) = get(app(state, vec![]), "/health").await;
         assert_eq!(status, StatusCode::OK);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -112,12 +122,15 @@ mod tests {
     #[tokio::test]
     async fn given_a_failing_component_when_health_then_503_names_it() {
         let state = crate::testing::state()
-            .with_probe(Arc::new(Fixed("database", Ok("up".into()))))
-            .with_probe(Arc::new(Fixed("queue", Err("connection refused".into()))));
+            .with_probe(Arc::new(Fixed("database", Answer::Up("up"))))
+            .with_probe(Arc::new(Fixed("queue", Answer::Down("connection refused"))));
         let (status, body) = get(app(state, vec![]), "/health").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(v["components"]["queue"]["error"], "connection refused");
+        assert_eq!(
+            v["components"]["queue"]["error"],
+            "Retryable: connection refused"
+        );
     }
 
     #[tokio::test]

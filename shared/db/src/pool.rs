@@ -112,12 +112,12 @@ impl muara_core::health::Probe for DbProbe {
     fn name(&self) -> &str {
         "database"
     }
-    async fn check(&self) -> std::result::Result<String, String> {
-        let client = self.0.get().await.map_err(|e| pool_error(e).chain())?;
+    async fn check(&self) -> std::result::Result<String, muara_core::health::Unhealthy> {
+        let client = self.0.get().await.map_err(pool_error)?;
         let row = client
             .query_one("SELECT current_setting('server_version')", &[])
             .await
-            .map_err(|e| pg_error("health query", e).chain())?;
+            .map_err(|e| pg_error("health query", e))?;
         let v: String = row.get(0);
         Ok(format!("PostgreSQL {v}"))
     }

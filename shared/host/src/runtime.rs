@@ -5,7 +5,7 @@
 use crate::every::{spawn_every, spawn_rounds};
 use crate::watcher::LakeWatcher;
 use async_trait::async_trait;
-use muara_core::health::Probe;
+use muara_core::health::{Probe, Unhealthy};
 use muara_core::metrics::Metrics;
 use muara_core::ports::{Mailer, Queue};
 use muara_core::s3event::S3Event;
@@ -167,11 +167,14 @@ impl Probe for DirProbe {
     fn name(&self) -> &str {
         "object_store"
     }
-    async fn check(&self) -> std::result::Result<String, String> {
+    async fn check(&self) -> std::result::Result<String, Unhealthy> {
         let probe = self.0.join(".muara").join("tmp").join(".health");
         tokio::fs::write(&probe, b"ok")
             .await
-            .map_err(|e| format!("{} is not writable: {e}", self.0.display()))?;
+            .map_err(|source| Unhealthy::NotWritable {
+                path: self.0.clone(),
+                source,
+            })?;
         let _ = tokio::fs::remove_file(&probe).await;
         Ok(format!("directory {}", self.0.display()))
     }
@@ -184,8 +187,8 @@ impl Probe for QueueProbe {
     fn name(&self) -> &str {
         "queue"
     }
-    async fn check(&self) -> std::result::Result<String, String> {
-        let d = self.0.depth().await.map_err(|e| e.chain())?;
+    async fn check(&self) -> std::result::Result<String, Unhealthy> {
+        let d = self.0.depth().await?;
         Ok(format!("{} messages in {}", d, self.0.name()))
     }
 }
