@@ -400,16 +400,35 @@ impl Config {
     }
 }
 
+/// Why a size or bandwidth (`upload.bandwidth_limit`) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    /// No number in front of the unit.
+    #[error("{input:?} is not a size like 20MB or 512KiB")]
+    NotANumber {
+        input: String,
+        #[source]
+        source: std::num::ParseFloatError,
+    },
+    /// A unit other than B, k/KB, KiB, M/MB, MiB, G/GB, GiB.
+    #[error("unknown unit {unit:?} in {input:?}")]
+    UnknownUnit { unit: String, input: String },
+    /// Less than 1 KiB.
+    #[error("{0:?} is below 1 KiB per second")]
+    TooSmall(String),
+}
+
 /// `"20MB"`, `"512KiB"`, `"1.5 MB/s"`, `"800000"` → bytes.
-pub fn parse_bytes(s: &str) -> Result<u64, String> {
+pub fn parse_bytes(s: &str) -> Result<u64, SizeError> {
     let t = s.trim().trim_end_matches("/s").trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size like 20MB or 512KiB"))?;
+    let n: f64 = num.parse().map_err(|source| SizeError::NotANumber {
+        input: s.to_owned(),
+        source,
+    })?;
     let mult = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" => 1e3,
@@ -418,11 +437,16 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         "mib" => 1024.0 * 1024.0,
         "g" | "gb" => 1e9,
         "gib" => 1024.0 * 1024.0 * 1024.0,
-        other => return Err(format!("unknown unit {other:?} in {s:?}")),
+        other => {
+            return Err(SizeError::UnknownUnit {
+                unit: other.to_owned(),
+                input: s.to_owned(),
+            });
+        }
     };
     let v = (n * mult).round();
     if v < 1024.0 {
-        return Err(format!("{s:?} is below 1 KiB per second"));
+        return Err(SizeError::TooSmall(s.to_owned()));
     }
     Ok(v as u64)
 }
@@ -517,5 +541,15 @@ mod tests {
         assert_eq!(parse_bytes("512KiB"), Ok(524_288));
         assert_eq!(parse_bytes("1.5 MB/s"), Ok(1_500_000));
         assert!(parse_bytes("12").is_err());
+        let reason = |s: &str| parse_bytes(s).map_err(|e| e.to_string());
+        assert_eq!(reason("12"), Err("\"12\" is below 1 KiB per second".into()));
+        assert_eq!(
+            reason("20 parsecs"),
+            Err("unknown unit \"parsecs\" in \"20 parsecs\"".into())
+        );
+        assert_eq!(
+            reason("fast"),
+            Err("\"fast\" is not a size like 20MB or 512KiB".into())
+        );
     }
 }

@@ -185,11 +185,11 @@ impl Agent {
                     };
                     record(&ctx, &id, &e).await;
                 }
-                Err(reason) => failures.push(Failure {
+                Err(e) => failures.push(Failure {
                     path: path.display().to_string(),
                     call_id: entry.call_id.clone(),
                     stage: "archive".into(),
-                    reason,
+                    reason: e.to_string(),
                     will_retry: true,
                 }),
             }

@@ -250,7 +250,13 @@ pub async fn process(ctx: &Ctx, pair: &Pair, prior: Option<Entry>) -> Outcome {
         }
         return match apply_policy(ctx, pair, p.clone()).await {
             Ok(()) => Outcome::PolicyDone,
-            Err(reason) => failure(&pair.wav, p.call_id.as_deref(), "archive", reason, true),
+            Err(e) => failure(
+                &pair.wav,
+                p.call_id.as_deref(),
+                "archive",
+                e.to_string(),
+                true,
+            ),
         };
     }
 
@@ -463,11 +469,11 @@ pub async fn process(ctx: &Ctx, pair: &Pair, prior: Option<Entry>) -> Outcome {
         Outcome::Uploaded { key, bytes: sent }
     };
     if s.after_upload != AfterUpload::Keep
-        && let Err(reason) = apply_policy(ctx, pair, entry).await
+        && let Err(e) = apply_policy(ctx, pair, entry).await
     {
         return Outcome::PolicyFailed {
             published: Box::new(published),
-            failure: note(&pair.wav, call_id, "archive", reason, true),
+            failure: note(&pair.wav, call_id, "archive", e.to_string(), true),
         };
     }
     published
@@ -624,13 +630,40 @@ async fn send_parts(
     Ok(())
 }
 
+/// Why the after-upload policy (archive or delete) did not finish. Its text is the failure's
+/// reason in the run report.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A file to delete could not be removed.
+    #[error("cannot delete {}: {source}", path.display())]
+    Delete {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The policy is `archive` but no `archive_dir` is set.
+    #[error("no archive_dir configured")]
+    NoArchiveDir,
+    /// A file could not be moved into the archive.
+    #[error("cannot archive {} to {}: {source}", from.display(), to.display())]
+    Archive {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The files are done, but the journal record saying so was not written.
+    #[error("{}", .0.chain())]
+    Journal(#[from] Error),
+}
+
 /// Archives or deletes the local files of a published recording, `.xml` first: a crash in
 /// between leaves the `.wav` alone, which the next run recognises from the journal and finishes.
 pub async fn apply_policy(
     ctx: &Ctx,
     pair: &Pair,
     mut entry: Entry,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), PolicyError> {
     let s = &ctx.settings;
     let files = [pair.xml.clone(), pair.wav.clone()];
     finish_policy(ctx, &files).await?;
@@ -640,13 +673,12 @@ pub async fn apply_policy(
         AfterUpload::Keep => State::Published,
     };
     entry.failure = None;
-    journal_put(&ctx.journal, &pair.id(), &entry)
-        .await
-        .map_err(|e| e.chain())
+    journal_put(&ctx.journal, &pair.id(), &entry).await?;
+    Ok(())
 }
 
 /// Moves (or deletes) the given files that still exist.
-pub async fn finish_policy(ctx: &Ctx, files: &[PathBuf]) -> std::result::Result<(), String> {
+pub async fn finish_policy(ctx: &Ctx, files: &[PathBuf]) -> std::result::Result<(), PolicyError> {
     let s = &ctx.settings;
     for f in files {
         if tokio::fs::symlink_metadata(f).await.is_err() {
@@ -654,12 +686,17 @@ pub async fn finish_policy(ctx: &Ctx, files: &[PathBuf]) -> std::result::Result<
         }
         match s.after_upload {
             AfterUpload::Keep => {}
-            AfterUpload::Delete => tokio::fs::remove_file(f)
-                .await
-                .map_err(|e| format!("cannot delete {}: {e}", f.display()))?,
+            AfterUpload::Delete => {
+                tokio::fs::remove_file(f)
+                    .await
+                    .map_err(|source| PolicyError::Delete {
+                        path: f.clone(),
+                        source,
+                    })?
+            }
             AfterUpload::Archive => {
                 let Some(archive) = &s.archive_dir else {
-                    return Err("no archive_dir configured".into());
+                    return Err(PolicyError::NoArchiveDir);
                 };
                 let rel = s
                     .folders
@@ -668,9 +705,13 @@ pub async fn finish_policy(ctx: &Ctx, files: &[PathBuf]) -> std::result::Result<
                     .map(Path::to_path_buf)
                     .unwrap_or_else(|| PathBuf::from(f.file_name().unwrap_or_default()));
                 let dest = archive.join(rel);
-                move_file(f, &dest).await.map_err(|e| {
-                    format!("cannot archive {} to {}: {e}", f.display(), dest.display())
-                })?;
+                move_file(f, &dest)
+                    .await
+                    .map_err(|source| PolicyError::Archive {
+                        from: f.clone(),
+                        to: dest.clone(),
+                        source,
+                    })?;
             }
         }
     }

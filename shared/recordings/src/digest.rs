@@ -46,7 +46,8 @@ pub async fn handle_report(
     };
     let report = match RunReport::parse(&raw) {
         Ok(r) => r,
-        Err(reason) => {
+        Err(unreadable) => {
+            let reason = unreadable.to_string();
             tracing::error!(%key, %reason, "agent report not readable");
             return Ok(Digest::Unreadable { reason });
         }

@@ -39,7 +39,7 @@ pub async fn index_sidecar(store: &dyn ObjectStore, pool: &Pool, key: &str) -> R
     };
     let sidecar = match Sidecar::parse(&raw) {
         Ok(s) => s,
-        Err(reason) => return reject(pool, key, None, reason).await,
+        Err(refused) => return reject(pool, key, None, refused.to_string()).await,
     };
     let call_id = sidecar.recording.call_id.clone();
     let audio = &sidecar.audio;

@@ -47,6 +47,14 @@ pub struct Failure {
     pub will_retry: bool,
 }
 
+/// Why a run report is not read. Its text is the reason the digest reports.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Not JSON, or not a run report's shape.
+    #[error("not an agent run report: {0}")]
+    Malformed(#[source] serde_json::Error),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunReport {
     pub run_id: String,
@@ -62,8 +70,8 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    pub fn parse(raw: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(raw).map_err(|e| format!("not an agent run report: {e}"))
+    pub fn parse(raw: &[u8]) -> Result<Self, ReportError> {
+        serde_json::from_slice(raw).map_err(ReportError::Malformed)
     }
 
     /// The digest mail's subject and plain-text body.

@@ -41,15 +41,22 @@ pub struct Source {
     pub xml_sha256: String,
 }
 
+/// Why a sidecar is refused. Its text is the rejection reason the indexer stores.
+#[derive(Debug, thiserror::Error)]
+pub enum SidecarError {
+    /// Not JSON, or not the sidecar's shape.
+    #[error("not a recording sidecar: {0}")]
+    Malformed(#[source] serde_json::Error),
+    /// A sidecar of a layout this version does not read.
+    #[error("sidecar schema {0} is not supported (expected {SCHEMA})")]
+    UnsupportedSchema(u32),
+}
+
 impl Sidecar {
-    pub fn parse(raw: &[u8]) -> Result<Self, String> {
-        let s: Sidecar =
-            serde_json::from_slice(raw).map_err(|e| format!("not a recording sidecar: {e}"))?;
+    pub fn parse(raw: &[u8]) -> Result<Self, SidecarError> {
+        let s: Sidecar = serde_json::from_slice(raw).map_err(SidecarError::Malformed)?;
         if s.schema != SCHEMA {
-            return Err(format!(
-                "sidecar schema {} is not supported (expected {SCHEMA})",
-                s.schema
-            ));
+            return Err(SidecarError::UnsupportedSchema(s.schema));
         }
         Ok(s)
     }

@@ -48,6 +48,9 @@ pub enum WavError {
     /// The header is inconsistent or out of range; the message says what and with which numbers.
     #[error("bad WAV header: {0}")]
     BadFormat(String),
+    /// The `fmt ` chunk's numbers are out of range or inconsistent with each other.
+    #[error("bad WAV header: {0}")]
+    BadFmt(#[from] FmtError),
     /// A format tag this check does not know.
     #[error(
         "unsupported codec: WAVE format tag 0x{0:04X} (supported: PCM, IEEE float, A-law, µ-law, \
@@ -256,49 +259,90 @@ fn parse_fmt(b: &[u8]) -> Result<Fmt, WavError> {
         block_align: u16_le(&b[12..14]),
         bits_per_sample: u16_le(&b[14..16]),
     };
-    check_fmt(&fmt).map_err(WavError::BadFormat)?;
+    check_fmt(&fmt)?;
     Ok(fmt)
 }
 
+/// What is wrong with the numbers of a `fmt ` chunk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FmtError {
+    /// Fewer than 1 or more than 8 channels.
+    #[error("{0} channels: expected 1 to 8")]
+    Channels(u16),
+    /// A sample rate outside 1000–384000 Hz.
+    #[error("sample rate {0} Hz: expected 1000 to 384000 Hz")]
+    SampleRate(u32),
+    /// A sample size the codec does not have.
+    #[error("{bits} bits per sample for {codec}: expected {}", or_list(allowed))]
+    BitsPerSample {
+        bits: u16,
+        codec: &'static str,
+        allowed: &'static [u16],
+    },
+    /// `block_align` is not channels × sample size.
+    #[error("block_align is {declared} but {channels} channels of {bits} bits need {expected}")]
+    BlockAlign {
+        declared: u16,
+        channels: u16,
+        bits: u16,
+        expected: u32,
+    },
+    /// `byte_rate` is not sample rate × `block_align`.
+    #[error(
+        "byte_rate is {declared} but {sample_rate} Hz × block_align {block_align} = {expected}"
+    )]
+    ByteRate {
+        declared: u32,
+        sample_rate: u32,
+        block_align: u32,
+        expected: u64,
+    },
+}
+
+/// `8 or 16 or 24`.
+fn or_list(values: &[u16]) -> String {
+    let list: Vec<String> = values.iter().map(u16::to_string).collect();
+    list.join(" or ")
+}
+
 /// Range and consistency checks of a format description; the error says what is wrong.
-fn check_fmt(f: &Fmt) -> Result<(), String> {
+fn check_fmt(f: &Fmt) -> Result<(), FmtError> {
     if !(1..=8).contains(&f.channels) {
-        return Err(format!("{} channels: expected 1 to 8", f.channels));
+        return Err(FmtError::Channels(f.channels));
     }
     if !(1000..=384_000).contains(&f.sample_rate) {
-        return Err(format!(
-            "sample rate {} Hz: expected 1000 to 384000 Hz",
-            f.sample_rate
-        ));
+        return Err(FmtError::SampleRate(f.sample_rate));
     }
-    let allowed: &[u16] = match f.codec {
+    let allowed: &'static [u16] = match f.codec {
         "pcm" => &[8, 16, 24, 32],
         "float" => &[32, 64],
         "alaw" | "mulaw" => &[8],
         _ => return Ok(()),
     };
     if !allowed.contains(&f.bits_per_sample) {
-        let list: Vec<String> = allowed.iter().map(u16::to_string).collect();
-        return Err(format!(
-            "{} bits per sample for {}: expected {}",
-            f.bits_per_sample,
-            f.codec,
-            list.join(" or ")
-        ));
+        return Err(FmtError::BitsPerSample {
+            bits: f.bits_per_sample,
+            codec: f.codec,
+            allowed,
+        });
     }
     let block_align = u32::from(f.channels) * u32::from(f.bits_per_sample) / 8;
     if u32::from(f.block_align) != block_align {
-        return Err(format!(
-            "block_align is {} but {} channels of {} bits need {}",
-            f.block_align, f.channels, f.bits_per_sample, block_align
-        ));
+        return Err(FmtError::BlockAlign {
+            declared: f.block_align,
+            channels: f.channels,
+            bits: f.bits_per_sample,
+            expected: block_align,
+        });
     }
     let byte_rate = u64::from(f.sample_rate) * u64::from(block_align);
     if u64::from(f.byte_rate) != byte_rate {
-        return Err(format!(
-            "byte_rate is {} but {} Hz × block_align {} = {}",
-            f.byte_rate, f.sample_rate, block_align, byte_rate
-        ));
+        return Err(FmtError::ByteRate {
+            declared: f.byte_rate,
+            sample_rate: f.sample_rate,
+            block_align,
+            expected: byte_rate,
+        });
     }
     Ok(())
 }
@@ -484,6 +528,7 @@ mod tests {
     fn bad_format(r: Result<AudioFormat, WavError>) -> String {
         match r {
             Err(WavError::BadFormat(m)) => m,
+            Err(WavError::BadFmt(e)) => e.to_string(),
             other => panic!("expected BadFormat, got {other:?}"),
         }
     }

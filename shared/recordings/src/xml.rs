@@ -74,7 +74,8 @@ pub enum XmlError {
         /// The value as found in the XML.
         value: String,
         /// What is wrong with it.
-        reason: String,
+        #[source]
+        reason: TimeError,
     },
     /// A duration that is not a number in the profile's unit, `HH:MM:SS` or `MM:SS`.
     #[error(
@@ -105,6 +106,108 @@ pub enum XmlError {
     /// End before start, or end − start disagreeing with the explicit duration by more than 2 s.
     #[error("inconsistent times: {0}")]
     Inconsistent(String),
+}
+
+/// Why a time value is not read in the profile's format (the reason in [`XmlError::BadTime`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// Each field is in range, but the day is past the end of its month (2026-02-30).
+    #[error("impossible date: that month has no such day")]
+    NoSuchDay(#[source] time::error::ComponentRange),
+    /// An hour, minute or second out of range.
+    #[error("impossible time: {0}")]
+    ImpossibleTime(#[source] time::error::ComponentRange),
+    /// Another date component out of range.
+    #[error("impossible date: {0}")]
+    ImpossibleDate(#[source] time::error::ComponentRange),
+    /// Neither RFC 3339 nor the same without an offset.
+    #[error("not an RFC 3339 time like 2026-11-22T09:15:02+07:00: {0}")]
+    NotRfc3339(#[source] TimeParseError),
+    /// Does not match the profile's custom format description.
+    #[error("does not match the format {desc:?}: {source}")]
+    FormatMismatch {
+        /// The profile's format description.
+        desc: String,
+        #[source]
+        source: TimeParseError,
+    },
+    /// The profile's custom format description itself is not valid.
+    #[error(transparent)]
+    Format(#[from] TimeFormatError),
+    /// Not a number, for the `epoch` and `epoch_ms` formats.
+    #[error("not a number of {unit} since 1970")]
+    NotEpoch {
+        /// `seconds` or `milliseconds`.
+        unit: &'static str,
+    },
+    /// A number of seconds or milliseconds past the year 9999.
+    #[error("{unit} since 1970 beyond the year 9999{hint}")]
+    EpochOutOfRange {
+        /// `seconds` or `milliseconds`.
+        unit: &'static str,
+        /// A hint on the other unit, or empty.
+        hint: &'static str,
+    },
+}
+
+/// A `time_format` that is none of the known names and not a valid `time` format description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "time_format {desc:?} is neither rfc3339, epoch, epoch_ms nor a valid time format \
+     description: {source}"
+)]
+pub struct TimeFormatError {
+    /// The value as configured.
+    pub desc: String,
+    #[source]
+    pub source: time::error::InvalidFormatDescription,
+}
+
+/// A `timezone` that is not a UTC offset.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("timezone {0:?} is not a UTC offset like \"+07:00\"")]
+pub struct TimezoneError(pub String);
+
+/// What is wrong with a profile path's syntax.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// Nothing but whitespace.
+    #[error("it is empty")]
+    Empty,
+    /// A leading, trailing or doubled `/`.
+    #[error("empty segment (a leading, trailing or doubled `/`)")]
+    EmptySegment,
+    /// A segment with whitespace in it.
+    #[error("segment {0:?} contains whitespace")]
+    Whitespace(String),
+    /// An `@attribute` segment that is not the last.
+    #[error("attribute segment {0:?} must be the last one")]
+    AttributeNotLast(String),
+    /// A bare `@`.
+    #[error("`@` without an attribute name")]
+    NoAttributeName,
+    /// `.` inside a longer path, or `..`.
+    #[error("segment {0:?}: `.` only stands alone, `..` is not supported")]
+    Dots(String),
+}
+
+/// An entity or character reference that cannot be resolved.
+#[derive(Debug, thiserror::Error)]
+enum ReferenceError {
+    /// A named entity other than the five predefined ones (DTD entities are not supported).
+    #[error(
+        "unknown entity &{0}; (only &lt; &gt; &amp; &apos; &quot; and character references are \
+         understood)"
+    )]
+    UnknownEntity(String),
+    /// A character reference that is not a valid character.
+    #[error("bad character reference &{name};: {source}")]
+    BadCharRef {
+        /// The reference's content, `#xD800` say.
+        name: String,
+        #[source]
+        source: quick_xml::Error,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,9 +296,9 @@ impl<'de> Deserialize<'de> for Paths {
 }
 
 /// Checks a path's syntax; the error says what is wrong.
-fn check_path(p: &str) -> Result<(), String> {
+fn check_path(p: &str) -> Result<(), PathError> {
     if p.trim().is_empty() {
-        return Err("it is empty".to_owned());
+        return Err(PathError::Empty);
     }
     if p.trim() == "." {
         return Ok(());
@@ -203,22 +306,20 @@ fn check_path(p: &str) -> Result<(), String> {
     let segments: Vec<&str> = p.split('/').collect();
     for (i, seg) in segments.iter().enumerate() {
         if seg.is_empty() {
-            return Err("empty segment (a leading, trailing or doubled `/`)".to_owned());
+            return Err(PathError::EmptySegment);
         }
         if seg.chars().any(char::is_whitespace) {
-            return Err(format!("segment {seg:?} contains whitespace"));
+            return Err(PathError::Whitespace((*seg).to_owned()));
         }
         if let Some(name) = seg.strip_prefix('@') {
             if i + 1 != segments.len() {
-                return Err(format!("attribute segment {seg:?} must be the last one"));
+                return Err(PathError::AttributeNotLast((*seg).to_owned()));
             }
             if name.is_empty() {
-                return Err("`@` without an attribute name".to_owned());
+                return Err(PathError::NoAttributeName);
             }
         } else if *seg == "." || *seg == ".." {
-            return Err(format!(
-                "segment {seg:?}: `.` only stands alone, `..` is not supported"
-            ));
+            return Err(PathError::Dots((*seg).to_owned()));
         }
     }
     Ok(())
@@ -244,9 +345,9 @@ pub enum TimeFormat {
 }
 
 impl TryFrom<String> for TimeFormat {
-    type Error = String;
+    type Error = TimeFormatError;
 
-    fn try_from(s: String) -> Result<Self, String> {
+    fn try_from(s: String) -> Result<Self, TimeFormatError> {
         Ok(match s.as_str() {
             "rfc3339" => TimeFormat::Rfc3339,
             "epoch" => TimeFormat::Epoch,
@@ -271,12 +372,10 @@ impl From<TimeFormat> for String {
 }
 
 /// Parses a custom time format description; the error names it.
-fn custom_items(desc: &str) -> Result<Vec<BorrowedFormatItem<'_>>, String> {
-    time::format_description::parse_borrowed::<2>(desc).map_err(|e| {
-        format!(
-            "time_format {desc:?} is neither rfc3339, epoch, epoch_ms nor a valid time format \
-             description: {e}"
-        )
+fn custom_items(desc: &str) -> Result<Vec<BorrowedFormatItem<'_>>, TimeFormatError> {
+    time::format_description::parse_borrowed::<2>(desc).map_err(|source| TimeFormatError {
+        desc: desc.to_owned(),
+        source,
     })
 }
 
@@ -301,12 +400,13 @@ impl fmt::Display for Timezone {
 }
 
 impl TryFrom<String> for Timezone {
-    type Error = String;
+    type Error = TimezoneError;
 
-    fn try_from(s: String) -> Result<Self, String> {
-        parse_offset(&s)
-            .map(Timezone)
-            .ok_or_else(|| format!("timezone {s:?} is not a UTC offset like \"+07:00\""))
+    fn try_from(s: String) -> Result<Self, TimezoneError> {
+        match parse_offset(&s) {
+            Some(offset) => Ok(Timezone(offset)),
+            None => Err(TimezoneError(s)),
+        }
     }
 }
 
@@ -700,19 +800,17 @@ fn add_attributes(
 
 /// `&#233;`, `&#xE9;` or one of the five predefined entities; anything else is an error (DTD
 /// entities are not supported).
-fn resolve_reference(r: &BytesRef<'_>) -> Result<String, String> {
+fn resolve_reference(r: &BytesRef<'_>) -> Result<String, ReferenceError> {
     let name: &str = r.as_ref();
     match r.resolve_char_ref() {
         Ok(Some(c)) => Ok(c.to_string()),
         Ok(None) => quick_xml::escape::resolve_xml_entity(name)
             .map(str::to_owned)
-            .ok_or_else(|| {
-                format!(
-                    "unknown entity &{name}; (only &lt; &gt; &amp; &apos; &quot; and character \
-                     references are understood)"
-                )
-            }),
-        Err(e) => Err(format!("bad character reference &{name};: {e}")),
+            .ok_or_else(|| ReferenceError::UnknownEntity(name.to_owned())),
+        Err(source) => Err(ReferenceError::BadCharRef {
+            name: name.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -898,7 +996,7 @@ const LOCAL_ISO: &[BorrowedFormatItem<'_>] = format_description!(
 );
 
 /// RFC 3339, or the same without an offset read in `tz`.
-fn parse_rfc3339(value: &str, tz: UtcOffset) -> Result<OffsetDateTime, String> {
+fn parse_rfc3339(value: &str, tz: UtcOffset) -> Result<OffsetDateTime, TimeError> {
     let strict = match OffsetDateTime::parse(value, &Rfc3339) {
         Ok(t) => return Ok(t),
         Err(e) => e,
@@ -908,14 +1006,12 @@ fn parse_rfc3339(value: &str, tz: UtcOffset) -> Result<OffsetDateTime, String> {
     }
     match PrimitiveDateTime::parse(value, LOCAL_ISO) {
         Ok(t) => Ok(t.assume_offset(tz)),
-        Err(local) => Err(impossible(&local).unwrap_or_else(|| {
-            format!("not an RFC 3339 time like 2026-11-22T09:15:02+07:00: {strict}")
-        })),
+        Err(local) => Err(impossible(&local).unwrap_or(TimeError::NotRfc3339(strict))),
     }
 }
 
 /// A custom format description; without an offset in it, the time is read in `tz`.
-fn parse_custom(value: &str, desc: &str, tz: UtcOffset) -> Result<OffsetDateTime, String> {
+fn parse_custom(value: &str, desc: &str, tz: UtcOffset) -> Result<OffsetDateTime, TimeError> {
     let items = custom_items(desc)?;
     let result = match OffsetDateTime::parse(value, &items) {
         Err(TimeParseError::TryFromParsed(TryFromParsed::InsufficientInformation)) => {
@@ -923,15 +1019,17 @@ fn parse_custom(value: &str, desc: &str, tz: UtcOffset) -> Result<OffsetDateTime
         }
         other => other,
     };
-    result.map_err(|e| {
-        impossible(&e).unwrap_or_else(|| format!("does not match the format {desc:?}: {e}"))
+    result.map_err(|source| {
+        impossible(&source).unwrap_or_else(|| TimeError::FormatMismatch {
+            desc: desc.to_owned(),
+            source,
+        })
     })
 }
 
 /// Seconds (`scale` 3, decimals allowed) or milliseconds (`scale` 0) since 1970.
-fn parse_epoch(value: &str, scale: u32, unit: &str) -> Result<OffsetDateTime, String> {
-    let ms = parse_decimal(value.trim(), scale)
-        .ok_or_else(|| format!("not a number of {unit} since 1970"))?;
+fn parse_epoch(value: &str, scale: u32, unit: &'static str) -> Result<OffsetDateTime, TimeError> {
+    let ms = parse_decimal(value.trim(), scale).ok_or(TimeError::NotEpoch { unit })?;
     i128::from(ms)
         .checked_mul(1_000_000)
         .and_then(|ns| OffsetDateTime::from_unix_timestamp_nanos(ns).ok())
@@ -941,20 +1039,20 @@ fn parse_epoch(value: &str, scale: u32, unit: &str) -> Result<OffsetDateTime, St
             } else {
                 ""
             };
-            format!("{unit} since 1970 beyond the year 9999{hint}")
+            TimeError::EpochOutOfRange { unit, hint }
         })
 }
 
 /// `Some(reason)` when a `time` parse error is an impossible date or time (like 2026-02-30).
-fn impossible(e: &TimeParseError) -> Option<String> {
+fn impossible(e: &TimeParseError) -> Option<TimeError> {
     match e {
         TimeParseError::TryFromParsed(TryFromParsed::ComponentRange(cr)) => Some(match cr.name() {
             // Each field was in range when parsed, so the day is past the end of its month.
-            "day" => "impossible date: that month has no such day".to_owned(),
+            "day" => TimeError::NoSuchDay(*cr),
             "hour" | "minute" | "second" | "subsecond" | "nanosecond" => {
-                format!("impossible time: {cr}")
+                TimeError::ImpossibleTime(*cr)
             }
-            _ => format!("impossible date: {cr}"),
+            _ => TimeError::ImpossibleDate(*cr),
         }),
         _ => None,
     }
@@ -1595,7 +1693,10 @@ mod tests {
             (*field, value.as_str()),
             ("started_at", "2026-02-30T09:15:02+07:00")
         );
-        assert_eq!(reason, "impossible date: that month has no such day");
+        assert_eq!(
+            reason.to_string(),
+            "impossible date: that month has no such day"
+        );
         assert_eq!(
             e.to_string(),
             "bad started_at \"2026-02-30T09:15:02+07:00\": impossible date: that month has no \
