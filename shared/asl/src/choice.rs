@@ -12,10 +12,74 @@
 use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
+use thiserror::Error;
 
 use crate::error::Fault;
-use crate::path::{ContextSource, Path, compare_numbers};
+use crate::path::{ContextSource, Path, PathError, compare_numbers};
 use crate::timestamp;
+
+/// Why a choice rule is invalid (a definition error).
+#[derive(Debug, Clone, PartialEq, Error)]
+pub(crate) enum ChoiceError {
+    #[error("each entry of `Choices` must be an object")]
+    NotAnObject,
+    #[error("`Next` of a choice rule must be a string")]
+    NextNotAString,
+    #[error("a top-level choice rule needs a `Next`")]
+    MissingNext,
+    #[error("`Next` is only allowed on top-level choice rules, not inside And/Or/Not")]
+    NestedNext,
+    /// A JSONata or variables field (`Condition`, `Assign`).
+    #[error("field `{key}` (JSONata / variables) is not supported by the local ASL interpreter")]
+    Unsupported { key: String },
+    #[error("unknown field `{key}` in a choice rule")]
+    UnknownField { key: String },
+    #[error("a choice rule needs exactly one comparison operator, And, Or or Not")]
+    NoOperator,
+    #[error(
+        "a choice rule must have exactly one operator, found {}",
+        .operators.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    )]
+    SeveralOperators { operators: Vec<String> },
+    /// `And`, `Or` or `Not` with a `Variable`.
+    #[error("`{operator}` rules do not take a `Variable`")]
+    VariableNotAllowed { operator: String },
+    #[error("`{operator}` must be a non-empty array of rules")]
+    EmptyCombination { operator: String },
+    #[error("each entry of `{operator}` must be an object")]
+    EntryNotAnObject { operator: String },
+    #[error("`Not` must be a rule object")]
+    NotNotAnObject,
+    #[error("`Variable`: {0}")]
+    Variable(#[source] PathError),
+    #[error("`Variable` must be a string path")]
+    VariableNotAString,
+    #[error("`{operator}` needs a `Variable`")]
+    MissingVariable { operator: String },
+    #[error("`{operator}` must be true or false")]
+    NotABoolean { operator: String },
+    #[error("`StringMatches` needs a string pattern")]
+    PatternNotAString,
+    /// A `…Path` comparison whose operand is not a string.
+    #[error("`{operator}` needs a string path")]
+    OperandPathNotAString { operator: String },
+    /// A `…Path` comparison whose operand does not parse.
+    #[error("`{operator}`: {source}")]
+    OperandPath {
+        operator: String,
+        #[source]
+        source: PathError,
+    },
+    #[error("unknown choice operator `{name}`")]
+    UnknownOperator { name: String },
+    /// A literal comparison operand of the wrong type; `expected` says what it must be.
+    #[error("`{operator}` must be {expected}, got {value}")]
+    WrongOperandType {
+        operator: String,
+        expected: &'static str,
+        value: Value,
+    },
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -119,14 +183,12 @@ fn is_operator(key: &str) -> bool {
 }
 
 impl ChoiceRule {
-    pub(crate) fn parse(value: &Value) -> Result<ChoiceRule, String> {
-        let map = value
-            .as_object()
-            .ok_or_else(|| "each entry of `Choices` must be an object".to_owned())?;
+    pub(crate) fn parse(value: &Value) -> Result<ChoiceRule, ChoiceError> {
+        let map = value.as_object().ok_or(ChoiceError::NotAnObject)?;
         let next = match map.get("Next") {
             Some(Value::String(next)) => next.clone(),
-            Some(_) => return Err("`Next` of a choice rule must be a string".to_owned()),
-            None => return Err("a top-level choice rule needs a `Next`".to_owned()),
+            Some(_) => return Err(ChoiceError::NextNotAString),
+            None => return Err(ChoiceError::MissingNext),
         };
         let rule = Rule::parse(map, true)?;
         Ok(ChoiceRule { rule, next })
@@ -139,7 +201,7 @@ impl ChoiceRule {
 }
 
 impl Rule {
-    fn parse(map: &Map<String, Value>, top_level: bool) -> Result<Rule, String> {
+    fn parse(map: &Map<String, Value>, top_level: bool) -> Result<Rule, ChoiceError> {
         for key in map.keys() {
             let known = is_operator(key)
                 || key == "Variable"
@@ -149,31 +211,19 @@ impl Rule {
                 continue;
             }
             return Err(match key.as_str() {
-                "Next" => "`Next` is only allowed on top-level choice rules, not inside And/Or/Not"
-                    .to_owned(),
-                "Condition" | "Assign" => format!(
-                    "field `{key}` (JSONata / variables) is not supported by the local ASL interpreter"
-                ),
-                _ => format!("unknown field `{key}` in a choice rule"),
+                "Next" => ChoiceError::NestedNext,
+                "Condition" | "Assign" => ChoiceError::Unsupported { key: key.clone() },
+                _ => ChoiceError::UnknownField { key: key.clone() },
             });
         }
         let operators: Vec<&String> = map.keys().filter(|k| is_operator(k)).collect();
         let operator = match operators.as_slice() {
             [one] => one.as_str(),
-            [] => {
-                return Err(
-                    "a choice rule needs exactly one comparison operator, And, Or or Not"
-                        .to_owned(),
-                );
-            }
+            [] => return Err(ChoiceError::NoOperator),
             many => {
-                return Err(format!(
-                    "a choice rule must have exactly one operator, found {}",
-                    many.iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+                return Err(ChoiceError::SeveralOperators {
+                    operators: many.iter().map(|k| (*k).clone()).collect(),
+                });
             }
         };
         let value = map.get(operator).unwrap_or(&Value::Null);
@@ -181,17 +231,22 @@ impl Rule {
         match operator {
             "And" | "Or" => {
                 if map.contains_key("Variable") {
-                    return Err(format!("`{operator}` rules do not take a `Variable`"));
+                    return Err(ChoiceError::VariableNotAllowed {
+                        operator: operator.to_owned(),
+                    });
                 }
-                let items = value
-                    .as_array()
-                    .filter(|a| !a.is_empty())
-                    .ok_or_else(|| format!("`{operator}` must be a non-empty array of rules"))?;
+                let items = value.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
+                    ChoiceError::EmptyCombination {
+                        operator: operator.to_owned(),
+                    }
+                })?;
                 let rules = items
                     .iter()
                     .map(|item| {
                         item.as_object()
-                            .ok_or_else(|| format!("each entry of `{operator}` must be an object"))
+                            .ok_or_else(|| ChoiceError::EntryNotAnObject {
+                                operator: operator.to_owned(),
+                            })
                             .and_then(|m| Rule::parse(m, false))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
@@ -203,22 +258,24 @@ impl Rule {
             }
             "Not" => {
                 if map.contains_key("Variable") {
-                    return Err("`Not` rules do not take a `Variable`".to_owned());
+                    return Err(ChoiceError::VariableNotAllowed {
+                        operator: operator.to_owned(),
+                    });
                 }
-                let inner = value
-                    .as_object()
-                    .ok_or_else(|| "`Not` must be a rule object".to_owned())?;
+                let inner = value.as_object().ok_or(ChoiceError::NotNotAnObject)?;
                 return Ok(Rule::Not(Box::new(Rule::parse(inner, false)?)));
             }
             _ => {}
         }
 
         let variable = match map.get("Variable") {
-            Some(Value::String(text)) => {
-                Path::parse(text).map_err(|e| format!("`Variable`: {e}"))?
+            Some(Value::String(text)) => Path::parse(text).map_err(ChoiceError::Variable)?,
+            Some(_) => return Err(ChoiceError::VariableNotAString),
+            None => {
+                return Err(ChoiceError::MissingVariable {
+                    operator: operator.to_owned(),
+                });
             }
-            Some(_) => return Err("`Variable` must be a string path".to_owned()),
-            None => return Err(format!("`{operator}` needs a `Variable`")),
         };
 
         let test = if operator == "IsPresent" {
@@ -229,16 +286,19 @@ impl Rule {
                 expected: bool_operand(operator, value)?,
             }
         } else if operator == "StringMatches" {
-            let pattern = value
-                .as_str()
-                .ok_or_else(|| "`StringMatches` needs a string pattern".to_owned())?;
+            let pattern = value.as_str().ok_or(ChoiceError::PatternNotAString)?;
             Test::Matches(compile_pattern(pattern))
         } else if let Some(base) = operator.strip_suffix("Path") {
             let (_, kind, rel) = comparison(base)?;
             let text = value
                 .as_str()
-                .ok_or_else(|| format!("`{operator}` needs a string path"))?;
-            let path = Path::parse(text).map_err(|e| format!("`{operator}`: {e}"))?;
+                .ok_or_else(|| ChoiceError::OperandPathNotAString {
+                    operator: operator.to_owned(),
+                })?;
+            let path = Path::parse(text).map_err(|source| ChoiceError::OperandPath {
+                operator: operator.to_owned(),
+                source,
+            })?;
             Test::Compare {
                 kind,
                 rel,
@@ -259,7 +319,11 @@ impl Rule {
                     Kind::Boolean => "a boolean",
                     Kind::Timestamp => "an RFC 3339 timestamp string such as 2016-03-14T01:59:00Z",
                 };
-                return Err(format!("`{operator}` must be {expected}, got {value}"));
+                return Err(ChoiceError::WrongOperandType {
+                    operator: operator.to_owned(),
+                    expected,
+                    value: value.clone(),
+                });
             }
             Test::Compare {
                 kind,
@@ -355,18 +419,20 @@ impl Test {
     }
 }
 
-fn comparison(name: &str) -> Result<(&'static str, Kind, Rel), String> {
+fn comparison(name: &str) -> Result<(&'static str, Kind, Rel), ChoiceError> {
     COMPARISONS
         .iter()
         .find(|(n, _, _)| *n == name)
         .copied()
-        .ok_or_else(|| format!("unknown choice operator `{name}`"))
+        .ok_or_else(|| ChoiceError::UnknownOperator {
+            name: name.to_owned(),
+        })
 }
 
-fn bool_operand(operator: &str, value: &Value) -> Result<bool, String> {
-    value
-        .as_bool()
-        .ok_or_else(|| format!("`{operator}` must be true or false"))
+fn bool_operand(operator: &str, value: &Value) -> Result<bool, ChoiceError> {
+    value.as_bool().ok_or_else(|| ChoiceError::NotABoolean {
+        operator: operator.to_owned(),
+    })
 }
 
 /// `*` matches any run of characters; `\*` is a literal star and `\\` a literal backslash.
@@ -650,6 +716,37 @@ mod tests {
                 "{b} should be rejected"
             );
         }
-        assert!(ChoiceRule::parse(&json!({"Variable": "$.a", "IsNull": true})).is_err());
+        assert_eq!(
+            ChoiceRule::parse(&json!({"Variable": "$.a", "IsNull": true})).unwrap_err(),
+            ChoiceError::MissingNext
+        );
+    }
+
+    #[test]
+    fn rule_errors_keep_the_path_error_as_their_source() {
+        let parse = |v: Value| Rule::parse(v.as_object().unwrap(), false).unwrap_err();
+        let err = parse(json!({"Variable": "$.a", "NumericEqualsPath": "$["}));
+        assert!(
+            matches!(&err, ChoiceError::OperandPath { operator, source: PathError::Syntax { .. } } if operator == "NumericEqualsPath"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "`NumericEqualsPath`: invalid path `$[`: expected an index, a quoted name, `*` or `?(`"
+        );
+        let source = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<PathError>());
+        assert!(
+            matches!(source, Some(PathError::Syntax { .. })),
+            "{source:?}"
+        );
+
+        assert_eq!(
+            parse(json!({"Variable": "$.a", "StringEquals": "x", "NumericEquals": 1})).to_string(),
+            "a choice rule must have exactly one operator, found `NumericEquals`, `StringEquals`"
+        );
+        assert_eq!(
+            parse(json!({"Variable": "$.a", "NumericEquals": "1"})).to_string(),
+            "`NumericEquals` must be a number, got \"1\""
+        );
     }
 }

@@ -495,7 +495,7 @@ impl<'r> Engine<'r> {
                     type_name(&other)
                 )));
             }
-            Err(e) => return Err(Fault::runtime(format!("ItemsPath: {e}"))),
+            Err(e) => return Err(Fault::from(e).context("ItemsPath")),
         };
         let max_concurrency = match &map.max_concurrency {
             Concurrency::Fixed(n) => *n,
@@ -581,7 +581,7 @@ fn select_input(path: &DataPath, raw: &Value, ctx: &StateContext<'_>) -> Result<
         DataPath::Empty => Ok(Value::Object(Map::new())),
         DataPath::Select(path) => path
             .select(raw, ctx)
-            .map_err(|e| Fault::runtime(format!("InputPath: {e}"))),
+            .map_err(|e| Fault::from(e).context("InputPath")),
     }
 }
 
@@ -591,7 +591,7 @@ fn select_output(path: &DataPath, combined: Value, ctx: &StateContext<'_>) -> Re
         DataPath::Empty => Ok(Value::Object(Map::new())),
         DataPath::Select(path) => path
             .select(&combined, ctx)
-            .map_err(|e| Fault::runtime(format!("OutputPath: {e}"))),
+            .map_err(|e| Fault::from(e).context("OutputPath")),
     }
 }
 
@@ -601,8 +601,7 @@ fn apply_result_path(path: &ResultPath, raw: &Value, result: Value) -> Result<Va
         ResultPath::Discard => Ok(raw.clone()),
         ResultPath::Set(path) => {
             let mut combined = raw.clone();
-            path.set(&mut combined, result)
-                .map_err(|e| Fault::new(names::RESULT_PATH_MATCH_FAILURE, e))?;
+            path.set(&mut combined, result).map_err(Fault::from)?;
             Ok(combined)
         }
     }
@@ -641,7 +640,7 @@ fn resolve_uint(
 ) -> Result<u64, Fault> {
     let value = path
         .select(input, ctx)
-        .map_err(|e| Fault::runtime(format!("{field}: {e}")))?;
+        .map_err(|e| Fault::from(e).context(field))?;
     as_uint(&value).ok_or_else(|| {
         Fault::runtime(format!(
             "{field} `{}` must select a non-negative integer, found {value}",
@@ -667,7 +666,7 @@ fn wait_duration(
         WaitFor::TimestampPath(path) => {
             let value = path
                 .select(input, ctx)
-                .map_err(|e| Fault::runtime(format!("TimestampPath: {e}")))?;
+                .map_err(|e| Fault::from(e).context("TimestampPath"))?;
             value
                 .as_str()
                 .and_then(timestamp::parse)
@@ -693,10 +692,10 @@ fn fail_text(
         Some(FailText::Literal(text)) => return Ok(text.clone()),
         Some(FailText::Path(path)) => path
             .select(raw, ctx)
-            .map_err(|e| Fault::runtime(format!("{field}: {e}")))?,
+            .map_err(|e| Fault::from(e).context(field))?,
         Some(FailText::Call(call)) => call
             .eval(raw, ctx)
-            .map_err(|e| Fault::new(names::INTRINSIC_FAILURE, format!("{field}: {e}")))?,
+            .map_err(|e| Fault::from(e).context(field))?,
     };
     match value {
         Value::String(text) => Ok(text),

@@ -11,12 +11,152 @@
 //! does not carry.
 
 use serde_json::{Map, Number, Value};
+use thiserror::Error;
 
-use crate::path::{ContextSource, Path, compare_numbers, type_name};
+use crate::path::{ContextSource, Path, PathError, compare_numbers, type_name};
 use crate::rand;
 
 /// AWS caps `States.ArrayRange` output at this many items.
 const MAX_RANGE_ITEMS: usize = 1000;
+
+/// Why an intrinsic function call could not be parsed (a definition error) or failed when
+/// evaluated (a `States.IntrinsicFailure`).
+#[derive(Debug, Error)]
+pub(crate) enum IntrinsicError {
+    /// [`Call::parse`] rejected the text.
+    #[error("invalid intrinsic function `{text}`: {reason}")]
+    Invalid {
+        text: String,
+        #[source]
+        reason: IntrinsicSyntaxError,
+    },
+
+    /// [`Call::eval`] of `func` failed.
+    #[error("{func}: {reason}")]
+    Failed {
+        /// The function's name, e.g. `States.Format`.
+        func: &'static str,
+        #[source]
+        reason: IntrinsicEvalError,
+    },
+}
+
+/// What is wrong with an intrinsic call's text, without the text itself (see
+/// [`IntrinsicError::Invalid`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub(crate) enum IntrinsicSyntaxError {
+    #[error("`{name}` is not supported by the local ASL interpreter")]
+    Unsupported { name: &'static str },
+    #[error("unknown intrinsic function `{name}`")]
+    Unknown { name: String },
+    #[error("expected `(` after `{func}`")]
+    ExpectedOpenParen { func: &'static str },
+    #[error("expected `,` or `)` in the arguments of `{func}`")]
+    ExpectedCommaOrClose { func: &'static str },
+    #[error("`{func}` takes {} argument(s), got {got}", arity_text(*.min, *.max))]
+    Arity {
+        func: &'static str,
+        min: usize,
+        max: Option<usize>,
+        got: usize,
+    },
+    /// A literal `States.Format` template whose `{}` count differs from its values'.
+    #[error(
+        "the `States.Format` template has {slots} `{{}}` placeholder(s) but {values} value(s) follow it"
+    )]
+    FormatPlaceholders { slots: usize, values: usize },
+    #[error("`{text}` is not a number")]
+    InvalidNumber { text: String },
+    #[error("unexpected argument starting at `{found}`")]
+    UnexpectedArgument { found: String },
+    #[error("unterminated string literal")]
+    UnterminatedString,
+    #[error("a backslash must escape one of ' {{ }} \\ in a string literal")]
+    InvalidEscape,
+    #[error("unexpected text after the closing `)`")]
+    Trailing,
+    /// A path argument does not parse.
+    #[error("{0}")]
+    Path(#[from] PathError),
+}
+
+/// Why evaluating one intrinsic function failed (see [`IntrinsicError::Failed`]).
+#[derive(Debug, Error)]
+pub(crate) enum IntrinsicEvalError {
+    /// A path argument selected nothing.
+    #[error("{0}")]
+    Path(#[from] PathError),
+    /// A nested call failed.
+    #[error("{0}")]
+    Nested(#[source] Box<IntrinsicError>),
+    #[error("{what} must be a string, not {found}")]
+    NotAString {
+        what: &'static str,
+        found: &'static str,
+    },
+    #[error("{what} must be an array, not {found}")]
+    NotAnArray {
+        what: &'static str,
+        found: &'static str,
+    },
+    #[error("{what} must be a number, not {found}")]
+    NotANumber {
+        what: &'static str,
+        found: &'static str,
+    },
+    #[error("{what} is not a representable number")]
+    Unrepresentable { what: &'static str },
+    #[error("{what} ({number}) is out of the 64-bit integer range")]
+    OutOfRange { what: &'static str, number: Number },
+    #[error("wrong number of arguments")]
+    ArgumentCount,
+    #[error("argument is not valid JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("{0}")]
+    ToJson(#[source] serde_json::Error),
+    #[error("chunk size must be a positive integer")]
+    ChunkSize,
+    #[error("index {index} is out of bounds for an array of {len}")]
+    IndexOutOfBounds { index: i64, len: usize },
+    #[error("step must not be zero")]
+    ZeroStep,
+    #[error("the range would exceed {max} items", max = MAX_RANGE_ITEMS)]
+    RangeTooLong,
+    #[error("too much `=` padding")]
+    Base64Padding,
+    #[error("`{found}` is not a base64 character")]
+    Base64Char { found: char },
+    #[error("truncated base64 input")]
+    Base64Truncated,
+    #[error("decoded data is not valid UTF-8")]
+    NotUtf8,
+    #[error("the first two arguments must be objects")]
+    MergeNotObjects,
+    #[error("only shallow merging is supported: the third argument must be false")]
+    DeepMerge,
+    #[error("the sum overflows a 64-bit integer")]
+    Overflow,
+    #[error("a template argument is required")]
+    MissingTemplate,
+    #[error("the template must be a string, not {found}")]
+    TemplateNotAString { found: &'static str },
+    #[error("the template has {slots} `{{}}` placeholder(s) but {values} value(s) were given")]
+    FormatPlaceholders { slots: usize, values: usize },
+    #[error("too few values for the template")]
+    TooFewValues,
+    #[error("values must be strings, numbers, booleans or null, not {found}")]
+    Unformattable { found: &'static str },
+}
+
+/// `1`, `2 to 3` or `at least 1`: an argument count as [`IntrinsicSyntaxError::Arity`]
+/// shows it.
+fn arity_text(min: usize, max: Option<usize>) -> String {
+    match max {
+        Some(m) if m == min => format!("{min}"),
+        Some(m) => format!("{min} to {m}"),
+        None => format!("at least {min}"),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Func {
@@ -60,15 +200,18 @@ impl Func {
         ("States.UUID", Func::Uuid),
     ];
 
-    fn lookup(name: &str) -> Result<Func, String> {
-        if name == "States.Hash" {
-            return Err("`States.Hash` is not supported by the local ASL interpreter".to_owned());
+    fn lookup(name: &str) -> Result<Func, IntrinsicSyntaxError> {
+        const HASH: &str = "States.Hash";
+        if name == HASH {
+            return Err(IntrinsicSyntaxError::Unsupported { name: HASH });
         }
         Self::ALL
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, f)| *f)
-            .ok_or_else(|| format!("unknown intrinsic function `{name}`"))
+            .ok_or_else(|| IntrinsicSyntaxError::Unknown {
+                name: name.to_owned(),
+            })
     }
 
     fn name(self) -> &'static str {
@@ -127,31 +270,44 @@ pub(crate) fn looks_like_call(text: &str) -> bool {
 }
 
 impl Call {
-    pub(crate) fn parse(text: &str) -> Result<Call, String> {
+    pub(crate) fn parse(text: &str) -> Result<Call, IntrinsicError> {
         let mut parser = Parser {
             chars: text.chars().collect(),
             pos: 0,
         };
-        let call = parser
-            .call()
-            .map_err(|e| format!("invalid intrinsic function `{text}`: {e}"))?;
-        parser.skip_ws();
-        if parser.pos < parser.chars.len() {
-            return Err(format!(
-                "invalid intrinsic function `{text}`: unexpected text after the closing `)`"
-            ));
-        }
-        Ok(call)
+        let parsed = parser.call().and_then(|call| {
+            parser.skip_ws();
+            if parser.pos < parser.chars.len() {
+                Err(IntrinsicSyntaxError::Trailing)
+            } else {
+                Ok(call)
+            }
+        });
+        parsed.map_err(|reason| IntrinsicError::Invalid {
+            text: text.to_owned(),
+            reason,
+        })
     }
 
-    /// Evaluates the call; `Err` carries the cause for a `States.IntrinsicFailure`.
-    pub(crate) fn eval(&self, input: &Value, ctx: &dyn ContextSource) -> Result<Value, String> {
-        let name = self.func.name();
+    /// Evaluates the call; an `Err` is always [`IntrinsicError::Failed`], the cause of a
+    /// `States.IntrinsicFailure`.
+    pub(crate) fn eval(
+        &self,
+        input: &Value,
+        ctx: &dyn ContextSource,
+    ) -> Result<Value, IntrinsicError> {
         self.eval_inner(input, ctx)
-            .map_err(|e| format!("{name}: {e}"))
+            .map_err(|reason| IntrinsicError::Failed {
+                func: self.func.name(),
+                reason,
+            })
     }
 
-    fn eval_inner(&self, input: &Value, ctx: &dyn ContextSource) -> Result<Value, String> {
+    fn eval_inner(
+        &self,
+        input: &Value,
+        ctx: &dyn ContextSource,
+    ) -> Result<Value, IntrinsicEvalError> {
         if self.func == Func::Format {
             return self.format(input, ctx);
         }
@@ -163,11 +319,11 @@ impl Call {
         match (self.func, args.as_slice()) {
             (Func::StringToJson, [text]) => {
                 let text = string_arg(text, "argument")?;
-                serde_json::from_str(text).map_err(|e| format!("argument is not valid JSON: {e}"))
+                serde_json::from_str(text).map_err(IntrinsicEvalError::NotJson)
             }
             (Func::JsonToString, [value]) => serde_json::to_string(value)
                 .map(Value::String)
-                .map_err(|e| e.to_string()),
+                .map_err(IntrinsicEvalError::ToJson),
             (Func::Array, _) => Ok(Value::Array(args)),
             (Func::ArrayPartition, [array, size]) => {
                 let array = array_arg(array, "first argument")?;
@@ -175,7 +331,7 @@ impl Call {
                 let size = usize::try_from(size)
                     .ok()
                     .filter(|s| *s > 0)
-                    .ok_or_else(|| "chunk size must be a positive integer".to_owned())?;
+                    .ok_or(IntrinsicEvalError::ChunkSize)?;
                 Ok(Value::Array(
                     array
                         .chunks(size)
@@ -199,11 +355,9 @@ impl Call {
                     .ok()
                     .and_then(|i| array.get(i))
                     .cloned()
-                    .ok_or_else(|| {
-                        format!(
-                            "index {index} is out of bounds for an array of {}",
-                            array.len()
-                        )
+                    .ok_or(IntrinsicEvalError::IndexOutOfBounds {
+                        index,
+                        len: array.len(),
                     })
             }
             (Func::ArrayLength, [array]) => Ok(Value::from(array_arg(array, "argument")?.len())),
@@ -223,17 +377,14 @@ impl Call {
                 let bytes = base64_decode(string_arg(text, "argument")?)?;
                 String::from_utf8(bytes)
                     .map(Value::String)
-                    .map_err(|_| "decoded data is not valid UTF-8".to_owned())
+                    .map_err(|_| IntrinsicEvalError::NotUtf8)
             }
             (Func::JsonMerge, [left, right, deep]) => {
                 let (Value::Object(left), Value::Object(right)) = (left, right) else {
-                    return Err("the first two arguments must be objects".to_owned());
+                    return Err(IntrinsicEvalError::MergeNotObjects);
                 };
                 if deep != &Value::Bool(false) {
-                    return Err(
-                        "only shallow merging is supported: the third argument must be false"
-                            .to_owned(),
-                    );
+                    return Err(IntrinsicEvalError::DeepMerge);
                 }
                 let mut merged: Map<String, Value> = left.clone();
                 merged.extend(right.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -253,7 +404,7 @@ impl Call {
             (Func::MathAdd, [a, b]) => int_arg(a, "first argument")?
                 .checked_add(int_arg(b, "second argument")?)
                 .map(Value::from)
-                .ok_or_else(|| "the sum overflows a 64-bit integer".to_owned()),
+                .ok_or(IntrinsicEvalError::Overflow),
             (Func::StringSplit, [text, delimiters]) => {
                 let text = string_arg(text, "first argument")?;
                 let delimiters = string_arg(delimiters, "second argument")?;
@@ -265,32 +416,31 @@ impl Call {
                 ))
             }
             (Func::Uuid, []) => Ok(Value::String(rand::uuid_v4())),
-            _ => Err("wrong number of arguments".to_owned()),
+            _ => Err(IntrinsicEvalError::ArgumentCount),
         }
     }
 
-    fn format(&self, input: &Value, ctx: &dyn ContextSource) -> Result<Value, String> {
+    fn format(&self, input: &Value, ctx: &dyn ContextSource) -> Result<Value, IntrinsicEvalError> {
         let Some((template, rest)) = self.args.split_first() else {
-            return Err("a template argument is required".to_owned());
+            return Err(IntrinsicEvalError::MissingTemplate);
         };
         let pieces = match template {
             Arg::Str { raw, .. } => format_pieces(raw, true),
             other => match other.eval(input, ctx)? {
                 Value::String(text) => format_pieces(&text, false),
                 found => {
-                    return Err(format!(
-                        "the template must be a string, not {}",
-                        type_name(&found)
-                    ));
+                    return Err(IntrinsicEvalError::TemplateNotAString {
+                        found: type_name(&found),
+                    });
                 }
             },
         };
         let slots = pieces.iter().filter(|p| matches!(p, Piece::Slot)).count();
         if slots != rest.len() {
-            return Err(format!(
-                "the template has {slots} `{{}}` placeholder(s) but {} value(s) were given",
-                rest.len()
-            ));
+            return Err(IntrinsicEvalError::FormatPlaceholders {
+                slots,
+                values: rest.len(),
+            });
         }
         let mut values = rest.iter();
         let mut out = String::new();
@@ -299,7 +449,7 @@ impl Call {
                 Piece::Text(text) => out.push_str(&text),
                 Piece::Slot => {
                     let Some(arg) = values.next() else {
-                        return Err("too few values for the template".to_owned());
+                        return Err(IntrinsicEvalError::TooFewValues);
                     };
                     match arg.eval(input, ctx)? {
                         Value::String(s) => out.push_str(&s),
@@ -307,10 +457,9 @@ impl Call {
                             out.push_str(&v.to_string());
                         }
                         v => {
-                            return Err(format!(
-                                "values must be strings, numbers, booleans or null, not {}",
-                                type_name(&v)
-                            ));
+                            return Err(IntrinsicEvalError::Unformattable {
+                                found: type_name(&v),
+                            });
                         }
                     }
                 }
@@ -321,12 +470,14 @@ impl Call {
 }
 
 impl Arg {
-    fn eval(&self, input: &Value, ctx: &dyn ContextSource) -> Result<Value, String> {
+    fn eval(&self, input: &Value, ctx: &dyn ContextSource) -> Result<Value, IntrinsicEvalError> {
         match self {
             Arg::Str { value, .. } => Ok(Value::String(value.clone())),
             Arg::Literal(value) => Ok(value.clone()),
-            Arg::Path(path) => path.select(input, ctx),
-            Arg::Call(call) => call.eval(input, ctx),
+            Arg::Path(path) => Ok(path.select(input, ctx)?),
+            Arg::Call(call) => call
+                .eval(input, ctx)
+                .map_err(|e| IntrinsicEvalError::Nested(Box::new(e))),
         }
     }
 }
@@ -362,47 +513,58 @@ fn format_pieces(template: &str, escaped: bool) -> Vec<Piece> {
     pieces
 }
 
-fn string_arg<'v>(value: &'v Value, what: &str) -> Result<&'v str, String> {
-    value
-        .as_str()
-        .ok_or_else(|| format!("{what} must be a string, not {}", type_name(value)))
+fn string_arg<'v>(value: &'v Value, what: &'static str) -> Result<&'v str, IntrinsicEvalError> {
+    value.as_str().ok_or(IntrinsicEvalError::NotAString {
+        what,
+        found: type_name(value),
+    })
 }
 
-fn array_arg<'v>(value: &'v Value, what: &str) -> Result<&'v Vec<Value>, String> {
-    value
-        .as_array()
-        .ok_or_else(|| format!("{what} must be an array, not {}", type_name(value)))
+fn array_arg<'v>(
+    value: &'v Value,
+    what: &'static str,
+) -> Result<&'v Vec<Value>, IntrinsicEvalError> {
+    value.as_array().ok_or(IntrinsicEvalError::NotAnArray {
+        what,
+        found: type_name(value),
+    })
 }
 
 /// Integers pass through; other numbers are rounded half-up as Step Functions (Java's
 /// `Math.round`) does.
-fn int_arg(value: &Value, what: &str) -> Result<i64, String> {
+fn int_arg(value: &Value, what: &'static str) -> Result<i64, IntrinsicEvalError> {
     let Value::Number(n) = value else {
-        return Err(format!("{what} must be a number, not {}", type_name(value)));
+        return Err(IntrinsicEvalError::NotANumber {
+            what,
+            found: type_name(value),
+        });
     };
     if let Some(i) = n.as_i64() {
         return Ok(i);
     }
     let f = n
         .as_f64()
-        .ok_or_else(|| format!("{what} is not a representable number"))?;
+        .ok_or(IntrinsicEvalError::Unrepresentable { what })?;
     let rounded = (f + 0.5).floor();
     if rounded.is_finite() && rounded >= i64::MIN as f64 && rounded < i64::MAX as f64 {
         Ok(rounded as i64)
     } else {
-        Err(format!("{what} ({n}) is out of the 64-bit integer range"))
+        Err(IntrinsicEvalError::OutOfRange {
+            what,
+            number: n.clone(),
+        })
     }
 }
 
-fn array_range(start: i64, end: i64, step: i64) -> Result<Value, String> {
+fn array_range(start: i64, end: i64, step: i64) -> Result<Value, IntrinsicEvalError> {
     if step == 0 {
-        return Err("step must not be zero".to_owned());
+        return Err(IntrinsicEvalError::ZeroStep);
     }
     let mut out = Vec::new();
     let mut current = start;
     while (step > 0 && current <= end) || (step < 0 && current >= end) {
         if out.len() == MAX_RANGE_ITEMS {
-            return Err(format!("the range would exceed {MAX_RANGE_ITEMS} items"));
+            return Err(IntrinsicEvalError::RangeTooLong);
         }
         out.push(Value::from(current));
         match current.checked_add(step) {
@@ -455,19 +617,22 @@ fn base64_encode(data: &[u8]) -> String {
     out
 }
 
-fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+fn base64_decode(text: &str) -> Result<Vec<u8>, IntrinsicEvalError> {
     let trimmed = text.trim_end_matches('=');
     if text.len() - trimmed.len() > 2 {
-        return Err("too much `=` padding".to_owned());
+        return Err(IntrinsicEvalError::Base64Padding);
     }
     let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
     let mut buffer: u32 = 0;
     let mut bits = 0u32;
     for c in trimmed.bytes() {
-        let value = BASE64_ALPHABET
-            .iter()
-            .position(|a| *a == c)
-            .ok_or_else(|| format!("`{}` is not a base64 character", char::from(c)))?;
+        let value =
+            BASE64_ALPHABET
+                .iter()
+                .position(|a| *a == c)
+                .ok_or(IntrinsicEvalError::Base64Char {
+                    found: char::from(c),
+                })?;
         buffer = (buffer << 6) | value as u32;
         bits += 6;
         if bits >= 8 {
@@ -476,7 +641,7 @@ fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
         }
     }
     if trimmed.len() % 4 == 1 {
-        return Err("truncated base64 input".to_owned());
+        return Err(IntrinsicEvalError::Base64Truncated);
     }
     Ok(out)
 }
@@ -520,7 +685,7 @@ impl Parser {
             .collect()
     }
 
-    fn call(&mut self) -> Result<Call, String> {
+    fn call(&mut self) -> Result<Call, IntrinsicSyntaxError> {
         self.skip_ws();
         let start = self.pos;
         while self
@@ -532,7 +697,7 @@ impl Parser {
         let func = Func::lookup(&self.slice(start))?;
         self.skip_ws();
         if !self.eat('(') {
-            return Err(format!("expected `(` after `{}`", func.name()));
+            return Err(IntrinsicSyntaxError::ExpectedOpenParen { func: func.name() });
         }
         let mut args = Vec::new();
         self.skip_ws();
@@ -546,24 +711,17 @@ impl Parser {
                 if self.eat(')') {
                     break;
                 }
-                return Err(format!(
-                    "expected `,` or `)` in the arguments of `{}`",
-                    func.name()
-                ));
+                return Err(IntrinsicSyntaxError::ExpectedCommaOrClose { func: func.name() });
             }
         }
         let (min, max) = func.arity();
         if args.len() < min || max.is_some_and(|m| args.len() > m) {
-            let expected = match max {
-                Some(m) if m == min => format!("{min}"),
-                Some(m) => format!("{min} to {m}"),
-                None => format!("at least {min}"),
-            };
-            return Err(format!(
-                "`{}` takes {expected} argument(s), got {}",
-                func.name(),
-                args.len()
-            ));
+            return Err(IntrinsicSyntaxError::Arity {
+                func: func.name(),
+                min,
+                max,
+                got: args.len(),
+            });
         }
         if let (Func::Format, Some(Arg::Str { raw, .. })) = (func, args.first()) {
             let slots = format_pieces(raw, true)
@@ -571,16 +729,16 @@ impl Parser {
                 .filter(|p| matches!(p, Piece::Slot))
                 .count();
             if slots != args.len() - 1 {
-                return Err(format!(
-                    "the `States.Format` template has {slots} `{{}}` placeholder(s) but {} value(s) follow it",
-                    args.len() - 1
-                ));
+                return Err(IntrinsicSyntaxError::FormatPlaceholders {
+                    slots,
+                    values: args.len() - 1,
+                });
             }
         }
         Ok(Call { func, args })
     }
 
-    fn arg(&mut self) -> Result<Arg, String> {
+    fn arg(&mut self) -> Result<Arg, IntrinsicSyntaxError> {
         self.skip_ws();
         match self.peek() {
             Some('\'') => self.string(),
@@ -595,9 +753,10 @@ impl Parser {
                     self.pos += 1;
                 }
                 let text = self.slice(start);
-                serde_json::from_str::<Number>(&text)
-                    .map(|n| Arg::Literal(Value::Number(n)))
-                    .map_err(|_| format!("`{text}` is not a number"))
+                match serde_json::from_str::<Number>(&text) {
+                    Ok(n) => Ok(Arg::Literal(Value::Number(n))),
+                    Err(_) => Err(IntrinsicSyntaxError::InvalidNumber { text }),
+                }
             }
             _ if self.rest_starts_with("States.") => Ok(Arg::Call(Box::new(self.call()?))),
             _ => {
@@ -611,25 +770,25 @@ impl Parser {
                         return Ok(Arg::Literal(value));
                     }
                 }
-                Err(format!(
-                    "unexpected argument starting at `{}`",
-                    self.chars
+                Err(IntrinsicSyntaxError::UnexpectedArgument {
+                    found: self
+                        .chars
                         .get(self.pos..)
                         .unwrap_or_default()
                         .iter()
-                        .collect::<String>()
-                ))
+                        .collect(),
+                })
             }
         }
     }
 
-    fn string(&mut self) -> Result<Arg, String> {
+    fn string(&mut self) -> Result<Arg, IntrinsicSyntaxError> {
         self.pos += 1;
         let mut value = String::new();
         let mut raw = String::new();
         loop {
             match self.peek() {
-                None => return Err("unterminated string literal".to_owned()),
+                None => return Err(IntrinsicSyntaxError::UnterminatedString),
                 Some('\\') => {
                     self.pos += 1;
                     match self.peek() {
@@ -639,12 +798,7 @@ impl Parser {
                             raw.push(c);
                             value.push(c);
                         }
-                        _ => {
-                            return Err(
-                                "a backslash must escape one of ' { } \\ in a string literal"
-                                    .to_owned(),
-                            );
-                        }
+                        _ => return Err(IntrinsicSyntaxError::InvalidEscape),
                     }
                 }
                 Some('\'') => {
@@ -661,7 +815,7 @@ impl Parser {
     }
 
     /// A path argument runs to the next `,` or `)` outside brackets and quotes.
-    fn path(&mut self) -> Result<Arg, String> {
+    fn path(&mut self) -> Result<Arg, IntrinsicSyntaxError> {
         let start = self.pos;
         let mut depth = 0usize;
         let mut quote: Option<char> = None;
@@ -678,7 +832,7 @@ impl Parser {
             self.pos += 1;
         }
         let text = self.slice(start);
-        Path::parse(text.trim_end()).map(Arg::Path)
+        Ok(Arg::Path(Path::parse(text.trim_end())?))
     }
 }
 
@@ -687,7 +841,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn eval(text: &str, input: Value) -> Result<Value, String> {
+    fn eval(text: &str, input: Value) -> Result<Value, IntrinsicError> {
         Call::parse(text)
             .unwrap()
             .eval(&input, &json!({"Execution": {"Name": "exec-1"}}))
@@ -721,7 +875,20 @@ mod tests {
     #[test]
     fn format_checks_placeholder_count_at_parse_time() {
         let err = Call::parse("States.Format('{} and {}', $.a)").unwrap_err();
-        assert!(err.contains("placeholder"), "{err}");
+        assert!(
+            matches!(
+                err,
+                IntrinsicError::Invalid {
+                    reason: IntrinsicSyntaxError::FormatPlaceholders {
+                        slots: 2,
+                        values: 1
+                    },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("placeholder"), "{err}");
     }
 
     #[test]

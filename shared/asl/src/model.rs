@@ -1003,7 +1003,7 @@ impl Parser {
                 };
                 let items_path = match f.opt_reference("ItemsPath")? {
                     Some(p) => p,
-                    None => Path::parse("$").map_err(|e| f.err(e))?,
+                    None => Path::whole_input(),
                 };
                 Ok(State::Map(MapState {
                     processor,

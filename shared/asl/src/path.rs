@@ -13,6 +13,95 @@
 use std::cmp::Ordering;
 
 use serde_json::{Map, Number, Value};
+use thiserror::Error;
+
+/// Why a path could not be parsed, matched nothing, or could not be written through.
+///
+/// Callers attach the ASL error name that fits where the path was used (see
+/// [`Fault`](crate::error::Fault)'s `From<PathError>`).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub(crate) enum PathError {
+    /// The text does not start with `$` or `$$`.
+    #[error("path `{text}` must start with `$` or `$$`")]
+    MissingRoot { text: String },
+
+    /// The text after the root is not valid JSONPath.
+    #[error("invalid path `{text}`: {reason}")]
+    Syntax {
+        text: String,
+        /// Character offset in `text` where parsing stopped.
+        position: usize,
+        #[source]
+        reason: PathSyntaxError,
+    },
+
+    /// A Reference Path was required, but this path may select several nodes.
+    #[error(
+        "`{text}` must be a reference path (names and indices only, no `*`, `..`, `,`, `:` or filters)"
+    )]
+    NotReference { text: String },
+
+    /// A definite path selected nothing.
+    #[error("path `{text}` does not match anything in the {}", .root.describe())]
+    NoMatch { text: String, root: Root },
+
+    /// ResultPath: an index past either end of the array it points into.
+    #[error(
+        "cannot apply ResultPath `{text}`: index {index} is out of bounds for an array of {len}"
+    )]
+    IndexOutOfBounds {
+        text: String,
+        index: i64,
+        len: usize,
+    },
+
+    /// ResultPath: a field or index would have to be set inside a value that is not an
+    /// object (for a name) or an array (for an index).
+    #[error(
+        "cannot apply ResultPath `{text}`: `{field}` would have to be set inside {found}, which is not a container of that kind"
+    )]
+    NotAContainer {
+        text: String,
+        field: String,
+        /// What is there instead, e.g. `a string` (see [`type_name`]).
+        found: &'static str,
+    },
+
+    /// Writing through a path that is not a reference path, which the parser rules out
+    /// wherever a ResultPath is accepted.
+    #[error("`{text}` is not a reference path")]
+    SetThroughNonReference { text: String },
+}
+
+/// What is wrong with a path's syntax, without the path itself (see [`PathError::Syntax`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub(crate) enum PathSyntaxError {
+    #[error("expected `{expected}`, found `{found}`")]
+    Expected { expected: &'static str, found: char },
+    #[error("expected `{expected}`, found the end")]
+    ExpectedAtEnd { expected: &'static str },
+    #[error("empty field name")]
+    EmptyName,
+    #[error("expected an index, a quoted name, `*` or `?(`")]
+    ExpectedSelector,
+    #[error("expected an index after `,`")]
+    ExpectedIndex,
+    #[error("`{text}` is not a valid index")]
+    InvalidIndex { text: String },
+    #[error("slice step must be positive")]
+    NonPositiveStep,
+    #[error("expected a quoted name")]
+    ExpectedQuotedName,
+    #[error("unterminated quoted name")]
+    UnterminatedQuote,
+    #[error("`{text}` is not a number")]
+    InvalidNumber { text: String },
+    #[error("expected `@`, a literal or `(` in filter, found `{found}`")]
+    ExpectedOperand { found: String },
+    /// Text left over after a complete path.
+    #[error("unexpected `{found}`")]
+    Trailing { found: String },
+}
 
 /// Lazily provides the `$$` context object; building it is only worth it when a path
 /// actually starts with `$$`.
@@ -30,6 +119,16 @@ impl ContextSource for Value {
 pub(crate) enum Root {
     Input,
     Context,
+}
+
+impl Root {
+    /// What the root stands for, as error messages name it.
+    fn describe(self) -> &'static str {
+        match self {
+            Root::Input => "input",
+            Root::Context => "context object",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,23 +186,29 @@ pub(crate) struct Path {
 }
 
 impl Path {
-    pub(crate) fn parse(text: &str) -> Result<Path, String> {
-        let (root, rest) = if let Some(rest) = text.strip_prefix("$$") {
-            (Root::Context, rest)
+    pub(crate) fn parse(text: &str) -> Result<Path, PathError> {
+        let (root, rest, root_len) = if let Some(rest) = text.strip_prefix("$$") {
+            (Root::Context, rest, 2)
         } else if let Some(rest) = text.strip_prefix('$') {
-            (Root::Input, rest)
+            (Root::Input, rest, 1)
         } else {
-            return Err(format!("path `{text}` must start with `$` or `$$`"));
+            return Err(PathError::MissingRoot {
+                text: text.to_owned(),
+            });
         };
         let mut cursor = Cursor::new(rest);
-        let segments = cursor
-            .segments(false)
-            .map_err(|e| format!("invalid path `{text}`: {e}"))?;
+        let syntax = |cursor: &Cursor, reason| PathError::Syntax {
+            text: text.to_owned(),
+            position: root_len + cursor.pos,
+            reason,
+        };
+        let segments = match cursor.segments(false) {
+            Ok(segments) => segments,
+            Err(reason) => return Err(syntax(&cursor, reason)),
+        };
         if !cursor.at_end() {
-            return Err(format!(
-                "invalid path `{text}`: unexpected `{}`",
-                cursor.remaining()
-            ));
+            let found = cursor.remaining();
+            return Err(syntax(&cursor, PathSyntaxError::Trailing { found }));
         }
         Ok(Path {
             text: text.to_owned(),
@@ -113,14 +218,23 @@ impl Path {
     }
 
     /// Parses a Reference Path: one that can only ever identify a single node.
-    pub(crate) fn parse_reference(text: &str) -> Result<Path, String> {
+    pub(crate) fn parse_reference(text: &str) -> Result<Path, PathError> {
         let path = Path::parse(text)?;
         if !path.is_definite() {
-            return Err(format!(
-                "`{text}` must be a reference path (names and indices only, no `*`, `..`, `,`, `:` or filters)"
-            ));
+            return Err(PathError::NotReference {
+                text: text.to_owned(),
+            });
         }
         Ok(path)
+    }
+
+    /// `$`, the whole input.
+    pub(crate) fn whole_input() -> Path {
+        Path {
+            text: "$".to_owned(),
+            root: Root::Input,
+            segments: Vec::new(),
+        }
     }
 
     pub(crate) fn text(&self) -> &str {
@@ -145,10 +259,14 @@ impl Path {
         })
     }
 
-    /// Selects from `input` (or the context object for `$$` paths). `Err` carries a
-    /// human-readable reason; callers attach the ASL error name that fits where the path
+    /// Selects from `input` (or the context object for `$$` paths). The only failure is
+    /// [`PathError::NoMatch`]; callers attach the ASL error name that fits where the path
     /// was used.
-    pub(crate) fn select(&self, input: &Value, ctx: &dyn ContextSource) -> Result<Value, String> {
+    pub(crate) fn select(
+        &self,
+        input: &Value,
+        ctx: &dyn ContextSource,
+    ) -> Result<Value, PathError> {
         let owned_context;
         let root = match self.root {
             Root::Input => input,
@@ -161,14 +279,10 @@ impl Path {
         if self.is_definite() {
             match nodes.first() {
                 Some(node) => Ok((*node).clone()),
-                None => Err(format!(
-                    "path `{}` does not match anything in the {}",
-                    self.text,
-                    match self.root {
-                        Root::Input => "input",
-                        Root::Context => "context object",
-                    }
-                )),
+                None => Err(PathError::NoMatch {
+                    text: self.text.clone(),
+                    root: self.root,
+                }),
             }
         } else {
             Ok(Value::Array(nodes.into_iter().cloned().collect()))
@@ -178,7 +292,7 @@ impl Path {
     /// Writes `value` at this reference path inside `target`, creating intermediate
     /// objects as needed (the ResultPath rule). Only valid for `$`-rooted reference paths,
     /// which the parser guarantees wherever a ResultPath is accepted.
-    pub(crate) fn set(&self, target: &mut Value, value: Value) -> Result<(), String> {
+    pub(crate) fn set(&self, target: &mut Value, value: Value) -> Result<(), PathError> {
         let Some((last, init)) = self.segments.split_last() else {
             *target = value;
             return Ok(());
@@ -192,25 +306,17 @@ impl Path {
                         .or_insert_with(|| Value::Object(Map::new())),
                     other => return Err(self.set_error(name, other)),
                 },
-                Segment::Child(Selector::Index(index)) => {
-                    let shown = index.to_string();
-                    match current {
-                        Value::Array(items) => {
-                            let len = items.len();
-                            match resolve_index(*index, len).and_then(|i| items.get_mut(i)) {
-                                Some(item) => item,
-                                None => {
-                                    return Err(format!(
-                                        "cannot apply ResultPath `{}`: index {shown} is out of bounds for an array of {len}",
-                                        self.text
-                                    ));
-                                }
-                            }
+                Segment::Child(Selector::Index(index)) => match current {
+                    Value::Array(items) => {
+                        let len = items.len();
+                        match resolve_index(*index, len).and_then(|i| items.get_mut(i)) {
+                            Some(item) => item,
+                            None => return Err(self.out_of_bounds(*index, len)),
                         }
-                        other => return Err(self.set_error(&shown, other)),
                     }
-                }
-                _ => return Err(format!("`{}` is not a reference path", self.text)),
+                    other => return Err(self.set_error(&index.to_string(), other)),
+                },
+                _ => return Err(self.not_reference()),
             };
         }
         match last {
@@ -221,35 +327,43 @@ impl Path {
                 }
                 other => Err(self.set_error(name, other)),
             },
-            Segment::Child(Selector::Index(index)) => {
-                let shown = index.to_string();
-                match current {
-                    Value::Array(items) => {
-                        let len = items.len();
-                        match resolve_index(*index, len).and_then(|i| items.get_mut(i)) {
-                            Some(slot) => {
-                                *slot = value;
-                                Ok(())
-                            }
-                            None => Err(format!(
-                                "cannot apply ResultPath `{}`: index {shown} is out of bounds for an array of {len}",
-                                self.text
-                            )),
+            Segment::Child(Selector::Index(index)) => match current {
+                Value::Array(items) => {
+                    let len = items.len();
+                    match resolve_index(*index, len).and_then(|i| items.get_mut(i)) {
+                        Some(slot) => {
+                            *slot = value;
+                            Ok(())
                         }
+                        None => Err(self.out_of_bounds(*index, len)),
                     }
-                    other => Err(self.set_error(&shown, other)),
                 }
-            }
-            _ => Err(format!("`{}` is not a reference path", self.text)),
+                other => Err(self.set_error(&index.to_string(), other)),
+            },
+            _ => Err(self.not_reference()),
         }
     }
 
-    fn set_error(&self, field: &str, found: &Value) -> String {
-        format!(
-            "cannot apply ResultPath `{}`: `{field}` would have to be set inside {}, which is not a container of that kind",
-            self.text,
-            type_name(found)
-        )
+    fn set_error(&self, field: &str, found: &Value) -> PathError {
+        PathError::NotAContainer {
+            text: self.text.clone(),
+            field: field.to_owned(),
+            found: type_name(found),
+        }
+    }
+
+    fn out_of_bounds(&self, index: i64, len: usize) -> PathError {
+        PathError::IndexOutOfBounds {
+            text: self.text.clone(),
+            index,
+            len,
+        }
+    }
+
+    fn not_reference(&self) -> PathError {
+        PathError::SetThroughNonReference {
+            text: self.text.clone(),
+        }
     }
 }
 
@@ -483,13 +597,13 @@ impl Cursor {
         }
     }
 
-    fn expect(&mut self, s: &str) -> Result<(), String> {
+    fn expect(&mut self, s: &'static str) -> Result<(), PathSyntaxError> {
         if self.eat(s) {
             Ok(())
         } else {
             Err(match self.peek() {
-                Some(c) => format!("expected `{s}`, found `{c}`"),
-                None => format!("expected `{s}`, found the end"),
+                Some(found) => PathSyntaxError::Expected { expected: s, found },
+                None => PathSyntaxError::ExpectedAtEnd { expected: s },
             })
         }
     }
@@ -500,7 +614,7 @@ impl Cursor {
         }
     }
 
-    fn segments(&mut self, in_filter: bool) -> Result<Vec<Segment>, String> {
+    fn segments(&mut self, in_filter: bool) -> Result<Vec<Segment>, PathSyntaxError> {
         let mut segments = Vec::new();
         loop {
             if self.eat("..") {
@@ -527,7 +641,7 @@ impl Cursor {
         }
     }
 
-    fn name(&mut self, in_filter: bool) -> Result<String, String> {
+    fn name(&mut self, in_filter: bool) -> Result<String, PathSyntaxError> {
         let start = self.pos;
         while let Some(c) = self.peek() {
             let stop = c == '.'
@@ -545,13 +659,13 @@ impl Cursor {
             .iter()
             .collect();
         if name.is_empty() {
-            Err("empty field name".to_owned())
+            Err(PathSyntaxError::EmptyName)
         } else {
             Ok(name)
         }
     }
 
-    fn bracket(&mut self) -> Result<Selector, String> {
+    fn bracket(&mut self) -> Result<Selector, PathSyntaxError> {
         self.expect("[")?;
         self.skip_ws();
         let selector = if self.eat("*") {
@@ -586,7 +700,7 @@ impl Cursor {
         Ok(selector)
     }
 
-    fn index_or_slice(&mut self) -> Result<Selector, String> {
+    fn index_or_slice(&mut self) -> Result<Selector, PathSyntaxError> {
         let first = self.opt_int()?;
         self.skip_ws();
         if self.eat(":") {
@@ -600,7 +714,7 @@ impl Cursor {
                 1
             };
             if step <= 0 {
-                return Err("slice step must be positive".to_owned());
+                return Err(PathSyntaxError::NonPositiveStep);
             }
             return Ok(Selector::Slice {
                 start: first,
@@ -608,8 +722,7 @@ impl Cursor {
                 step,
             });
         }
-        let first =
-            first.ok_or_else(|| "expected an index, a quoted name, `*` or `?(`".to_owned())?;
+        let first = first.ok_or(PathSyntaxError::ExpectedSelector)?;
         let mut indices = vec![first];
         loop {
             self.skip_ws();
@@ -617,10 +730,7 @@ impl Cursor {
                 break;
             }
             self.skip_ws();
-            indices.push(
-                self.opt_int()?
-                    .ok_or_else(|| "expected an index after `,`".to_owned())?,
-            );
+            indices.push(self.opt_int()?.ok_or(PathSyntaxError::ExpectedIndex)?);
         }
         Ok(if indices.len() == 1 {
             Selector::Index(first)
@@ -629,7 +739,7 @@ impl Cursor {
         })
     }
 
-    fn opt_int(&mut self) -> Result<Option<i64>, String> {
+    fn opt_int(&mut self) -> Result<Option<i64>, PathSyntaxError> {
         let start = self.pos;
         if self.peek() == Some('-') {
             self.pos += 1;
@@ -646,25 +756,22 @@ impl Cursor {
         if text.is_empty() {
             return Ok(None);
         }
-        text.parse()
-            .map(Some)
-            .map_err(|_| format!("`{text}` is not a valid index"))
+        match text.parse() {
+            Ok(index) => Ok(Some(index)),
+            Err(_) => Err(PathSyntaxError::InvalidIndex { text }),
+        }
     }
 
-    fn quoted(&mut self) -> Result<String, String> {
-        let quote = self
-            .peek()
-            .ok_or_else(|| "expected a quoted name".to_owned())?;
+    fn quoted(&mut self) -> Result<String, PathSyntaxError> {
+        let quote = self.peek().ok_or(PathSyntaxError::ExpectedQuotedName)?;
         self.pos += 1;
         let mut out = String::new();
         loop {
             match self.peek() {
-                None => return Err("unterminated quoted name".to_owned()),
+                None => return Err(PathSyntaxError::UnterminatedQuote),
                 Some('\\') => {
                     self.pos += 1;
-                    let escaped = self
-                        .peek()
-                        .ok_or_else(|| "unterminated quoted name".to_owned())?;
+                    let escaped = self.peek().ok_or(PathSyntaxError::UnterminatedQuote)?;
                     out.push(escaped);
                     self.pos += 1;
                 }
@@ -680,7 +787,7 @@ impl Cursor {
         }
     }
 
-    fn filter_or(&mut self) -> Result<Filter, String> {
+    fn filter_or(&mut self) -> Result<Filter, PathSyntaxError> {
         let mut parts = vec![self.filter_and()?];
         loop {
             self.skip_ws();
@@ -696,7 +803,7 @@ impl Cursor {
         })
     }
 
-    fn filter_and(&mut self) -> Result<Filter, String> {
+    fn filter_and(&mut self) -> Result<Filter, PathSyntaxError> {
         let mut parts = vec![self.filter_unary()?];
         loop {
             self.skip_ws();
@@ -712,7 +819,7 @@ impl Cursor {
         })
     }
 
-    fn filter_unary(&mut self) -> Result<Filter, String> {
+    fn filter_unary(&mut self) -> Result<Filter, PathSyntaxError> {
         self.skip_ws();
         if self.peek_is("!") && !self.peek_is("!=") {
             self.pos += 1;
@@ -747,7 +854,7 @@ impl Cursor {
         }
     }
 
-    fn operand(&mut self) -> Result<Operand, String> {
+    fn operand(&mut self) -> Result<Operand, PathSyntaxError> {
         self.skip_ws();
         match self.peek() {
             Some('@') => {
@@ -770,9 +877,10 @@ impl Cursor {
                     .unwrap_or_default()
                     .iter()
                     .collect();
-                let number: Number =
-                    serde_json::from_str(&text).map_err(|_| format!("`{text}` is not a number"))?;
-                Ok(Operand::Literal(Value::Number(number)))
+                match serde_json::from_str::<Number>(&text) {
+                    Ok(number) => Ok(Operand::Literal(Value::Number(number))),
+                    Err(_) => Err(PathSyntaxError::InvalidNumber { text }),
+                }
             }
             _ => {
                 for (word, value) in [
@@ -784,10 +892,9 @@ impl Cursor {
                         return Ok(Operand::Literal(value));
                     }
                 }
-                Err(format!(
-                    "expected `@`, a literal or `(` in filter, found `{}`",
-                    self.remaining()
-                ))
+                Err(PathSyntaxError::ExpectedOperand {
+                    found: self.remaining(),
+                })
             }
         }
     }
@@ -798,7 +905,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn select(path: &str, input: &Value) -> Result<Value, String> {
+    fn select(path: &str, input: &Value) -> Result<Value, PathError> {
         Path::parse(path).unwrap().select(input, &Value::Null)
     }
 
@@ -843,7 +950,25 @@ mod tests {
     #[test]
     fn missing_definite_path_is_an_error() {
         let err = select("$.store.car", &store()).unwrap_err();
-        assert!(err.contains("$.store.car"), "{err}");
+        assert_eq!(
+            err,
+            PathError::NoMatch {
+                text: "$.store.car".to_owned(),
+                root: Root::Input
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "path `$.store.car` does not match anything in the input"
+        );
+        let err = Path::parse("$$.nope")
+            .unwrap()
+            .select(&json!({}), &json!({}))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "path `$$.nope` does not match anything in the context object"
+        );
         assert!(select("$.store.book[9]", &store()).is_err());
         assert!(select("$.store.bicycle.color.shade", &store()).is_err());
     }
@@ -941,9 +1066,57 @@ mod tests {
         ] {
             assert!(Path::parse(bad).is_err(), "{bad} should not parse");
         }
-        assert!(Path::parse_reference("$.a[*]").is_err());
+        assert_eq!(
+            Path::parse_reference("$.a[*]").unwrap_err(),
+            PathError::NotReference {
+                text: "$.a[*]".to_owned()
+            }
+        );
         assert!(Path::parse_reference("$..a").is_err());
         assert!(Path::parse_reference("$.a[0].b").is_ok());
+    }
+
+    #[test]
+    fn syntax_errors_say_what_and_where() {
+        let err = Path::parse("$.a[1").unwrap_err();
+        assert_eq!(
+            err,
+            PathError::Syntax {
+                text: "$.a[1".to_owned(),
+                position: 5,
+                reason: PathSyntaxError::ExpectedAtEnd { expected: "]" },
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "invalid path `$.a[1`: expected `]`, found the end"
+        );
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("expected `]`, found the end"));
+
+        let err = Path::parse("$$.x[?y]").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PathError::Syntax {
+                    position: 6,
+                    reason: PathSyntaxError::Expected {
+                        expected: "(",
+                        found: 'y'
+                    },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            Path::parse("$x").unwrap_err().to_string(),
+            "invalid path `$x`: unexpected `x`"
+        );
+        assert_eq!(
+            Path::parse("foo").unwrap_err().to_string(),
+            "path `foo` must start with `$` or `$$`"
+        );
     }
 
     #[test]
@@ -977,7 +1150,27 @@ mod tests {
             .unwrap()
             .set(&mut target, json!(1))
             .unwrap_err();
-        assert!(err.contains("$.a.b"), "{err}");
+        assert_eq!(
+            err,
+            PathError::NotAContainer {
+                text: "$.a.b".to_owned(),
+                field: "b".to_owned(),
+                found: "a string"
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "cannot apply ResultPath `$.a.b`: `b` would have to be set inside a string, which is not a container of that kind"
+        );
+        let mut list = json!([1]);
+        let err = Path::parse("$[-2]")
+            .unwrap()
+            .set(&mut list, json!(1))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot apply ResultPath `$[-2]`: index -2 is out of bounds for an array of 1"
+        );
         let mut scalar = json!(5);
         assert!(
             Path::parse("$.a")

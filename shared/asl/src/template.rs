@@ -3,11 +3,38 @@
 //! function evaluated at run time. Nested objects and arrays are processed recursively.
 
 use serde_json::{Map, Value};
+use thiserror::Error;
 
 use crate::error::Fault;
-use crate::intrinsic::{self, Call};
+use crate::intrinsic::{self, Call, IntrinsicError};
 use crate::names;
-use crate::path::{ContextSource, Path};
+use crate::path::{ContextSource, Path, PathError};
+
+/// Why a payload template is invalid (a definition error).
+#[derive(Debug, Error)]
+pub(crate) enum TemplateError {
+    /// Both `name` and `name.$` are present.
+    #[error("fields `{name}` and `{name}.$` cannot both be present")]
+    DuplicateField { name: String },
+    #[error("field `{key}` must be a string holding a path or an intrinsic function")]
+    NotAString { key: String },
+    #[error(
+        "field `{key}` must hold a path (starting with `$`) or an intrinsic function (`States.…`), not `{text}`"
+    )]
+    NotAPathOrCall { key: String, text: String },
+    #[error("field `{key}`: {source}")]
+    Path {
+        key: String,
+        #[source]
+        source: PathError,
+    },
+    #[error("field `{key}`: {source}")]
+    Intrinsic {
+        key: String,
+        #[source]
+        source: IntrinsicError,
+    },
+}
 
 #[derive(Debug, Clone)]
 pub(crate) enum Template {
@@ -26,7 +53,7 @@ pub(crate) enum Template {
 }
 
 impl Template {
-    pub(crate) fn compile(value: &Value) -> Result<Template, String> {
+    pub(crate) fn compile(value: &Value) -> Result<Template, TemplateError> {
         let template = match value {
             Value::Object(map) => {
                 let mut fields: Vec<(String, Template)> = Vec::with_capacity(map.len());
@@ -36,9 +63,7 @@ impl Template {
                         None => (key.clone(), Self::compile(value)?),
                     };
                     if fields.iter().any(|(existing, _)| *existing == name) {
-                        return Err(format!(
-                            "fields `{name}` and `{name}.$` cannot both be present"
-                        ));
+                        return Err(TemplateError::DuplicateField { name });
                     }
                     fields.push((name, compiled));
                 }
@@ -52,28 +77,35 @@ impl Template {
         Ok(template.simplify())
     }
 
-    fn dynamic(key: &str, value: &Value) -> Result<Template, String> {
+    fn dynamic(key: &str, value: &Value) -> Result<Template, TemplateError> {
         let Value::String(text) = value else {
-            return Err(format!(
-                "field `{key}` must be a string holding a path or an intrinsic function"
-            ));
+            return Err(TemplateError::NotAString {
+                key: key.to_owned(),
+            });
         };
         if intrinsic::looks_like_call(text) {
-            let call = Call::parse(text).map_err(|e| format!("field `{key}`: {e}"))?;
+            let call = Call::parse(text).map_err(|source| TemplateError::Intrinsic {
+                key: key.to_owned(),
+                source,
+            })?;
             Ok(Template::Call {
                 field: key.to_owned(),
                 call,
             })
         } else if text.starts_with('$') {
-            let path = Path::parse(text).map_err(|e| format!("field `{key}`: {e}"))?;
+            let path = Path::parse(text).map_err(|source| TemplateError::Path {
+                key: key.to_owned(),
+                source,
+            })?;
             Ok(Template::Path {
                 field: key.to_owned(),
                 path,
             })
         } else {
-            Err(format!(
-                "field `{key}` must hold a path (starting with `$`) or an intrinsic function (`States.…`), not `{text}`"
-            ))
+            Err(TemplateError::NotAPathOrCall {
+                key: key.to_owned(),
+                text: text.clone(),
+            })
         }
     }
 
@@ -132,10 +164,9 @@ impl Template {
                 )
             }),
             Template::Call { field, call } => call.eval(input, ctx).map_err(|e| {
-                Fault::new(
-                    names::INTRINSIC_FAILURE,
-                    format!("the intrinsic function for the field `{field}` failed: {e}"),
-                )
+                Fault::from(e).context(format_args!(
+                    "the intrinsic function for the field `{field}` failed"
+                ))
             }),
         }
     }
