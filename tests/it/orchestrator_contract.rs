@@ -1,7 +1,8 @@
-//! Orchestrator contract: the local ASL interpreter and Step Functions (moto) agree on
-//! execution names, outcomes and outputs.
+//! Orchestrator contract: the local ASL interpreter (on PostgreSQL), Step Functions (moto) and
+//! the memory twin (the same interpreter, executions in memory) agree on execution names,
+//! outcomes and outputs.
 
-use crate::support::{OrchFx, contract, local_orchestrator, sfn_orchestrator};
+use crate::support::{OrchFx, contract, local_orchestrator, mem_orchestrator, sfn_orchestrator};
 use muara_core::ports::{ExecutionInfo, ExecutionStatus, Orchestrator as _, Started};
 use muara_testkit::{eventually, unique};
 use serde_json::json;
@@ -16,6 +17,7 @@ contract!(
     ],
     local_asl => local_orchestrator,
     aws_sfn => sfn_orchestrator,
+    memory => mem_orchestrator,
 );
 
 async fn finished(fx: &OrchFx, id: &str) -> anyhow::Result<ExecutionInfo> {
@@ -111,6 +113,10 @@ async fn concurrent_starts_of_one_name_start_one_execution(fx: &OrchFx) -> anyho
     assert_eq!(info.status, ExecutionStatus::Succeeded);
     Ok(())
 }
+
+// Not a contract case: about the local orchestrator's PostgreSQL rows and hosts (Step
+// Functions has no host to lose; the memory twin's stranded executions are covered by
+// `muara_asl::memory`'s tests, `recover` after a panic or an interrupt).
 
 /// A host whose execution ended while the database was away (its end unrecorded, the row
 /// still RUNNING under this host) runs it again once the row goes stale: a live host never

@@ -454,6 +454,16 @@ pub async fn local_orchestrator() -> anyhow::Result<OrchFx> {
     })
 }
 
+/// The memory twin: the same interpreter as the local orchestrator, executions in memory.
+pub async fn mem_orchestrator() -> anyhow::Result<OrchFx> {
+    let orch = muara_asl::memory::MemOrchestrator::new(std::sync::Arc::new(NoTasks));
+    orch.register("contract", CONTRACT_MACHINE, &Default::default())?;
+    Ok(OrchFx {
+        orch: std::sync::Arc::new(orch),
+        machine: "contract".into(),
+    })
+}
+
 pub async fn sfn_orchestrator() -> anyhow::Result<OrchFx> {
     let client = aws_sdk_sfn::Client::new(&aws().await?);
     let name = unique("contract");

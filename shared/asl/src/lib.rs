@@ -23,6 +23,8 @@
 //! - `substitute` — `${Name}` definition substitutions ([`substitute`]).
 //! - [`names`] — the predefined `States.*` error names.
 //! - `error`, `timestamp`, `rand` — error types, RFC 3339 handling, small randomness.
+//! - `memory` (feature `memory`) — `MemOrchestrator`, muara's `Orchestrator` port running
+//!   definitions with this interpreter in memory (the memory twin of the orchestrator).
 //!
 //! Not supported (rejected when parsing, never silently ignored): JSONata
 //! (`QueryLanguage: JSONata`, `Arguments`, `Output`, `Condition`), variables (`Assign`),
@@ -35,6 +37,8 @@ mod context;
 mod error;
 mod exec;
 mod intrinsic;
+#[cfg(feature = "memory")]
+pub mod memory;
 mod model;
 pub mod names;
 mod path;

@@ -5,8 +5,9 @@
 //! - [`ports`]: the narrow traits behind which every external service sits — object store,
 //!   queue, locks and idempotency records, mailer, orchestrator. AWS adapters live in
 //!   `muara-aws`, local ones in `muara-local`; handlers only ever see these traits.
-//! - [`memory`] (feature `memory`): memory twins of every port but the orchestrator, timed by
-//!   a [`ports::Clock`], passing the same contract suites as the adapters.
+//! - [`memory`] (feature `memory`): memory twins of the ports, timed by a [`ports::Clock`],
+//!   passing the same contract suites as the adapters (the orchestrator's twin runs state
+//!   machines, so it lives with the interpreter: `muara_asl::memory`).
 //! - [`checksum`]: SHA-256 helpers in the encodings S3 and the local store share.
 //! - [`s3event`]: S3 event notifications (as delivered directly or through SQS), with object
 //!   keys decoded the way S3 encodes them.
