@@ -8,16 +8,19 @@
 //! - [`MemMailer`]: [`Mailer`] that keeps what it sent.
 //! - [`MemDeadLetters`]: [`DeadLetters`] over [`MemQueue`]s.
 //! - [`MemAudit`]: [`AuditSink`] that keeps its entries.
+//! - [`MemTokens`]: [`Authenticator`] over API tokens issued, expired and revoked in memory,
+//!   as the console's PostgreSQL token store does.
 //!
-//! Not here: a memory orchestrator (the local orchestrator runs the same state machines on
-//! PostgreSQL and is the twin of Step Functions).
+//! Not here: the memory orchestrator. Running a state machine takes the `muara-asl`
+//! interpreter, which this crate does not depend on; it is `muara_asl::memory::MemOrchestrator`
+//! (feature `memory` of `muara-asl`).
 
 use crate::checksum::sha256_b64;
 use crate::ports::{
-    AuditEntry, AuditSink, Begin, Clock, DeadLetter, DeadLetterQueue, DeadLetters, Holder,
-    IdempotencyStore, Lease, Locks, Mail, Mailer, MultipartUploads, ObjectInfo, ObjectStore,
-    OutgoingMessage, PutOptions, Queue, ReceivedMessage, SentMail, Swept, SystemClock,
-    UploadedPart,
+    AuditEntry, AuditSink, AuthError, Authenticator, Begin, Clock, Credentials, DeadLetter,
+    DeadLetterQueue, DeadLetters, Holder, IdempotencyStore, Lease, Locks, Mail, Mailer,
+    MultipartUploads, ObjectInfo, ObjectStore, OutgoingMessage, Principal, PutOptions, Queue,
+    ReceivedMessage, Role, SentMail, Swept, SystemClock, UploadedPart,
 };
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -748,6 +751,190 @@ impl AuditSink for MemAudit {
     }
 }
 
+// ------------------------------------------------------------------------------------ tokens
+
+/// The prefix of every API token, as the console's token store makes them.
+const TOKEN_PREFIX: &str = "muara_";
+
+/// A token just issued: its id (to revoke it) and the secret, shown once.
+#[derive(Clone)]
+pub struct IssuedToken {
+    pub id: u64,
+    pub token: String,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("id", &self.id)
+            .field("token", &"<secret>")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct TokenRow {
+    id: u64,
+    name: String,
+    role: Role,
+    sha256: String,
+    expires_at: Option<OffsetDateTime>,
+    revoked: bool,
+}
+
+/// API tokens in memory, with the token store's rules (`muara_console::TokenStore`): a token
+/// is `muara_` and 64 lowercase hex digits and only its SHA-256 is kept; it authenticates as
+/// its name and role while neither expired nor revoked; one live token per name (an expired
+/// one gives its name up when the next is issued). Expiry is decided at each call by the
+/// [`Clock`].
+///
+/// The secrets are unpredictable enough for tests (a process-random hash, then SHA-256), not
+/// made by a cryptographic generator.
+#[derive(Debug)]
+pub struct MemTokens {
+    rows: Mutex<Vec<TokenRow>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for MemTokens {
+    fn default() -> Self {
+        Self::with_clock(system())
+    }
+}
+
+fn token_digest(token: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+fn well_formed_token(token: &str) -> bool {
+    token.len() == TOKEN_PREFIX.len() + 64
+        && token.starts_with(TOKEN_PREFIX)
+        && token[TOKEN_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn valid_token_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c))
+}
+
+/// A new secret token.
+fn new_token() -> String {
+    use sha2::Digest as _;
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut seed = std::collections::hash_map::RandomState::new().build_hasher();
+    seed.write_u64(SEQUENCE.fetch_add(1, Ordering::Relaxed));
+    seed.write_i128(OffsetDateTime::now_utc().unix_timestamp_nanos());
+    let mut h = sha2::Sha256::new();
+    h.update(seed.finish().to_le_bytes());
+    h.update(
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+            .to_le_bytes(),
+    );
+    format!("{TOKEN_PREFIX}{}", hex::encode(h.finalize()))
+}
+
+impl MemTokens {
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            rows: Mutex::default(),
+            clock,
+        }
+    }
+
+    /// Issues a token named `name` (1-64 letters, digits or `. _ @ -`, starting with a letter
+    /// or digit) for `role`, expiring after `ttl_days` (1-3650) when given. A live token of
+    /// that name is a conflict.
+    pub fn create_token(
+        &self,
+        name: &str,
+        role: Role,
+        ttl_days: Option<u32>,
+    ) -> Result<IssuedToken> {
+        if !valid_token_name(name) {
+            return Err(Error::invalid(format!(
+                "token name {name:?} must be 1-64 letters, digits or . _ @ -, starting with a letter or digit"
+            )));
+        }
+        if ttl_days.is_some_and(|d| d == 0 || d > 3650) {
+            return Err(Error::invalid("ttl_days must be between 1 and 3650"));
+        }
+        let now = self.clock.now();
+        let token = new_token();
+        let mut rows = lock(&self.rows);
+        for row in rows.iter_mut().filter(|r| r.name == name && !r.revoked) {
+            if row.expires_at.is_some_and(|e| e <= now) {
+                row.revoked = true;
+            } else {
+                return Err(Error::conflict(format!(
+                    "a live token named {name:?} exists: revoke it first"
+                )));
+            }
+        }
+        let id = rows.len() as u64 + 1;
+        rows.push(TokenRow {
+            id,
+            name: name.to_string(),
+            role,
+            sha256: token_digest(&token),
+            expires_at: ttl_days.map(|d| now + Duration::from_secs(u64::from(d) * 86_400)),
+            revoked: false,
+        });
+        Ok(IssuedToken { id, token })
+    }
+
+    /// Revokes the live token `id`.
+    pub fn revoke_token(&self, id: u64) -> Result<()> {
+        let mut rows = lock(&self.rows);
+        let row = rows
+            .iter_mut()
+            .find(|r| r.id == id && !r.revoked)
+            .ok_or_else(|| Error::not_found(format!("no live token with id {id}")))?;
+        row.revoked = true;
+        Ok(())
+    }
+
+    /// The principal a secret token stands for.
+    pub fn principal(&self, token: &str) -> std::result::Result<Principal, AuthError> {
+        if !well_formed_token(token) {
+            return Err(AuthError::Invalid("unknown token".into()));
+        }
+        let digest = token_digest(token);
+        let rows = lock(&self.rows);
+        let row = rows
+            .iter()
+            .find(|r| r.sha256 == digest)
+            .ok_or_else(|| AuthError::Invalid("unknown token".into()))?;
+        if row.revoked {
+            return Err(AuthError::Revoked);
+        }
+        if row.expires_at.is_some_and(|e| e <= self.clock.now()) {
+            return Err(AuthError::Expired);
+        }
+        Ok(Principal {
+            subject: row.name.clone(),
+            role: row.role,
+            via: "token",
+        })
+    }
+}
+
+#[async_trait]
+impl Authenticator for MemTokens {
+    async fn authenticate(
+        &self,
+        credentials: &Credentials<'_>,
+    ) -> std::result::Result<Principal, AuthError> {
+        self.principal(credentials.bearer()?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -795,5 +982,25 @@ mod tests {
         let swept = dl.redrive("q", None).await.unwrap();
         assert_eq!(swept.done.len(), 1);
         assert_eq!(dl.queues().await.unwrap()[0].count, 0);
+    }
+
+    #[test]
+    fn a_token_expires_when_the_clock_says_so_and_gives_its_name_up() {
+        let clock = Arc::new(ManualClock::starting_now());
+        let tokens = MemTokens::with_clock(clock.clone());
+        let made = tokens.create_token("ci", Role::Operator, Some(1)).unwrap();
+        assert!(well_formed_token(&made.token), "{made:?}");
+        assert_eq!(tokens.principal(&made.token).unwrap().role, Role::Operator);
+        assert!(
+            tokens.create_token("ci", Role::Viewer, None).is_err(),
+            "live"
+        );
+        clock.advance(Duration::from_secs(86_401));
+        assert_eq!(tokens.principal(&made.token), Err(AuthError::Expired));
+        let next = tokens.create_token("ci", Role::Viewer, None).unwrap();
+        assert_ne!(next.token, made.token);
+        assert_eq!(tokens.principal(&made.token), Err(AuthError::Revoked));
+        assert!(tokens.create_token("-x", Role::Viewer, None).is_err());
+        assert!(tokens.create_token("y", Role::Viewer, Some(0)).is_err());
     }
 }
