@@ -213,7 +213,8 @@ impl Ingest {
     async fn receive_signed(&self, channel: &str, body: &[u8]) -> Result<Received> {
         let parsed = match webhook::parse(body, channel) {
             Ok(p) => p,
-            Err(reason) => {
+            Err(e) => {
+                let reason = e.to_string();
                 let key = self.keep("rejected", body, &reason).await?;
                 self.count(channel, &key, &[("invalid_json", 1)]).await;
                 return Ok(Received::NotJson {

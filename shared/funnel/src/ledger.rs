@@ -153,9 +153,14 @@ async fn requeue(store: &dyn ObjectStore, queue: &dyn Queue, key: &str) -> Resul
     let body = store.get(key).await?;
     let messages = match parse(&body, route) {
         Ok(Body::Messages { messages, .. }) => messages,
-        Ok(Body::Unknown(why)) | Err(why) => {
+        Ok(Body::Unknown(why)) => {
             return Err(Error::invalid(format!(
                 "{key}: the kept body no longer reads: {why}"
+            )));
+        }
+        Err(e) => {
+            return Err(Error::invalid(format!(
+                "{key}: the kept body no longer reads: {e}"
             )));
         }
     };

@@ -87,8 +87,7 @@ impl Service {
     pub async fn put_keywords(&self, set: KeywordSet) -> Result<usize> {
         let source = set.source.unwrap_or_else(|| "api".into());
         let outcome = replace_keywords(&self.pool, &set.keywords, &source).await;
-        let recorded = outcome.as_ref().map(|n| *n).map_err(|e| e.chain());
-        if let Err(e) = crate::sheet::record(&self.pool, &source, &recorded).await {
+        if let Err(e) = crate::sheet::record(&self.pool, &source, &outcome).await {
             tracing::warn!(error = %e.chain(), "keyword update not recorded");
         }
         outcome

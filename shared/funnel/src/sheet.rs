@@ -14,38 +14,62 @@ use std::time::Duration;
 /// Largest sheet read.
 pub const MAX_SHEET_BYTES: usize = 5 << 20;
 
+/// What is wrong with a keyword sheet. Its text is the reason a sync records.
+#[derive(Debug, thiserror::Error)]
+pub enum SheetError {
+    /// The first row cannot be read as CSV.
+    #[error("the sheet has no readable header row: {0}")]
+    NoHeader(#[source] csv::Error),
+    /// One or more of the `opening`, `booking`, `transaction` columns is not in the header.
+    #[error(
+        "the sheet has no {} column (its header row is: {})",
+        missing.join(", "),
+        header.join(", ")
+    )]
+    MissingColumns {
+        missing: Vec<&'static str>,
+        header: Vec<String>,
+    },
+    /// A row that is not valid CSV (`row` counts from 1, the header).
+    #[error("row {row}: {source}")]
+    BadRow {
+        row: usize,
+        #[source]
+        source: csv::Error,
+    },
+    /// A kind's column has no keyword at all.
+    #[error("the {} column is empty", .0.as_str())]
+    EmptyColumn(Kind),
+}
+
 /// The keywords in a sheet's CSV text. Header names are matched case-insensitively; other
 /// columns are ignored; empty cells are skipped.
-pub fn parse(csv_text: &str) -> std::result::Result<Vec<Keyword>, String> {
+pub fn parse(csv_text: &str) -> std::result::Result<Vec<Keyword>, SheetError> {
     let text = csv_text.trim_start_matches('\u{feff}');
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| format!("the sheet has no readable header row: {e}"))?
-        .clone();
+    let headers = reader.headers().map_err(SheetError::NoHeader)?.clone();
     let column = |kind: Kind| {
         headers
             .iter()
             .position(|h| h.trim().eq_ignore_ascii_case(kind.as_str()))
     };
     let kinds = [Kind::Opening, Kind::Booking, Kind::Transaction];
-    let missing: Vec<&str> = kinds
+    let missing: Vec<&'static str> = kinds
         .iter()
         .filter(|k| column(**k).is_none())
         .map(|k| k.as_str())
         .collect();
     if !missing.is_empty() {
-        return Err(format!(
-            "the sheet has no {} column (its header row is: {})",
-            missing.join(", "),
-            headers.iter().collect::<Vec<_>>().join(", ")
-        ));
+        return Err(SheetError::MissingColumns {
+            missing,
+            header: headers.iter().map(str::to_owned).collect(),
+        });
     }
     let mut out = Vec::new();
     for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| format!("row {}: {e}", i + 2))?;
+        let record = record.map_err(|source| SheetError::BadRow { row: i + 2, source })?;
         for kind in kinds {
             let Some(cell) = column(kind).and_then(|c| record.get(c)) else {
                 continue;
@@ -62,22 +86,18 @@ pub fn parse(csv_text: &str) -> std::result::Result<Vec<Keyword>, String> {
     }
     for kind in kinds {
         if !out.iter().any(|k| k.kind == kind) {
-            return Err(format!("the {} column is empty", kind.as_str()));
+            return Err(SheetError::EmptyColumn(kind));
         }
     }
     Ok(out)
 }
 
-/// Records one sync attempt.
-pub async fn record(
-    pool: &Pool,
-    source: &str,
-    outcome: &std::result::Result<usize, String>,
-) -> Result<()> {
+/// Records one sync attempt; a failed one with its error's whole chain.
+pub async fn record(pool: &Pool, source: &str, outcome: &Result<usize>) -> Result<()> {
     let client = pool.get().await.map_err(pool_error)?;
     let (ok, n, err) = match outcome {
         Ok(n) => (true, Some(i32::try_from(*n).unwrap_or(i32::MAX)), None),
-        Err(e) => (false, None, Some(e.as_str())),
+        Err(e) => (false, None, Some(e.chain())),
     };
     client
         .execute(
@@ -94,7 +114,7 @@ pub async fn fetch(url: &str) -> Result<Vec<Keyword>> {
     let body = crate::client::get(url, MAX_SHEET_BYTES, Duration::from_secs(30)).await?;
     let text =
         std::str::from_utf8(&body).map_err(|_| Error::invalid("the sheet is not UTF-8 text"))?;
-    parse(text).map_err(Error::invalid)
+    parse(text).map_err(|e| Error::invalid(e.to_string()))
 }
 
 /// Fetches the sheet at `url` and replaces the keyword set with it. `Ok(n)` keywords stored;
@@ -106,8 +126,7 @@ pub async fn sync(pool: &Pool, url: &str) -> Result<usize> {
         crate::service::replace_keywords(pool, &keywords, &format!("sheet {url}")).await
     }
     .await;
-    let recorded = outcome.as_ref().map(|n| *n).map_err(|e| e.chain());
-    record(pool, url, &recorded).await?;
+    record(pool, url, &outcome).await?;
     match &outcome {
         Ok(n) => tracing::info!(%url, keywords = n, "keyword sheet synced"),
         Err(e) => {
@@ -145,11 +164,18 @@ mod tests {
 
     #[test]
     fn what_is_wrong_with_a_sheet_is_said() {
-        let e = parse("opening,booking\nhalo,booking\n").expect_err("missing column");
-        assert!(e.contains("no transaction column"), "{e}");
-        let e = parse("opening,booking,transaction\nhalo,booking,\n").expect_err("empty column");
-        assert!(e.contains("the transaction column is empty"), "{e}");
-        let e = parse("").expect_err("nothing");
+        let e = parse("opening,booking\nhalo,booking\n")
+            .expect_err("missing column")
+            .to_string();
+        assert_eq!(
+            e,
+            "the sheet has no transaction column (its header row is: opening, booking)"
+        );
+        let e = parse("opening,booking,transaction\nhalo,booking,\n")
+            .expect_err("empty column")
+            .to_string();
+        assert_eq!(e, "the transaction column is empty");
+        let e = parse("").expect_err("nothing").to_string();
         assert!(e.contains("no opening, booking, transaction column"), "{e}");
     }
 }

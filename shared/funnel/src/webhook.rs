@@ -57,9 +57,45 @@ pub enum Body {
     Unknown(String),
 }
 
+/// Why a webhook body is refused as a whole. Its text is the `error` of the `400` answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// The body is not JSON at all.
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+}
+
+/// Why a message's `timestamp` is not read. Its text is the message's rejection reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    /// Unix seconds out of the range of a date.
+    #[error("timestamp {value:?}: {source}")]
+    OutOfRange {
+        value: String,
+        #[source]
+        source: time::error::ComponentRange,
+    },
+    /// A string that is neither Unix seconds nor RFC 3339.
+    #[error("timestamp {value:?} is neither Unix seconds nor RFC 3339: {source}")]
+    NotATime {
+        value: String,
+        #[source]
+        source: time::error::Parse,
+    },
+    /// A number that is not whole Unix seconds of a date.
+    #[error("timestamp {0} is not Unix seconds")]
+    NotUnixSeconds(serde_json::Number),
+    /// No `timestamp` (or `null`).
+    #[error("timestamp is missing")]
+    Missing,
+    /// A JSON value of another kind (a boolean, an object…).
+    #[error("timestamp {0} is not a time")]
+    NotATimeValue(Value),
+}
+
 /// Parses a webhook body. `Err` when it is not JSON at all.
-pub fn parse(body: &[u8], channel: &str) -> Result<Body, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+pub fn parse(body: &[u8], channel: &str) -> Result<Body, ParseError> {
+    let v: Value = serde_json::from_slice(body).map_err(ParseError::NotJson)?;
     if v.get("object").is_some() || v.get("entry").is_some() {
         return Ok(whatsapp(&v, channel));
     }
@@ -102,22 +138,28 @@ fn text_of(v: &Value, field: &str) -> Option<String> {
     v.get(field).and_then(Value::as_str).map(str::to_string)
 }
 
-fn time_of(v: &Value) -> Result<OffsetDateTime, String> {
+fn time_of(v: &Value) -> Result<OffsetDateTime, TimestampError> {
     match v {
         Value::String(s) => {
             if let Ok(secs) = s.trim().parse::<i64>() {
-                return OffsetDateTime::from_unix_timestamp(secs)
-                    .map_err(|e| format!("timestamp {s:?}: {e}"));
+                return OffsetDateTime::from_unix_timestamp(secs).map_err(|source| {
+                    TimestampError::OutOfRange {
+                        value: s.clone(),
+                        source,
+                    }
+                });
             }
-            OffsetDateTime::parse(s.trim(), &Rfc3339)
-                .map_err(|e| format!("timestamp {s:?} is neither Unix seconds nor RFC 3339: {e}"))
+            OffsetDateTime::parse(s.trim(), &Rfc3339).map_err(|source| TimestampError::NotATime {
+                value: s.clone(),
+                source,
+            })
         }
         Value::Number(n) => n
             .as_i64()
             .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
-            .ok_or_else(|| format!("timestamp {n} is not Unix seconds")),
-        Value::Null => Err("timestamp is missing".into()),
-        other => Err(format!("timestamp {other} is not a time")),
+            .ok_or_else(|| TimestampError::NotUnixSeconds(n.clone())),
+        Value::Null => Err(TimestampError::Missing),
+        other => Err(TimestampError::NotATimeValue(other.clone())),
     }
 }
 
@@ -141,7 +183,8 @@ fn generic(v: &Value, channel: &str) -> Result<Incoming, Unreadable> {
         Some(Value::Null) | None => String::new(),
         Some(other) => return Err(bad(format!("text {other} is not a string"))),
     };
-    let sent_at = time_of(v.get("timestamp").unwrap_or(&Value::Null)).map_err(bad)?;
+    let sent_at =
+        time_of(v.get("timestamp").unwrap_or(&Value::Null)).map_err(|e| bad(e.to_string()))?;
     Ok(Incoming {
         message_id,
         channel: text_of(v, "channel")
@@ -210,7 +253,8 @@ fn whatsapp_message(m: &Value, channel: &str, source: &str) -> Result<Incoming, 
     };
     let message_id = id.clone().ok_or_else(|| bad("message without id".into()))?;
     let phone = text_of(m, "from").ok_or_else(|| bad("message without from".into()))?;
-    let sent_at = time_of(m.get("timestamp").unwrap_or(&Value::Null)).map_err(bad)?;
+    let sent_at =
+        time_of(m.get("timestamp").unwrap_or(&Value::Null)).map_err(|e| bad(e.to_string()))?;
     let kind = text_of(m, "type").unwrap_or_default();
     let pick = |path: &[&str]| {
         let mut cur = m;
@@ -340,8 +384,8 @@ mod tests {
         assert_eq!(statuses, 1);
         let only_status = r#"{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{"statuses":[{"id":"w","status":"read"}]}}]}]}"#;
         assert_eq!(
-            parse(only_status.as_bytes(), "whatsapp"),
-            Ok(Body::Messages {
+            parse(only_status.as_bytes(), "whatsapp").ok(),
+            Some(Body::Messages {
                 messages: vec![],
                 unreadable: vec![],
                 statuses: 1
@@ -386,6 +430,31 @@ mod tests {
         ));
         assert!(matches!(parse(b"[]", "ads"), Ok(Body::Unknown(_))));
         assert!(parse(b"{not json", "ads").is_err());
+    }
+
+    #[test]
+    fn timestamp_reasons() {
+        let reason = |v: Value| time_of(&v).map_err(|e| e.to_string());
+        assert_eq!(reason(Value::Null), Err("timestamp is missing".into()));
+        assert_eq!(
+            reason(serde_json::json!(1.5)),
+            Err("timestamp 1.5 is not Unix seconds".into())
+        );
+        assert_eq!(
+            reason(serde_json::json!(true)),
+            Err("timestamp true is not a time".into())
+        );
+        assert!(
+            reason(serde_json::json!("99999999999999"))
+                .is_err_and(|r| r.starts_with("timestamp \"99999999999999\": ")),
+        );
+        assert!(reason(serde_json::json!("yesterday")).is_err_and(|r| {
+            r.starts_with("timestamp \"yesterday\" is neither Unix seconds nor RFC 3339: ")
+        }),);
+        assert_eq!(
+            parse(b"{not json", "ads").map_err(|e| e.to_string()),
+            Err("not JSON: key must be a string at line 1 column 2".into())
+        );
     }
 
     #[test]

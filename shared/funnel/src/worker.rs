@@ -162,8 +162,11 @@ impl Worker {
                     }
                 }
             }
-            Ok(Body::Unknown(why)) | Err(why) => {
+            Ok(Body::Unknown(why)) => {
                 return self.rejected(Some(&r), "parse", why).await;
+            }
+            Err(e) => {
+                return self.rejected(Some(&r), "parse", e.to_string()).await;
             }
         };
         let phone = match crate::phone::normalize(&incoming.phone) {
