@@ -72,6 +72,22 @@ impl Buckets {
     }
 }
 
+/// Why a loaded file's row ledger does not hold. Its text is the file's load error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerBreak {
+    /// A figure a stage should have counted is missing.
+    #[error("{0} was not counted")]
+    NotCounted(&'static str),
+    /// Two figures that must be equal are not.
+    #[error("the row ledger does not balance: {left} {left_rows} ≠ {right} {right_rows}")]
+    Unbalanced {
+        left: &'static str,
+        left_rows: i64,
+        right: &'static str,
+        right_rows: i64,
+    },
+}
+
 impl Ledger {
     /// Rows the load was to write: the validated buckets that load.
     fn loaded(&self) -> Option<i64> {
@@ -81,8 +97,8 @@ impl Ledger {
     /// Checks the equation for a file whose load committed; the first figure that disagrees,
     /// in words, when it does not hold. A figure a stage should have counted and did not is a
     /// break too: nothing is assumed.
-    pub fn check_loaded(&self) -> std::result::Result<(), String> {
-        let need = |name: &str, v: Option<i64>| v.ok_or_else(|| format!("{name} was not counted"));
+    pub fn check_loaded(&self) -> std::result::Result<(), LedgerBreak> {
+        let need = |name: &'static str, v: Option<i64>| v.ok_or(LedgerBreak::NotCounted(name));
         let read = need("rows read by the converter", self.rows_read)?;
         let parquet = need("rows in the Parquet", self.rows_parquet)?;
         let checked = need("rows checked by validation", self.rows_checked)?;
@@ -116,9 +132,12 @@ impl Ledger {
         ];
         for (a, x, b, y) in pairs {
             if x != y {
-                return Err(format!(
-                    "the row ledger does not balance: {a} {x} ≠ {b} {y}"
-                ));
+                return Err(LedgerBreak::Unbalanced {
+                    left: a,
+                    left_rows: x,
+                    right: b,
+                    right_rows: y,
+                });
             }
         }
         Ok(())
@@ -390,7 +409,7 @@ mod tests {
         for (break_it, expected) in cases {
             let mut l = balanced();
             break_it(&mut l);
-            let err = l.check_loaded().expect_err(expected);
+            let err = l.check_loaded().expect_err(expected).to_string();
             assert!(err.contains(expected), "{err}");
         }
     }

@@ -238,15 +238,9 @@ async fn reconcile(
         };
         let mut ledger = ledger::read(&deps.pool, &k).await?;
         ledger.rows_at_finalise = at_finalise;
-        let verdict = ledger.check_loaded();
-        ledger::record_check(
-            &deps.pool,
-            &k,
-            at_finalise,
-            verdict.as_ref().err().map(String::as_str),
-        )
-        .await?;
-        if let Err(problem) = verdict {
+        let problem = ledger.check_loaded().err().map(|e| e.to_string());
+        ledger::record_check(&deps.pool, &k, at_finalise, problem.as_deref()).await?;
+        if let Some(problem) = problem {
             tracing::error!(client = %b.client, batch = %b.batch_id, file = %r.physical_file_name, %problem, "{LEDGER_BROKEN}");
             repo::audit_set(
                 &deps.pool,

@@ -30,13 +30,61 @@ fn extension_fits(source_type: &str, ext: Option<&str>) -> bool {
     )
 }
 
+/// Why a file is set aside instead of joining the batch. Its text is the file's audit reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum MatchError {
+    /// Nothing is configured for the file's source system.
+    #[error("no client_config for source system {system:?}")]
+    UnknownSystem { system: String },
+    /// The source system has configured files, but not this one.
+    #[error(
+        "no client_config for file {base:?} in source system {system:?} (configured: {})",
+        known.join(", ")
+    )]
+    UnknownFile {
+        base: String,
+        system: String,
+        known: Vec<String>,
+    },
+    /// The file's extension does not fit its configuration's source type.
+    #[error(
+        "file {file:?} does not look like {source_type} (configured source_type of {logical:?})"
+    )]
+    WrongType {
+        file: String,
+        source_type: String,
+        logical: String,
+    },
+    /// Several configurations match the file.
+    #[error("more than one client_config matches {base:?} in {system:?}")]
+    Ambiguous { base: String, system: String },
+    /// Several files of the run are the same configured file.
+    #[error(
+        "{} are all file {logical:?} of source {system:?}: a batch takes one file per configured \
+         file, and which one is meant cannot be told; none was loaded (all kept in failed/) — \
+         send one",
+        quoted(files)
+    )]
+    Collision {
+        files: Vec<String>,
+        logical: String,
+        system: String,
+    },
+}
+
+/// `"a.csv", "b.csv"`.
+fn quoted(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    quoted.join(", ")
+}
+
 /// The configuration a file belongs to: same source system, same logical name (the file name
 /// without extension and batch suffix, compared case-insensitively), fitting extension.
 pub(crate) fn match_config<'c>(
     configs: &'c [ConfigRow],
     source: &str,
     plain_name: &str,
-) -> std::result::Result<&'c ConfigRow, String> {
+) -> std::result::Result<&'c ConfigRow, MatchError> {
     let (base, ext) = split_ext(plain_name);
     let candidates: Vec<&ConfigRow> = configs
         .iter()
@@ -52,22 +100,27 @@ pub(crate) fn match_config<'c>(
                 .map(|c| c.logical_source_file.clone())
                 .collect();
             Err(if known.is_empty() {
-                format!("no client_config for source system {source:?}")
+                MatchError::UnknownSystem {
+                    system: source.to_owned(),
+                }
             } else {
-                format!(
-                    "no client_config for file {base:?} in source system {source:?} (configured: {})",
-                    known.join(", ")
-                )
+                MatchError::UnknownFile {
+                    base: base.to_owned(),
+                    system: source.to_owned(),
+                    known,
+                }
             })
         }
         [c] if extension_fits(&c.source_type, ext) => Ok(c),
-        [c] => Err(format!(
-            "file {plain_name:?} does not look like {} (configured source_type of {:?})",
-            c.source_type, c.logical_source_file
-        )),
-        _ => Err(format!(
-            "more than one client_config matches {base:?} in {source:?}"
-        )),
+        [c] => Err(MatchError::WrongType {
+            file: plain_name.to_owned(),
+            source_type: c.source_type.clone(),
+            logical: c.logical_source_file.clone(),
+        }),
+        _ => Err(MatchError::Ambiguous {
+            base: base.to_owned(),
+            system: source.to_owned(),
+        }),
     }
 }
 
@@ -78,10 +131,10 @@ type Candidate<'c> = (
     String,
     LakeKey,
     String,
-    std::result::Result<&'c ConfigRow, String>,
+    std::result::Result<&'c ConfigRow, MatchError>,
 );
 
-fn collisions(candidates: &[Candidate<'_>]) -> std::collections::HashMap<String, String> {
+fn collisions(candidates: &[Candidate<'_>]) -> std::collections::HashMap<String, MatchError> {
     let mut by_config: std::collections::BTreeMap<i32, Vec<(&String, &LakeKey)>> =
         Default::default();
     for (key, k, _, matched) in candidates {
@@ -91,18 +144,20 @@ fn collisions(candidates: &[Candidate<'_>]) -> std::collections::HashMap<String,
     }
     let mut out = std::collections::HashMap::new();
     for (config_id, files) in by_config.into_iter().filter(|(_, f)| f.len() > 1) {
-        let names: Vec<String> = files.iter().map(|(_, k)| format!("{:?}", k.file)).collect();
+        let names: Vec<String> = files.iter().map(|(_, k)| k.file.clone()).collect();
         let logical = candidates
             .iter()
             .find_map(|(.., m)| m.as_ref().ok().filter(|c| c.config_id == config_id))
             .map(|c| c.logical_source_file.clone())
             .unwrap_or_default();
-        let reason = format!(
-            "{} are all file {logical:?} of source {:?}: a batch takes one file per configured file, \
-             and which one is meant cannot be told; none was loaded (all kept in failed/) — send one",
-            names.join(", "),
-            files[0].1.source
-        );
+        let reason = MatchError::Collision {
+            files: names,
+            logical,
+            system: files
+                .first()
+                .map(|(_, k)| k.source.clone())
+                .unwrap_or_default(),
+        };
         for (key, _) in files {
             out.insert(key.clone(), reason.clone());
         }
@@ -217,7 +272,8 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                         .await?;
                         files.push(item(c, &input.client, &physical, dest));
                     }
-                    Err(reason) => {
+                    Err(e) => {
+                        let reason = e.to_string();
                         let dest = k.in_area("failed").key();
                         move_if_present(deps, &key, &dest).await?;
                         repo::audit_failed(
@@ -290,7 +346,8 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                         it.parquet_key = obj.key.clone();
                         files.push(it);
                     }
-                    Err(reason) => {
+                    Err(e) => {
+                        let reason = e.to_string();
                         tracing::warn!(key = %obj.key, %reason, "Parquet left in place: no configuration matches it");
                         rejected.push(FileResult::failed(
                             &physical,
@@ -420,4 +477,33 @@ async fn physical_for_parquet(
         .await
         .map_err(|e| muara_db::pg_error("reading tools.file_audit_log", e))?;
     Ok(row.map(|r| r.get(0)).unwrap_or_else(|| parquet.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MatchError;
+
+    #[test]
+    fn match_errors_read_as_the_audit_reasons() {
+        let unknown = MatchError::UnknownFile {
+            base: "mystery file".into(),
+            system: "pos".into(),
+            known: vec!["sales".into(), "stock".into()],
+        };
+        assert_eq!(
+            unknown.to_string(),
+            "no client_config for file \"mystery file\" in source system \"pos\" (configured: sales, stock)"
+        );
+        let collision = MatchError::Collision {
+            files: vec!["sales.csv".into(), "SALES.txt".into()],
+            logical: "sales".into(),
+            system: "pos".into(),
+        };
+        assert_eq!(
+            collision.to_string(),
+            "\"sales.csv\", \"SALES.txt\" are all file \"sales\" of source \"pos\": a batch takes \
+             one file per configured file, and which one is meant cannot be told; none was loaded \
+             (all kept in failed/) — send one"
+        );
+    }
 }
