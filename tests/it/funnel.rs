@@ -21,7 +21,7 @@ struct Fx {
     pool: muara_db::Pool,
     queue: Arc<dyn Queue>,
     store: Arc<dyn ObjectStore>,
-    worker: muara_funnel::worker::Worker,
+    worker: Arc<muara_funnel::worker::Worker>,
     idem: Arc<dyn IdempotencyStore>,
     token: String,
     _dir: Option<tempfile::TempDir>,
@@ -67,9 +67,10 @@ async fn fx_from(
         timezone: "Asia/Jakarta".into(),
         keywords_ttl: Duration::from_secs(0),
         observe,
+        sheet_url: None,
     };
-    let service = muara_funnel::wire::service(
-        muara_funnel::wire::IngestPorts {
+    let funnel = muara_funnel::wire::wire(
+        muara_funnel::wire::Ports {
             store: store.clone(),
             queue: queue.clone(),
             idempotency: idem.clone(),
@@ -79,15 +80,9 @@ async fn fx_from(
     );
     let mut state = muara_api::AppState::new("local", metrics.clone());
     let token = crate::support::with_admin(&mut state, &pool).await?;
-    let worker = muara_funnel::wire::worker(
-        muara_funnel::wire::WorkerPorts {
-            store: store.clone(),
-            pool: pool.clone(),
-        },
-        &settings,
-    );
+    let worker = funnel.worker.clone();
     Ok(Fx {
-        app: muara_api::app(state, muara_funnel::http::routes(Arc::new(service))),
+        app: muara_api::app(state, funnel.routes()),
         pool,
         queue,
         store,

@@ -73,9 +73,12 @@ async fn pipeline_routes(lake: &std::path::Path) -> anyhow::Result<Vec<Route>> {
     let store = Arc::new(muara_local::dirstore::DirStore::open(lake.join("lake")).await?);
     let metrics = Arc::new(Metrics::new());
     let observe = muara_funnel::observe::Observe::local(metrics);
-    let mut routes = muara_events::http::routes(Arc::new(muara_events::Service::new(
-        muara_events::ingest::Ingest::new(claims.clone(), queue.clone(), pool.clone()),
-    )));
+    let mut routes = muara_events::wire::wire(muara_events::wire::Ports {
+        idempotency: claims.clone(),
+        queue: queue.clone(),
+        pool: pool.clone(),
+    })
+    .routes();
     let orchestrator = Arc::new(muara_local::orchestrator::LocalOrchestrator::new(
         pool.clone(),
         Arc::new(muara_local::tasks::NoTasksYet),
@@ -106,16 +109,15 @@ async fn pipeline_routes(lake: &std::path::Path) -> anyhow::Result<Vec<Route>> {
         timezone: "Asia/Jakarta".into(),
         keywords_ttl: Duration::from_secs(30),
         observe,
+        sheet_url: None,
     };
-    let ports = muara_funnel::wire::IngestPorts {
+    let ports = muara_funnel::wire::Ports {
         store,
         queue,
         idempotency: claims,
         pool,
     };
-    routes.extend(muara_funnel::http::routes(Arc::new(
-        muara_funnel::wire::service(ports, &settings),
-    )));
+    routes.extend(muara_funnel::wire::wire(ports, &settings).routes());
     Ok(routes)
 }
 

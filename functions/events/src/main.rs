@@ -1,20 +1,10 @@
-//! Pipeline C Lambdas, one binary:
+//! Pipeline C Lambdas, one binary (`MUARA_HANDLER`): `api` serves `POST /publish`,
+//! `GET /stats`, `GET /events` behind API Gateway (the routes `muara up` serves); `worker` is
+//! the events queue's SQS event source (failed messages reported, and they come back).
 //!
-//! - `MUARA_HANDLER=api`: `POST /publish`, `GET /stats`, `GET /events` (and `/health`) behind
-//!   API Gateway — the same axum router `muara up` serves.
-//! - `MUARA_HANDLER=worker`: the events queue's SQS event source; stores each message's events
-//!   and reports the messages that failed (`ReportBatchItemFailures`), which come back.
-//!
-//! Wiring only: configuration → adapters → runtime. The logic is in `muara-events`.
+//! Wiring only: AWS adapters → `muara_events::wire::wire` → the Lambda runtime.
 
-use lambda_runtime::{LambdaEvent, service_fn};
-use muara_aws::dynamo::DynamoLocks;
-use muara_aws::sqs::SqsQueue;
-use muara_core::config::required;
-use muara_events::ingest::Ingest;
-use serde_json::Value;
-use std::sync::Arc;
-use std::time::Duration;
+use muara_aws::{http, lambda::run};
 
 muara_aws::handler_roles! {
     /// What this function does (`MUARA_HANDLER`).
@@ -28,39 +18,15 @@ muara_aws::handler_roles! {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let muara_aws::lambda::Boot {
-        role,
-        sdk,
-        database_url,
-    } = muara_aws::lambda::boot::<Role>().await?;
-    let pool = muara_db::connect(&database_url, 4, Duration::from_secs(20)).await?;
-    match role {
-        Role::Api => {
-            let ingest = Ingest::new(
-                Arc::new(DynamoLocks::new(
-                    aws_sdk_dynamodb::Client::new(&sdk),
-                    required("MUARA_LOCKS_TABLE")?,
-                )),
-                Arc::new(SqsQueue::new(
-                    aws_sdk_sqs::Client::new(&sdk),
-                    required("MUARA_EVENTS_QUEUE_URL")?,
-                )),
-                pool.clone(),
-            );
-            let state =
-                muara_api::AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
-                    .with_probe(Arc::new(muara_db::pool::DbProbe(pool)));
-            let routes = muara_events::http::routes(Arc::new(muara_events::Service::new(ingest)));
-            muara_aws::http::serve(state, routes).await
-        }
-        Role::Worker => {
-            let pool = &pool;
-            lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
-                Ok::<_, lambda_runtime::Error>(
-                    muara_events::worker::on_sqs_event(pool, ev.payload).await,
-                )
-            }))
-            .await
-        }
+    let aws = muara_aws::lambda::boot::<Role>().await?;
+    let pool = aws.pool(4).await?;
+    let events = muara_events::wire::wire(muara_events::wire::Ports {
+        idempotency: aws.locks()?,
+        queue: aws.queue("MUARA_EVENTS_QUEUE_URL")?,
+        pool: pool.clone(),
+    });
+    match aws.role {
+        Role::Api => http::serve(http::state(&pool, None), events.routes()).await,
+        Role::Worker => run(|ev| async { Ok(events.on_sqs_event(ev).await) }).await,
     }
 }

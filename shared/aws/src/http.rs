@@ -63,6 +63,18 @@ pub fn router(state: AppState, routes: Vec<muara_api::Route>) -> axum::Router {
     ))
 }
 
+/// The state a pipeline's routes are served with in Lambda: the database probe, and the audit
+/// log when the routes write one.
+pub fn state(
+    pool: &muara_db::Pool,
+    audit: Option<Arc<dyn muara_core::ports::AuditSink>>,
+) -> AppState {
+    let mut state = AppState::new("lambda", Arc::new(muara_core::metrics::Metrics::new()))
+        .with_probe(Arc::new(muara_db::pool::DbProbe(pool.clone())));
+    state.audit = audit;
+    state
+}
+
 /// Runs the router as the Lambda's handler, authentication configured from the environment.
 pub async fn serve(
     mut state: AppState,

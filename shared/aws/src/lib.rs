@@ -12,6 +12,8 @@
 //! - [`ses`]: [`Mailer`](muara_core::ports::Mailer) on SES (v1 API).
 //! - [`sfn`]: [`Orchestrator`](muara_core::ports::Orchestrator) on Step Functions.
 
+#[doc(hidden)]
+pub use muara_core as __core;
 pub mod config;
 #[cfg(feature = "http")]
 pub mod deadletters;

@@ -35,6 +35,23 @@ impl std::fmt::Debug for ConsoleRoutes {
     }
 }
 
+impl ConsoleRoutes {
+    /// The console on `pool`, where users live in an identity provider (no local tokens).
+    pub fn without_tokens(
+        pool: deadpool_postgres::Pool,
+        login: Value,
+        dead_letters: Arc<dyn DeadLetters>,
+    ) -> Self {
+        Self {
+            login,
+            console: Arc::new(PgConsole::new(pool.clone())),
+            audit: Arc::new(crate::PgAudit::new(pool)),
+            tokens: None,
+            dead_letters,
+        }
+    }
+}
+
 /// Every console route the parts allow.
 pub fn routes(parts: ConsoleRoutes) -> Vec<Route> {
     let mut all = pages(parts.login);

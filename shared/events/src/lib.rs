@@ -9,6 +9,7 @@
 //! - [`read`]: `GET /stats`, `GET /events`.
 //! - [`http`]: the routes, and how a publish's outcome is answered.
 //! - [`message`]: what travels on the queue.
+//! - [`wire`]: the aggregator from its ports, as every host builds it.
 
 pub mod counters;
 pub mod http;
@@ -16,6 +17,7 @@ pub mod ingest;
 pub mod message;
 pub mod model;
 pub mod read;
+pub mod wire;
 pub mod worker;
 
 use std::time::Instant;

@@ -12,6 +12,7 @@
 
 pub mod every;
 pub mod pipelines;
+pub mod ports;
 pub mod runtime;
 pub mod watcher;
 pub mod worker;

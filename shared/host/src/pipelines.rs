@@ -1,11 +1,229 @@
-//! The pipelines as the local runtime hosts them: their Task resources resolved to
-//! in-process handlers, and their object-created triggers fed by the lake watcher.
+//! The pipelines as the local runtime hosts them: each built by its own `wire()` (the one its
+//! Lambdas call) on the local adapters, its Task resources resolved to in-process handlers, its
+//! object-created triggers fed by the lake watcher, and its queue consumers and scheduled work
+//! run as loops of this process.
 
-use crate::runtime::ObjectEventHandler;
+use crate::every::{spawn_every, spawn_rounds};
+use crate::ports::LocalPorts;
+use crate::runtime::{ObjectEventHandler, UpConfig};
 use async_trait::async_trait;
 use muara_asl::{TaskFailure, TaskInvoker};
+use muara_core::metrics::Metrics;
+use muara_core::ports::ObjectStore;
 use muara_core::s3event::S3EventRecord;
+use muara_local::pglocks::PgLocks;
 use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How often the recordings and funnel ledgers are reconciled.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(15 * 60);
+
+/// The four pipelines, wired on the local adapters.
+#[derive(Debug, Clone)]
+pub struct Wired {
+    pub events: muara_events::wire::Events,
+    pub funnel: muara_funnel::wire::Funnel,
+    pub recordings: muara_recordings::wire::Recordings,
+    pub batch: muara_batch::wire::Batch,
+}
+
+impl Wired {
+    /// Each pipeline's `wire()` on `ports`, as `cfg` sets them; the batch lifecycle's Tasks run
+    /// in stage workers when `cfg` says so (see [`crate::worker`]).
+    pub fn wire(
+        cfg: &UpConfig,
+        ports: &LocalPorts,
+        metrics: &Arc<Metrics>,
+        database_url: &str,
+    ) -> muara_core::Result<Self> {
+        let pool = &ports.pool;
+        let store: Arc<dyn ObjectStore> = Arc::new(ports.store.clone());
+        let locks = Arc::new(PgLocks::new(pool.clone()));
+        let events = muara_events::wire::wire(muara_events::wire::Ports {
+            idempotency: locks.clone(),
+            queue: ports.events_queue.clone(),
+            pool: pool.clone(),
+        });
+        let funnel = muara_funnel::wire::wire(
+            muara_funnel::wire::Ports {
+                store: store.clone(),
+                queue: ports.funnel_queue.clone(),
+                idempotency: locks.clone(),
+                pool: pool.clone(),
+            },
+            &muara_funnel::wire::Settings {
+                secret: cfg.funnel.secret.clone().map(String::into_bytes),
+                verify_token: cfg.funnel.verify_token.clone(),
+                timezone: cfg.funnel.timezone.clone(),
+                keywords_ttl: cfg.funnel.keywords_ttl,
+                observe: muara_funnel::observe::Observe::local(metrics.clone()),
+                sheet_url: cfg.funnel.sheet_url.clone(),
+            },
+        );
+        let batch = muara_batch::wire::wire(
+            muara_batch::wire::Ports {
+                store: store.clone(),
+                pool: pool.clone(),
+                locks,
+                orchestrator: ports.orchestrator.clone(),
+                mailer: ports.mailer.clone(),
+            },
+            &muara_batch::model::Settings {
+                step_concurrency: cfg.step_concurrency,
+                retention: cfg.retention,
+                mail_from: Some(cfg.mail_from.clone()),
+                mail_to: cfg.mail_to.clone(),
+                stage_budget: None,
+                settle: muara_batch::settle::from_env()?,
+            },
+            cfg.data_dir.join("work"),
+        );
+        let in_process = BatchTasks(batch.deps.clone());
+        match &cfg.stage_worker {
+            Some(worker) => {
+                let mut worker = worker.clone();
+                worker.env.extend([
+                    ("DATABASE_URL".to_string(), database_url.to_string()),
+                    (
+                        "MUARA_LAKE_DIR".to_string(),
+                        cfg.lake_dir.to_string_lossy().into_owned(),
+                    ),
+                    (
+                        "MUARA_DATA_DIR".to_string(),
+                        cfg.data_dir.to_string_lossy().into_owned(),
+                    ),
+                ]);
+                let isolated = crate::worker::IsolatedBatchTasks { in_process, worker };
+                ports.orchestrator.set_invoker(Arc::new(isolated));
+            }
+            None => ports.orchestrator.set_invoker(Arc::new(in_process)),
+        }
+        let recordings = muara_recordings::wire::wire(muara_recordings::wire::Ports {
+            store,
+            pool: pool.clone(),
+            notify: batch.deps.notify.clone(),
+        });
+        Ok(Self {
+            events,
+            funnel,
+            recordings,
+            batch,
+        })
+    }
+
+    /// The pipelines' routes (the console's are the host's: they need its token store).
+    pub fn routes(&self) -> Vec<muara_api::Route> {
+        [
+            self.events.routes(),
+            self.recordings.routes(),
+            self.funnel.routes(),
+            self.batch.routes(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// The object-created triggers the lake dispatcher feeds, as S3 notifications do in AWS.
+    pub fn lake_handlers(&self) -> Vec<Arc<dyn ObjectEventHandler>> {
+        let recordings = |prefix| -> Arc<dyn ObjectEventHandler> {
+            Arc::new(RecordingsTrigger {
+                recordings: self.recordings.clone(),
+                prefix,
+            })
+        };
+        vec![
+            Arc::new(BatchTrigger(self.batch.deps.clone())),
+            recordings(muara_recordings::key::PREFIX),
+            recordings(muara_recordings::report::REPORTS_PREFIX),
+        ]
+    }
+
+    /// The queue consumers and scheduled work each pipeline's Lambdas do in AWS, as loops of
+    /// this process until `stop` changes.
+    pub fn spawn(&self, tasks: &mut JoinSet<()>, cfg: &UpConfig, stop: &watch::Receiver<bool>) {
+        for _ in 0..cfg.event_workers.max(1) {
+            let events = self.events.clone();
+            spawn_rounds(tasks, "events worker", stop.clone(), move || {
+                let events = events.clone();
+                async move {
+                    events
+                        .round(Duration::from_secs(1))
+                        .await
+                        .map_err(|e| e.chain())
+                }
+            });
+        }
+        for _ in 0..2 {
+            let funnel = self.funnel.clone();
+            spawn_rounds(tasks, "funnel worker", stop.clone(), move || {
+                let funnel = funnel.clone();
+                async move {
+                    funnel
+                        .round(Duration::from_secs(1))
+                        .await
+                        .map_err(|e| e.chain())
+                }
+            });
+        }
+        // The pending gauge, read every few seconds (off the workers' rounds).
+        let funnel = self.funnel.clone();
+        spawn_every(
+            tasks,
+            "funnel pending",
+            Duration::from_secs(5),
+            stop.clone(),
+            move || {
+                let funnel = funnel.clone();
+                async move { funnel.observe_pending().await }
+            },
+        );
+        let this = self.clone();
+        spawn_every(tasks, "ledgers", RECONCILE_EVERY, stop.clone(), move || {
+            let this = this.clone();
+            async move {
+                logged("recordings ledger", this.recordings.reconcile().await);
+                logged("funnel ledger", this.funnel.reconcile().await);
+            }
+        });
+        if self.funnel.has_sheet() {
+            // Failures are also recorded in funnel.keyword_sync; the keyword set stays.
+            let funnel = self.funnel.clone();
+            spawn_every(
+                tasks,
+                "keyword sheet",
+                cfg.funnel.sheet_interval,
+                stop.clone(),
+                move || {
+                    let funnel = funnel.clone();
+                    async move { logged("keyword sheet", funnel.sync_sheet().await) }
+                },
+            );
+        }
+        // Housekeeping here also removes old archived files (a lifecycle rule does in AWS).
+        let batch = self.batch.clone();
+        spawn_every(
+            tasks,
+            "housekeeping",
+            cfg.housekeeping_interval,
+            stop.clone(),
+            move || {
+                let batch = batch.clone();
+                async move { logged("housekeeping", batch.housekeeping(true).await) }
+            },
+        );
+    }
+}
+
+/// A periodic run's failure, logged (the next run tries again).
+fn logged<T>(what: &str, result: muara_core::Result<T>) {
+    if let Err(e) = result {
+        tracing::error!(error = %e.chain(), "{what} failed");
+    }
+}
 
 /// The batch pipeline's ports on local adapters for tools and tests: PostgreSQL locks on
 /// `pool`, staging under `dir/work`, failure mail into the outbox `dir/outbox` (to
@@ -104,7 +322,7 @@ impl ObjectEventHandler for BatchTrigger {
 /// failure digest, as the S3 → SQS → recordings Lambda path does.
 #[derive(Debug, Clone)]
 pub struct RecordingsTrigger {
-    pub deps: muara_recordings::Deps,
+    pub recordings: muara_recordings::wire::Recordings,
     pub prefix: &'static str,
 }
 
@@ -115,7 +333,7 @@ impl ObjectEventHandler for RecordingsTrigger {
     }
 
     async fn handle(&self, record: &S3EventRecord) -> muara_core::Result<()> {
-        muara_recordings::on_object_created(&self.deps, &record.key()?).await
+        self.recordings.on_object_created(&record.key()?).await
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`search`]: the recording search and the per-day counts.
 //! - [`http`]: `GET /recordings`, `GET /recordings/daily`.
 //! - [`ledger`]: every sidecar in the lake indexed, refused with a reason, or repaired.
+//! - [`wire`]: the pipeline from its ports, as every host builds it.
 
 pub mod digest;
 pub mod http;
@@ -23,6 +24,7 @@ pub mod report;
 pub mod search;
 pub mod sidecar;
 pub mod wav;
+pub mod wire;
 pub mod xml;
 
 use std::sync::Arc;
