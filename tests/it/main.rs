@@ -37,3 +37,4 @@ mod orchestrator_contract;
 mod queue_contract;
 mod recordings;
 mod roles;
+mod stage_logs;

@@ -5,8 +5,8 @@
 
 use tracing_subscriber::fmt::MakeWriter;
 
-/// The Lambda log format, writing to `writer`.
-fn lambda_format<W>(writer: W) -> impl tracing::Subscriber + Send + Sync
+/// The Lambda log format, writing to `writer` (tests capture a run's lines with it).
+pub fn lambda_format<W>(writer: W) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
