@@ -9,7 +9,7 @@ use muara_batch::wire::{self, Entry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let aws = muara_aws::lambda::boot::<Entry>().await?;
+    let aws = muara_lambda::lambda::boot::<Entry>().await?;
     let settings = muara_batch::model::Settings::from_env()?;
     // One connection per concurrent SQL step plus two for their log rows.
     let pool = aws.pool(settings.step_concurrency + 2).await?;
@@ -23,16 +23,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let batch = wire::wire(ports, &settings, std::env::temp_dir().join("muara"));
     if aws.role != Entry::Console {
-        return muara_aws::lambda::run(|payload| batch.handle(aws.role, payload)).await;
+        return muara_lambda::lambda::run(|payload| batch.handle(aws.role, payload)).await;
     }
-    let login = muara_aws::http::login_settings();
+    let login = muara_lambda::http::login_settings();
     let console = muara_console::http::ConsoleRoutes::without_tokens(
         pool.clone(),
         login,
         aws.dead_letters()?,
     );
-    let state = muara_aws::http::state(&pool, Some(console.audit.clone()));
+    let state = muara_lambda::http::state(&pool, Some(console.audit.clone()));
     let mut routes = batch.routes();
     routes.extend(muara_console::http::routes(console));
-    muara_aws::http::serve(state, routes).await
+    muara_lambda::http::serve(state, routes).await
 }

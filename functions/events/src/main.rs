@@ -4,9 +4,9 @@
 //!
 //! Wiring only: AWS adapters → `muara_events::wire::wire` → the Lambda runtime.
 
-use muara_aws::{http, lambda::run};
+use muara_lambda::{http, lambda::run};
 
-muara_aws::handler_roles! {
+muara_lambda::handler_roles! {
     /// What this function does (`MUARA_HANDLER`).
     Role {
         /// `POST /publish`, `GET /stats`, `GET /events` behind API Gateway.
@@ -18,7 +18,7 @@ muara_aws::handler_roles! {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let aws = muara_aws::lambda::boot::<Role>().await?;
+    let aws = muara_lambda::lambda::boot::<Role>().await?;
     let pool = aws.pool(4).await?;
     let events = muara_events::wire::wire(muara_events::wire::Ports {
         idempotency: aws.locks()?,

@@ -5,17 +5,17 @@
 //!
 //! Wiring only: AWS adapters → `muara_funnel::wire::wire` → the Lambda runtime.
 
-use muara_aws::{http, lambda::run};
+use muara_lambda::{http, lambda::run};
 use muara_funnel::{observe::Observe, wire};
 
-muara_aws::handler_roles! {
+muara_lambda::handler_roles! {
     /// What this function does (`MUARA_HANDLER`).
     Role { Api = "api", Worker = "worker", Sync = "sync", Reconcile = "reconcile" }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let aws = muara_aws::lambda::boot::<Role>().await?;
+    let aws = muara_lambda::lambda::boot::<Role>().await?;
     let pool = aws.pool(4).await?;
     let secret = aws.secret("MUARA_WEBHOOK_SECRET").await?;
     let verify_token = aws.secret("MUARA_WEBHOOK_VERIFY_TOKEN").await?;

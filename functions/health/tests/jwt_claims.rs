@@ -1,6 +1,6 @@
 //! The Lambda path of authorization: API Gateway HTTP API events as the JWT authorizer
 //! delivers them (claims in `requestContext.authorizer.jwt`), parsed by lambda_http and
-//! answered by the router `muara_aws::http` serves.
+//! answered by the router `muara_lambda::http` serves.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -45,7 +45,7 @@ async fn status(event: String) -> u16 {
         (),
         || async { "done" },
     );
-    muara_aws::http::router(state, vec![admin_only])
+    muara_lambda::http::router(state, vec![admin_only])
         .oneshot(request)
         .await
         .unwrap()

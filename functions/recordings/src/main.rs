@@ -6,16 +6,16 @@
 //!
 //! Wiring only: AWS adapters → `muara_recordings::wire::wire` → the Lambda runtime.
 
-use muara_aws::{http, lambda::run};
+use muara_lambda::{http, lambda::run};
 
-muara_aws::handler_roles! {
+muara_lambda::handler_roles! {
     /// What this function does (`MUARA_HANDLER`).
     Role { Api = "api", Indexer = "indexer", Reconcile = "reconcile" }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let aws = muara_aws::lambda::boot::<Role>().await?;
+    let aws = muara_lambda::lambda::boot::<Role>().await?;
     let pool = aws.pool(4).await?;
     let recordings = muara_recordings::wire::wire(muara_recordings::wire::Ports {
         store: aws.store()?,

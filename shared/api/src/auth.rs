@@ -42,7 +42,7 @@ pub fn credentials(parts: &Parts) -> Credentials<'_> {
 }
 
 /// The claims API Gateway's JWT authorizer verified, put on the request by the Lambda host
-/// (`muara_aws::http`). Never built from anything the caller sends.
+/// (`muara_lambda::http`). Never built from anything the caller sends.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GatewayClaims(pub std::collections::HashMap<String, String>);
 

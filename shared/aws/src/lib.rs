@@ -11,17 +11,15 @@
 //!   with TTL.
 //! - [`ses`]: [`Mailer`](muara_core::ports::Mailer) on SES (v1 API).
 //! - [`sfn`]: [`Orchestrator`](muara_core::ports::Orchestrator) on Step Functions.
+//! - [`deadletters`]: [`DeadLetters`](muara_core::ports::DeadLetters) on SQS dead-letter queues.
+//! - [`secrets`]: the database URL and secret settings from Secrets Manager.
+//!
+//! Adapters only: the Lambda host (boot, event and HTTP serving) is `muara-lambda`.
 
-#[doc(hidden)]
-pub use muara_core as __core;
 pub mod config;
-#[cfg(feature = "http")]
 pub mod deadletters;
 pub mod dynamo;
 pub mod error;
-#[cfg(feature = "http")]
-pub mod http;
-pub mod lambda;
 pub mod s3;
 pub mod secrets;
 pub mod ses;

@@ -6,12 +6,12 @@
 //! serves an event handler (SQS, schedules, Step Functions Tasks) with errors classified the
 //! way `Retry`/`Catch` match them. A function's `main.rs` is those calls and nothing else.
 
-use crate::deadletters::SqsDeadLetters;
-use crate::dynamo::DynamoLocks;
-use crate::s3::S3Store;
-use crate::ses::SesMailer;
-use crate::sfn::SfnOrchestrator;
-use crate::sqs::SqsQueue;
+use muara_aws::deadletters::SqsDeadLetters;
+use muara_aws::dynamo::DynamoLocks;
+use muara_aws::s3::S3Store;
+use muara_aws::ses::SesMailer;
+use muara_aws::sfn::SfnOrchestrator;
+use muara_aws::sqs::SqsQueue;
 use muara_core::Result;
 use muara_core::config::{optional, required};
 use muara_core::ports::Notify;
@@ -31,8 +31,8 @@ where
 {
     muara_core::logging::init_lambda();
     let role = required("MUARA_HANDLER")?.parse()?;
-    let sdk = crate::load_sdk_config().await;
-    let database_url = crate::secrets::database_url_from_env(&sdk).await?;
+    let sdk = muara_aws::load_sdk_config().await;
+    let database_url = muara_aws::secrets::database_url_from_env(&sdk).await?;
     Ok(Boot {
         role,
         sdk,
@@ -49,7 +49,7 @@ impl<R> Boot<R> {
     /// The lake (`MUARA_LAKE_BUCKET`).
     pub fn store(&self) -> Result<Arc<S3Store>> {
         Ok(Arc::new(S3Store::new(
-            crate::s3_client(&self.sdk),
+            muara_aws::s3_client(&self.sdk),
             required("MUARA_LAKE_BUCKET")?,
         )))
     }
@@ -102,15 +102,14 @@ impl<R> Boot<R> {
         }
     }
 
-    /// A secret setting (see [`crate::secrets::secret_from_env`]).
+    /// A secret setting (see [`muara_aws::secrets::secret_from_env`]).
     pub async fn secret(&self, name: &str) -> Result<Option<String>> {
-        crate::secrets::secret_from_env(&self.sdk, name).await
+        muara_aws::secrets::secret_from_env(&self.sdk, name).await
     }
 }
 
 /// The error a handler reports: `errorType` is the class Step Functions' `Retry` matches
 /// (`Retryable`) or `Catch` routes (everything), the message the error's whole chain.
-#[cfg(feature = "lambda")]
 pub fn diagnostic(e: &muara_core::Error) -> lambda_runtime::Diagnostic {
     lambda_runtime::Diagnostic {
         error_type: e.kind().error_type().into(),
@@ -120,7 +119,6 @@ pub fn diagnostic(e: &muara_core::Error) -> lambda_runtime::Diagnostic {
 
 /// Serves an event handler: each event's payload in, its JSON result or classified error
 /// ([`diagnostic`], also logged) out.
-#[cfg(feature = "lambda")]
 pub async fn run<F, Fut, T>(handler: F) -> std::result::Result<(), lambda_runtime::Error>
 where
     F: Fn(serde_json::Value) -> Fut,
@@ -147,7 +145,7 @@ where
 /// parsed strictly (an unknown value is a configuration error naming the known ones).
 ///
 /// ```text
-/// muara_aws::handler_roles! {
+/// muara_lambda::handler_roles! {
 ///     /// What this function does.
 ///     Role { Api = "api", Worker = "worker" }
 /// }
@@ -179,7 +177,6 @@ macro_rules! handler_roles {
 
 #[cfg(test)]
 mod tests {
-    #[cfg(feature = "lambda")]
     #[test]
     fn errors_carry_the_class_step_functions_matches() {
         let d = super::diagnostic(&muara_core::Error::retryable("connection reset"));
