@@ -170,7 +170,7 @@ async fn fixture(extra_column: Option<(&str, &str)>, policy: &str) -> anyhow::Re
     })
 }
 
-fn input(fx: &Fx, policy: &str) -> FileInput {
+fn input(fx: &Fx, policy: muara_batch::model::RowPolicy) -> FileInput {
     FileInput {
         batch: BatchRef {
             client: "t".parse().expect("a valid name"),
@@ -185,12 +185,12 @@ fn input(fx: &Fx, policy: &str) -> FileInput {
             physical_file_name: "typed_BATCH000001.csv".into(),
             logical_source_file: "typed".into(),
             source_system: "s".into(),
-            source_type: "csv".into(),
+            source_type: muara_batch::model::SourceType::Csv,
             source_config: None,
             target_schema: "bronze_t".into(),
             target_table: "typed".into(),
             config_id: fx.config_id,
-            row_validation_policy: policy.into(),
+            row_validation_policy: policy,
             raw_key: "raw/t/s/incoming/typed_BATCH000001.csv".into(),
             parquet_key: "data/t/s/incoming/typed_BATCH000001.parquet".into(),
         },
@@ -246,7 +246,11 @@ async fn every_supported_type_loads_as_postgres_would_cast_it() -> anyhow::Resul
         )
         .await?;
     }
-    let result = muara_batch::stages::load_bronze(&fx.deps, input(&fx, "fatal")).await?;
+    let result = muara_batch::stages::load_bronze(
+        &fx.deps,
+        input(&fx, muara_batch::model::RowPolicy::Fatal),
+    )
+    .await?;
     assert_eq!(result.rows, Some(3));
     c.execute("SET TIME ZONE 'UTC'", &[]).await?;
     let (got, want) = (dump(&fx, "typed").await?, dump(&fx, "expected").await?);
@@ -259,7 +263,11 @@ async fn every_supported_type_loads_as_postgres_would_cast_it() -> anyhow::Resul
             "data/t/s/incoming/typed_BATCH000001.parquet",
         )
         .await?;
-    let again = muara_batch::stages::load_bronze(&fx.deps, input(&fx, "fatal")).await?;
+    let again = muara_batch::stages::load_bronze(
+        &fx.deps,
+        input(&fx, muara_batch::model::RowPolicy::Fatal),
+    )
+    .await?;
     assert_eq!(again.rows, Some(3));
     assert_eq!(dump(&fx, "typed").await?, want, "replaced, not duplicated");
     Ok(())
@@ -268,7 +276,11 @@ async fn every_supported_type_loads_as_postgres_would_cast_it() -> anyhow::Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsupported_column_type_falls_back_to_text_copy() -> anyhow::Result<()> {
     let fx = fixture(Some(("p", "point")), "fatal").await?;
-    let result = muara_batch::stages::load_bronze(&fx.deps, input(&fx, "fatal")).await?;
+    let result = muara_batch::stages::load_bronze(
+        &fx.deps,
+        input(&fx, muara_batch::model::RowPolicy::Fatal),
+    )
+    .await?;
     assert_eq!(result.rows, Some(3));
     let p: String = fx
         .deps

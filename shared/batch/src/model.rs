@@ -110,6 +110,88 @@ impl From<LeaseRef> for Lease {
     }
 }
 
+/// What a configured file is (`tools.client_config.source_type`, checked by the database to be
+/// one of these); its extension must fit it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceType {
+    Csv,
+    Xlsx,
+    Json,
+    Ndjson,
+}
+
+impl SourceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceType::Csv => "csv",
+            SourceType::Xlsx => "xlsx",
+            SourceType::Json => "json",
+            SourceType::Ndjson => "ndjson",
+        }
+    }
+
+    /// Whether a file with this extension (any case) can be this type.
+    pub fn fits_extension(self, ext: Option<&str>) -> bool {
+        let ext = ext.map(str::to_ascii_lowercase);
+        matches!(
+            (self, ext.as_deref()),
+            (SourceType::Csv, Some("csv" | "txt" | "tsv"))
+                | (SourceType::Xlsx, Some("xlsx" | "xlsm"))
+                | (SourceType::Json, Some("json"))
+                | (SourceType::Ndjson, Some("ndjson" | "jsonl" | "json"))
+        )
+    }
+}
+
+impl std::fmt::Display for SourceType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SourceType {
+    type Err = muara_core::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+            muara_core::Error::config(format!(
+                "unknown source_type {s:?}: use csv, xlsx, json or ndjson"
+            ))
+        })
+    }
+}
+
+/// What a file's rows that fail validation do (`tools.client_config.row_validation_policy`):
+/// fail the file, or load the good rows and report the bad ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowPolicy {
+    Fatal,
+    Warning,
+}
+
+impl RowPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowPolicy::Fatal => "fatal",
+            RowPolicy::Warning => "warning",
+        }
+    }
+}
+
+impl std::str::FromStr for RowPolicy {
+    type Err = muara_core::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+            muara_core::Error::config(format!(
+                "unknown row_validation_policy {s:?}: use fatal or warning"
+            ))
+        })
+    }
+}
+
 /// The execution's input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInput {
@@ -140,13 +222,13 @@ pub struct FileItem {
     pub physical_file_name: String,
     pub logical_source_file: String,
     pub source_system: String,
-    pub source_type: String,
+    pub source_type: SourceType,
     #[serde(default)]
     pub source_config: Option<serde_json::Value>,
     pub target_schema: String,
     pub target_table: String,
     pub config_id: i32,
-    pub row_validation_policy: String,
+    pub row_validation_policy: RowPolicy,
     /// Where the raw file is now.
     pub raw_key: String,
     /// Where the Parquet is (or will be) while the file is processed.

@@ -18,11 +18,11 @@ pub struct ConfigRow {
     pub config_id: i32,
     pub logical_source_file: String,
     pub source_system: String,
-    pub source_type: String,
+    pub source_type: crate::model::SourceType,
     pub target_schema: String,
     pub target_table: String,
     pub source_config: Option<Value>,
-    pub row_validation_policy: String,
+    pub row_validation_policy: crate::model::RowPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -119,19 +119,20 @@ pub async fn configs(pool: &Pool, client_id: i32) -> Result<Vec<ConfigRow>> {
         )
         .await
         .map_err(|e| pg_error("reading tools.client_config", e))?;
-    Ok(rows
-        .iter()
-        .map(|r| ConfigRow {
-            config_id: r.get(0),
-            logical_source_file: r.get(1),
-            source_system: r.get(2),
-            source_type: r.get(3),
-            target_schema: r.get(4),
-            target_table: r.get(5),
-            source_config: r.get(6),
-            row_validation_policy: r.get(7),
+    rows.iter()
+        .map(|r| {
+            Ok(ConfigRow {
+                config_id: r.get(0),
+                logical_source_file: r.get(1),
+                source_system: r.get(2),
+                source_type: r.get::<_, &str>(3).parse()?,
+                target_schema: r.get(4),
+                target_table: r.get(5),
+                source_config: r.get(6),
+                row_validation_policy: r.get::<_, &str>(7).parse()?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// `(transformation, integration, refresh)` names for the manifest, in execution order.

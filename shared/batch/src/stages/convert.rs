@@ -11,8 +11,8 @@ pub async fn convert(deps: &Deps, mut input: FileInput) -> Result<FileInput> {
     let dir = staging(deps)?;
     let raw = fetch(deps, &f.raw_key, &dir, "source").await?;
     let out = dir.path().join("out.parquet");
-    let format =
-        muara_convert::source_format(&f.source_type, f.source_config.as_ref()).map_err(|e| {
+    let format = muara_convert::source_format(f.source_type.as_str(), f.source_config.as_ref())
+        .map_err(|e| {
             convert_error(
                 &format!("convert {}: configuration", f.physical_file_name),
                 e,

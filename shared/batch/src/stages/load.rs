@@ -300,7 +300,7 @@ pub async fn load_bronze(deps: &Deps, input: FileInput) -> Result<FileResult> {
     let dir = staging(deps)?;
     unchanged_since_convert(deps, &input, &dir).await?;
     let parquet = fetch(deps, &f.parquet_key, &dir, "in.parquet").await?;
-    let warning_policy = f.row_validation_policy != "fatal";
+    let warning_policy = f.row_validation_policy == crate::model::RowPolicy::Warning;
     let load_ts = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .map_err(|e| Error::with_source(ErrorKind::Fatal, "formatting the load time", e))?;

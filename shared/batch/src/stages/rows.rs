@@ -178,7 +178,7 @@ pub async fn validate_rows(deps: &Deps, input: FileInput) -> Result<FileInput> {
     let dir = staging(deps)?;
     let parquet = fetch(deps, &f.parquet_key, &dir, "in.parquet").await?;
     let (rows, findings, kinds) = blocking(move || check(&parquet, &required, &mapping)).await?;
-    let fatal = f.row_validation_policy == "fatal";
+    let fatal = f.row_validation_policy == crate::model::RowPolicy::Fatal;
     crate::ledger::record_validation(
         &deps.pool,
         &crate::ledger::LedgerKey::of(b, &f.physical_file_name),

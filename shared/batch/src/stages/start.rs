@@ -18,18 +18,6 @@ use muara_core::{Error, Result};
 /// several batches in a row, none losing a file.
 pub const MAX_FILES_PER_BATCH: usize = 200;
 
-/// Extensions each source type accepts.
-fn extension_fits(source_type: &str, ext: Option<&str>) -> bool {
-    let ext = ext.map(str::to_ascii_lowercase);
-    matches!(
-        (source_type, ext.as_deref()),
-        ("csv", Some("csv" | "txt" | "tsv"))
-            | ("xlsx", Some("xlsx" | "xlsm"))
-            | ("json", Some("json"))
-            | ("ndjson", Some("ndjson" | "jsonl" | "json"))
-    )
-}
-
 /// Why a file is set aside instead of joining the batch. Its text is the file's audit reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum MatchError {
@@ -52,7 +40,7 @@ pub(crate) enum MatchError {
     )]
     WrongType {
         file: String,
-        source_type: String,
+        source_type: crate::model::SourceType,
         logical: String,
     },
     /// Several configurations match the file.
@@ -111,10 +99,10 @@ pub(crate) fn match_config<'c>(
                 }
             })
         }
-        [c] if extension_fits(&c.source_type, ext) => Ok(c),
+        [c] if c.source_type.fits_extension(ext) => Ok(c),
         [c] => Err(MatchError::WrongType {
             file: plain_name.to_owned(),
-            source_type: c.source_type.clone(),
+            source_type: c.source_type,
             logical: c.logical_source_file.clone(),
         }),
         _ => Err(MatchError::Ambiguous {
@@ -170,12 +158,12 @@ fn item(c: &ConfigRow, client: &str, physical: &str, raw: String) -> FileItem {
         physical_file_name: physical.to_string(),
         logical_source_file: c.logical_source_file.clone(),
         source_system: c.source_system.clone(),
-        source_type: c.source_type.clone(),
+        source_type: c.source_type,
         source_config: c.source_config.clone(),
         target_schema: c.target_schema.clone(),
         target_table: c.target_table.clone(),
         config_id: c.config_id,
-        row_validation_policy: c.row_validation_policy.clone(),
+        row_validation_policy: c.row_validation_policy,
         raw_key: raw,
         parquet_key: data_key(
             client,
@@ -383,7 +371,7 @@ pub async fn start(deps: &Deps, input: RunInput) -> Result<StartOutput> {
                 physical_file_name: f.physical_file_name.clone(),
                 logical_source_file: f.logical_source_file.clone(),
                 source_system: f.source_system.clone(),
-                source_type: f.source_type.clone(),
+                source_type: f.source_type,
                 target_schema: f.target_schema.clone(),
                 target_table: f.target_table.clone(),
                 source_config: f.source_config.clone(),
