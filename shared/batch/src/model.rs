@@ -313,6 +313,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn source_types_and_row_policies_travel_as_the_strings_the_database_holds() {
+        for (text, t) in [
+            ("csv", SourceType::Csv),
+            ("xlsx", SourceType::Xlsx),
+            ("json", SourceType::Json),
+            ("ndjson", SourceType::Ndjson),
+        ] {
+            assert_eq!(text.parse::<SourceType>().unwrap(), t);
+            assert_eq!(serde_json::to_value(t).unwrap(), text);
+            assert_eq!(t.to_string(), text);
+        }
+        let e = "CSV".parse::<SourceType>().unwrap_err().to_string();
+        assert!(e.contains("unknown source_type \"CSV\""), "{e}");
+        assert!(SourceType::Csv.fits_extension(Some("TSV")));
+        assert!(SourceType::Ndjson.fits_extension(Some("json")));
+        assert!(!SourceType::Json.fits_extension(Some("jsonl")));
+        assert!(!SourceType::Xlsx.fits_extension(None));
+        assert_eq!("fatal".parse::<RowPolicy>().unwrap(), RowPolicy::Fatal);
+        assert_eq!(serde_json::to_value(RowPolicy::Warning).unwrap(), "warning");
+        assert!("warn".parse::<RowPolicy>().is_err());
+    }
+
+    #[test]
     fn a_batch_travels_as_plain_strings_and_only_checked_ids_come_back() {
         let json = serde_json::json!({
             "client": "demo", "client_id": 7, "batch_id": "BATCH000042", "mode": "start",
