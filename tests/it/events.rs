@@ -26,11 +26,11 @@ async fn fx_from(
     idem: Arc<dyn IdempotencyStore>,
 ) -> anyhow::Result<Fx> {
     let mut state = muara_api::AppState::new("local", Arc::new(Metrics::new()));
-    let routes = muara_events::http::routes(Arc::new(muara_events::Service::new(Ingest::new(
-        idem,
-        queue.clone(),
+    let counters = Arc::new(muara_events::counters::PgCounters::new(pool.clone()));
+    let routes = muara_events::http::routes(Arc::new(muara_events::Service::new(
+        Ingest::new(idem, queue.clone(), counters),
         pool.clone(),
-    ))));
+    )));
     let token = crate::support::with_admin(&mut state, &pool).await?;
     Ok(Fx {
         app: muara_api::app(state, routes),

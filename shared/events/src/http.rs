@@ -147,7 +147,7 @@ fn many(items: &[Item]) -> Value {
 }
 
 async fn stats(State(service): State<Arc<Service>>) -> Reply {
-    answer(read::stats(&service.ingest.pool, service.started.elapsed().as_secs()).await)
+    answer(read::stats(&service.pool, service.started.elapsed().as_secs()).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,7 +164,7 @@ async fn list(
     let p = query(params)?;
     answer(
         read::events(
-            &service.ingest.pool,
+            &service.pool,
             p.topic.as_deref(),
             p.limit,
             p.cursor.as_deref(),

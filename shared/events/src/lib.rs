@@ -5,7 +5,8 @@
 //! - [`ingest`]: `POST /publish` — validate, claim ids in the idempotency store, queue new
 //!   events, answer per event.
 //! - [`worker`]: applies queue messages to PostgreSQL, once each.
-//! - [`counters`]: sharded counters behind `GET /stats`.
+//! - [`counters`]: sharded counters behind `GET /stats`; the publish path adds through the
+//!   [`counters::Counters`] port.
 //! - [`read`]: `GET /stats`, `GET /events`.
 //! - [`http`]: the routes, and how a publish's outcome is answered.
 //! - [`message`]: what travels on the queue.
@@ -23,17 +24,29 @@ pub mod worker;
 use std::time::Instant;
 
 /// The aggregator as its routes serve it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Service {
     pub ingest: ingest::Ingest,
+    /// What `GET /stats` and `GET /events` read.
+    pub pool: deadpool_postgres::Pool,
     /// When this host started serving (`GET /stats` reports the uptime).
     pub started: Instant,
 }
 
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("ingest", &self.ingest)
+            .field("started", &self.started)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Service {
-    pub fn new(ingest: ingest::Ingest) -> Self {
+    pub fn new(ingest: ingest::Ingest, pool: deadpool_postgres::Pool) -> Self {
         Self {
             ingest,
+            pool,
             started: Instant::now(),
         }
     }

@@ -1,6 +1,7 @@
 //! Pipeline C's one wiring: the aggregator built from its ports, the same way by every host
 //! (the events Lambdas, `muara up`, the tests), and the entry points those hosts serve.
 
+use crate::counters::PgCounters;
 use crate::ingest::Ingest;
 use crate::{Service, http, worker};
 use deadpool_postgres::Pool;
@@ -40,9 +41,10 @@ impl std::fmt::Debug for Events {
 
 /// The aggregator from its ports.
 pub fn wire(ports: Ports) -> Events {
-    let ingest = Ingest::new(ports.idempotency, ports.queue.clone(), ports.pool.clone());
+    let counters = Arc::new(PgCounters::new(ports.pool.clone()));
+    let ingest = Ingest::new(ports.idempotency, ports.queue.clone(), counters);
     Events {
-        service: Arc::new(Service::new(ingest)),
+        service: Arc::new(Service::new(ingest, ports.pool.clone())),
         queue: ports.queue,
         pool: ports.pool,
     }
