@@ -9,11 +9,10 @@
 //! acknowledged as a duplicate. Bodies that are not JSON or of no known shape are kept raw
 //! under `raw-messages/rejected/` and `raw-messages/unknown/`, counted and reported.
 
-use crate::store;
+use crate::store::IngestLedger;
 use crate::webhook::{self, Body, Incoming};
 use crate::worker::QueuedRef;
 use bytes::Bytes;
-use deadpool_postgres::Pool;
 use muara_core::Result;
 use muara_core::checksum::sha256_hex;
 use muara_core::ports::{Begin, IdempotencyStore, ObjectStore, OutgoingMessage, PutOptions, Queue};
@@ -85,7 +84,8 @@ pub struct Ingest {
     pub store: Arc<dyn ObjectStore>,
     pub queue: Arc<dyn Queue>,
     pub idem: Arc<dyn IdempotencyStore>,
-    pub pool: Pool,
+    /// The webhook counters and the refusal rows.
+    pub ledger: Arc<dyn IngestLedger>,
     /// The app secret `X-Hub-Signature-256` is made with; `None` accepts unsigned bodies.
     pub secret: Option<Vec<u8>>,
     /// What WhatsApp's verification `GET` must present as `hub.verify_token`.
@@ -162,13 +162,7 @@ fn day_prefix(t: OffsetDateTime) -> String {
 impl Ingest {
     async fn count(&self, channel: &str, shard_key: &str, counts: &[(&str, i64)]) {
         self.observe.webhook(channel, counts);
-        let key = shard_key;
-        let result = async {
-            let client = self.pool.get().await.map_err(muara_db::pool::pool_error)?;
-            store::bump(&client, store::shard_of(key), counts).await
-        }
-        .await;
-        if let Err(e) = result {
+        if let Err(e) = self.ledger.bump(shard_key, counts).await {
             tracing::warn!(error = %e.chain(), "webhook counters not updated");
         }
     }
@@ -182,7 +176,7 @@ impl Ingest {
         self.store
             .put(&key, Bytes::copy_from_slice(body), &PutOptions::default())
             .await?;
-        store::reject(&self.pool, Some(&key), None, folder, reason).await?;
+        self.ledger.reject(Some(&key), None, folder, reason).await?;
         Ok(key)
     }
 
@@ -245,14 +239,9 @@ impl Ingest {
                 )
                 .await?;
             for u in &unreadable {
-                store::reject(
-                    &self.pool,
-                    Some(&key),
-                    u.message_id.as_deref(),
-                    "message",
-                    &u.reason,
-                )
-                .await?;
+                self.ledger
+                    .reject(Some(&key), u.message_id.as_deref(), "message", &u.reason)
+                    .await?;
                 rejected.push(Refused {
                     message_id: u.message_id.clone(),
                     reason: u.reason.clone(),
@@ -372,14 +361,9 @@ impl Ingest {
                 )
                 .await?;
             for m in conflicting {
-                store::reject(
-                    &self.pool,
-                    Some(&key),
-                    Some(&m.message_id),
-                    "conflict",
-                    reason,
-                )
-                .await?;
+                self.ledger
+                    .reject(Some(&key), Some(&m.message_id), "conflict", reason)
+                    .await?;
                 out.conflicts
                     .push((m.message_id.clone(), reason.to_string()));
             }
@@ -402,5 +386,518 @@ impl Ingest {
             (None, ..) => Verified::Refused("no verify token is configured"),
             _ => Verified::Refused("verification refused"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The webhook on the memory twins: the lake in `MemStore`, references in `MemQueue`,
+    //! claims in `MemLocks`, counters and refusal rows in `MemIngestLedger`; no database.
+
+    use super::*;
+    use crate::store::{MemIngestLedger, Rejection};
+    use muara_core::memory::{MemLocks, MemQueue, MemStore};
+    use muara_core::ports::{ObjectInfo, ReceivedMessage};
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const SECRET: &[u8] = b"whatsapp-app-secret";
+    /// 2026-11-22T04:00:00Z.
+    const T0: i64 = 1_795_320_000;
+    const CONFLICT: &str =
+        "a message with this id was received before with different content; the first is kept";
+
+    /// The lake, refusing every write while `down` is set.
+    #[derive(Debug, Default)]
+    struct FlakyStore {
+        inner: MemStore,
+        down: AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for FlakyStore {
+        async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> Result<ObjectInfo> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(muara_core::Error::retryable("the lake is down"));
+            }
+            self.inner.put(key, body, opts).await
+        }
+        async fn get(&self, key: &str) -> Result<Bytes> {
+            self.inner.get(key).await
+        }
+        async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
+            self.inner.head(key).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+            self.inner.list(prefix).await
+        }
+        async fn delete(&self, key: &str) -> Result<()> {
+            self.inner.delete(key).await
+        }
+        async fn rename(&self, from: &str, to: &str) -> Result<()> {
+            self.inner.rename(from, to).await
+        }
+    }
+
+    struct Fx {
+        ingest: Ingest,
+        store: Arc<FlakyStore>,
+        queue: Arc<MemQueue>,
+        claims: Arc<MemLocks>,
+        ledger: Arc<MemIngestLedger>,
+    }
+
+    fn fx() -> Fx {
+        let store = Arc::new(FlakyStore::default());
+        let queue = Arc::new(MemQueue::new("funnel", Duration::from_secs(300)));
+        let claims = Arc::new(MemLocks::default());
+        let ledger = Arc::new(MemIngestLedger::default());
+        let ingest = Ingest {
+            store: store.clone(),
+            queue: queue.clone(),
+            idem: claims.clone(),
+            ledger: ledger.clone(),
+            secret: Some(SECRET.to_vec()),
+            verify_token: Some("verify-me".into()),
+            observe: crate::observe::Observe::default(),
+        };
+        Fx {
+            ingest,
+            store,
+            queue,
+            claims,
+            ledger,
+        }
+    }
+
+    impl Fx {
+        /// A delivery signed as the sender signs it.
+        async fn post(&self, channel: &str, body: &str) -> Received {
+            let signature = webhook::sign(SECRET, body.as_bytes());
+            self.ingest
+                .receive(channel, Some(&signature), body.as_bytes())
+                .await
+        }
+
+        /// Every key in the lake.
+        async fn keys(&self) -> Vec<String> {
+            let list = self.store.list("").await.unwrap();
+            list.into_iter().map(|o| o.key).collect()
+        }
+
+        async fn body(&self, key: &str) -> String {
+            String::from_utf8(self.store.get(key).await.unwrap().to_vec()).unwrap()
+        }
+
+        /// The references queued since the last look (each is received once: it stays in
+        /// flight, so `depth` still counts it).
+        async fn queued(&self) -> Vec<QueuedRef> {
+            let mut out = Vec::new();
+            loop {
+                let got: Vec<ReceivedMessage> =
+                    self.queue.receive(10, Duration::ZERO).await.unwrap();
+                if got.is_empty() {
+                    return out;
+                }
+                out.extend(
+                    got.iter()
+                        .map(|m| serde_json::from_str::<QueuedRef>(&m.body).unwrap()),
+                );
+            }
+        }
+
+        async fn depth(&self) -> u64 {
+            self.queue.depth().await.unwrap()
+        }
+
+        fn counters(&self) -> BTreeMap<String, i64> {
+            self.ledger.counters()
+        }
+
+        /// What the idempotency store answers for the first message of `body` now (claiming
+        /// it if it is free).
+        async fn claim(&self, body: &str, channel: &str) -> Begin {
+            let m = first_message(body, channel);
+            self.claims
+                .begin(&claim_key(&m), &claim_hash(&m), CLAIM_TTL)
+                .await
+                .unwrap()
+        }
+    }
+
+    fn first_message(body: &str, channel: &str) -> Incoming {
+        match webhook::parse(body.as_bytes(), channel) {
+            Ok(Body::Messages { messages, .. }) => messages[0].clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A WhatsApp Cloud API webhook for one text message to business number `number`.
+    fn wa_to(number: &str, id: &str, from: &str, ts: i64, text: &str) -> String {
+        json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": number},
+            "contacts": [{"profile": {"name": "Budi"}, "wa_id": from}],
+            "messages": [{"from": from, "id": id, "timestamp": ts.to_string(), "type": "text", "text": {"body": text}}]
+        }}]}]})
+        .to_string()
+    }
+
+    fn wa(id: &str, text: &str) -> String {
+        wa_to("106540352242922", id, "6281234567890", T0, text)
+    }
+
+    fn counts(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    fn tally(accepted: usize, duplicates: usize, refused: Vec<Refused>) -> Received {
+        Received::Messages(Tally {
+            accepted,
+            duplicates,
+            in_progress: 0,
+            statuses: 0,
+            refused,
+        })
+    }
+
+    /// A body kept whole under `folder`: `raw-messages/{folder}/{yyyy}/{mm}/{dd}/{sha256}.json`
+    /// (the day the body came).
+    fn assert_kept_under(key: &str, folder: &str, body: &str) {
+        let prefix = format!("raw-messages/{folder}/");
+        let suffix = format!("/{}.json", &sha256_hex(body.as_bytes())[..32]);
+        let day = key
+            .strip_prefix(&prefix)
+            .and_then(|k| k.strip_suffix(&suffix))
+            .unwrap_or_else(|| panic!("{key} is not {prefix}…{suffix}"));
+        assert!(
+            day.len() == 10 && day.split('/').count() == 3,
+            "{key}: not a day"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_signed_message_is_kept_claimed_and_queued_once() {
+        let fx = fx();
+        let body = wa("wamid.HBgL/ab+c=", "Halo kak, mau tanya info promo");
+        assert_eq!(fx.post("whatsapp", &body).await, tally(1, 0, vec![]));
+        // One object per identity, by the day it was sent, the id made a key segment.
+        let key = "raw-messages/2026/11/22/whatsapp/106540352242922/wamid.HBgL%2Fab%2Bc=.json";
+        assert_eq!(fx.keys().await, [key]);
+        assert_eq!(fx.body(key).await, body);
+        assert_eq!(
+            fx.queued().await,
+            [QueuedRef {
+                key: key.into(),
+                message_id: "wamid.HBgL/ab+c=".into(),
+                channel: "whatsapp".into(),
+                source: "106540352242922".into(),
+                route: Some("whatsapp".into()),
+            }]
+        );
+        assert_eq!(
+            fx.claim(&body, "whatsapp").await,
+            Begin::Completed(json!({"queued": true}))
+        );
+        assert_eq!(fx.counters(), counts(&[("acked", 1), ("ingress", 1)]));
+        assert!(fx.ledger.rejections().is_empty());
+
+        // A generic message on another path: no source, the path's channel.
+        let generic =
+            json!([{"message_id": "g-1", "phone": "0812 3456 7890", "text": "mau booking",
+                              "timestamp": "2026-11-22T09:00:00+07:00", "campaign": "promo-nov"}])
+            .to_string();
+        assert_eq!(fx.post("website", &generic).await, tally(1, 0, vec![]));
+        assert_eq!(
+            fx.queued().await,
+            [QueuedRef {
+                key: "raw-messages/2026/11/22/website/g-1.json".into(),
+                message_id: "g-1".into(),
+                channel: "website".into(),
+                source: String::new(),
+                route: Some("website".into()),
+            }]
+        );
+        assert_eq!(
+            fx.body("raw-messages/2026/11/22/website/g-1.json").await,
+            generic
+        );
+        assert_eq!(fx.depth().await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_redelivery_is_a_duplicate_and_queues_nothing() {
+        let fx = fx();
+        let body = wa("wamid.dup", "halo");
+        assert_eq!(fx.post("whatsapp", &body).await, tally(1, 0, vec![]));
+        assert_eq!(fx.queued().await.len(), 1);
+        assert_eq!(fx.post("whatsapp", &body).await, tally(0, 1, vec![]));
+        assert!(fx.queued().await.is_empty());
+        // Within one body: a repeat of a message is a duplicate of its first occurrence.
+        let twice = json!([
+            {"message_id": "g-2", "phone": "0812", "text": "halo", "timestamp": T0},
+            {"message_id": "g-2", "phone": "0812", "text": "halo", "timestamp": T0},
+        ])
+        .to_string();
+        assert_eq!(fx.post("website", &twice).await, tally(1, 1, vec![]));
+        assert_eq!(fx.queued().await.len(), 1);
+        assert_eq!(fx.depth().await, 2);
+        assert_eq!(fx.keys().await.len(), 2);
+        assert_eq!(
+            fx.counters(),
+            counts(&[("acked", 2), ("duplicates", 2), ("ingress", 4)])
+        );
+        assert!(fx.ledger.rejections().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_same_id_with_other_content_is_a_conflict_kept_with_a_refusal() {
+        let fx = fx();
+        let first = wa("wamid.same", "halo, info promo");
+        let second = wa("wamid.same", "sudah transfer");
+        assert_eq!(fx.post("whatsapp", &first).await, tally(1, 0, vec![]));
+        assert_eq!(
+            fx.post("whatsapp", &second).await,
+            tally(
+                0,
+                0,
+                vec![Refused {
+                    message_id: Some("wamid.same".into()),
+                    reason: CONFLICT.into(),
+                }]
+            )
+        );
+        // The first stays the message; the second is kept under conflict/, not queued.
+        let raw = "raw-messages/2026/11/22/whatsapp/106540352242922/wamid.same.json";
+        assert_eq!(fx.body(raw).await, first);
+        assert_eq!(fx.queued().await.len(), 1);
+        assert_eq!(fx.depth().await, 1);
+        let kept: Vec<String> = fx.keys().await.into_iter().filter(|k| k != raw).collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_kept_under(&kept[0], "conflict", &second);
+        assert_eq!(fx.body(&kept[0]).await, second);
+        assert_eq!(
+            fx.ledger.rejections(),
+            [
+                Rejection {
+                    raw_key: Some(kept[0].clone()),
+                    message_id: None,
+                    stage: "conflict".into(),
+                    reason: "1 message(s) reuse an id".into(),
+                },
+                Rejection {
+                    raw_key: Some(kept[0].clone()),
+                    message_id: Some("wamid.same".into()),
+                    stage: "conflict".into(),
+                    reason: CONFLICT.into(),
+                },
+            ]
+        );
+        assert_eq!(
+            fx.counters(),
+            counts(&[
+                ("acked", 1),
+                ("conflicts", 1),
+                ("ingress", 2),
+                ("rejected_conflict", 2)
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_json_is_kept_under_rejected_with_its_reason() {
+        let fx = fx();
+        let body = "{not json";
+        let Received::NotJson { error, kept } = fx.post("whatsapp", body).await else {
+            panic!("not JSON")
+        };
+        assert_eq!(error, "not JSON: key must be a string at line 1 column 2");
+        assert_kept_under(&kept, "rejected", body);
+        assert_eq!(fx.keys().await, [kept.as_str()]);
+        assert_eq!(fx.body(&kept).await, body);
+        assert_eq!(
+            fx.ledger.rejections(),
+            [Rejection {
+                raw_key: Some(kept),
+                message_id: None,
+                stage: "rejected".into(),
+                reason: error,
+            }]
+        );
+        assert_eq!(fx.depth().await, 0);
+        assert_eq!(
+            fx.counters(),
+            counts(&[("invalid_json", 1), ("rejected_rejected", 1)])
+        );
+
+        // JSON of no known shape: kept under unknown/.
+        let body = r#"{"hello": "world"}"#;
+        let Received::UnknownShape { reason, kept } = fx.post("whatsapp", body).await else {
+            panic!("unknown shape")
+        };
+        assert_eq!(
+            reason,
+            "neither a WhatsApp webhook nor generic messages (no message_id)"
+        );
+        assert_kept_under(&kept, "unknown", body);
+        assert_eq!(
+            fx.ledger.rejections().last(),
+            Some(&Rejection {
+                raw_key: Some(kept),
+                message_id: None,
+                stage: "unknown".into(),
+                reason,
+            })
+        );
+        assert_eq!(fx.depth().await, 0);
+    }
+
+    #[tokio::test]
+    async fn unreadable_messages_are_kept_and_refused_while_the_readable_ones_are_queued() {
+        let fx = fx();
+        let body = json!([
+            {"message_id": "g-ok", "phone": "0812", "text": "halo", "timestamp": T0},
+            {"phone": "0812", "text": "no id", "timestamp": T0},
+        ])
+        .to_string();
+        assert_eq!(
+            fx.post("website", &body).await,
+            tally(
+                1,
+                0,
+                vec![Refused {
+                    message_id: None,
+                    reason: "message_id is missing".into(),
+                }]
+            )
+        );
+        let refs = fx.queued().await;
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].message_id, "g-ok");
+        let rejections = fx.ledger.rejections();
+        let kept = rejections[0].raw_key.clone().unwrap();
+        assert_kept_under(&kept, "unreadable", &body);
+        assert_eq!(
+            rejections,
+            [
+                Rejection {
+                    raw_key: Some(kept.clone()),
+                    message_id: None,
+                    stage: "unreadable".into(),
+                    reason: "1 unreadable message(s)".into(),
+                },
+                Rejection {
+                    raw_key: Some(kept),
+                    message_id: None,
+                    stage: "message".into(),
+                    reason: "message_id is missing".into(),
+                },
+            ]
+        );
+        assert_eq!(
+            fx.counters(),
+            counts(&[
+                ("acked", 1),
+                ("ingress", 2),
+                ("rejected_message", 1),
+                ("rejected_unreadable", 1)
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_signature_is_refused_and_nothing_kept() {
+        let fx = fx();
+        let body = wa("wamid.sig", "halo");
+        let bytes = body.as_bytes();
+        let other = webhook::sign(SECRET, b"another body");
+        let wrong_secret = webhook::sign(b"not the secret", bytes);
+        for (signature, error) in [
+            (None, "the X-Hub-Signature-256 header is missing"),
+            (
+                Some("md5=00"),
+                "the X-Hub-Signature-256 header is not sha256=<hex>",
+            ),
+            (
+                Some("sha256=zz"),
+                "the X-Hub-Signature-256 header is not sha256=<hex>",
+            ),
+            (
+                Some(other.as_str()),
+                "the signature does not match the body",
+            ),
+            (
+                Some(wrong_secret.as_str()),
+                "the signature does not match the body",
+            ),
+        ] {
+            assert_eq!(
+                fx.ingest.receive("whatsapp", signature, bytes).await,
+                Received::BadSignature(error.into())
+            );
+        }
+        assert!(fx.keys().await.is_empty());
+        assert_eq!(fx.depth().await, 0);
+        assert!(fx.ledger.rejections().is_empty());
+        assert_eq!(fx.counters(), counts(&[("bad_signature", 5)]));
+        // Nothing was claimed: the signed delivery is new.
+        assert_eq!(fx.claim(&body, "whatsapp").await, Begin::Started);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_channel_is_refused_before_anything() {
+        let fx = fx();
+        let body = wa("wamid.chan", "halo");
+        for channel in ["Not-A-Channel", "", "wa/x", &"a".repeat(33)] {
+            assert_eq!(
+                fx.post(channel, &body).await,
+                Received::UnknownChannel(format!(
+                    "unknown channel {channel:?}: use 1-32 of a-z 0-9 _ -"
+                ))
+            );
+        }
+        // Even unsigned: the channel is looked at first.
+        assert!(matches!(
+            fx.ingest.receive("Nope", None, body.as_bytes()).await,
+            Received::UnknownChannel(_)
+        ));
+        assert!(fx.keys().await.is_empty());
+        assert_eq!(fx.depth().await, 0);
+        assert!(fx.counters().is_empty());
+        assert!(fx.ledger.rejections().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_lake_failure_acknowledges_nothing_and_frees_the_claims() {
+        let fx = fx();
+        let body = wa("wamid.lake", "halo");
+        fx.store.down.store(true, Ordering::SeqCst);
+        let Received::Unavailable(e) = fx.post("whatsapp", &body).await else {
+            panic!("unavailable")
+        };
+        assert_eq!(e, "Retryable: the lake is down");
+        assert_eq!(fx.depth().await, 0);
+        assert!(fx.counters().is_empty());
+        // The claim was freed at once: the sender's retry stores it.
+        fx.store.down.store(false, Ordering::SeqCst);
+        assert_eq!(fx.post("whatsapp", &body).await, tally(1, 0, vec![]));
+        assert_eq!(fx.queued().await.len(), 1);
+        assert_eq!(fx.counters(), counts(&[("acked", 1), ("ingress", 1)]));
+    }
+
+    #[tokio::test]
+    async fn a_message_another_delivery_holds_is_in_progress_not_a_duplicate() {
+        let fx = fx();
+        let body = wa("wamid.held", "halo");
+        assert_eq!(fx.claim(&body, "whatsapp").await, Begin::Started);
+        assert_eq!(
+            fx.post("whatsapp", &body).await,
+            Received::Messages(Tally {
+                in_progress: 1,
+                ..Tally::default()
+            })
+        );
+        assert!(fx.keys().await.is_empty());
+        assert_eq!(fx.depth().await, 0);
+        assert_eq!(fx.counters(), counts(&[("in_progress", 1), ("ingress", 1)]));
     }
 }

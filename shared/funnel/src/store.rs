@@ -6,8 +6,13 @@
 //! transaction) or maxima (latest opening, latest transaction), the first- and last-touch
 //! channels follow the minimum and maximum `(time, message id)`, value and counts are sums.
 //! So any arrival order — and any redelivery — gives the same row.
+//!
+//! The webhook writes here only through the [`IngestLedger`] port (its counters and refusal
+//! rows): [`PgIngestLedger`] in every host, [`MemIngestLedger`] (feature `memory`, and this
+//! crate's unit tests) without a database.
 
 use crate::classify::Kind;
+use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use muara_core::Result;
 use muara_db::pg_error;
@@ -196,6 +201,131 @@ pub async fn reject(
         .map_err(|e| pg_error("recording a rejected message", e))?;
     let shard = shard_of(message_id.or(raw_key).unwrap_or(reason));
     bump(&client, shard, &[(&format!("rejected_{stage}"), 1)]).await
+}
+
+/// What the webhook records besides the lake: its counters and the refusal rows of what it
+/// could not use.
+#[async_trait]
+pub trait IngestLedger: Send + Sync {
+    /// Adds to named counters; `key` spreads concurrent writers over the shards.
+    async fn bump(&self, key: &str, counts: &[(&str, i64)]) -> Result<()>;
+    /// Records something that could not be used, kept under `raw_key`, and counts it as
+    /// `rejected_{stage}`.
+    async fn reject(
+        &self,
+        raw_key: Option<&str>,
+        message_id: Option<&str>,
+        stage: &str,
+        reason: &str,
+    ) -> Result<()>;
+}
+
+/// The webhook's ledger in PostgreSQL: `funnel.counter` ([`bump`]) and `funnel.rejected`
+/// ([`reject`]).
+#[derive(Clone)]
+pub struct PgIngestLedger {
+    pool: Pool,
+}
+
+impl PgIngestLedger {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+}
+
+impl std::fmt::Debug for PgIngestLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgIngestLedger").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl IngestLedger for PgIngestLedger {
+    async fn bump(&self, key: &str, counts: &[(&str, i64)]) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        bump(&client, shard_of(key), counts).await
+    }
+
+    async fn reject(
+        &self,
+        raw_key: Option<&str>,
+        message_id: Option<&str>,
+        stage: &str,
+        reason: &str,
+    ) -> Result<()> {
+        reject(&self.pool, raw_key, message_id, stage, reason).await
+    }
+}
+
+/// A refusal row as [`reject`] writes it.
+#[cfg(any(test, feature = "memory"))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub raw_key: Option<String>,
+    pub message_id: Option<String>,
+    pub stage: String,
+    pub reason: String,
+}
+
+/// The webhook's ledger in memory: counter totals (as [`counters`] sums them) and refusal rows
+/// in the order written.
+#[cfg(any(test, feature = "memory"))]
+#[derive(Debug, Default)]
+pub struct MemIngestLedger {
+    counters: std::sync::Mutex<std::collections::BTreeMap<String, i64>>,
+    rejections: std::sync::Mutex<Vec<Rejection>>,
+}
+
+#[cfg(any(test, feature = "memory"))]
+impl MemIngestLedger {
+    /// Every counter added to, and its total.
+    pub fn counters(&self) -> std::collections::BTreeMap<String, i64> {
+        locked(&self.counters).clone()
+    }
+
+    /// Every refusal row, oldest first.
+    pub fn rejections(&self) -> Vec<Rejection> {
+        locked(&self.rejections).clone()
+    }
+
+    fn add(&self, counts: &[(&str, i64)]) {
+        let mut totals = locked(&self.counters);
+        for (name, n) in counts.iter().filter(|(_, n)| *n != 0) {
+            *totals.entry((*name).to_string()).or_default() += n;
+        }
+    }
+}
+
+#[cfg(any(test, feature = "memory"))]
+fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every update is applied whole under the lock: a panic elsewhere leaves it consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(any(test, feature = "memory"))]
+#[async_trait]
+impl IngestLedger for MemIngestLedger {
+    async fn bump(&self, _key: &str, counts: &[(&str, i64)]) -> Result<()> {
+        self.add(counts);
+        Ok(())
+    }
+
+    async fn reject(
+        &self,
+        raw_key: Option<&str>,
+        message_id: Option<&str>,
+        stage: &str,
+        reason: &str,
+    ) -> Result<()> {
+        locked(&self.rejections).push(Rejection {
+            raw_key: raw_key.map(str::to_string),
+            message_id: message_id.map(str::to_string),
+            stage: stage.to_string(),
+            reason: reason.to_string(),
+        });
+        self.add(&[(&format!("rejected_{stage}"), 1)]);
+        Ok(())
+    }
 }
 
 /// Every counter, summed over its shards.

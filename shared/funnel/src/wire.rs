@@ -5,6 +5,7 @@ use crate::classify::default_precedence;
 use crate::ingest::Ingest;
 use crate::observe::Observe;
 use crate::service::Service;
+use crate::store::PgIngestLedger;
 use crate::worker::{KeywordCache, Worker};
 use deadpool_postgres::Pool;
 use muara_core::ports::{IdempotencyStore, ObjectStore, Queue};
@@ -100,7 +101,7 @@ pub fn wire(ports: Ports, settings: &Settings) -> Funnel {
             store: ports.store.clone(),
             queue: ports.queue.clone(),
             idem: ports.idempotency.clone(),
-            pool: ports.pool.clone(),
+            ledger: Arc::new(PgIngestLedger::new(ports.pool.clone())),
             secret: settings.secret.clone(),
             verify_token: settings.verify_token.clone(),
             observe: settings.observe.clone(),
