@@ -59,14 +59,24 @@ pub fn unprocessable(message: impl Into<String>) -> (StatusCode, Json<Value>) {
 /// A JSON answer, or a refusal: what most handlers return.
 pub type Reply = Result<(StatusCode, Json<Value>), (StatusCode, Json<Value>)>;
 
-/// `200` with the value, or the error's answer.
-pub fn answer(r: muara_core::Result<Value>) -> Reply {
-    r.map(|v| (StatusCode::OK, Json(v))).map_err(failed)
+/// `200` with the value (anything `Serialize`), or the error's answer.
+pub fn answer<T: serde::Serialize>(r: muara_core::Result<T>) -> Reply {
+    r.and_then(to_json)
+        .map(|v| (StatusCode::OK, Json(v)))
+        .map_err(failed)
+}
+
+/// A typed answer as JSON (a value that cannot be serialised is a server fault).
+fn to_json<T: serde::Serialize>(v: T) -> muara_core::Result<Value> {
+    serde_json::to_value(v)
+        .map_err(|e| muara_core::Error::fatal(format!("answer not serialisable: {e}")))
 }
 
 /// `201` with the value, or the error's answer.
-pub fn created(r: muara_core::Result<Value>) -> Reply {
-    r.map(|v| (StatusCode::CREATED, Json(v))).map_err(failed)
+pub fn created<T: serde::Serialize>(r: muara_core::Result<T>) -> Reply {
+    r.and_then(to_json)
+        .map(|v| (StatusCode::CREATED, Json(v)))
+        .map_err(failed)
 }
 
 /// The request body, or a 422 naming what is wrong with it.
