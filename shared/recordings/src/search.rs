@@ -5,7 +5,7 @@ use muara_core::{Error, Result};
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 /// The most rows one search returns.
 pub const MAX_LIMIT: i64 = 1000;
@@ -105,6 +105,36 @@ pub async fn search(pool: &Pool, f: &Filter) -> Result<Vec<Row>> {
         .collect())
 }
 
+/// One page of [`search`] results, as `GET /recordings` answers it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingPage {
+    /// How many recordings the page holds.
+    pub count: usize,
+    /// Newest first.
+    pub recordings: Vec<Row>,
+}
+
+time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+
+/// One day of [`DailyCounts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DayCount {
+    /// The day (`2026-11-22`), in the database's time zone.
+    #[serde(with = "iso_date")]
+    pub day: Date,
+    /// Recordings indexed that day.
+    pub migrated: i64,
+    /// Files the agents reported failing that day plus sidecars the indexer refused.
+    pub failed: i64,
+}
+
+/// Recordings indexed and files that failed per day, as `GET /recordings/daily` answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DailyCounts {
+    /// Oldest first, today last.
+    pub days: Vec<DayCount>,
+}
+
 /// The search as its routes (`crate::http`) serve it.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -112,36 +142,45 @@ pub struct Service {
 }
 
 impl Service {
-    /// Recordings indexed and files that failed, per day, for the last `days` days.
-    pub async fn daily(&self, days: i64) -> Result<serde_json::Value> {
+    /// Recordings indexed and files that failed, per day, for the last `days` days (today
+    /// included), oldest first; none when `days` is below 1.
+    pub async fn daily(&self, days: i64) -> Result<DailyCounts> {
         let c = self.pool.get().await.map_err(pool_error)?;
         let days = i32::try_from(days).map_err(|_| Error::invalid("days out of range"))?;
         // Migrated: recordings indexed that day. Failed: files the agents reported failing
         // plus sidecars the indexer refused.
-        let row = c
-            .query_one(
+        let rows = c
+            .query(
                 "WITH span AS (SELECT generate_series(current_date - ($1::int - 1), current_date, '1 day')::date AS day)
-                 SELECT json_agg(json_build_object(
-                     'day', s.day,
-                     'migrated', (SELECT count(*) FROM recordings.recording r
-                                  WHERE r.indexed_at >= s.day AND r.indexed_at < s.day + 1),
-                     'failed', (SELECT coalesce(sum(a.failures), 0) FROM recordings.agent_run a
-                                WHERE a.finished_at >= s.day AND a.finished_at < s.day + 1)
-                             + (SELECT count(*) FROM recordings.index_error e
-                                WHERE e.at >= s.day AND e.at < s.day + 1)) ORDER BY s.day)
-                 FROM span s",
+                 SELECT s.day,
+                        (SELECT count(*) FROM recordings.recording r
+                          WHERE r.indexed_at >= s.day AND r.indexed_at < s.day + 1),
+                        (SELECT coalesce(sum(a.failures), 0)::bigint FROM recordings.agent_run a
+                          WHERE a.finished_at >= s.day AND a.finished_at < s.day + 1)
+                      + (SELECT count(*) FROM recordings.index_error e
+                          WHERE e.at >= s.day AND e.at < s.day + 1)
+                   FROM span s ORDER BY s.day",
                 &[&days],
             )
             .await
             .map_err(|e| pg_error("reading recordings per day", e))?;
-        Ok(serde_json::json!({"days": row.get::<_, serde_json::Value>(0)}))
+        Ok(DailyCounts {
+            days: rows
+                .iter()
+                .map(|r| DayCount {
+                    day: r.get(0),
+                    migrated: r.get(1),
+                    failed: r.get(2),
+                })
+                .collect(),
+        })
     }
 
     /// Recordings matching the query parameters, newest first.
     pub async fn search(
         &self,
         params: &std::collections::BTreeMap<String, String>,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<RecordingPage> {
         let time = |name: &str| -> Result<Option<OffsetDateTime>> {
             match params.get(name).map(String::as_str) {
                 None | Some("") => Ok(None),
@@ -174,8 +213,11 @@ impl Service {
             direction: params.get("direction").cloned(),
             limit,
         };
-        let rows = search(&self.pool, &filter).await?;
-        Ok(serde_json::json!({"count": rows.len(), "recordings": rows}))
+        let recordings = search(&self.pool, &filter).await?;
+        Ok(RecordingPage {
+            count: recordings.len(),
+            recordings,
+        })
     }
 }
 
@@ -187,4 +229,24 @@ fn parse_time(v: &str) -> Option<OffsetDateTime> {
     }
     let d = time::Date::parse(v, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
     Some(d.midnight().assume_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_day_count_is_a_date_string_and_two_numbers() {
+        let counts = DailyCounts {
+            days: vec![DayCount {
+                day: time::macros::date!(2026 - 11 - 02),
+                migrated: 17,
+                failed: 0,
+            }],
+        };
+        assert_eq!(
+            serde_json::to_value(&counts).ok(),
+            Some(serde_json::json!({"days": [{"day": "2026-11-02", "migrated": 17, "failed": 0}]}))
+        );
+    }
 }
