@@ -139,7 +139,7 @@ async fn report(
     State(service): State<Arc<Service>>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Reply {
-    answer(service.report(&q).await)
+    answer(service.report(&q).await.and_then(to_json))
 }
 
 async fn export(
@@ -162,7 +162,12 @@ async fn export(
 }
 
 async fn keywords(State(service): State<Arc<Service>>) -> Reply {
-    answer(service.keywords().await)
+    answer(service.keywords().await.and_then(to_json))
+}
+
+/// A typed answer as its JSON body.
+fn to_json(v: impl serde::Serialize) -> muara_core::Result<Value> {
+    serde_json::to_value(v).map_err(|e| muara_core::Error::fatal(format!("answer not JSON: {e}")))
 }
 
 async fn put_keywords(
@@ -176,7 +181,7 @@ async fn put_keywords(
             "expected {{\"keywords\": [{{\"kind\", \"keyword\", \"channel\"?}}]}}: {e}"
         ))
     })?;
-    let before = service.keywords().await.ok();
+    let before = service.keywords().await.and_then(to_json).ok();
     match service.put_keywords(set).await {
         Ok(n) => {
             audit
@@ -185,7 +190,7 @@ async fn put_keywords(
                     action: "keywords.replace".into(),
                     target: "funnel keywords".into(),
                     before,
-                    after: service.keywords().await.ok(),
+                    after: service.keywords().await.and_then(to_json).ok(),
                 })
                 .await;
             Ok((

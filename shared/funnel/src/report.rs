@@ -105,8 +105,32 @@ impl Line {
     }
 }
 
+time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+
+/// The funnel report as `GET /funnel-report` answers it: the filter it was read with, a
+/// [`Line`] per day and channel, one per channel (`day` empty) and the total (`day` and
+/// `channel` empty).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FunnelReport {
+    /// First lead date (inclusive), `2026-11-22`.
+    #[serde(with = "iso_date")]
+    pub from: Date,
+    /// Last lead date (exclusive).
+    #[serde(with = "iso_date")]
+    pub to: Date,
+    /// The time zone days are counted in.
+    pub timezone: String,
+    /// The channel asked for; `null` for all.
+    pub channel: Option<String>,
+    /// Per day and channel, by day then channel.
+    pub days: Vec<Line>,
+    /// Per channel, by channel.
+    pub channels: Vec<Line>,
+    pub total: Line,
+}
+
 /// Per channel and day, plus per channel and overall totals.
-pub async fn report(pool: &Pool, f: &Filter) -> Result<serde_json::Value> {
+pub async fn report(pool: &Pool, f: &Filter) -> Result<FunnelReport> {
     let client = pool.get().await.map_err(pool_error)?;
     let rows = client
         .query(
@@ -142,15 +166,22 @@ pub async fn report(pool: &Pool, f: &Filter) -> Result<serde_json::Value> {
         .into_iter()
         .map(|(c, v)| Line::new(String::new(), c, v.0, v.1, v.2, v.3))
         .collect();
-    Ok(serde_json::json!({
-        "from": f.from.to_string(),
-        "to": f.to.to_string(),
-        "timezone": f.timezone,
-        "channel": f.channel,
-        "days": lines,
-        "channels": channels,
-        "total": Line::new(String::new(), String::new(), total.0, total.1, total.2, total.3),
-    }))
+    Ok(FunnelReport {
+        from: f.from,
+        to: f.to,
+        timezone: f.timezone.clone(),
+        channel: f.channel.clone(),
+        days: lines,
+        channels,
+        total: Line::new(
+            String::new(),
+            String::new(),
+            total.0,
+            total.1,
+            total.2,
+            total.3,
+        ),
+    })
 }
 
 /// The CSV header of the export.
@@ -241,5 +272,33 @@ mod tests {
         );
         assert_eq!(rate(1, 3), Some(0.3333));
         assert_eq!(rate(1, 0), None);
+    }
+
+    #[test]
+    fn a_report_keeps_its_dates_as_strings_and_empty_rates_as_null() {
+        let none = |day: &str, channel: &str| Line::new(day.into(), channel.into(), 0, 0, 0, 0);
+        let r = FunnelReport {
+            from: time::macros::date!(2026 - 11 - 02),
+            to: time::macros::date!(2026 - 11 - 03),
+            timezone: DEFAULT_TIMEZONE.into(),
+            channel: None,
+            days: vec![Line::new("2026-11-02".into(), "ads".into(), 2, 1, 1, 500)],
+            channels: vec![],
+            total: none("", ""),
+        };
+        let v = serde_json::to_value(&r).ok();
+        assert_eq!(
+            v,
+            Some(serde_json::json!({
+                "from": "2026-11-02", "to": "2026-11-03", "timezone": "Asia/Jakarta",
+                "channel": null, "channels": [],
+                "days": [{"day": "2026-11-02", "channel": "ads", "leads": 2, "bookings": 1,
+                          "transactions": 1, "revenue": 500, "lead_to_booking": 0.5,
+                          "booking_to_transaction": 1.0, "lead_to_transaction": 0.5}],
+                "total": {"day": "", "channel": "", "leads": 0, "bookings": 0,
+                          "transactions": 0, "revenue": 0, "lead_to_booking": null,
+                          "booking_to_transaction": null, "lead_to_transaction": null},
+            }))
+        );
     }
 }

@@ -3,14 +3,13 @@
 
 use crate::classify::{Classifier, Keyword, default_precedence};
 use crate::ingest::Ingest;
-use crate::report::{self, Filter};
+use crate::report::{self, Filter, FunnelReport};
 use bytes::Bytes;
 use deadpool_postgres::Pool;
 use futures::stream::BoxStream;
 use muara_core::{Error, Result};
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
@@ -64,8 +63,18 @@ pub struct KeywordSet {
     pub source: Option<String>,
 }
 
+/// The stored keyword set as `GET /keywords` answers it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeywordList {
+    /// How many keywords the set holds.
+    pub count: usize,
+    /// By kind, keyword, then channel.
+    pub keywords: Vec<Keyword>,
+}
+
 impl Service {
-    pub async fn report(&self, params: &BTreeMap<String, String>) -> Result<Value> {
+    /// The funnel report for the query parameters (`from`, `to`, `channel`).
+    pub async fn report(&self, params: &BTreeMap<String, String>) -> Result<FunnelReport> {
         report::report(&self.pool, &Filter::from_params(params, &self.timezone)?).await
     }
 
@@ -77,9 +86,13 @@ impl Service {
         report::export(&self.pool, &Filter::from_params(params, &self.timezone)?).await
     }
 
-    pub async fn keywords(&self) -> Result<Value> {
+    /// The stored keyword set.
+    pub async fn keywords(&self) -> Result<KeywordList> {
         let keywords = crate::worker::load_keywords(&self.pool).await?;
-        Ok(json!({"count": keywords.len(), "keywords": keywords}))
+        Ok(KeywordList {
+            count: keywords.len(),
+            keywords,
+        })
     }
 
     /// Replaces the whole keyword set and records where it came from; how many are stored.
