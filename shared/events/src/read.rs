@@ -7,6 +7,7 @@ use deadpool_postgres::Pool;
 use muara_core::{Error, Result};
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
+use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -14,7 +15,50 @@ use time::format_description::well_known::Rfc3339;
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
-pub async fn stats(pool: &Pool, uptime_seconds: u64) -> Result<Value> {
+/// `GET /stats`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stats {
+    pub received: i64,
+    pub unique_processed: i64,
+    pub duplicate_dropped: i64,
+    pub topics_active: i64,
+    pub uptime_seconds: u64,
+    pub rejected: i64,
+    pub conflicts: i64,
+    /// Approximate: the API adds after queueing, the worker subtracts when storing.
+    pub pending: i64,
+    pub throughput: Throughput,
+}
+
+/// Events stored recently (from the per-minute table, never a scan of the events).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Throughput {
+    pub stored_last_2_minutes: i64,
+    pub stored_last_5_minutes: i64,
+    pub stored_per_second_5_minutes: f64,
+}
+
+/// One stored event as `GET /events` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    pub topic: String,
+    pub event_id: String,
+    /// RFC 3339.
+    pub timestamp: String,
+    pub source: String,
+    pub payload: Value,
+    /// RFC 3339.
+    pub received_at: String,
+}
+
+/// A page of `GET /events`, newest first; `next_cursor` is `null` on the last page.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventPage {
+    pub events: Vec<StoredEvent>,
+    pub next_cursor: Option<String>,
+}
+
+pub async fn stats(pool: &Pool, uptime_seconds: u64) -> Result<Stats> {
     let totals = counters::totals(pool).await?;
     let get = |k: &str| totals.get(k).copied().unwrap_or(0);
     let c = pool.get().await.map_err(pool_error)?;
@@ -33,22 +77,21 @@ pub async fn stats(pool: &Pool, uptime_seconds: u64) -> Result<Value> {
         .await
         .map_err(|e| pg_error("reading events.throughput", e))?;
     let (last_minutes, last_five): (i64, i64) = (row.get(0), row.get(1));
-    Ok(json!({
-        "received": get(RECEIVED),
-        "unique_processed": get(UNIQUE),
-        "duplicate_dropped": get(DUPLICATES),
-        "topics_active": topics,
-        "uptime_seconds": uptime_seconds,
-        "rejected": get(REJECTED),
-        "conflicts": get(CONFLICTS),
-        // Approximate: the API adds after queueing, the worker subtracts when storing.
-        "pending": get(PENDING).max(0),
-        "throughput": {
-            "stored_last_2_minutes": last_minutes,
-            "stored_last_5_minutes": last_five,
-            "stored_per_second_5_minutes": (last_five as f64 / 300.0 * 10.0).round() / 10.0,
+    Ok(Stats {
+        received: get(RECEIVED),
+        unique_processed: get(UNIQUE),
+        duplicate_dropped: get(DUPLICATES),
+        topics_active: topics,
+        uptime_seconds,
+        rejected: get(REJECTED),
+        conflicts: get(CONFLICTS),
+        pending: get(PENDING).max(0),
+        throughput: Throughput {
+            stored_last_2_minutes: last_minutes,
+            stored_last_5_minutes: last_five,
+            stored_per_second_5_minutes: (last_five as f64 / 300.0 * 10.0).round() / 10.0,
         },
-    }))
+    })
 }
 
 /// The position after an event, for the next page.
@@ -73,7 +116,7 @@ pub async fn events(
     topic: Option<&str>,
     limit: Option<i64>,
     cursor: Option<&str>,
-) -> Result<Value> {
+) -> Result<EventPage> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(Error::invalid(format!(
@@ -101,17 +144,15 @@ pub async fn events(
     let more = rows.len() as i64 > limit;
     let page = &rows[..rows.len().min(usize::try_from(limit).unwrap_or(0))];
     let fmt = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
-    let events: Vec<Value> = page
+    let events = page
         .iter()
-        .map(|r| {
-            json!({
-                "topic": r.get::<_, String>(0),
-                "event_id": r.get::<_, String>(1),
-                "timestamp": fmt(r.get(2)),
-                "source": r.get::<_, String>(3),
-                "payload": r.get::<_, Value>(4),
-                "received_at": fmt(r.get(5)),
-            })
+        .map(|r| StoredEvent {
+            topic: r.get(0),
+            event_id: r.get(1),
+            timestamp: fmt(r.get(2)),
+            source: r.get(3),
+            payload: r.get(4),
+            received_at: fmt(r.get(5)),
         })
         .collect();
     let next = match (more, page.last()) {
@@ -122,7 +163,10 @@ pub async fn events(
         )),
         _ => None,
     };
-    Ok(json!({"events": events, "next_cursor": next}))
+    Ok(EventPage {
+        events,
+        next_cursor: next,
+    })
 }
 
 #[cfg(test)]
