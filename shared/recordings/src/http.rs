@@ -21,7 +21,7 @@ async fn search(
     State(service): State<Arc<Service>>,
     Query(params): Query<BTreeMap<String, String>>,
 ) -> Reply {
-    answer(service.search(&params).await.and_then(json))
+    answer(service.search(&params).await)
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -37,10 +37,5 @@ async fn daily(
     if !(1..=366).contains(&days) {
         return Err(unprocessable("days must be between 1 and 366"));
     }
-    answer(service.daily(days).await.and_then(json))
-}
-
-/// A typed answer as its JSON body.
-fn json(v: impl serde::Serialize) -> muara_core::Result<serde_json::Value> {
-    serde_json::to_value(v).map_err(|e| muara_core::Error::fatal(format!("answer not JSON: {e}")))
+    answer(service.daily(days).await)
 }
