@@ -517,7 +517,7 @@ async fn token(command: TokenCommand, pg_port: u16, data_dir: &Path) -> anyhow::
         }
         TokenCommand::Revoke { id } => {
             let row = store.revoke_token(&actor, id).await?;
-            report(&format!("revoked: {row}"));
+            report(&format!("revoked: {}", serde_json::to_string(&row)?));
         }
     }
     Ok(())

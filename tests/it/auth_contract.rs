@@ -110,10 +110,7 @@ impl Issuer {
                 let made = store
                     .create_token(&Principal::system("test", "test"), name, role, None)
                     .await?;
-                let id = made.row["id"]
-                    .as_i64()
-                    .ok_or_else(|| anyhow::anyhow!("no id in {}", made.row))?;
-                (id, made.token)
+                (made.row.id, made.token)
             }
             Issuer::Memory(tokens) => {
                 let made = tokens.create_token(name, role, None)?;

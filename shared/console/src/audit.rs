@@ -2,11 +2,26 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
-use muara_core::Result;
-use muara_core::ports::AuditEntry;
+use muara_core::ports::{AuditEntry, AuditLog, AuditRow};
+use muara_core::{Error, ErrorKind, Result};
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+
+/// A typed value as the log records it (a change's before or after).
+pub(crate) fn snapshot<T: Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| {
+        Error::with_source(
+            ErrorKind::Fatal,
+            format!(
+                "recording a {} in the audit log",
+                std::any::type_name::<T>()
+            ),
+            e,
+        )
+    })
+}
 
 /// Writes one entry with the given client (inside the change's own transaction when it has one).
 pub async fn record_in(c: &impl tokio_postgres::GenericClient, e: &AuditEntry) -> Result<()> {
@@ -48,17 +63,33 @@ impl muara_core::ports::AuditSink for PgAudit {
         record_in(&**c, &entry).await
     }
 
-    async fn entries(&self, limit: i64) -> Result<Value> {
+    async fn entries(&self, limit: i64) -> Result<AuditLog> {
         let c = self.pool.get().await.map_err(pool_error)?;
-        let row = c
-            .query_one(
-                "SELECT coalesce(json_agg(a ORDER BY a.id DESC), '[]') FROM (
-                     SELECT change_id AS id, at, actor, role, via, action, target, before, after
-                     FROM audit.change ORDER BY change_id DESC LIMIT $1) a",
+        let rows = c
+            .query(
+                "SELECT change_id, to_json(at) #>> '{}' AS at, actor, role, via, action, target,
+                        before, after
+                 FROM audit.change ORDER BY change_id DESC LIMIT $1",
                 &[&limit],
             )
             .await
             .map_err(|e| pg_error("reading audit.change", e))?;
-        Ok(json!({"entries": row.get::<_, Value>(0)}))
+        let entries = rows
+            .iter()
+            .map(|r| {
+                Ok(AuditRow {
+                    id: r.get("change_id"),
+                    at: crate::column::time(r, "at")?,
+                    actor: r.get("actor"),
+                    role: crate::column::role(r, "role")?,
+                    via: r.get("via"),
+                    action: r.get("action"),
+                    target: r.get("target"),
+                    before: r.get("before"),
+                    after: r.get("after"),
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(AuditLog { entries })
     }
 }

@@ -8,8 +8,16 @@ use muara_core::names::is_sql_identifier as is_ident;
 use muara_core::ports::{AuditEntry, Principal};
 use muara_core::{Error, Result};
 use muara_db::pg_error;
-use serde_json::{Map, Value, json};
-use tokio_postgres::types::ToSql;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use tokio_postgres::types::{Json, ToSql};
+
+/// One row of a configuration table, as PostgreSQL's `to_jsonb` writes it, plus the compound
+/// `dependency_id` (`a:b`) of a dependency. Its columns are the table's, which [`TABLES`]
+/// describes and [`schema`] tells the console, so it is kept as a JSON object: the generic
+/// editor draws any table from the schema, and a column a migration adds reaches it unchanged.
+pub type ConfigRow = Map<String, Value>;
 
 /// What a column holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,49 +234,101 @@ pub fn table(name: &str) -> Result<&'static Table> {
     })
 }
 
-/// The schema the console draws its forms from.
-pub fn schema() -> Value {
-    let mut out = Map::new();
-    for t in TABLES {
-        let fields: Vec<Value> = t
-            .fields
-            .iter()
-            .map(|f| {
-                let reference = match f.kind {
-                    Kind::ConfigRef => json!("client_config"),
-                    Kind::IntegrationRef => json!("integration_config"),
-                    _ => Value::Null,
-                };
-                let default = match (f.kind, f.name) {
-                    (Kind::Bool, "is_active") => json!(true),
-                    (Kind::Bool, _) => json!(false),
-                    _ => Value::Null,
-                };
-                let (ty, options) = match f.kind {
-                    Kind::Int { .. } => ("int", Value::Null),
-                    Kind::Bool => ("bool", Value::Null),
-                    Kind::Json => ("json", Value::Null),
-                    Kind::Sql => ("sql", Value::Null),
-                    Kind::Enum(o) => ("enum", json!(o)),
-                    Kind::ConfigRef | Kind::IntegrationRef => ("ref", Value::Null),
-                    Kind::Ident | Kind::QualifiedIdent | Kind::Text | Kind::TypeName => {
-                        ("text", Value::Null)
+/// How the console edits a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Input {
+    Text,
+    Int,
+    Bool,
+    Json,
+    Sql,
+    Enum,
+    /// A row of another table of the same client (`ref` names it).
+    Ref,
+}
+
+/// One field of a table, as the console's forms draw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldSchema {
+    pub name: &'static str,
+    #[serde(rename = "type")]
+    pub input: Input,
+    /// The choices of an `enum` field.
+    pub options: Option<&'static [&'static str]>,
+    pub required: bool,
+    pub nullable: bool,
+    /// The table a `ref` field points into.
+    #[serde(rename = "ref")]
+    pub reference: Option<&'static str>,
+    /// A boolean field's initial value.
+    pub default: Option<bool>,
+}
+
+/// One table, as the console's forms draw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableSchema {
+    pub key: &'static str,
+    /// The field tying a row to its parent row (`config_id`), if any.
+    pub parent: Option<&'static str>,
+    pub updatable: bool,
+    pub fields: Vec<FieldSchema>,
+}
+
+/// Every table by name.
+pub type Schema = BTreeMap<&'static str, TableSchema>;
+
+/// The schema the console draws its forms from: [`TABLES`] as the page reads it.
+pub fn schema() -> Schema {
+    TABLES
+        .iter()
+        .map(|t| {
+            let fields = t
+                .fields
+                .iter()
+                .map(|f| {
+                    let reference = match f.kind {
+                        Kind::ConfigRef => Some("client_config"),
+                        Kind::IntegrationRef => Some("integration_config"),
+                        _ => None,
+                    };
+                    let default = match (f.kind, f.name) {
+                        (Kind::Bool, "is_active") => Some(true),
+                        (Kind::Bool, _) => Some(false),
+                        _ => None,
+                    };
+                    let (input, options) = match f.kind {
+                        Kind::Int { .. } => (Input::Int, None),
+                        Kind::Bool => (Input::Bool, None),
+                        Kind::Json => (Input::Json, None),
+                        Kind::Sql => (Input::Sql, None),
+                        Kind::Enum(o) => (Input::Enum, Some(o)),
+                        Kind::ConfigRef | Kind::IntegrationRef => (Input::Ref, None),
+                        Kind::Ident | Kind::QualifiedIdent | Kind::Text | Kind::TypeName => {
+                            (Input::Text, None)
+                        }
+                    };
+                    FieldSchema {
+                        name: f.name,
+                        input,
+                        options,
+                        required: f.required,
+                        nullable: f.nullable,
+                        reference,
+                        default,
                     }
-                };
-                json!({"name": f.name, "type": ty, "options": options, "required": f.required,
-                       "nullable": f.nullable, "ref": reference, "default": default})
-            })
-            .collect();
-        let parent = match t.scope {
-            Scope::Config => json!("config_id"),
-            _ => Value::Null,
-        };
-        out.insert(
-            t.name.into(),
-            json!({"key": t.key, "parent": parent, "updatable": t.updatable, "fields": fields}),
-        );
-    }
-    Value::Object(out)
+                })
+                .collect();
+            let parent = (t.scope == Scope::Config).then_some("config_id");
+            let table = TableSchema {
+                key: t.key,
+                parent,
+                updatable: t.updatable,
+                fields,
+            };
+            (t.name, table)
+        })
+        .collect()
 }
 
 fn is_type_name(s: &str) -> bool {
@@ -462,28 +522,36 @@ fn row_json(t: &Table) -> &'static str {
     }
 }
 
+/// The row a statement returned (its first column: [`row_json`]).
+fn config_row(row: &tokio_postgres::Row, t: &Table) -> Result<ConfigRow> {
+    row.try_get::<_, Json<ConfigRow>>(0)
+        .map(|Json(r)| r)
+        .map_err(|e| pg_error(&format!("reading a row of tools.{}", t.name), e))
+}
+
 /// All rows of one table for a client.
 pub async fn rows(
     c: &impl tokio_postgres::GenericClient,
     client_id: i32,
     t: &Table,
-) -> Result<Value> {
+) -> Result<Vec<ConfigRow>> {
     let order = if t.scope == Scope::Integration {
         "t.integration_id, t.depends_on_id".to_string()
     } else {
         format!("t.{}", t.key)
     };
     let sql = format!(
-        "SELECT coalesce(jsonb_agg({} ORDER BY {order}), '[]') FROM tools.{} t WHERE {}",
+        "SELECT {} FROM tools.{} t WHERE {} ORDER BY {order}",
         row_json(t),
         t.name,
         scope_sql(t)
     );
-    let row = c
-        .query_one(&sql, &[&client_id])
+    c.query(&sql, &[&client_id])
         .await
-        .map_err(|e| pg_error(&format!("reading tools.{}", t.name), e))?;
-    Ok(row.get(0))
+        .map_err(|e| pg_error(&format!("reading tools.{}", t.name), e))?
+        .iter()
+        .map(|r| config_row(r, t))
+        .collect()
 }
 
 /// Refuses references to another client's rows.
@@ -568,7 +636,7 @@ pub async fn create(
     client_id: i32,
     t: &Table,
     body: &Value,
-) -> Result<Value> {
+) -> Result<ConfigRow> {
     let values = check_row(t, body, true)?;
     check_refs(tx, client_id, t, &values).await?;
     let mut cols: Vec<&str> = Vec::new();
@@ -589,18 +657,26 @@ pub async fn create(
         placeholders.join(", "),
         row_json(t)
     );
-    let row: Value = tx
+    let row = tx
         .query_one(&sql, &params)
         .await
-        .map_err(|e| pg_error(&format!("adding to tools.{}", t.name), e))?
-        .get(0);
+        .map_err(|e| pg_error(&format!("adding to tools.{}", t.name), e))?;
+    let row = config_row(&row, t)?;
     let id = row
         .get(t.key)
         .map(|v| v.to_string().trim_matches('"').to_string())
         .unwrap_or_default();
     crate::audit::record_in(
         tx,
-        &audit_entry(actor, "create", client, t, &id, None, Some(row.clone())),
+        &audit_entry(
+            actor,
+            "create",
+            client,
+            t,
+            &id,
+            None,
+            Some(Value::Object(row.clone())),
+        ),
     )
     .await?;
     Ok(row)
@@ -615,7 +691,7 @@ pub async fn update(
     t: &Table,
     id: &str,
     body: &Value,
-) -> Result<Value> {
+) -> Result<ConfigRow> {
     if !t.updatable {
         return Err(Error::invalid(format!(
             "rows of {} are added or removed, not changed",
@@ -637,8 +713,8 @@ pub async fn update(
         )
         .await
         .map_err(|e| pg_error(&format!("reading tools.{}", t.name), e))?
-        .ok_or_else(|| Error::not_found(format!("client {client:?} has no {} {id}", t.name)))?
-        .get::<_, Value>(0);
+        .ok_or_else(|| Error::not_found(format!("client {client:?} has no {} {id}", t.name)))?;
+    let before = config_row(&before, t)?;
     let mut params = keyed(&client_id, &key_params);
     let mut sets = Vec::new();
     for (f, v) in &values {
@@ -655,11 +731,11 @@ pub async fn update(
         scope_sql(t),
         row_json(t)
     );
-    let after: Value = tx
+    let after = tx
         .query_one(&sql, &params)
         .await
-        .map_err(|e| pg_error(&format!("changing tools.{}", t.name), e))?
-        .get(0);
+        .map_err(|e| pg_error(&format!("changing tools.{}", t.name), e))?;
+    let after = config_row(&after, t)?;
     crate::audit::record_in(
         tx,
         &audit_entry(
@@ -668,8 +744,8 @@ pub async fn update(
             client,
             t,
             id,
-            Some(before),
-            Some(after.clone()),
+            Some(Value::Object(before)),
+            Some(Value::Object(after.clone())),
         ),
     )
     .await?;
@@ -684,7 +760,7 @@ pub async fn delete(
     client_id: i32,
     t: &Table,
     id: &str,
-) -> Result<Value> {
+) -> Result<ConfigRow> {
     let (key_cond, key_params) = key_sql(t, id)?;
     let params = keyed(&client_id, &key_params);
     let sql = format!(
@@ -693,15 +769,23 @@ pub async fn delete(
         scope_sql(t),
         row_json(t)
     );
-    let before: Value = tx
+    let before = tx
         .query_opt(&sql, &params)
         .await
         .map_err(|e| pg_error(&format!("deleting from tools.{}", t.name), e))?
-        .ok_or_else(|| Error::not_found(format!("client {client:?} has no {} {id}", t.name)))?
-        .get(0);
+        .ok_or_else(|| Error::not_found(format!("client {client:?} has no {} {id}", t.name)))?;
+    let before = config_row(&before, t)?;
     crate::audit::record_in(
         tx,
-        &audit_entry(actor, "delete", client, t, id, Some(before.clone()), None),
+        &audit_entry(
+            actor,
+            "delete",
+            client,
+            t,
+            id,
+            Some(Value::Object(before.clone())),
+            None,
+        ),
     )
     .await?;
     Ok(before)
@@ -710,6 +794,7 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn mapping() -> &'static Table {
         table("column_mapping").expect("table")
@@ -756,12 +841,23 @@ mod tests {
     fn the_schema_describes_every_table() {
         let s = schema();
         for t in TABLES {
-            assert_eq!(s[t.name]["key"], t.key);
-            assert_eq!(
-                s[t.name]["fields"].as_array().map(Vec::len),
-                Some(t.fields.len())
-            );
+            assert_eq!(s[t.name].key, t.key);
+            assert_eq!(s[t.name].fields.len(), t.fields.len());
         }
-        assert_eq!(s["column_mapping"]["parent"], "config_id");
+        assert_eq!(s["column_mapping"].parent, Some("config_id"));
+        assert_eq!(
+            serde_json::to_value(&s["transformation_config"].fields[1]).ok(),
+            Some(
+                json!({"name": "step_kind", "type": "enum", "options": ["procedure", "function", "sql"],
+                        "required": false, "nullable": false, "ref": null, "default": null})
+            )
+        );
+        assert_eq!(
+            serde_json::to_value(&s["column_mapping"].fields[0]).ok(),
+            Some(
+                json!({"name": "config_id", "type": "ref", "options": null, "required": true,
+                        "nullable": false, "ref": "client_config", "default": null})
+            )
+        );
     }
 }

@@ -3,17 +3,32 @@
 //! queues. Each set is bound to the service it needs, so a host links only what it serves:
 //! `muara up` all of them, the console Lambda all but local tokens (users live in Cognito).
 
+use crate::service::{ClientConfig, ClientCreated, ClientList, Kpis, RowDeleted, RowWritten};
+use crate::tokens::{TokenIssued, TokenList, TokenRevoked};
 use crate::{PgConsole, TokenStore};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use muara_api::answer::{Audit, Reply, answer, body, created, failed, query, unprocessable};
+use muara_api::answer::{Audit, Reply, body, failed, query, unprocessable};
 use muara_api::{ADMIN, Access, OPERATOR, Route, VIEWER};
-use muara_core::ports::{AuditEntry, AuditSink, DeadLetters, Principal, Role, Swept};
-use serde::Deserialize;
+use muara_core::ports::{AuditEntry, AuditLog, AuditSink, DeadLetters, Principal, Role, Swept};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
+
+/// A typed answer: the value with this status, or the error's answer.
+type Typed<T> = Result<(StatusCode, Json<T>), (StatusCode, Json<Value>)>;
+
+/// `200` with the value, or the error's answer.
+fn ok<T: Serialize>(r: muara_core::Result<T>) -> Typed<T> {
+    r.map(|v| (StatusCode::OK, Json(v))).map_err(failed)
+}
+
+/// `201` with the value, or the error's answer.
+fn made<T: Serialize>(r: muara_core::Result<T>) -> Typed<T> {
+    r.map(|v| (StatusCode::CREATED, Json(v))).map_err(failed)
+}
 
 /// What a host serves of the console.
 pub struct ConsoleRoutes {
@@ -205,8 +220,8 @@ pub fn configuration(console: Arc<PgConsole>) -> Vec<Route> {
 
 type Console = State<Arc<PgConsole>>;
 
-async fn clients(State(c): Console) -> Reply {
-    answer(c.clients().await)
+async fn clients(State(c): Console) -> Typed<ClientList> {
+    ok(c.clients().await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,13 +234,13 @@ async fn create_client(
     State(c): Console,
     Extension(actor): Extension<Principal>,
     b: Result<Json<NewClient>, axum::extract::rejection::JsonRejection>,
-) -> Reply {
+) -> Typed<ClientCreated> {
     let new = body(b)?;
-    created(c.create_client(&actor, &new.client).await)
+    made(c.create_client(&actor, &new.client).await)
 }
 
-async fn config(State(c): Console, Path(client): Path<String>) -> Reply {
-    answer(c.config(&client).await)
+async fn config(State(c): Console, Path(client): Path<String>) -> Typed<ClientConfig> {
+    ok(c.config(&client).await)
 }
 
 type JsonBody = Result<Json<Value>, axum::extract::rejection::JsonRejection>;
@@ -235,9 +250,9 @@ async fn create_row(
     Extension(actor): Extension<Principal>,
     Path((client, table)): Path<(String, String)>,
     b: JsonBody,
-) -> Reply {
+) -> Typed<RowWritten> {
     let row = body(b)?;
-    created(c.create_row(&actor, &client, &table, row).await)
+    made(c.create_row(&actor, &client, &table, row).await)
 }
 
 async fn update_row(
@@ -245,17 +260,17 @@ async fn update_row(
     Extension(actor): Extension<Principal>,
     Path((client, table, id)): Path<(String, String, String)>,
     b: JsonBody,
-) -> Reply {
+) -> Typed<RowWritten> {
     let row = body(b)?;
-    answer(c.update_row(&actor, &client, &table, &id, row).await)
+    ok(c.update_row(&actor, &client, &table, &id, row).await)
 }
 
 async fn delete_row(
     State(c): Console,
     Extension(actor): Extension<Principal>,
     Path((client, table, id)): Path<(String, String, String)>,
-) -> Reply {
-    answer(c.delete_row(&actor, &client, &table, &id).await)
+) -> Typed<RowDeleted> {
+    ok(c.delete_row(&actor, &client, &table, &id).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -267,14 +282,14 @@ struct KpiParams {
 async fn kpis(
     State(c): Console,
     q: Result<Query<KpiParams>, axum::extract::rejection::QueryRejection>,
-) -> Reply {
+) -> Typed<Kpis> {
     let p = query(q)?;
     let days = p.days.unwrap_or(30);
     if !(1..=366).contains(&days) {
         return Err(unprocessable("days must be between 1 and 366"));
     }
     let client = p.client.as_deref().filter(|c| !c.is_empty());
-    answer(c.kpis(client, days).await)
+    ok(c.kpis(client, days).await)
 }
 
 // ----------------------------------------------------------------- audit and tokens
@@ -292,12 +307,12 @@ struct LimitParams {
 async fn entries(
     State(sink): State<Arc<dyn AuditSink>>,
     q: Result<Query<LimitParams>, axum::extract::rejection::QueryRejection>,
-) -> Reply {
+) -> Typed<AuditLog> {
     let limit = query(q)?.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(unprocessable("limit must be between 1 and 1000"));
     }
-    answer(sink.entries(limit).await)
+    ok(sink.entries(limit).await)
 }
 
 /// Local API tokens (not served in AWS, where users live in Cognito).
@@ -312,8 +327,8 @@ pub fn token_routes(tokens: Arc<TokenStore>) -> Vec<Route> {
 
 type Tokens = State<Arc<TokenStore>>;
 
-async fn list_tokens(State(t): Tokens) -> Reply {
-    answer(t.list_tokens().await)
+async fn list_tokens(State(t): Tokens) -> Typed<TokenList> {
+    ok(t.list_tokens().await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -335,35 +350,55 @@ async fn create_token(
         .role
         .parse::<Role>()
         .map_err(|e| unprocessable(e.to_string()))?;
-    let made = t
+    let issued = t
         .create_token(&actor, &new.name, role, new.ttl_days)
         .await
-        .map(|c| {
-            let mut row = c.row;
-            row["token"] = Value::String(c.token);
-            row
+        .map(|c| Issued {
+            row: c.row,
+            token: c.token,
         });
     // The answer carries a secret: no cache may keep it.
     Ok((
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        created(made),
+        made(issued),
     )
         .into_response())
+}
+
+/// `POST /tokens`: the token's row and, this once, its secret.
+#[derive(Serialize)]
+struct Issued {
+    #[serde(flatten)]
+    row: TokenIssued,
+    token: String,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("row", &self.row)
+            .field("token", &"<secret>")
+            .finish()
+    }
+}
+
+/// `DELETE /tokens/{id}`.
+#[derive(Debug, Serialize)]
+struct Revoked {
+    revoked: TokenRevoked,
 }
 
 async fn revoke_token(
     State(t): Tokens,
     Extension(actor): Extension<Principal>,
     Path(id): Path<String>,
-) -> Reply {
+) -> Typed<Revoked> {
     let id = id
         .parse::<i64>()
         .map_err(|_| unprocessable(format!("token id {id:?} is not a number")))?;
-    answer(
-        t.revoke_token(&actor, id)
-            .await
-            .map(|revoked| json!({"revoked": revoked})),
-    )
+    ok(t.revoke_token(&actor, id)
+        .await
+        .map(|revoked| Revoked { revoked }))
 }
 
 // ----------------------------------------------------------------- dead-letter queues

@@ -9,8 +9,13 @@
 //! - [`service`]: [`PgConsole`]: clients, configuration and KPIs.
 //! - [`http`]: the page, clients and configuration, KPIs, the audit log, tokens and the
 //!   dead-letter queues, as route sets a host merges.
+//!
+//! Reads and changes answer typed values (`service::ClientList`, `tokens::TokenList`,
+//! [`muara_core::ports::AuditLog`], …) that only the routes serialise; configuration rows stay
+//! JSON objects ([`config::ConfigRow`]) since their columns are whatever the tables hold.
 
 pub mod audit;
+mod column;
 pub mod config;
 pub mod http;
 pub mod service;

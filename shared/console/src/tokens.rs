@@ -2,15 +2,17 @@
 //! `auth.api_token` keeps the SHA-256 only. A token authenticates while it is neither expired
 //! nor revoked; its name is the subject the audit log records.
 
+use crate::column;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use muara_core::ports::{AuditEntry, AuthError, Authenticator, Credentials, Principal, Role};
 use muara_core::{Error, Result};
 use muara_db::pg_error;
 use muara_db::pool::pool_error;
-use serde_json::{Value, json};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use time::OffsetDateTime;
 
 const PREFIX: &str = "muara_";
 
@@ -58,11 +60,60 @@ type Cached = (Principal, std::time::Instant, Option<time::OffsetDateTime>);
 const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 const CACHE_MAX: usize = 10_000;
 
+/// `GET /tokens`: every token ever made, live or not, by id.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenList {
+    pub tokens: Vec<TokenInfo>,
+}
+
+/// A token as listed: never its secret nor its hash.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenInfo {
+    pub id: i64,
+    /// Who acts with it, as the audit log names them.
+    pub name: String,
+    pub role: Role,
+    pub created_by: String,
+    #[serde(with = "muara_core::timestamp")]
+    pub created_at: OffsetDateTime,
+    /// `null`: it does not expire.
+    #[serde(with = "muara_core::timestamp::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "muara_core::timestamp::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Written at most once a minute.
+    #[serde(with = "muara_core::timestamp::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// A token just made, as stored (its secret is only in [`Created`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenIssued {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub created_by: String,
+    #[serde(with = "muara_core::timestamp")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "muara_core::timestamp::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A token just revoked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenRevoked {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    #[serde(with = "muara_core::timestamp")]
+    pub revoked_at: OffsetDateTime,
+}
+
 /// A token just made: the secret (shown once) and its row.
 #[derive(Clone)]
 pub struct Created {
     pub token: String,
-    pub row: Value,
+    pub row: TokenIssued,
 }
 
 impl std::fmt::Debug for Created {
@@ -143,8 +194,9 @@ impl TokenStore {
             .query_one(
                 "INSERT INTO auth.api_token (name, role, token_sha256, created_by, expires_at)
                  VALUES ($1, $2, $3, $4, now() + make_interval(days => $5))
-                 RETURNING json_build_object('id', token_id, 'name', name, 'role', role,
-                     'created_by', created_by, 'created_at', created_at, 'expires_at', expires_at)",
+                 RETURNING token_id, name, role, created_by,
+                           to_json(created_at) #>> '{}' AS created_at,
+                           to_json(expires_at) #>> '{}' AS expires_at",
                 &[&name, &role.as_str(), &digest(&token), &actor.subject, &ttl],
             )
             .await
@@ -158,7 +210,14 @@ impl TokenStore {
                     e
                 }
             })?;
-        let row: Value = row.get(0);
+        let row = TokenIssued {
+            id: row.get("token_id"),
+            name: row.get("name"),
+            role: column::role(&row, "role")?,
+            created_by: row.get("created_by"),
+            created_at: column::time(&row, "created_at")?,
+            expires_at: column::time_opt(&row, "expires_at")?,
+        };
         crate::audit::record_in(
             &*tx,
             &AuditEntry {
@@ -166,7 +225,7 @@ impl TokenStore {
                 action: "token.create".into(),
                 target: format!("token {name}"),
                 before: None,
-                after: Some(row.clone()),
+                after: Some(crate::audit::snapshot(&row)?),
             },
         )
         .await?;
@@ -176,7 +235,7 @@ impl TokenStore {
         Ok(Created { token, row })
     }
 
-    pub async fn revoke_token(&self, actor: &Principal, id: i64) -> Result<Value> {
+    pub async fn revoke_token(&self, actor: &Principal, id: i64) -> Result<TokenRevoked> {
         let mut c = self.pool.get().await.map_err(pool_error)?;
         let tx = c
             .transaction()
@@ -186,21 +245,26 @@ impl TokenStore {
             .query_opt(
                 "UPDATE auth.api_token SET revoked_at = now()
                  WHERE token_id = $1 AND revoked_at IS NULL
-                 RETURNING json_build_object('id', token_id, 'name', name, 'role', role, 'revoked_at', revoked_at)",
+                 RETURNING token_id, name, role, to_json(revoked_at) #>> '{}' AS revoked_at",
                 &[&id],
             )
             .await
             .map_err(|e| pg_error("revoking a token", e))?
             .ok_or_else(|| Error::not_found(format!("no live token with id {id}")))?;
-        let row: Value = row.get(0);
+        let row = TokenRevoked {
+            id: row.get("token_id"),
+            name: row.get("name"),
+            role: column::role(&row, "role")?,
+            revoked_at: column::time(&row, "revoked_at")?,
+        };
         crate::audit::record_in(
             &*tx,
             &AuditEntry {
                 actor: actor.clone(),
                 action: "token.revoke".into(),
-                target: format!("token {}", row["name"].as_str().unwrap_or("?")),
+                target: format!("token {}", row.name),
                 before: None,
-                after: Some(row.clone()),
+                after: Some(crate::audit::snapshot(&row)?),
             },
         )
         .await?;
@@ -211,18 +275,36 @@ impl TokenStore {
         Ok(row)
     }
 
-    pub async fn list_tokens(&self) -> Result<Value> {
+    pub async fn list_tokens(&self) -> Result<TokenList> {
         let c = self.pool.get().await.map_err(pool_error)?;
-        let row = c
-            .query_one(
-                "SELECT coalesce(json_agg(t ORDER BY t.id), '[]') FROM (
-                     SELECT token_id AS id, name, role, created_by, created_at, expires_at, revoked_at, last_used_at
-                     FROM auth.api_token) t",
+        let rows = c
+            .query(
+                "SELECT token_id, name, role, created_by,
+                        to_json(created_at) #>> '{}' AS created_at,
+                        to_json(expires_at) #>> '{}' AS expires_at,
+                        to_json(revoked_at) #>> '{}' AS revoked_at,
+                        to_json(last_used_at) #>> '{}' AS last_used_at
+                 FROM auth.api_token ORDER BY token_id",
                 &[],
             )
             .await
             .map_err(|e| pg_error("reading auth.api_token", e))?;
-        Ok(json!({"tokens": row.get::<_, Value>(0)}))
+        let tokens = rows
+            .iter()
+            .map(|r| {
+                Ok(TokenInfo {
+                    id: r.get("token_id"),
+                    name: r.get("name"),
+                    role: column::role(r, "role")?,
+                    created_by: r.get("created_by"),
+                    created_at: column::time(r, "created_at")?,
+                    expires_at: column::time_opt(r, "expires_at")?,
+                    revoked_at: column::time_opt(r, "revoked_at")?,
+                    last_used_at: column::time_opt(r, "last_used_at")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(TokenList { tokens })
     }
 
     /// Whether a token was ever made (the first `muara up` makes an admin token otherwise; a

@@ -13,6 +13,7 @@
 //!   keys decoded the way S3 encodes them.
 //! - [`sqs`]: SQS events as Lambda receives them, and partial batch failure responses.
 //! - [`health`], [`metrics`]: component probes for `/health` and a small Prometheus registry.
+//! - [`timestamp`]: times and dates in JSON answers, written as PostgreSQL's JSON writes them.
 //! - [`config`]: reading typed configuration from the environment with errors that name the
 //!   missing variable.
 //! - [`logging`]: the Lambdas' JSON log format; [`lcg`]: repeatable numbers for demo data and
@@ -33,5 +34,6 @@ pub mod ports;
 pub mod reconcile;
 pub mod s3event;
 pub mod sqs;
+pub mod timestamp;
 
 pub use error::{Error, ErrorKind, Result};

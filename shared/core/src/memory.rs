@@ -17,8 +17,8 @@
 
 use crate::checksum::sha256_b64;
 use crate::ports::{
-    AuditEntry, AuditSink, AuthError, Authenticator, Begin, Clock, Credentials, DeadLetter,
-    DeadLetterQueue, DeadLetters, Holder, IdempotencyStore, Lease, Locks, Mail, Mailer,
+    AuditEntry, AuditLog, AuditRow, AuditSink, AuthError, Authenticator, Begin, Clock, Credentials,
+    DeadLetter, DeadLetterQueue, DeadLetters, Holder, IdempotencyStore, Lease, Locks, Mail, Mailer,
     MultipartUploads, ObjectInfo, ObjectStore, OutgoingMessage, Principal, PutOptions, Queue,
     ReceivedMessage, Role, SentMail, Swept, SystemClock, UploadedPart,
 };
@@ -729,25 +729,27 @@ impl AuditSink for MemAudit {
         Ok(())
     }
 
-    async fn entries(&self, limit: i64) -> Result<Value> {
+    async fn entries(&self, limit: i64) -> Result<AuditLog> {
         let limit = usize::try_from(limit).unwrap_or(0);
         let entries = lock(&self.entries);
-        let newest: Vec<Value> = entries
+        let newest = entries
             .iter()
             .enumerate()
             .rev()
             .take(limit)
-            .map(|(i, (at, e))| {
-                serde_json::json!({
-                    "id": i + 1,
-                    "at": at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-                    "actor": e.actor.subject, "role": e.actor.role, "via": e.actor.via,
-                    "action": e.action, "target": e.target,
-                    "before": e.before, "after": e.after,
-                })
+            .map(|(i, (at, e))| AuditRow {
+                id: i64::try_from(i + 1).unwrap_or(i64::MAX),
+                at: *at,
+                actor: e.actor.subject.clone(),
+                role: e.actor.role,
+                via: e.actor.via.to_string(),
+                action: e.action.clone(),
+                target: e.target.clone(),
+                before: e.before.clone(),
+                after: e.after.clone(),
             })
             .collect();
-        Ok(serde_json::json!({ "entries": newest }))
+        Ok(AuditLog { entries: newest })
     }
 }
 

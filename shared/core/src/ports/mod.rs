@@ -14,7 +14,7 @@ mod object_store;
 mod orchestrator;
 mod queue;
 
-pub use audit::{AuditEntry, AuditSink};
+pub use audit::{AuditEntry, AuditLog, AuditRow, AuditSink};
 pub use auth::{AuthError, Authenticator, Credentials, Principal, Role, UnknownRole};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dead_letters::{DeadLetter, DeadLetterQueue, DeadLetters, Swept};
