@@ -176,13 +176,13 @@ async fn demo_files_reach_silver_gold_and_views_and_a_refresh_leaves_them_identi
 
     // The operator's view over the same tables.
     let detail = muara_batch::report::batch(&fx.deps.pool, "demo", "BATCH000001").await?;
-    assert_eq!(detail["executions"].as_array().map(Vec::len), Some(3));
-    assert_eq!(detail["files"].as_array().map(Vec::len), Some(6));
-    assert_eq!(detail["steps"].as_array().map(Vec::len), Some(33));
-    assert_eq!(detail["mails"][0]["status"], "SENT");
+    assert_eq!(detail.executions.len(), 3);
+    assert_eq!(detail.files.len(), 6);
+    assert_eq!(detail.steps.len(), 33);
+    assert_eq!(detail.mails[0].status, "SENT");
     let list = muara_batch::report::batches(&fx.deps.pool, "demo", 10).await?;
-    assert_eq!(list["batches"][0]["status"], "SUCCESS", "{list}");
-    assert_eq!(list["batches"][0]["files_loaded"], 5, "{list}");
+    assert_eq!(list.batches[0].status, "SUCCESS", "{list:?}");
+    assert_eq!(list.batches[0].files_loaded, 5, "{list:?}");
     Ok(())
 }
 

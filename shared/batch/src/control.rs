@@ -2,41 +2,82 @@
 //! [`runner::request_files`] (as the trigger's do), reads through [`report`]. The same service
 //! serves `muara up` and the console Lambda.
 
+use crate::report::{BatchDetail, BatchList, BatchLogs};
 use crate::runner::RunOutcome;
 use crate::{Deps, report, runner};
 use muara_core::Result;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
 /// `POST /clients/{client}/batches` → a batch run, as the trigger would request it; the read
 /// routes → the `tools` tables.
 #[derive(Debug, Clone)]
 pub struct BatchControl(pub Deps);
 
-/// The run outcome as the API and CLI report it.
-pub fn outcome_json(outcome: &crate::runner::RunOutcome) -> Value {
-    use crate::runner::RunOutcome as O;
-    match outcome {
-        O::Started {
-            execution_id,
-            name,
-            batch_id,
-        } => {
-            serde_json::json!({"outcome": "started", "execution_id": execution_id, "name": name, "batch_id": batch_id})
-        }
-        O::Duplicate { execution_id, name } => {
-            serde_json::json!({"outcome": "duplicate", "execution_id": execution_id, "name": name})
-        }
-        O::Busy { holder } => {
-            serde_json::json!({"outcome": "busy", "holder": holder, "detail": format!(
-                "another run of this client holds its batch lease ({}); it picks up new files when it finishes",
-                holder.as_deref().unwrap_or("released just now")
-            )})
-        }
-        O::NothingToDo => {
-            serde_json::json!({"outcome": "nothing_to_do", "detail": "no new file in raw/<client>/*/incoming/"})
-        }
-        O::UnknownClient { moved } => {
-            serde_json::json!({"outcome": "unknown_client", "moved_to_failed": moved})
+/// What `POST /clients/{client}/batches` answers (and `muara batch …` reads): a run's outcome
+/// or the unlock's, tagged by `outcome`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RunAnswer {
+    Started {
+        execution_id: String,
+        name: String,
+        batch_id: String,
+    },
+    Duplicate {
+        execution_id: String,
+        name: String,
+    },
+    Busy {
+        /// The lease's owner (`execution:{name}`), `None` if it was released just now.
+        holder: Option<String>,
+        detail: String,
+    },
+    NothingToDo {
+        detail: String,
+    },
+    UnknownClient {
+        /// How many incoming files were moved to `failed/`.
+        moved_to_failed: usize,
+    },
+    Unlocked {
+        previous_holder: String,
+        detail: String,
+    },
+    NotLocked {
+        detail: String,
+    },
+}
+
+impl From<&RunOutcome> for RunAnswer {
+    /// The run outcome as the API and CLI report it.
+    fn from(outcome: &RunOutcome) -> Self {
+        match outcome {
+            RunOutcome::Started {
+                execution_id,
+                name,
+                batch_id,
+            } => RunAnswer::Started {
+                execution_id: execution_id.clone(),
+                name: name.clone(),
+                batch_id: batch_id.clone(),
+            },
+            RunOutcome::Duplicate { execution_id, name } => RunAnswer::Duplicate {
+                execution_id: execution_id.clone(),
+                name: name.clone(),
+            },
+            RunOutcome::Busy { holder } => RunAnswer::Busy {
+                holder: holder.clone(),
+                detail: format!(
+                    "another run of this client holds its batch lease ({}); it picks up new files when it finishes",
+                    holder.as_deref().unwrap_or("released just now")
+                ),
+            },
+            RunOutcome::NothingToDo => RunAnswer::NothingToDo {
+                detail: "no new file in raw/<client>/*/incoming/".into(),
+            },
+            RunOutcome::UnknownClient { moved } => RunAnswer::UnknownClient {
+                moved_to_failed: *moved,
+            },
         }
     }
 }
@@ -79,16 +120,18 @@ pub enum Answer {
 
 impl Answer {
     /// The answer as the API and the CLI report it.
-    pub fn to_json(&self) -> Value {
+    pub fn reply(&self) -> RunAnswer {
         match self {
-            Answer::Run(o) => outcome_json(o),
-            Answer::Unlocked { previous_holder } => {
-                serde_json::json!({"outcome": "unlocked", "previous_holder": previous_holder,
-                    "detail": "the lease is free; a run still alive under the old lease can no longer write"})
-            }
-            Answer::NotLocked => {
-                serde_json::json!({"outcome": "not_locked", "detail": "no run holds the lease"})
-            }
+            Answer::Run(o) => o.into(),
+            Answer::Unlocked { previous_holder } => RunAnswer::Unlocked {
+                previous_holder: previous_holder.clone(),
+                detail:
+                    "the lease is free; a run still alive under the old lease can no longer write"
+                        .into(),
+            },
+            Answer::NotLocked => RunAnswer::NotLocked {
+                detail: "no run holds the lease".into(),
+            },
         }
     }
 
@@ -126,19 +169,19 @@ impl BatchControl {
     }
 
     /// The client's newest batches.
-    pub async fn list(&self, client: &str, limit: i64) -> Result<Value> {
+    pub async fn list(&self, client: &str, limit: i64) -> Result<BatchList> {
         self.settle(client).await;
         report::batches(&self.0.pool, client, limit).await
     }
 
     /// One batch: executions, files, steps, mails, ledger.
-    pub async fn show(&self, client: &str, batch_id: &str) -> Result<Value> {
+    pub async fn show(&self, client: &str, batch_id: &str) -> Result<BatchDetail> {
         self.settle(client).await;
         report::batch(&self.0.pool, client, batch_id).await
     }
 
     /// One batch's mapping, row and load logs.
-    pub async fn logs(&self, client: &str, batch_id: &str) -> Result<Value> {
+    pub async fn logs(&self, client: &str, batch_id: &str) -> Result<BatchLogs> {
         self.settle(client).await;
         report::logs(&self.0.pool, client, batch_id).await
     }
@@ -217,4 +260,73 @@ pub async fn batch_objects(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_answer_has_the_json_the_api_has_always_given() {
+        let cases = [
+            (
+                Answer::Run(RunOutcome::Started {
+                    execution_id: "local:batch-lifecycle:x".into(),
+                    name: "demo-BATCH000009-start".into(),
+                    batch_id: "BATCH000009".into(),
+                }),
+                json!({"outcome": "started", "execution_id": "local:batch-lifecycle:x",
+                       "name": "demo-BATCH000009-start", "batch_id": "BATCH000009"}),
+            ),
+            (
+                Answer::Run(RunOutcome::Duplicate {
+                    execution_id: "e".into(),
+                    name: "n".into(),
+                }),
+                json!({"outcome": "duplicate", "execution_id": "e", "name": "n"}),
+            ),
+            (
+                Answer::Run(RunOutcome::Busy {
+                    holder: Some("execution:demo-BATCH000001-start".into()),
+                }),
+                json!({"outcome": "busy", "holder": "execution:demo-BATCH000001-start",
+                       "detail": "another run of this client holds its batch lease (execution:demo-BATCH000001-start); it picks up new files when it finishes"}),
+            ),
+            (
+                Answer::Run(RunOutcome::Busy { holder: None }),
+                json!({"outcome": "busy", "holder": null,
+                       "detail": "another run of this client holds its batch lease (released just now); it picks up new files when it finishes"}),
+            ),
+            (
+                Answer::Run(RunOutcome::NothingToDo),
+                json!({"outcome": "nothing_to_do", "detail": "no new file in raw/<client>/*/incoming/"}),
+            ),
+            (
+                Answer::Run(RunOutcome::UnknownClient { moved: 3 }),
+                json!({"outcome": "unknown_client", "moved_to_failed": 3}),
+            ),
+            (
+                Answer::Unlocked {
+                    previous_holder: "execution:x".into(),
+                },
+                json!({"outcome": "unlocked", "previous_holder": "execution:x",
+                       "detail": "the lease is free; a run still alive under the old lease can no longer write"}),
+            ),
+            (
+                Answer::NotLocked,
+                json!({"outcome": "not_locked", "detail": "no run holds the lease"}),
+            ),
+        ];
+        for (answer, expected) in cases {
+            let reply = answer.reply();
+            assert_eq!(
+                serde_json::to_value(&reply).unwrap(),
+                expected,
+                "{answer:?}"
+            );
+            let back: RunAnswer = serde_json::from_value(expected).unwrap();
+            assert_eq!(back, reply);
+        }
+    }
 }

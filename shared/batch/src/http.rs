@@ -2,7 +2,7 @@
 //! unlock) and `GET /clients/{client}/batches[/{batch_id}[/logs|/objects|/object]]`.
 //! Paths are checked here, before anything reaches the pipeline.
 
-use crate::control::{Ask, BatchControl};
+use crate::control::{Ask, BatchControl, RunAnswer};
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -193,7 +193,7 @@ async fn request_batch(
     Extension(audit): Extension<Audit>,
     Path(client): Path<String>,
     req: Result<Json<BatchRequest>, axum::extract::rejection::JsonRejection>,
-) -> Reply {
+) -> Result<(StatusCode, Json<RunAnswer>), Refusal> {
     let req = body(req)?;
     check_client(&client)?;
     if let Some(b) = &req.batch_id {
@@ -218,14 +218,22 @@ async fn request_batch(
     };
     match answered {
         Ok(a) => {
-            let v = a.to_json();
+            let reply = a.reply();
+            // The audit keeps the answer as the caller got it.
+            let after = match serde_json::to_value(&reply) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::error!(%action, error = %e, "the answer could not be put in the audit entry");
+                    None
+                }
+            };
             audit
                 .record(AuditEntry {
                     actor,
                     action,
                     target,
                     before: None,
-                    after: Some(v.clone()),
+                    after,
                 })
                 .await;
             let code = if a.started() {
@@ -233,7 +241,7 @@ async fn request_batch(
             } else {
                 StatusCode::OK
             };
-            Ok((code, Json(v)))
+            Ok((code, Json(reply)))
         }
         Err(e) => {
             tracing::warn!(%client, error = %e.chain(), "batch request refused");
