@@ -268,7 +268,7 @@ pub struct Rejection {
 }
 
 /// The webhook's ledger in memory: counter totals (as [`counters`] sums them) and refusal rows
-/// in the order written.
+/// in the order written. Like `funnel.rejected`, it refuses a refusal holding a NUL character.
 #[cfg(any(test, feature = "memory"))]
 #[derive(Debug, Default)]
 pub struct MemIngestLedger {
@@ -317,6 +317,13 @@ impl IngestLedger for MemIngestLedger {
         stage: &str,
         reason: &str,
     ) -> Result<()> {
+        // As PostgreSQL refuses a text with a NUL character (and then counts nothing).
+        let fields = [raw_key, message_id, Some(stage), Some(reason)];
+        if fields.into_iter().flatten().any(|f| f.contains('\0')) {
+            return Err(muara_core::Error::invalid(
+                "recording a rejected message: invalid byte sequence for encoding \"UTF8\": 0x00",
+            ));
+        }
         locked(&self.rejections).push(Rejection {
             raw_key: raw_key.map(str::to_string),
             message_id: message_id.map(str::to_string),
