@@ -94,10 +94,10 @@ pub struct BatchSummary {
     /// The latest execution's name.
     pub execution_name: Option<String>,
     /// When the first execution started.
-    #[serde(with = "pg_time")]
+    #[serde(with = "muara_core::timestamp")]
     pub first_started_at: OffsetDateTime,
     /// When the latest execution finished (`None` while it runs).
-    #[serde(with = "pg_time::option")]
+    #[serde(with = "muara_core::timestamp::option")]
     pub finished_at: Option<OffsetDateTime>,
     /// The batch's files (audit rows).
     pub files: i64,
@@ -127,9 +127,9 @@ pub struct BatchExecution {
     pub execution_name: Option<String>,
     pub status: String,
     pub error_message: Option<String>,
-    #[serde(with = "pg_time")]
+    #[serde(with = "muara_core::timestamp")]
     pub started_at: OffsetDateTime,
-    #[serde(with = "pg_time::option")]
+    #[serde(with = "muara_core::timestamp::option")]
     pub finished_at: Option<OffsetDateTime>,
     /// Finished minus started, rounded to the millisecond (`None` while it runs).
     pub duration_ms: Option<i64>,
@@ -148,7 +148,7 @@ pub struct BatchFile {
     pub load_status: Option<String>,
     pub total_rows: Option<i64>,
     pub error_message: Option<String>,
-    #[serde(with = "pg_time")]
+    #[serde(with = "muara_core::timestamp")]
     pub updated_at: OffsetDateTime,
     /// Whether the ledger's equation held at finalise (`None`: not checked, or no ledger).
     pub reconciliation: Option<Reconciliation>,
@@ -172,7 +172,7 @@ pub struct FileLedger {
     pub figures: Ledger,
     /// Why the equation did not hold.
     pub problem: Option<String>,
-    #[serde(with = "pg_time")]
+    #[serde(with = "muara_core::timestamp")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -187,9 +187,9 @@ pub struct BatchMail {
     pub recipients: Vec<String>,
     pub attempts: i32,
     pub last_error: Option<String>,
-    #[serde(with = "pg_time")]
+    #[serde(with = "muara_core::timestamp")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "pg_time::option")]
+    #[serde(with = "muara_core::timestamp::option")]
     pub sent_at: Option<OffsetDateTime>,
 }
 
@@ -213,7 +213,7 @@ pub struct MappingLog {
     pub missing_columns: Vec<String>,
     pub extra_columns: Vec<String>,
     pub message: Option<String>,
-    #[serde(with = "pg_time")]
+    #[serde(with = "muara_core::timestamp")]
     pub logged_at: OffsetDateTime,
 }
 
@@ -229,7 +229,7 @@ pub struct RowRuleLog {
     pub severity: String,
     /// Some of the offending values, as row validation recorded them.
     pub sample: Option<Value>,
-    #[serde(with = "pg_time")]
+    #[serde(with = "muara_core::timestamp")]
     pub logged_at: OffsetDateTime,
 }
 
@@ -240,7 +240,7 @@ pub struct LoadErrorLog {
     pub physical_file_name: String,
     pub target_table: Option<String>,
     pub error_message: String,
-    #[serde(with = "pg_time")]
+    #[serde(with = "muara_core::timestamp")]
     pub logged_at: OffsetDateTime,
 }
 
@@ -416,122 +416,9 @@ pub async fn logs(pool: &Pool, client: &str, batch: &str) -> Result<BatchLogs> {
     })
 }
 
-/// Timestamps as PostgreSQL writes them in JSON — `2024-06-01T10:11:12.3456+07:00`: the
-/// session's offset (kept as read), microseconds without trailing zeros — so the batch views
-/// show the times they always showed. (The step runs, read as typed columns, are RFC 3339 in
-/// UTC.)
-pub mod pg_time {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use time::OffsetDateTime;
-    use time::format_description::well_known::Rfc3339;
-
-    /// The time as PostgreSQL's `to_json` writes it.
-    pub fn format(t: &OffsetDateTime) -> String {
-        let mut s = format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        );
-        let micros = t.microsecond();
-        if micros != 0 {
-            let digits = format!("{micros:06}");
-            s.push('.');
-            s.push_str(digits.trim_end_matches('0'));
-        }
-        let offset = t.offset();
-        let (h, m, sec) = offset.as_hms();
-        let sign = if offset.is_negative() { '-' } else { '+' };
-        s.push_str(&format!(
-            "{sign}{:02}:{:02}",
-            h.unsigned_abs(),
-            m.unsigned_abs()
-        ));
-        if sec != 0 {
-            s.push_str(&format!(":{:02}", sec.unsigned_abs()));
-        }
-        s
-    }
-
-    /// Reads what [`format`] (or PostgreSQL) wrote, keeping its offset.
-    pub fn parse(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
-        OffsetDateTime::parse(s, &Rfc3339).or_else(|e| {
-            // Offsets with seconds (historical zones) are not RFC 3339.
-            OffsetDateTime::parse(
-                s,
-                time::macros::format_description!(
-                    "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]][offset_hour sign:mandatory]:[offset_minute]:[offset_second]"
-                ),
-            )
-            .map_err(|_| e)
-        })
-    }
-
-    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(t))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
-        let s = String::deserialize(d)?;
-        parse(&s).map_err(|e| serde::de::Error::custom(format!("timestamp {s:?}: {e}")))
-    }
-
-    /// The same for an optional time (`null` when absent).
-    pub mod option {
-        use serde::{Deserialize, Deserializer, Serializer};
-        use time::OffsetDateTime;
-
-        pub fn serialize<S: Serializer>(
-            t: &Option<OffsetDateTime>,
-            s: S,
-        ) -> Result<S::Ok, S::Error> {
-            match t {
-                Some(t) => s.serialize_str(&super::format(t)),
-                None => s.serialize_none(),
-            }
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<OffsetDateTime>, D::Error> {
-            Option::<String>::deserialize(d)?
-                .map(|s| {
-                    super::parse(&s)
-                        .map_err(|e| serde::de::Error::custom(format!("timestamp {s:?}: {e}")))
-                })
-                .transpose()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_read_back_as_postgresql_wrote_them() {
-        for s in [
-            "2024-06-01T10:11:12+00:00",
-            "2024-06-01T10:11:12.5+00:00",
-            "2024-06-01T10:11:12.000001+07:00",
-            "2024-02-29T23:59:59.123456-03:30",
-            "0999-01-01T00:00:00.12+05:30",
-            "1900-01-01T00:00:00+07:07:12",
-        ] {
-            let t = pg_time::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
-            assert_eq!(pg_time::format(&t), s);
-        }
-        let t = pg_time::parse("2024-06-01T17:11:12.25+07:00").unwrap();
-        assert_eq!(t, pg_time::parse("2024-06-01T10:11:12.25Z").unwrap());
-        assert_eq!(
-            pg_time::format(&t.to_offset(time::UtcOffset::UTC)),
-            "2024-06-01T10:11:12.25+00:00"
-        );
-        assert!(pg_time::parse("infinity").is_err());
-    }
 
     #[test]
     fn a_file_row_reads_and_writes_the_same_json() {
