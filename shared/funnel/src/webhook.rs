@@ -163,38 +163,72 @@ fn time_of(v: &Value) -> Result<OffsetDateTime, TimestampError> {
     }
 }
 
+/// A message id as a refusal records it: control characters (which PostgreSQL's text cannot
+/// all hold: NUL) escaped, so the refusal itself is always recorded.
+fn recordable(id: Option<String>) -> Option<String> {
+    id.map(|s| {
+        if s.chars().any(char::is_control) {
+            s.escape_debug().to_string()
+        } else {
+            s
+        }
+    })
+}
+
+/// A message id is a key (claims, lake objects, rows): at most 256 characters, none a control
+/// character.
+fn check_id(id: &str) -> Result<(), String> {
+    if id.len() > 256 || id.chars().any(char::is_control) {
+        return Err("message_id is longer than 256 characters or has control characters".into());
+    }
+    Ok(())
+}
+
+/// Text kept in a row: NUL (which PostgreSQL's text cannot hold) becomes U+FFFD.
+fn storable(s: String) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s
+    }
+}
+
 fn generic(v: &Value, channel: &str) -> Result<Incoming, Unreadable> {
     let id = text_of(v, "message_id").filter(|s| !s.trim().is_empty());
     let bad = |reason: String| Unreadable {
-        message_id: id.clone(),
+        message_id: recordable(id.clone()),
         reason,
     };
     let message_id = id
         .clone()
         .ok_or_else(|| bad("message_id is missing".into()))?;
-    if message_id.len() > 256 || message_id.chars().any(char::is_control) {
-        return Err(bad(
-            "message_id is longer than 256 characters or has control characters".into(),
-        ));
-    }
-    let phone = text_of(v, "phone").ok_or_else(|| bad("phone is missing".into()))?;
+    check_id(&message_id).map_err(bad)?;
+    let phone = text_of(v, "phone")
+        .map(storable)
+        .ok_or_else(|| bad("phone is missing".into()))?;
     let text = match v.get("text") {
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => storable(s.clone()),
         Some(Value::Null) | None => String::new(),
         Some(other) => return Err(bad(format!("text {other} is not a string"))),
     };
     let sent_at =
         time_of(v.get("timestamp").unwrap_or(&Value::Null)).map_err(|e| bad(e.to_string()))?;
+    // A message may name its own channel; it becomes part of keys, so it obeys the route's rule.
+    let channel = match text_of(v, "channel").filter(|c| !c.trim().is_empty()) {
+        Some(c) if crate::ingest::valid_channel(&c) => c,
+        Some(c) => {
+            return Err(bad(format!("channel {c:?} is not 1-32 of a-z 0-9 _ -")));
+        }
+        None => channel.to_string(),
+    };
     Ok(Incoming {
         message_id,
-        channel: text_of(v, "channel")
-            .filter(|c| !c.trim().is_empty())
-            .unwrap_or_else(|| channel.to_string()),
+        channel,
         source: String::new(),
         phone,
         text,
         sent_at,
-        campaign: text_of(v, "campaign"),
+        campaign: text_of(v, "campaign").map(storable),
     })
 }
 
@@ -248,11 +282,14 @@ fn whatsapp(v: &Value, channel: &str) -> Body {
 fn whatsapp_message(m: &Value, channel: &str, source: &str) -> Result<Incoming, Unreadable> {
     let id = text_of(m, "id");
     let bad = |reason: String| Unreadable {
-        message_id: id.clone(),
+        message_id: recordable(id.clone()),
         reason,
     };
     let message_id = id.clone().ok_or_else(|| bad("message without id".into()))?;
-    let phone = text_of(m, "from").ok_or_else(|| bad("message without from".into()))?;
+    check_id(&message_id).map_err(bad)?;
+    let phone = text_of(m, "from")
+        .map(storable)
+        .ok_or_else(|| bad("message without from".into()))?;
     let sent_at =
         time_of(m.get("timestamp").unwrap_or(&Value::Null)).map_err(|e| bad(e.to_string()))?;
     let kind = text_of(m, "type").unwrap_or_default();
@@ -271,6 +308,7 @@ fn whatsapp_message(m: &Value, channel: &str, source: &str) -> Result<Incoming, 
         "image" | "video" | "document" => pick(&[kind.as_str(), "caption"]),
         _ => None,
     }
+    .map(storable)
     .unwrap_or_default();
     Ok(Incoming {
         message_id,
@@ -279,7 +317,7 @@ fn whatsapp_message(m: &Value, channel: &str, source: &str) -> Result<Incoming, 
         phone,
         text,
         sent_at,
-        campaign: pick(&["referral", "source_id"]),
+        campaign: pick(&["referral", "source_id"]).map(storable),
     })
 }
 
@@ -430,6 +468,47 @@ mod tests {
         ));
         assert!(matches!(parse(b"[]", "ads"), Ok(Body::Unknown(_))));
         assert!(parse(b"{not json", "ads").is_err());
+    }
+
+    #[test]
+    fn ids_channels_and_text_that_keys_or_rows_cannot_hold_are_refused_or_cleaned() {
+        // WhatsApp: an id with a NUL is unreadable, recorded with the NUL escaped.
+        let body = br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{
+            "metadata":{"phone_number_id":"p1"},
+            "messages":[{"id":"wamid.\u0000x","from":"62812","timestamp":"1763802000","type":"text","text":{"body":"hai"}},
+                        {"id":"wamid.ok","from":"62812\u0000","timestamp":"1763802000","type":"text","text":{"body":"a\u0000b"}}]}}]}]}"#;
+        let Ok(Body::Messages {
+            messages,
+            unreadable,
+            ..
+        }) = parse(body, "wa")
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(unreadable.len(), 1);
+        assert_eq!(unreadable[0].message_id.as_deref(), Some("wamid.\\0x"));
+        assert!(unreadable[0].reason.contains("control characters"));
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].text, "a\u{FFFD}b");
+        assert_eq!(messages[0].phone, "62812\u{FFFD}");
+        // Generic: a channel of its own must be a channel name (it becomes part of keys).
+        let body = br#"[{"message_id":"g-1","phone":"0812","text":"x","timestamp":1,"channel":"../../etc"},
+                        {"message_id":"g-2","phone":"0812","text":"x","timestamp":1,"channel":"web"}]"#;
+        let Ok(Body::Messages {
+            messages,
+            unreadable,
+            ..
+        }) = parse(body, "ads")
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+        assert!(
+            unreadable[0].reason.contains("\"../../etc\" is not"),
+            "{unreadable:?}"
+        );
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].channel, "web");
     }
 
     #[test]
