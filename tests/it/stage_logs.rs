@@ -4,34 +4,9 @@
 use crate::batch_lifecycle::{finished, fixture};
 use muara_batch::model::Mode;
 use muara_batch::runner::{RunOutcome, request};
+use muara_core::logging::Captured;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-/// The lines written, kept for the test to read.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::ErrorKind::Other)?
-            .extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'w self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 /// The demo batch, run with the Lambda log format capturing every line (the test runs on one
 /// thread, so the state machine's tasks log into the same subscriber).
@@ -50,13 +25,7 @@ async fn a_stages_log_lines_carry_its_client_batch_and_file() -> anyhow::Result<
     finished(&fx, &execution_id).await?;
     drop(_logs);
 
-    let text = String::from_utf8(
-        captured
-            .0
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .clone(),
-    )?;
+    let text = captured.text();
     let lines: Vec<Value> = text
         .lines()
         .map(serde_json::from_str)

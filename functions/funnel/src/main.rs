@@ -5,8 +5,8 @@
 //!
 //! Wiring only: AWS adapters → `muara_funnel::wire::wire` → the Lambda runtime.
 
-use muara_lambda::{http, lambda::run};
 use muara_funnel::{observe::Observe, wire};
+use muara_lambda::{http, lambda::run};
 
 muara_lambda::handler_roles! {
     /// What this function does (`MUARA_HANDLER`).

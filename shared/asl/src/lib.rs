@@ -22,6 +22,7 @@
 //! - `exec` — the interpreter: transitions, Retry/Catch, Parallel and Map concurrency.
 //! - `substitute` — `${Name}` definition substitutions ([`substitute`]).
 //! - [`names`] — the predefined `States.*` error names.
+//! - [`registry`] — named machines an in-process orchestrator starts ([`Registry`]).
 //! - `error`, `timestamp`, `rand` — error types, RFC 3339 handling, small randomness.
 //! - `memory` (feature `memory`) — `MemOrchestrator`, muara's `Orchestrator` port running
 //!   definitions with this interpreter in memory (the memory twin of the orchestrator).
@@ -43,6 +44,7 @@ mod model;
 pub mod names;
 mod path;
 mod rand;
+pub mod registry;
 mod substitute;
 mod template;
 mod timestamp;
@@ -57,6 +59,7 @@ use serde_json::Value;
 pub use error::AslError;
 pub use exec::MAX_TRANSITIONS;
 pub use model::StateMachine;
+pub use registry::{Registry, RegistryError};
 pub use substitute::substitute;
 
 /// Serves the Task states of a running state machine.

@@ -114,7 +114,7 @@ type Executions = Arc<Mutex<BTreeMap<String, Execution>>>;
 /// The orchestrator in memory. Machines and the task invoker can be set after construction,
 /// as on the local orchestrator (task handlers may themselves need the orchestrator).
 pub struct MemOrchestrator {
-    machines: RwLock<BTreeMap<String, Arc<StateMachine>>>,
+    machines: crate::Registry,
     invoker: RwLock<Arc<dyn TaskInvoker>>,
     executions: Executions,
 }
@@ -128,14 +128,14 @@ impl std::fmt::Debug for MemOrchestrator {
     }
 }
 
-fn asl_error(context: String, e: crate::AslError) -> Error {
-    Error::with_source(ErrorKind::Config, context, e)
+fn registry_error(e: crate::RegistryError) -> Error {
+    Error::with_source(ErrorKind::Config, "registering a state machine", e)
 }
 
 impl MemOrchestrator {
     pub fn new(invoker: Arc<dyn TaskInvoker>) -> Self {
         Self {
-            machines: RwLock::default(),
+            machines: crate::Registry::default(),
             invoker: RwLock::new(invoker),
             executions: Arc::default(),
         }
@@ -147,51 +147,31 @@ impl MemOrchestrator {
             *i = invoker;
         }
     }
-
-    /// Registers a definition under `name`, after `${…}` substitutions.
+    /// Registers (or replaces) `name` from its definition, `${Var}`s substituted from `vars`.
     pub fn register(
         &self,
         name: &str,
         definition: &str,
         vars: &BTreeMap<String, String>,
     ) -> Result<()> {
-        let text = crate::substitute(definition, vars)
-            .map_err(|e| asl_error(format!("state machine {name}: substitution"), e))?;
-        let machine = StateMachine::parse(&text)
-            .map_err(|e| asl_error(format!("state machine {name} is invalid"), e))?;
-        if let Ok(mut m) = self.machines.write() {
-            m.insert(name.to_string(), Arc::new(machine));
-        }
-        Ok(())
+        self.machines
+            .register(name, definition, vars)
+            .map_err(registry_error)
     }
 
     /// Registers every `<name>.asl.json` in `dir` as `<name>`.
     pub fn register_dir(&self, dir: &Path, vars: &BTreeMap<String, String>) -> Result<Vec<String>> {
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
-                continue;
-            };
-            if let Some(name) = file.strip_suffix(".asl.json") {
-                let text = std::fs::read_to_string(&path)?;
-                self.register(name, &text, vars)?;
-                names.push(name.to_string());
-            }
-        }
-        names.sort();
-        Ok(names)
+        self.machines
+            .register_dir(dir, vars)
+            .map_err(registry_error)
     }
 
     pub fn machines(&self) -> Vec<String> {
-        self.machines
-            .read()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
+        self.machines.names()
     }
 
     fn machine(&self, name: &str) -> Option<Arc<StateMachine>> {
-        self.machines.read().ok()?.get(name).cloned()
+        self.machines.get(name)
     }
 
     /// Stops an execution's run as a crash would: it stays `RUNNING` with what its journal

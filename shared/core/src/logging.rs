@@ -31,37 +31,49 @@ pub fn init_lambda() {
     }
 }
 
+/// Log lines kept in memory, for a test to read what a run logged (with [`lambda_format`]).
+#[cfg(any(test, feature = "memory"))]
+#[derive(Debug, Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(any(test, feature = "memory"))]
+impl Captured {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+#[cfg(any(test, feature = "memory"))]
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::ErrorKind::Other)?
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(any(test, feature = "memory"))]
+impl<'w> MakeWriter<'w> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'w self) -> Self::Writer {
+        self.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buffer {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .map_err(|_| std::io::ErrorKind::Other)?
-                .extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'w> MakeWriter<'w> for Buffer {
-        type Writer = Buffer;
-        fn make_writer(&'w self) -> Self::Writer {
-            self.clone()
-        }
-    }
 
     #[test]
     fn a_line_carries_the_request_id_and_the_stages_ids() {
-        let buffer = Buffer::default();
+        let buffer = Captured::default();
         tracing::subscriber::with_default(lambda_format(buffer.clone()), || {
             let invoke = tracing::info_span!("Lambda runtime invoke", requestId = "req-1");
             let _i = invoke.enter();
@@ -69,7 +81,7 @@ mod tests {
             let _s = stage.enter();
             tracing::info!("converted");
         });
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let text = buffer.text();
         let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(line["fields"]["message"], "converted", "{line}");
         assert_eq!(line["spans"][0]["requestId"], "req-1", "{line}");

@@ -39,7 +39,7 @@ pub const MAX_RUNS: i32 = 4;
 /// themselves need the orchestrator (a batch's finalise starts the next batch).
 pub struct LocalOrchestrator {
     pool: Pool,
-    machines: RwLock<BTreeMap<String, Arc<StateMachine>>>,
+    machines: muara_asl::Registry,
     invoker: RwLock<Arc<dyn TaskInvoker>>,
     live: Arc<Live>,
 }
@@ -149,8 +149,8 @@ impl std::fmt::Debug for LocalOrchestrator {
     }
 }
 
-fn asl_error(context: &str, e: muara_asl::AslError) -> Error {
-    Error::with_source(ErrorKind::Config, context.to_string(), e)
+fn registry_error(e: muara_asl::RegistryError) -> Error {
+    Error::with_source(ErrorKind::Config, "registering a state machine", e)
 }
 
 impl LocalOrchestrator {
@@ -163,7 +163,7 @@ impl LocalOrchestrator {
                 heartbeat: std::sync::Once::new(),
             }),
             pool,
-            machines: RwLock::new(BTreeMap::new()),
+            machines: muara_asl::Registry::default(),
             invoker: RwLock::new(invoker),
         }
     }
@@ -203,39 +203,20 @@ impl LocalOrchestrator {
         definition: &str,
         vars: &BTreeMap<String, String>,
     ) -> Result<()> {
-        let text = muara_asl::substitute(definition, vars)
-            .map_err(|e| asl_error(&format!("state machine {name}: substitution"), e))?;
-        let machine = StateMachine::parse(&text)
-            .map_err(|e| asl_error(&format!("state machine {name} is invalid"), e))?;
-        if let Ok(mut m) = self.machines.write() {
-            m.insert(name.to_string(), Arc::new(machine));
-        }
-        Ok(())
+        self.machines
+            .register(name, definition, vars)
+            .map_err(registry_error)
     }
 
     /// Registers every `<name>.asl.json` in `dir` as `<name>`.
     pub fn register_dir(&self, dir: &Path, vars: &BTreeMap<String, String>) -> Result<Vec<String>> {
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
-                continue;
-            };
-            if let Some(name) = file.strip_suffix(".asl.json") {
-                let text = std::fs::read_to_string(&path)?;
-                self.register(name, &text, vars)?;
-                names.push(name.to_string());
-            }
-        }
-        names.sort();
-        Ok(names)
+        self.machines
+            .register_dir(dir, vars)
+            .map_err(registry_error)
     }
 
     pub fn machines(&self) -> Vec<String> {
-        self.machines
-            .read()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
+        self.machines.names()
     }
 
     /// Adopts every execution whose host stopped heartbeating and runs it again from its
@@ -262,11 +243,7 @@ impl LocalOrchestrator {
         for row in rows {
             let (id, machine, name, input, runs): (String, String, String, Value, i32) =
                 (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-            let definition = self
-                .machines
-                .read()
-                .ok()
-                .and_then(|m| m.get(&machine).cloned());
+            let definition = self.machines.get(&machine);
             let give_up = match (&definition, runs > MAX_RUNS) {
                 (None, _) => Some(format!(
                     "interrupted: the host running it stopped, and no state machine {machine:?} is registered here to resume it"
@@ -411,9 +388,7 @@ impl Orchestrator for LocalOrchestrator {
     async fn start(&self, machine: &str, name: &str, input: &Value) -> Result<Started> {
         let definition = self
             .machines
-            .read()
-            .ok()
-            .and_then(|m| m.get(machine).cloned())
+            .get(machine)
             .ok_or_else(|| Error::not_found(format!("no state machine named {machine:?}")))?;
         if name.is_empty() || name.len() > 80 {
             return Err(Error::invalid(format!(
