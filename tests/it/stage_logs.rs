@@ -15,6 +15,13 @@ async fn a_stages_log_lines_carry_its_client_batch_and_file() -> anyhow::Result<
     let fx = fixture().await?;
     assert!(muara_demo::batch::seed(&fx.deps).await?);
     let captured = Captured::default();
+    // Other tests run batches on other threads, where no subscriber is set. While a single
+    // dispatcher is registered, tracing decides a callsite's interest from the default of
+    // whichever thread first reaches it, and caches it for every thread: a stage span first
+    // reached elsewhere would be "never" here too. With a second dispatcher registered, the
+    // interest is asked of the registered ones (this test's says yes), and each thread's own
+    // dispatcher decides per call.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _logs =
         tracing::subscriber::set_default(muara_core::logging::lambda_format(captured.clone()));
     let RunOutcome::Started { execution_id, .. } =
