@@ -154,11 +154,14 @@ impl std::str::FromStr for SourceType {
     type Err = muara_core::Error;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
-            muara_core::Error::config(format!(
-                "unknown source_type {s:?}: use csv, xlsx, json or ndjson"
-            ))
-        })
+        [Self::Csv, Self::Xlsx, Self::Json, Self::Ndjson]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                muara_core::Error::config(format!(
+                    "unknown source_type {s:?}: use csv, xlsx, json or ndjson"
+                ))
+            })
     }
 }
 
@@ -184,11 +187,14 @@ impl std::str::FromStr for RowPolicy {
     type Err = muara_core::Error;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
-            muara_core::Error::config(format!(
-                "unknown row_validation_policy {s:?}: use fatal or warning"
-            ))
-        })
+        [Self::Fatal, Self::Warning]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                muara_core::Error::config(format!(
+                    "unknown row_validation_policy {s:?}: use fatal or warning"
+                ))
+            })
     }
 }
 

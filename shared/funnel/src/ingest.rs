@@ -805,6 +805,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_nul_in_an_id_or_a_channel_of_its_own_is_refused_and_recorded_not_a_failure() {
+        // The ledger refuses NUL as PostgreSQL does: before the id was escaped, this body's
+        // refusal itself failed and every resend was answered 503.
+        let fx = fx();
+        let body = wa("wamid.\u{0}x", "halo");
+        let expected = "message_id is longer than 256 characters or has control characters";
+        assert_eq!(
+            fx.post("whatsapp", &body).await,
+            tally(
+                0,
+                0,
+                vec![Refused {
+                    message_id: Some("wamid.\\0x".into()),
+                    reason: expected.into(),
+                }]
+            )
+        );
+        assert_eq!(
+            fx.ledger.rejections()[1].message_id.as_deref(),
+            Some("wamid.\\0x")
+        );
+        // A generic message naming a channel that is not one never reaches a key.
+        let body = json!([
+            {"message_id": "g-1", "phone": "0812", "text": "a\u{0}b", "timestamp": T0, "channel": "../../etc"},
+            {"message_id": "g-2", "phone": "0812", "text": "a\u{0}b", "timestamp": T0},
+        ])
+        .to_string();
+        let Received::Messages(t) = fx.post("website", &body).await else {
+            panic!("not answered as messages");
+        };
+        assert_eq!((t.accepted, t.refused.len()), (1, 1), "{t:?}");
+        assert!(
+            t.refused[0].reason.contains("\"../../etc\" is not"),
+            "{t:?}"
+        );
+        assert!(
+            fx.keys().await.iter().all(|k| !k.contains("..")),
+            "{:?}",
+            fx.keys().await
+        );
+        assert_eq!(fx.queued().await.len(), 1);
+    }
+
+    #[tokio::test]
     async fn a_bad_signature_is_refused_and_nothing_kept() {
         let fx = fx();
         let body = wa("wamid.sig", "halo");
